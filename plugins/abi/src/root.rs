@@ -1,0 +1,86 @@
+//! The plugin root: the one symbol a plugin exports.
+//!
+//! [`PluginRoot`] is frozen: its layout never changes within the
+//! `root_version` it declares, so the shim can read and check it before
+//! running any plugin code. It points at a [`PluginModule`], an abi_stable
+//! prefix type that minor versions extend by appending fields.
+
+use abi_stable::{
+    library::AbiHeader,
+    std_types::{RSlice, RStr},
+    type_layout::TypeLayout,
+    StableAbi,
+};
+
+use crate::function::FunctionDesc;
+
+/// The name of the exported static holding the plugin's [`PluginRoot`].
+pub const ROOT_SYMBOL: &str = "OXBIND_PLUGIN_ROOT";
+
+/// The first bytes of every plugin root.
+pub const MAGIC: [u8; 16] = *b"oxbind-plugin\0\0\x01";
+
+/// The version of the frozen [`PluginRoot`] layout itself.
+pub const ROOT_VERSION: u32 = 1;
+
+/// The static every plugin exports under [`ROOT_SYMBOL`]. Frozen.
+#[repr(C)]
+pub struct PluginRoot {
+    /// Always [`MAGIC`].
+    pub magic: [u8; 16],
+    /// Always [`ROOT_VERSION`] for this layout.
+    pub root_version: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// abi_stable's own header; it must be compatible with the shim's.
+    pub abi_header: AbiHeader,
+    /// The `oxbind-abi` version the plugin was built against.
+    pub abi_version: [u32; 3],
+    /// Reserved, zero.
+    pub reserved2: u32,
+    /// The layout of [`PluginModule_Ref`] as the plugin sees it.
+    pub module_layout: &'static TypeLayout,
+    /// The module description.
+    pub module: PluginModule_Ref,
+}
+
+// SAFETY: the root is immutable static data: plain integers, a shared
+// reference to a static `TypeLayout` and a prefix reference to static data.
+unsafe impl Sync for PluginRoot {}
+
+impl PluginRoot {
+    /// Builds the root for `module`. Called in a `static` by `oxbind::plugin!`.
+    pub const fn new(module: PluginModule_Ref) -> Self {
+        PluginRoot {
+            magic: MAGIC,
+            root_version: ROOT_VERSION,
+            reserved: 0,
+            abi_header: AbiHeader::VALUE,
+            abi_version: [crate::ABI_VERSION.0, crate::ABI_VERSION.1, crate::ABI_VERSION.2],
+            reserved2: 0,
+            module_layout: <PluginModule_Ref as StableAbi>::LAYOUT,
+            module,
+        }
+    }
+}
+
+/// What a plugin exports: its identity and its functions.
+///
+/// Minor ABI versions append fields after the last prefix field; the shim
+/// reads them through the generated `Option` accessors.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginModule_Ref)))]
+#[sabi(missing_field(panic))]
+pub struct PluginModule {
+    /// The Python module name.
+    pub name: RStr<'static>,
+    /// The plugin crate's version.
+    pub version: RStr<'static>,
+    /// The module docstring.
+    pub doc: RStr<'static>,
+    /// Whether the plugin declares itself safe to run without the GIL.
+    pub free_threading_safe: bool,
+    #[sabi(last_prefix_field)]
+    pub functions: RSlice<'static, FunctionDesc>,
+}

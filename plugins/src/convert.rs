@@ -1,0 +1,290 @@
+//! Which Rust types cross the boundary, and how.
+//!
+//! Parameters implement [`FromArg`]; results implement [`IntoReturn`].
+//!
+//! | Rust | Python |
+//! |---|---|
+//! | `i8`…`i64`, `u8`…`u64`, `isize`, `usize` | `int` (range-checked: `OverflowError`) |
+//! | `f64`, `f32` | `float` (an `int` argument is accepted) |
+//! | `bool` | `bool` |
+//! | `&str`, `String` | `str` |
+//! | `&[u8]`, `Vec<u8>` | `bytes` |
+//! | `Option<T>` | `T` or `None` |
+//! | `()` (result only) | `None` |
+//! | `Result<T, E>` (result only) | `T`, or raises `E` converted into [`crate::Error`] |
+
+use oxbind_abi::{
+    abi_stable::std_types::{RStr, RString, RVec},
+    ArgValue, RetValue, TypeDesc, TypeKind,
+};
+
+use crate::Error;
+
+/// A type a plugin function can take as a parameter.
+///
+/// The shim checks the Python type against [`FromArg::TYPE`] before the call,
+/// so `from_arg` only sees values of that kind (or `None` when optional).
+pub trait FromArg<'a>: Sized {
+    const TYPE: TypeDesc;
+    /// Converts the shim's value. `Err` carries a message without the
+    /// function and parameter names; the caller adds them.
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error>;
+}
+
+/// A type a plugin function can return.
+pub trait IntoReturn {
+    const TYPE: TypeDesc;
+    fn into_return(self) -> Result<RetValue, Error>;
+}
+
+const fn desc(kind: TypeKind, rust_name: &'static str) -> TypeDesc {
+    TypeDesc { kind, optional: false, rust_name: RStr::from_str(rust_name) }
+}
+
+fn unexpected(value: ArgValue<'_>, expected: TypeKind) -> Error {
+    Error::type_error(format!(
+        "expected {}, got {:?} (shim and plugin disagree on the parameter type)",
+        expected.python_name(),
+        value
+    ))
+}
+
+macro_rules! int_types {
+    ($($t:ident),*) => {$(
+        impl<'a> FromArg<'a> for $t {
+            const TYPE: TypeDesc = desc(TypeKind::INT, stringify!($t));
+            #[inline]
+            fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+                match value {
+                    ArgValue::Int(v) => <$t>::try_from(v).map_err(|_| {
+                        Error::overflow_error(format!("{v} does not fit in {}", stringify!($t)))
+                    }),
+                    other => Err(unexpected(other, TypeKind::INT)),
+                }
+            }
+        }
+        impl IntoReturn for $t {
+            const TYPE: TypeDesc = desc(TypeKind::INT, stringify!($t));
+            #[inline]
+            fn into_return(self) -> Result<RetValue, Error> {
+                i64::try_from(self).map(RetValue::Int).map_err(|_| {
+                    Error::overflow_error(format!("result {self} does not fit in a 64-bit signed integer"))
+                })
+            }
+        }
+    )*};
+}
+int_types!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+
+impl<'a> FromArg<'a> for f64 {
+    const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f64");
+    #[inline]
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        match value {
+            ArgValue::Float(v) => Ok(v),
+            other => Err(unexpected(other, TypeKind::FLOAT)),
+        }
+    }
+}
+
+impl<'a> FromArg<'a> for f32 {
+    const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f32");
+    #[inline]
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        f64::from_arg(value).map(|v| v as f32)
+    }
+}
+
+impl IntoReturn for f64 {
+    const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f64");
+    #[inline]
+    fn into_return(self) -> Result<RetValue, Error> {
+        Ok(RetValue::Float(self))
+    }
+}
+
+impl IntoReturn for f32 {
+    const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f32");
+    #[inline]
+    fn into_return(self) -> Result<RetValue, Error> {
+        Ok(RetValue::Float(self as f64))
+    }
+}
+
+impl<'a> FromArg<'a> for bool {
+    const TYPE: TypeDesc = desc(TypeKind::BOOL, "bool");
+    #[inline]
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        match value {
+            ArgValue::Bool(v) => Ok(v),
+            other => Err(unexpected(other, TypeKind::BOOL)),
+        }
+    }
+}
+
+impl IntoReturn for bool {
+    const TYPE: TypeDesc = desc(TypeKind::BOOL, "bool");
+    #[inline]
+    fn into_return(self) -> Result<RetValue, Error> {
+        Ok(RetValue::Bool(self))
+    }
+}
+
+impl<'a> FromArg<'a> for &'a str {
+    const TYPE: TypeDesc = desc(TypeKind::STR, "&str");
+    #[inline]
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        match value {
+            ArgValue::Str(s) => Ok(s.as_str()),
+            other => Err(unexpected(other, TypeKind::STR)),
+        }
+    }
+}
+
+impl<'a> FromArg<'a> for String {
+    const TYPE: TypeDesc = desc(TypeKind::STR, "String");
+    #[inline]
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        <&str>::from_arg(value).map(str::to_owned)
+    }
+}
+
+impl IntoReturn for String {
+    const TYPE: TypeDesc = desc(TypeKind::STR, "String");
+    #[inline]
+    fn into_return(self) -> Result<RetValue, Error> {
+        Ok(RetValue::Str(RString::from(self)))
+    }
+}
+
+impl IntoReturn for &'static str {
+    const TYPE: TypeDesc = desc(TypeKind::STR, "&'static str");
+    #[inline]
+    fn into_return(self) -> Result<RetValue, Error> {
+        Ok(RetValue::Str(RString::from(self)))
+    }
+}
+
+impl<'a> FromArg<'a> for &'a [u8] {
+    const TYPE: TypeDesc = desc(TypeKind::BYTES, "&[u8]");
+    #[inline]
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        match value {
+            ArgValue::Bytes(b) => Ok(b.as_slice()),
+            other => Err(unexpected(other, TypeKind::BYTES)),
+        }
+    }
+}
+
+impl<'a> FromArg<'a> for Vec<u8> {
+    const TYPE: TypeDesc = desc(TypeKind::BYTES, "Vec<u8>");
+    #[inline]
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        <&[u8]>::from_arg(value).map(<[u8]>::to_vec)
+    }
+}
+
+impl IntoReturn for Vec<u8> {
+    const TYPE: TypeDesc = desc(TypeKind::BYTES, "Vec<u8>");
+    #[inline]
+    fn into_return(self) -> Result<RetValue, Error> {
+        Ok(RetValue::Bytes(RVec::from(self)))
+    }
+}
+
+impl IntoReturn for &'static [u8] {
+    const TYPE: TypeDesc = desc(TypeKind::BYTES, "&'static [u8]");
+    #[inline]
+    fn into_return(self) -> Result<RetValue, Error> {
+        Ok(RetValue::Bytes(RVec::from(self)))
+    }
+}
+
+impl IntoReturn for () {
+    const TYPE: TypeDesc = desc(TypeKind::UNIT, "()");
+    #[inline]
+    fn into_return(self) -> Result<RetValue, Error> {
+        Ok(RetValue::None)
+    }
+}
+
+impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
+    const TYPE: TypeDesc = TypeDesc { optional: true, ..T::TYPE };
+    #[inline]
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        match value {
+            ArgValue::None => Ok(None),
+            other => T::from_arg(other).map(Some),
+        }
+    }
+}
+
+impl<T: IntoReturn> IntoReturn for Option<T> {
+    const TYPE: TypeDesc = TypeDesc { optional: true, ..T::TYPE };
+    #[inline]
+    fn into_return(self) -> Result<RetValue, Error> {
+        match self {
+            None => Ok(RetValue::None),
+            Some(v) => v.into_return(),
+        }
+    }
+}
+
+impl<T: IntoReturn, E: Into<Error>> IntoReturn for Result<T, E> {
+    const TYPE: TypeDesc = T::TYPE;
+    #[inline]
+    fn into_return(self) -> Result<RetValue, Error> {
+        match self {
+            Ok(v) => v.into_return(),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxbind_abi::abi_stable::std_types::RSlice;
+
+    #[test]
+    fn narrow_integers_are_range_checked() {
+        assert_eq!(u8::from_arg(ArgValue::Int(255)), Ok(255));
+        let err = u8::from_arg(ArgValue::Int(256)).unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::OVERFLOW_ERROR);
+        assert_eq!(err.message, "256 does not fit in u8");
+        assert!(u64::from_arg(ArgValue::Int(-1)).is_err());
+    }
+
+    #[test]
+    fn option_accepts_none_and_marks_the_type_optional() {
+        assert_eq!(Option::<i64>::from_arg(ArgValue::None), Ok(None));
+        assert_eq!(Option::<i64>::from_arg(ArgValue::Int(3)), Ok(Some(3)));
+        const T: TypeDesc = <Option<&str> as FromArg>::TYPE;
+        assert!(T.optional);
+        assert_eq!(T.kind, TypeKind::STR);
+    }
+
+    #[test]
+    fn borrowed_text_and_bytes_point_into_the_argument() {
+        let text = "héllo";
+        assert_eq!(<&str>::from_arg(ArgValue::Str(RStr::from_str(text))).unwrap().as_ptr(), text.as_ptr());
+        let bytes = [1u8, 2, 3];
+        assert_eq!(<&[u8]>::from_arg(ArgValue::Bytes(RSlice::from_slice(&bytes))).unwrap(), &bytes);
+    }
+
+    #[test]
+    fn a_kind_mismatch_is_a_type_error_not_a_panic() {
+        let err = i64::from_arg(ArgValue::Str(RStr::from_str("x"))).unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::TYPE_ERROR);
+    }
+
+    #[test]
+    fn results_convert_errors_and_values() {
+        let ok: Result<i64, Error> = Ok(4);
+        assert_eq!(ok.into_return(), Ok(RetValue::Int(4)));
+        let err: Result<i64, Error> = Err(Error::value_error("bad"));
+        assert_eq!(err.into_return(), Err(Error::value_error("bad")));
+        assert_eq!(u64::MAX.into_return().unwrap_err().kind, crate::ErrorKind::OVERFLOW_ERROR);
+        assert_eq!("hi".to_string().into_return(), Ok(RetValue::Str(RString::from("hi"))));
+    }
+}

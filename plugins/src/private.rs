@@ -1,0 +1,66 @@
+//! Support code for the macros' expansions. Not a public API.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use oxbind_abi::{
+    abi_stable::std_types::RString, ArgValue, CallOutcome, ErrorRecord, RetValue,
+};
+
+use crate::{Error, FromArg};
+
+pub use oxbind_abi::abi_stable::std_types::{RNone, RSlice, RSome, RStr};
+
+/// Runs a function body, turning `Err` into an error record and catching any
+/// panic so that it never unwinds into the shim.
+#[inline]
+pub fn call(body: impl FnOnce() -> Result<RetValue, Error>) -> CallOutcome {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(value)) => CallOutcome::Ok(value),
+        Ok(Err(err)) => CallOutcome::Err(ErrorRecord { kind: err.kind, message: RString::from(err.message) }),
+        Err(payload) => CallOutcome::Panic(RString::from(panic_message(payload.as_ref()))),
+    }
+}
+
+/// Converts argument `index`, naming the function and parameter on failure.
+#[inline]
+pub fn arg<'a, T: FromArg<'a>>(
+    args: &[ArgValue<'a>],
+    index: usize,
+    function: &str,
+    param: &str,
+) -> Result<T, Error> {
+    let Some(value) = args.get(index) else {
+        return Err(Error::type_error(format!("{function}() missing argument '{param}' (shim passed {} values)", args.len())));
+    };
+    T::from_arg(*value).map_err(|e| Error::new(e.kind, format!("{function}() argument '{param}': {}", e.message)))
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panics_become_outcomes_with_their_message() {
+        let outcome = call(|| panic!("boom {}", 42));
+        assert_eq!(outcome, CallOutcome::Panic(RString::from("boom 42")));
+        let outcome = call(|| std::panic::panic_any(7u32));
+        assert_eq!(outcome, CallOutcome::Panic(RString::from("panic with a non-string payload")));
+    }
+
+    #[test]
+    fn argument_errors_name_function_and_parameter() {
+        let args = [ArgValue::Int(300)];
+        let err = arg::<u8>(&args, 0, "f", "x").unwrap_err();
+        assert_eq!(err.message, "f() argument 'x': 300 does not fit in u8");
+    }
+}
