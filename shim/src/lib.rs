@@ -1,1 +1,29 @@
-//! placeholder
+//! oxbind-shim: the oxbind runtime, and the only code in oxbind that talks to
+//! CPython.
+//!
+//! Built as a `cdylib` it is the Python extension module `oxbind`, whose
+//! `load(path)` loads plugins: pure-Rust `cdylib`s built with the `oxbind`
+//! SDK, which reach Python only through the C ABI of `oxbind-abi`.
+//!
+//! - [`module`]: the `oxbind` module itself (`PyInit_oxbind`, `load`).
+//! - [`loader`]: opening a plugin file and checking its root before any of
+//!   its code runs.
+//! - [`plugin_module`]: turning a checked plugin into a Python module.
+//! - [`function`]: exported functions as vectorcall `PyCFunction`s, and the
+//!   dispatch from Python arguments to a plugin call.
+//! - [`convert`]: Python objects to argument values and results to objects.
+//! - [`errors`]: exceptions, `oxbind.PanicError`, and the error helpers.
+//! - [`ffi`]: CPython declarations that `pyo3-ffi` lacks.
+//! - [`pyref`]: an owned strong reference.
+
+pub mod convert;
+pub mod errors;
+pub mod ffi;
+pub mod function;
+pub mod loader;
+pub mod module;
+pub mod plugin_module;
+pub mod pyref;
+
+/// The version of this shim crate.
+pub const SHIM_VERSION: &str = env!("CARGO_PKG_VERSION");

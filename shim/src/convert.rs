@@ -1,0 +1,184 @@
+//! Conversions between Python objects and the plugin ABI's values.
+//!
+//! Arguments are converted by the shim, so a plugin never sees a Python
+//! object: [`to_arg`] checks the object against the parameter's declared
+//! kind and borrows its contents; [`from_ret`] turns a result into a new
+//! object and frees the plugin's buffer through its own allocator.
+
+use std::os::raw::c_char;
+
+use oxbind_abi::{
+    abi_stable::std_types::{RSlice, RStr},
+    ArgValue, RetValue, TypeDesc, TypeKind,
+};
+use pyo3_ffi as ffi;
+
+/// Why an object could not become an argument.
+pub enum ArgFailure {
+    /// The object is not of the expected Python type.
+    WrongType,
+    /// An integer is outside the 64-bit range.
+    Overflow,
+    /// CPython raised while converting (a `str` with lone surrogates, say);
+    /// the Python error is set.
+    Raised,
+}
+
+/// Converts `obj` for a parameter of type `ty`. The value borrows from `obj`,
+/// which the caller keeps alive for the duration of the call.
+///
+/// # Safety
+/// The thread is attached and `obj` is a valid object.
+#[inline]
+pub unsafe fn to_arg<'a>(obj: *mut ffi::PyObject, ty: &TypeDesc) -> Result<ArgValue<'a>, ArgFailure> {
+    if ty.optional && obj == ffi::Py_None() {
+        return Ok(ArgValue::None);
+    }
+    match ty.kind {
+        TypeKind::INT => {
+            if ffi::PyLong_Check(obj) == 0 {
+                return Err(ArgFailure::WrongType);
+            }
+            let v = ffi::PyLong_AsLongLong(obj);
+            if v == -1 && !ffi::PyErr_Occurred().is_null() {
+                ffi::PyErr_Clear();
+                return Err(ArgFailure::Overflow);
+            }
+            Ok(ArgValue::Int(v))
+        }
+        TypeKind::FLOAT => {
+            if ffi::PyFloat_Check(obj) != 0 {
+                Ok(ArgValue::Float(ffi::PyFloat_AsDouble(obj)))
+            } else if ffi::PyLong_Check(obj) != 0 {
+                let v = ffi::PyLong_AsDouble(obj);
+                if v == -1.0 && !ffi::PyErr_Occurred().is_null() {
+                    ffi::PyErr_Clear();
+                    return Err(ArgFailure::Overflow);
+                }
+                Ok(ArgValue::Float(v))
+            } else {
+                Err(ArgFailure::WrongType)
+            }
+        }
+        TypeKind::BOOL => {
+            if obj == ffi::Py_True() {
+                Ok(ArgValue::Bool(true))
+            } else if obj == ffi::Py_False() {
+                Ok(ArgValue::Bool(false))
+            } else {
+                Err(ArgFailure::WrongType)
+            }
+        }
+        TypeKind::STR => {
+            if ffi::PyUnicode_Check(obj) == 0 {
+                return Err(ArgFailure::WrongType);
+            }
+            let mut len: ffi::Py_ssize_t = 0;
+            let data = ffi::PyUnicode_AsUTF8AndSize(obj, &mut len);
+            if data.is_null() {
+                return Err(ArgFailure::Raised);
+            }
+            // SAFETY: CPython returns valid UTF-8 of `len` bytes, cached in
+            // the str object and valid while the object lives.
+            let bytes = std::slice::from_raw_parts(data as *const u8, len as usize);
+            Ok(ArgValue::Str(RStr::from_str(std::str::from_utf8_unchecked(bytes))))
+        }
+        TypeKind::BYTES => {
+            if ffi::PyBytes_Check(obj) == 0 {
+                return Err(ArgFailure::WrongType);
+            }
+            let data = ffi::PyBytes_AsString(obj);
+            let len = ffi::PyBytes_Size(obj);
+            // SAFETY: a bytes object's buffer is immutable and lives as long as it.
+            Ok(ArgValue::Bytes(RSlice::from_slice(std::slice::from_raw_parts(data as *const u8, len as usize))))
+        }
+        _ => Err(ArgFailure::WrongType),
+    }
+}
+
+/// How a parameter of type `ty` is described in an error message
+/// ("int", "str or None").
+pub fn expected_name(ty: &TypeDesc) -> String {
+    let base = match ty.kind {
+        TypeKind::FLOAT => "float (or int)",
+        k => k.python_name(),
+    };
+    if ty.optional {
+        format!("{base} or None")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// Turns a plugin result into a new reference; null with an error set on
+/// failure. Buffers are freed by the plugin's allocator when `value` drops.
+///
+/// # Safety
+/// The thread is attached.
+#[inline]
+pub unsafe fn from_ret(value: RetValue) -> *mut ffi::PyObject {
+    match value {
+        RetValue::None => ffi::Py_NewRef(ffi::Py_None()),
+        RetValue::Int(v) => ffi::PyLong_FromLongLong(v),
+        RetValue::Float(v) => ffi::PyFloat_FromDouble(v),
+        RetValue::Bool(v) => ffi::PyBool_FromLong(v as std::os::raw::c_long),
+        RetValue::Str(s) => {
+            ffi::PyUnicode_FromStringAndSize(s.as_ptr() as *const c_char, s.len() as ffi::Py_ssize_t)
+        }
+        RetValue::Bytes(b) => ffi::PyBytes_FromStringAndSize(b.as_ptr() as *const c_char, b.len() as ffi::Py_ssize_t),
+    }
+}
+
+/// The Python literal for a default value, for `__text_signature__`.
+pub fn default_literal(value: &ArgValue<'_>) -> String {
+    match value {
+        ArgValue::None => "None".to_owned(),
+        ArgValue::Int(v) => v.to_string(),
+        ArgValue::Float(v) if v.is_finite() => format!("{v:?}"),
+        ArgValue::Float(v) => format!("float('{}')", if v.is_nan() { "nan" } else if *v > 0.0 { "inf" } else { "-inf" }),
+        ArgValue::Bool(true) => "True".to_owned(),
+        ArgValue::Bool(false) => "False".to_owned(),
+        ArgValue::Str(s) => {
+            let mut out = String::from("'");
+            for c in s.as_str().chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\'' => out.push_str("\\'"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('\'');
+            out
+        }
+        ArgValue::Bytes(b) => {
+            let mut out = String::from("b'");
+            for &byte in b.as_slice() {
+                match byte {
+                    b'\\' => out.push_str("\\\\"),
+                    b'\'' => out.push_str("\\'"),
+                    0x20..=0x7e => out.push(byte as char),
+                    _ => out.push_str(&format!("\\x{byte:02x}")),
+                }
+            }
+            out.push('\'');
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_literals_are_python_syntax() {
+        assert_eq!(default_literal(&ArgValue::Str(RStr::from_str("it's\n"))), r"'it\'s\n'");
+        assert_eq!(default_literal(&ArgValue::Float(2.0)), "2.0");
+        assert_eq!(default_literal(&ArgValue::Bool(false)), "False");
+        assert_eq!(default_literal(&ArgValue::Bytes(RSlice::from_slice(b"a\x00"))), r"b'a\x00'");
+    }
+}

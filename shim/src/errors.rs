@@ -1,0 +1,167 @@
+//! Raising Python exceptions: plugin errors, panics, and the shim's own
+//! argument and import errors.
+//!
+//! Every helper here sets the Python error indicator and returns nothing; the
+//! caller then returns NULL (or -1) to CPython.
+
+use std::{
+    ffi::CString,
+    os::raw::c_char,
+    path::Path,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+
+use oxbind_abi::{ErrorKind, ErrorRecord};
+use pyo3_ffi as ffi;
+
+use crate::pyref::Owned;
+
+/// `oxbind.PanicError`, created by the first `oxbind` module exec and kept
+/// for the life of the process. Read-only after publication.
+static PANIC_ERROR: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
+
+const PANIC_ERROR_DOC: &str = "Raised when Rust code in an oxbind plugin panics.\n\n\
+The panic is caught at the plugin boundary, so the process and the plugin stay usable; \
+the message is the panic's message. Subclass of RuntimeError.\0";
+
+/// Returns `oxbind.PanicError`, creating it on first use. Returns null with a
+/// Python error set if it cannot be created.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn panic_error_type() -> *mut ffi::PyObject {
+    let existing = PANIC_ERROR.load(Ordering::Acquire);
+    if !existing.is_null() {
+        return existing;
+    }
+    let created = ffi::PyErr_NewExceptionWithDoc(
+        c"oxbind.PanicError".as_ptr(),
+        PANIC_ERROR_DOC.as_ptr() as *const c_char,
+        ffi::PyExc_RuntimeError,
+        std::ptr::null_mut(),
+    );
+    if created.is_null() {
+        return created;
+    }
+    match PANIC_ERROR.compare_exchange(std::ptr::null_mut(), created, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => created,
+        Err(winner) => {
+            // Another thread published first; ours was never shared.
+            ffi::Py_DECREF(created);
+            winner
+        }
+    }
+}
+
+/// A Python `str` from Rust text, or null with an error set.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn new_str(text: &str) -> *mut ffi::PyObject {
+    ffi::PyUnicode_FromStringAndSize(text.as_ptr() as *const c_char, text.len() as ffi::Py_ssize_t)
+}
+
+/// Raises `exc_type(message)`.
+///
+/// # Safety
+/// The thread is attached and `exc_type` is an exception class.
+pub unsafe fn raise(exc_type: *mut ffi::PyObject, message: &str) {
+    match Owned::from_raw(new_str(message)) {
+        Some(msg) => ffi::PyErr_SetObject(exc_type, msg.as_ptr()),
+        None => {} // the MemoryError from building the message stays set
+    }
+}
+
+/// Raises `TypeError(message)`.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn type_error(message: &str) {
+    raise(ffi::PyExc_TypeError, message)
+}
+
+/// Raises `ImportError(message)` with its `path` attribute set.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn import_error(message: &str, path: Option<&Path>) {
+    let Some(msg) = Owned::from_raw(new_str(message)) else { return };
+    let path_obj = match path {
+        Some(p) => match Owned::from_raw(new_str(&p.to_string_lossy())) {
+            Some(o) => Some(o),
+            None => return,
+        },
+        None => None,
+    };
+    let path_ptr = path_obj.as_ref().map_or(std::ptr::null_mut(), Owned::as_ptr);
+    ffi::PyErr_SetImportError(msg.as_ptr(), std::ptr::null_mut(), path_ptr);
+}
+
+/// Raises `oxbind.PanicError(message)`.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn raise_panic(message: &str) {
+    let ty = panic_error_type();
+    if !ty.is_null() {
+        raise(ty, message);
+    }
+}
+
+/// Raises the exception a plugin's error record describes.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn raise_record(record: &ErrorRecord) {
+    raise(exception_for(record.kind), record.message.as_str());
+}
+
+/// The built-in exception class for an error kind; unknown kinds, from a
+/// plugin newer than this shim, become `RuntimeError`.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn exception_for(kind: ErrorKind) -> *mut ffi::PyObject {
+    match kind {
+        ErrorKind::EXCEPTION => ffi::PyExc_Exception,
+        ErrorKind::TYPE_ERROR => ffi::PyExc_TypeError,
+        ErrorKind::VALUE_ERROR => ffi::PyExc_ValueError,
+        ErrorKind::KEY_ERROR => ffi::PyExc_KeyError,
+        ErrorKind::INDEX_ERROR => ffi::PyExc_IndexError,
+        ErrorKind::RUNTIME_ERROR => ffi::PyExc_RuntimeError,
+        ErrorKind::OVERFLOW_ERROR => ffi::PyExc_OverflowError,
+        ErrorKind::ZERO_DIVISION_ERROR => ffi::PyExc_ZeroDivisionError,
+        ErrorKind::NOT_IMPLEMENTED_ERROR => ffi::PyExc_NotImplementedError,
+        ErrorKind::ATTRIBUTE_ERROR => ffi::PyExc_AttributeError,
+        ErrorKind::LOOKUP_ERROR => ffi::PyExc_LookupError,
+        ErrorKind::ARITHMETIC_ERROR => ffi::PyExc_ArithmeticError,
+        ErrorKind::OS_ERROR => ffi::PyExc_OSError,
+        ErrorKind::ASSERTION_ERROR => ffi::PyExc_AssertionError,
+        ErrorKind::PERMISSION_ERROR => ffi::PyExc_PermissionError,
+        ErrorKind::FILE_NOT_FOUND_ERROR => ffi::PyExc_FileNotFoundError,
+        ErrorKind::TIMEOUT_ERROR => ffi::PyExc_TimeoutError,
+        ErrorKind::UNICODE_ERROR => ffi::PyExc_UnicodeError,
+        _ => ffi::PyExc_RuntimeError,
+    }
+}
+
+/// The name of an object's type, for error messages ("str", "NoneType").
+///
+/// # Safety
+/// The thread is attached and `obj` is valid.
+pub unsafe fn type_name(obj: *mut ffi::PyObject) -> String {
+    let ty = ffi::Py_TYPE(obj);
+    let name = (*ty).tp_name;
+    if name.is_null() {
+        return "<unknown>".to_owned();
+    }
+    let full = std::ffi::CStr::from_ptr(name).to_string_lossy();
+    // tp_name is "module.Name" for heap types; CPython's messages use the last part.
+    full.rsplit('.').next().unwrap_or(&full).to_owned()
+}
+
+/// A C string from Rust text, with interior NULs replaced, for the few C APIs
+/// that take `const char*`.
+pub fn c_string(text: &str) -> CString {
+    CString::new(text.replace('\0', "\u{FFFD}")).expect("NULs were replaced")
+}

@@ -1,0 +1,25 @@
+//! CPython declarations that `pyo3-ffi` 0.28.3 skips. Each is declared with
+//! the exact C prototype of the versions it is gated on.
+
+use pyo3_ffi::PyObject;
+use std::os::raw::c_int;
+
+extern "C" {
+    /// `PyDict_SetDefault` (3.x): returns a borrowed reference to the value
+    /// now stored under `key`. Atomic under the GIL.
+    pub fn PyDict_SetDefault(mp: *mut PyObject, key: *mut PyObject, default: *mut PyObject) -> *mut PyObject;
+}
+
+#[cfg(Py_3_13)]
+extern "C" {
+    /// `PyDict_SetDefaultRef` (3.13+): stores `default` under `key` unless a
+    /// value is present, and returns the value now stored as a new reference
+    /// in `*result`. Atomic under free-threading. Returns -1 on error, 0 if
+    /// it inserted, 1 if a value was already present.
+    pub fn PyDict_SetDefaultRef(
+        mp: *mut PyObject,
+        key: *mut PyObject,
+        default: *mut PyObject,
+        result: *mut *mut PyObject,
+    ) -> c_int;
+}

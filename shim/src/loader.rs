@@ -1,0 +1,158 @@
+//! Opening a plugin file and checking its root, before any plugin code runs.
+//!
+//! The checks, in order (`spec/PLUGIN-ABI.md`, "Loading"):
+//! 1. the file opens as a shared library;
+//! 2. it exports `OXBIND_PLUGIN_ROOT`;
+//! 3. the root starts with the magic bytes and has a known root version;
+//! 4. its abi_stable header is compatible with ours;
+//! 5. its `oxbind-abi` version is on our compatibility line and not newer;
+//! 6. the layout of its `PluginModule_Ref` matches ours, with its (older or
+//!    equal) layout as the interface.
+//!
+//! A plugin is never unloaded: it is opened with `RTLD_NODELETE` and its
+//! handle is leaked, so every pointer into it stays valid for the process.
+
+use std::{fmt, path::{Path, PathBuf}};
+
+use oxbind_abi::{
+    abi_stable::{abi_stability::abi_checking::check_layout_compatibility, library::AbiHeader, StableAbi},
+    root::{MAGIC, ROOT_VERSION},
+    PluginModule_Ref, PluginRoot, ABI_VERSION, ROOT_SYMBOL,
+};
+
+/// Why a file is not a loadable plugin. Becomes an `ImportError`.
+#[derive(Debug)]
+pub enum LoadError {
+    NotALibrary(String),
+    NoRoot,
+    BadMagic,
+    UnknownRootVersion(u32),
+    AbiStableMismatch { theirs: (u32, u32), ours: (u32, u32) },
+    IncompatibleVersion { theirs: [u32; 3] },
+    NewerVersion { theirs: [u32; 3] },
+    LayoutMismatch(String),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (ma, mi, pa) = ABI_VERSION;
+        match self {
+            LoadError::NotALibrary(why) => write!(f, "not a loadable shared library ({why})"),
+            LoadError::NoRoot => write!(f, "not an oxbind plugin: it does not export the symbol {ROOT_SYMBOL}"),
+            LoadError::BadMagic => write!(f, "not an oxbind plugin: {ROOT_SYMBOL} does not start with the oxbind magic bytes"),
+            LoadError::UnknownRootVersion(v) => {
+                write!(f, "plugin root version {v} is not supported; this oxbind reads root version {ROOT_VERSION}")
+            }
+            LoadError::AbiStableMismatch { theirs, ours } => write!(
+                f,
+                "plugin was built with abi_stable ABI {}.{}, expected {}.{}",
+                theirs.0, theirs.1, ours.0, ours.1
+            ),
+            LoadError::IncompatibleVersion { theirs: [a, b, c] } => write!(
+                f,
+                "plugin was built with oxbind ABI {a}.{b}.{c}, which is incompatible with this oxbind's ABI {ma}.{mi}.{pa}; rebuild the plugin against a compatible oxbind"
+            ),
+            LoadError::NewerVersion { theirs: [a, b, c] } => write!(
+                f,
+                "plugin was built with oxbind ABI {a}.{b}.{c}, newer than this oxbind's ABI {ma}.{mi}.{pa}; upgrade oxbind"
+            ),
+            LoadError::LayoutMismatch(detail) => write!(f, "plugin module layout does not match this oxbind's: {detail}"),
+        }
+    }
+}
+
+/// A plugin whose root passed every check.
+pub struct CheckedPlugin {
+    pub path: PathBuf,
+    pub root: &'static PluginRoot,
+}
+
+/// Opens `path` and checks its root. Runs no plugin code beyond what the
+/// dynamic loader itself runs.
+pub fn open(path: &Path) -> Result<CheckedPlugin, LoadError> {
+    let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL | libc::RTLD_NODELETE;
+    // SAFETY: opening a library runs its initialisers; oxbind plugins have
+    // none of their own, and the user asked for this file to be loaded.
+    let library = unsafe { libloading::os::unix::Library::open(Some(path), flags) }
+        .map_err(|e| LoadError::NotALibrary(e.to_string()))?;
+    // SAFETY: we only take the symbol's address; it is read below as a
+    // `PluginRoot` only after its magic bytes match.
+    let root_ptr: *const PluginRoot = unsafe {
+        match library.get::<*const PluginRoot>(ROOT_SYMBOL.as_bytes()) {
+            Ok(sym) => *sym,
+            Err(_) => return Err(LoadError::NoRoot),
+        }
+    };
+    // Never unload: pointers into the library are handed out for good.
+    std::mem::forget(library);
+    if root_ptr.is_null() {
+        return Err(LoadError::NoRoot);
+    }
+    // SAFETY: the symbol is at least as large as the magic if it is an oxbind
+    // root; a foreign symbol of that name is in mapped memory, and reading
+    // 16 bytes of it as plain bytes is harmless.
+    let magic = unsafe { std::ptr::read_unaligned(root_ptr as *const [u8; 16]) };
+    if magic != MAGIC {
+        return Err(LoadError::BadMagic);
+    }
+    // SAFETY: the magic identifies an oxbind root, whose first fields
+    // (magic, root_version) are frozen across all root versions.
+    let root_version = unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*root_ptr).root_version)) };
+    if root_version != ROOT_VERSION {
+        return Err(LoadError::UnknownRootVersion(root_version));
+    }
+    // SAFETY: root version 1 has exactly the layout of `PluginRoot`.
+    let root: &'static PluginRoot = unsafe { &*root_ptr };
+    check_root(root)?;
+    Ok(CheckedPlugin { path: path.to_owned(), root })
+}
+
+/// Checks 4 to 6 on a root whose magic and root version are known good.
+pub fn check_root(root: &'static PluginRoot) -> Result<(), LoadError> {
+    let ours = AbiHeader::VALUE;
+    if !root.abi_header.is_compatible(&ours) {
+        return Err(LoadError::AbiStableMismatch {
+            theirs: (root.abi_header.abi_major, root.abi_header.abi_minor),
+            ours: (ours.abi_major, ours.abi_minor),
+        });
+    }
+    let theirs = root.abi_version;
+    let ours_v = [ABI_VERSION.0, ABI_VERSION.1, ABI_VERSION.2];
+    if compatibility_line(theirs) != compatibility_line(ours_v) {
+        return Err(LoadError::IncompatibleVersion { theirs });
+    }
+    if theirs > ours_v {
+        return Err(LoadError::NewerVersion { theirs });
+    }
+    // The plugin is older or equal, so its layout is the interface.
+    check_layout_compatibility(root.module_layout, <PluginModule_Ref as StableAbi>::LAYOUT)
+        .map_err(|e| LoadError::LayoutMismatch(first_line(&e.to_string())))?;
+    Ok(())
+}
+
+/// Cargo's compatibility line: the major version, or `0.minor` below 1.0.
+pub fn compatibility_line(v: [u32; 3]) -> (u32, u32) {
+    if v[0] == 0 {
+        (0, v[1])
+    } else {
+        (v[0], 0)
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let trimmed: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).take(6).collect();
+    trimmed.join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compatibility_lines_follow_cargo() {
+        assert_eq!(compatibility_line([0, 1, 7]), compatibility_line([0, 1, 0]));
+        assert_ne!(compatibility_line([0, 1, 0]), compatibility_line([0, 2, 0]));
+        assert_eq!(compatibility_line([1, 4, 0]), compatibility_line([1, 0, 3]));
+        assert_ne!(compatibility_line([1, 0, 0]), compatibility_line([2, 0, 0]));
+    }
+}

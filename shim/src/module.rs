@@ -1,0 +1,244 @@
+//! The `oxbind` extension module: `PyInit_oxbind`, its exec slot, and
+//! `oxbind.load`.
+//!
+//! Shared state: [`PLUGINS`], the dict of loaded plugins keyed by canonical
+//! path, is created once by the first exec and then only read and extended
+//! with atomic dict operations (`PyDict_SetDefaultRef` on 3.13+,
+//! `PyDict_SetDefault` under the GIL before that). No oxbind lock is held.
+
+use std::{
+    cell::UnsafeCell,
+    ffi::OsStr,
+    os::{raw::c_int, unix::ffi::OsStrExt},
+    panic::{catch_unwind, AssertUnwindSafe},
+    path::PathBuf,
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+
+use pyo3_ffi as ffi;
+
+use crate::{errors, loader, plugin_module, pyref::Owned, SHIM_VERSION};
+
+/// Canonical plugin path (str) → module. Process-global; created by the first
+/// exec, never replaced.
+static PLUGINS: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
+
+/// Static data that CPython writes to (module definitions) or that holds raw
+/// pointers: shared with CPython, which serialises its own accesses.
+struct CpythonStatic<T>(UnsafeCell<T>);
+// SAFETY: CPython initialises a module definition once, under its import
+// lock; we never access the contents from Rust after handing the pointer over.
+unsafe impl<T> Sync for CpythonStatic<T> {}
+
+const LOAD_DOC: &str = "load(path)\n--\n\n\
+Load the oxbind plugin at `path` (a str or os.PathLike) and return it as a module.\n\n\
+The file is checked before any of its code runs: it must be a shared library exporting an oxbind\n\
+plugin root with a compatible ABI version and layout; otherwise ImportError says what is wrong.\n\
+Loading the same file again returns the same module. Plugins are never unloaded.\0";
+
+static METHODS: CpythonStatic<[ffi::PyMethodDef; 2]> = CpythonStatic(UnsafeCell::new([
+    ffi::PyMethodDef {
+        ml_name: c"load".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunction: load },
+        ml_flags: ffi::METH_O,
+        ml_doc: LOAD_DOC.as_ptr() as *const _,
+    },
+    ffi::PyMethodDef::zeroed(),
+]));
+
+#[cfg(Py_3_13)]
+const SLOT_COUNT: usize = 4;
+#[cfg(all(Py_3_12, not(Py_3_13)))]
+const SLOT_COUNT: usize = 3;
+#[cfg(not(Py_3_12))]
+const SLOT_COUNT: usize = 2;
+
+static MODULE_SLOTS: CpythonStatic<[ffi::PyModuleDef_Slot; SLOT_COUNT]> = CpythonStatic(UnsafeCell::new([
+    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec as *mut _ },
+    // One interpreter only: state is process-global (spec/ABI.md).
+    #[cfg(Py_3_12)]
+    ffi::PyModuleDef_Slot {
+        slot: ffi::Py_mod_multiple_interpreters,
+        value: ffi::Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED,
+    },
+    #[cfg(Py_3_13)]
+    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_gil, value: ffi::Py_MOD_GIL_NOT_USED },
+    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
+]));
+
+const MODULE_DOC: &str = "oxbind: one runtime for many independently built Rust extensions.\n\n\
+oxbind.load(path) loads a plugin built with the oxbind SDK and returns it as a module.\0";
+
+static MODULE_DEF: CpythonStatic<ffi::PyModuleDef> = CpythonStatic(UnsafeCell::new(ffi::PyModuleDef {
+    m_base: ffi::PyModuleDef_HEAD_INIT,
+    m_name: c"oxbind".as_ptr(),
+    m_doc: MODULE_DOC.as_ptr() as *const _,
+    m_size: 0,
+    m_methods: METHODS.0.get() as *mut ffi::PyMethodDef,
+    m_slots: MODULE_SLOTS.0.get() as *mut ffi::PyModuleDef_Slot,
+    m_traverse: None,
+    m_clear: None,
+    m_free: None,
+}));
+
+/// The module's init function: multi-phase, so CPython learns from the slots
+/// that oxbind does not need the GIL.
+///
+/// # Safety
+/// Called by CPython's import machinery.
+#[cfg(feature = "extension-module")]
+#[no_mangle]
+pub unsafe extern "C" fn PyInit_oxbind() -> *mut ffi::PyObject {
+    ffi::PyModuleDef_Init(MODULE_DEF.0.get())
+}
+
+/// Runs `body`, turning a panic into `oxbind.PanicError` and `err` as return.
+unsafe fn guarded<T: Copy>(what: &str, err: T, body: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(v) => v,
+        Err(_) => {
+            errors::raise_panic(&format!("internal error in the oxbind shim in {what}"));
+            err
+        }
+    }
+}
+
+unsafe extern "C" fn exec(module: *mut ffi::PyObject) -> c_int {
+    guarded("module exec", -1, || exec_inner(module).map_or(-1, |()| 0))
+}
+
+unsafe fn exec_inner(module: *mut ffi::PyObject) -> Result<(), ()> {
+    if ffi::PyInterpreterState_Get() != ffi::PyInterpreterState_Main() {
+        errors::import_error("oxbind does not support subinterpreters; import it in the main interpreter", None);
+        return Err(());
+    }
+    let panic_error = errors::panic_error_type();
+    if panic_error.is_null() || ffi::PyModule_AddObjectRef(module, c"PanicError".as_ptr(), panic_error) < 0 {
+        return Err(());
+    }
+    add_str(module, c"__version__", SHIM_VERSION)?;
+    add_str(module, c"ABI_VERSION", oxbind_abi::ABI_VERSION_STR)?;
+    if PLUGINS.load(Ordering::Acquire).is_null() {
+        let dict = Owned::from_raw(ffi::PyDict_New()).ok_or(())?;
+        // Exec runs under the import lock; a lost race keeps the first dict.
+        if PLUGINS.compare_exchange(ptr::null_mut(), dict.as_ptr(), Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            dict.into_raw();
+        }
+    }
+    Ok(())
+}
+
+unsafe fn add_str(module: *mut ffi::PyObject, name: &std::ffi::CStr, value: &str) -> Result<(), ()> {
+    let value = Owned::from_raw(errors::new_str(value)).ok_or(())?;
+    if ffi::PyModule_AddObjectRef(module, name.as_ptr(), value.as_ptr()) < 0 {
+        return Err(());
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn load(_module: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    guarded("oxbind.load", ptr::null_mut(), || match load_inner(arg) {
+        Ok(m) => m.into_raw(),
+        Err(()) => ptr::null_mut(),
+    })
+}
+
+/// `os.fspath(arg)` as a filesystem path.
+unsafe fn fs_path(arg: *mut ffi::PyObject) -> Result<PathBuf, ()> {
+    let Some(fspath) = Owned::from_raw(ffi::PyOS_FSPath(arg)) else {
+        ffi::PyErr_Clear();
+        errors::type_error(&format!(
+            "load() argument 'path' must be str or os.PathLike, not {}",
+            errors::type_name(arg)
+        ));
+        return Err(());
+    };
+    let bytes = if ffi::PyUnicode_Check(fspath.as_ptr()) != 0 {
+        Owned::from_raw(ffi::PyUnicode_EncodeFSDefault(fspath.as_ptr())).ok_or(())?
+    } else {
+        fspath
+    };
+    let data = ffi::PyBytes_AsString(bytes.as_ptr());
+    if data.is_null() {
+        return Err(());
+    }
+    let len = ffi::PyBytes_Size(bytes.as_ptr()) as usize;
+    let raw = std::slice::from_raw_parts(data as *const u8, len);
+    if raw.contains(&0) {
+        errors::raise(ffi::PyExc_ValueError, "load() argument 'path' contains a NUL byte");
+        return Err(());
+    }
+    Ok(PathBuf::from(OsStr::from_bytes(raw)))
+}
+
+unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
+    let path = fs_path(arg)?;
+    let plugins = PLUGINS.load(Ordering::Acquire);
+    if plugins.is_null() {
+        errors::raise(ffi::PyExc_RuntimeError, "oxbind is not initialised");
+        return Err(());
+    }
+    let canonical = match std::fs::canonicalize(&path) {
+        Ok(p) => p,
+        Err(e) => {
+            errors::import_error(&format!("oxbind.load: cannot load {}: {e}", path.display()), Some(&path));
+            return Err(());
+        }
+    };
+    let key = Owned::from_raw(errors::new_str(&canonical.to_string_lossy())).ok_or(())?;
+    if let Some(existing) = dict_get(plugins, key.as_ptr())? {
+        return Ok(existing);
+    }
+    // Opening and checking runs no Python code: let other threads run.
+    let state = ffi::PyEval_SaveThread();
+    let opened = catch_unwind(|| loader::open(&canonical));
+    ffi::PyEval_RestoreThread(state);
+    let checked = match opened {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            errors::import_error(&format!("oxbind.load: cannot load {}: {e}", canonical.display()), Some(&canonical));
+            return Err(());
+        }
+        Err(_) => {
+            errors::import_error(
+                &format!("oxbind.load: cannot load {}: the ABI checks failed unexpectedly", canonical.display()),
+                Some(&canonical),
+            );
+            return Err(());
+        }
+    };
+    let module = plugin_module::build(&checked)?;
+    dict_set_default(plugins, key.as_ptr(), module.as_ptr())
+}
+
+/// `dict[key]` as a new reference, if present.
+unsafe fn dict_get(dict: *mut ffi::PyObject, key: *mut ffi::PyObject) -> Result<Option<Owned>, ()> {
+    let mut value = ptr::null_mut();
+    match ffi::compat::PyDict_GetItemRef(dict, key, &mut value) {
+        r if r < 0 => Err(()),
+        0 => Ok(None),
+        _ => Ok(Owned::from_raw(value)),
+    }
+}
+
+/// Stores `value` under `key` unless present; returns what is stored now.
+unsafe fn dict_set_default(dict: *mut ffi::PyObject, key: *mut ffi::PyObject, value: *mut ffi::PyObject) -> Result<Owned, ()> {
+    #[cfg(Py_3_13)]
+    {
+        let mut result = ptr::null_mut();
+        if crate::ffi::PyDict_SetDefaultRef(dict, key, value, &mut result) < 0 {
+            return Err(());
+        }
+        Owned::from_raw(result).ok_or(())
+    }
+    #[cfg(not(Py_3_13))]
+    {
+        // Before 3.13 every supported build has a GIL, which makes this atomic.
+        let stored = crate::ffi::PyDict_SetDefault(dict, key, value);
+        if stored.is_null() {
+            return Err(());
+        }
+        Ok(Owned::from_borrowed(stored))
+    }
+}
