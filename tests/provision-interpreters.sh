@@ -26,6 +26,21 @@ mkdir -p "$CACHE"/{cpython,venv,src,apt}
 
 log() { printf '[provision] %s\n' "$*" >&2; }
 
+# CPython's build needs these headers for ssl (pip), ctypes, sqlite3, lzma...
+BUILD_DEPS=(build-essential dpkg-dev libssl-dev zlib1g-dev libffi-dev libbz2-dev liblzma-dev
+            libsqlite3-dev libreadline-dev libncurses-dev uuid-dev)
+APT_UPDATED=0
+ensure_build_deps() {
+    local missing=()
+    for p in "${BUILD_DEPS[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    log "installing build dependencies: ${missing[*]}"
+    [ "$APT_UPDATED" = 1 ] || { apt-get update -q >&2; APT_UPDATED=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2
+}
+
 # --- the mirror, read from the machine's apt configuration ---------------
 mirror_uri() {
     local uri=""
@@ -50,7 +65,6 @@ fetch_source() {
     tarball="$(ls "$CACHE"/src/python3.13_${PYVER}*.orig.tar.* 2>/dev/null | head -1 || true)"
     if [ -n "$tarball" ]; then printf '%s\n' "$tarball"; return; fi
     command -v apt-get >/dev/null || { log "apt-get is required"; exit 1; }
-    command -v dpkg-source >/dev/null || { log "installing dpkg-dev"; apt-get install -y -q dpkg-dev >&2; }
     local uri keyring
     uri="$(mirror_uri)"
     keyring=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -63,10 +77,9 @@ SRC
     local opts=(-o "Dir::Etc::sourcelist=$A/etc/sources.list" -o "Dir::Etc::sourceparts=-"
                 -o "Dir::State::Lists=$A/lists" -o "Dir::Cache=$A/cache"
                 -o "Dir::Etc::preferencesparts=$A/etc/preferences.d"
-                -o "APT::Get::List-Cleanup=0" -q)
+                -o "APT::Get::List-Cleanup=0" -o "APT::Sandbox::User=root" -q)
     apt-get "${opts[@]}" update >&2
-    (cd "$CACHE/src" && apt-get "${opts[@]}" source --download-only "python3.13=${PYVER}*" >&2) \
-        || (cd "$CACHE/src" && apt-get "${opts[@]}" source --download-only python3.13 >&2)
+    (cd "$CACHE/src" && apt-get "${opts[@]}" source --download-only python3.13 >&2)
     tarball="$(ls "$CACHE"/src/python3.13_${PYVER}*.orig.tar.* 2>/dev/null | head -1 || true)"
     [ -n "$tarball" ] || { log "Debian's stable python3.13 is not $PYVER"; ls "$CACHE/src" >&2; exit 1; }
     printf '%s\n' "$tarball"
@@ -77,6 +90,7 @@ build_cpython() {  # $1 = ft|gil
     if [ -x "$prefix/bin/python3.13" ] && "$prefix/bin/python3.13" -c 'import ssl, ctypes, sqlite3' 2>/dev/null; then
         log "cpython $PYVER-$flavour: cached"; return
     fi
+    ensure_build_deps
     local tarball work
     tarball="$(fetch_source)"
     work="$(mktemp -d "$CACHE/build-$flavour.XXXX")"

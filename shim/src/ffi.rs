@@ -2,13 +2,15 @@
 //! the exact C prototype of the versions it is gated on.
 
 use pyo3_ffi::PyObject;
-use std::os::raw::c_int;
 
 extern "C" {
     /// `PyDict_SetDefault` (3.x): returns a borrowed reference to the value
     /// now stored under `key`. Atomic under the GIL.
     pub fn PyDict_SetDefault(mp: *mut PyObject, key: *mut PyObject, default: *mut PyObject) -> *mut PyObject;
 }
+
+#[cfg(Py_3_13)]
+use std::os::raw::c_int;
 
 #[cfg(Py_3_13)]
 extern "C" {

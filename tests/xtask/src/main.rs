@@ -1,1 +1,191 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, in plain Rust with no
+//! dependencies.
+//!
+//! - `cargo xtask demo`: provisions the interpreters, builds everything and
+//!   runs `example-plugins/demo.py` under 3.13t, 3.13 and 3.11.
+//! - `cargo xtask test [PYTEST ARGS]`: provisions, builds, runs `cargo test`
+//!   and the pytest suite under every interpreter. `.ci/run` runs this.
+//! - `cargo xtask python <3.13t|3.13|3.11> script.py [ARGS]`: runs a script
+//!   with `oxbind` importable and the example plugins built.
+//! - `cargo xtask build [INTERPRETER...]`: builds the plugins and the shim.
+//! - `cargo xtask provision [INTERPRETER]`: only provisions interpreters.
+//!
+//! Interpreters are cached under `$OXBIND_CACHE` (default `~/.cache/oxbind`)
+//! by `tests/provision-interpreters.sh`. Build outputs: plugins in
+//! `target/release/`, the shim for interpreter T in `target/python/T/`.
+
+mod layout;
+
+use std::{
+    env,
+    path::Path,
+    process::{exit, Command},
+};
+
+use layout::{Interpreter, Layout, INTERPRETERS};
+
+fn main() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let layout = Layout::discover();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(&layout),
+        Some("test") => test(&layout, &args[1..]),
+        Some("python") => python(&layout, &args[1..]),
+        Some("build") => {
+            let interps = select(&args[1..]);
+            provision(&layout, &interps).and_then(|()| build(&layout, &interps))
+        }
+        Some("provision") => provision(&layout, &select(&args[1..])),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <demo | test [PYTEST ARGS] | python <3.13t|3.13|3.11> SCRIPT [ARGS] | build [INTERP...] | provision [INTERP...]>"
+            );
+            exit(2);
+        }
+    };
+    if let Err(message) = result {
+        eprintln!("xtask: {message}");
+        exit(1);
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+/// The interpreters named on the command line, or all of them.
+fn select(names: &[String]) -> Vec<&'static Interpreter> {
+    if names.is_empty() {
+        return INTERPRETERS.iter().collect();
+    }
+    names
+        .iter()
+        .map(|n| {
+            Interpreter::by_tag(n).unwrap_or_else(|| {
+                eprintln!("xtask: unknown interpreter {n:?}; expected one of 3.13t, 3.13, 3.11");
+                exit(2)
+            })
+        })
+        .collect()
+}
+
+fn run(cmd: &mut Command) -> Result {
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
+}
+
+fn provision(layout: &Layout, interps: &[&Interpreter]) -> Result {
+    for interp in interps {
+        if layout.venv_python(interp).exists() && layout.marker_ok(interp) {
+            continue;
+        }
+        run(Command::new("bash").arg(layout.root.join("tests/provision-interpreters.sh")).arg(interp.tag))?;
+    }
+    Ok(())
+}
+
+/// Builds the plugins once (they are interpreter-independent) and the shim
+/// once per interpreter.
+fn build(layout: &Layout, interps: &[&Interpreter]) -> Result {
+    eprintln!("xtask: building the SDK and the example plugins (release)");
+    run(layout.cargo().args(["build", "--release"]))?;
+    for interp in interps {
+        eprintln!("xtask: building the shim for {}", interp.tag);
+        let target_dir = layout.shim_target_dir(interp);
+        run(layout
+            .cargo()
+            .args(["build", "--release", "-p", "oxbind-shim", "--target-dir"])
+            .arg(&target_dir)
+            .env("PYO3_PYTHON", layout.venv_python(interp))
+            .env("PYO3_BUILD_EXTENSION_MODULE", "1"))?;
+        let suffix = layout.ext_suffix(interp)?;
+        let dest_dir = layout.python_path(interp);
+        std::fs::create_dir_all(&dest_dir).map_err(|e| e.to_string())?;
+        let dest = dest_dir.join(format!("oxbind{suffix}"));
+        copy_fresh(&target_dir.join("release/liboxbind_shim.so"), &dest)?;
+    }
+    Ok(())
+}
+
+/// Copies through a temporary file and a rename, so a running interpreter
+/// that has the old file mapped is never handed a half-written one.
+fn copy_fresh(from: &Path, to: &Path) -> Result {
+    let tmp = to.with_extension("tmp");
+    std::fs::copy(from, &tmp).map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), tmp.display()))?;
+    std::fs::rename(&tmp, to).map_err(|e| format!("cannot rename {}: {e}", tmp.display()))
+}
+
+fn python(layout: &Layout, args: &[String]) -> Result {
+    let Some(tag) = args.first() else {
+        return Err("usage: cargo xtask python <3.13t|3.13|3.11> SCRIPT [ARGS]".into());
+    };
+    let interp = select(std::slice::from_ref(tag))[0];
+    provision(layout, &[interp])?;
+    build(layout, &[interp])?;
+    let status = layout
+        .python(interp)
+        .args(&args[1..])
+        .status()
+        .map_err(|e| format!("cannot run python: {e}"))?;
+    exit(status.code().unwrap_or(1));
+}
+
+fn demo(layout: &Layout) -> Result {
+    let all = select(&[]);
+    provision(layout, &all)?;
+    build(layout, &all)?;
+    for interp in &all {
+        println!("\n===== {} =====", interp.tag);
+        run(layout.python(interp).arg(layout.root.join("example-plugins/demo.py")))?;
+    }
+    Ok(())
+}
+
+fn test(layout: &Layout, pytest_args: &[String]) -> Result {
+    let all = select(&[]);
+    provision(layout, &all)?;
+    build(layout, &all)?;
+
+    eprintln!("xtask: cargo test (SDK, ABI, plugins)");
+    run(layout.cargo().args(["test", "--release"]))?;
+    eprintln!("xtask: cargo test (shim unit tests, linked against 3.11's libpython)");
+    run(layout
+        .cargo()
+        .args(["test", "--release", "-p", "oxbind-shim", "--lib", "--target-dir"])
+        .arg(layout.root.join("target/shim-unit"))
+        .env("PYO3_PYTHON", layout.venv_python(Interpreter::by_tag("3.11").unwrap())))?;
+
+    let mut totals = layout::Counts::default();
+    let mut failed_runs = Vec::new();
+    for interp in &all {
+        println!("\n===== pytest on {} =====", interp.tag);
+        let report = layout.root.join(format!("target/pytest-{}.xml", interp.tag));
+        let _ = std::fs::remove_file(&report);
+        let status = layout
+            .python(interp)
+            .args(["-m", "pytest", "-p", "no:cacheprovider", "-q"])
+            .arg(format!("--junitxml={}", report.display()))
+            .arg(layout.root.join("tests/python"))
+            .args(pytest_args)
+            .status()
+            .map_err(|e| format!("cannot run pytest: {e}"))?;
+        let counts = layout::Counts::from_junit(&report);
+        if !status.success() || counts.tests == 0 {
+            failed_runs.push(format!("{} (exit {})", interp.tag, status.code().unwrap_or(-1)));
+        }
+        totals.add(&counts);
+    }
+    println!(
+        "\noxbind: {} passed, {} failed, {} skipped",
+        totals.passed(),
+        totals.failures + totals.errors,
+        totals.skipped
+    );
+    if failed_runs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("pytest failed on: {}", failed_runs.join(", ")))
+    }
+}
