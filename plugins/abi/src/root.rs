@@ -84,3 +84,24 @@ pub struct PluginModule {
     #[sabi(last_prefix_field)]
     pub functions: RSlice<'static, FunctionDesc>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    /// The root is frozen: these offsets are part of the ABI (spec/PLUGIN-ABI.md).
+    #[test]
+    fn root_layout_is_frozen() {
+        assert_eq!(offset_of!(PluginRoot, magic), 0);
+        assert_eq!(offset_of!(PluginRoot, root_version), 16);
+        assert_eq!(offset_of!(PluginRoot, reserved), 20);
+        assert_eq!(offset_of!(PluginRoot, abi_header), 24);
+        assert_eq!(size_of::<AbiHeader>(), 40);
+        assert_eq!(offset_of!(PluginRoot, abi_version), 64);
+        assert_eq!(offset_of!(PluginRoot, reserved2), 76);
+        assert_eq!(offset_of!(PluginRoot, module_layout), 80);
+        assert_eq!(offset_of!(PluginRoot, module), 88);
+        assert_eq!(size_of::<PluginRoot>(), 96);
+    }
+}
