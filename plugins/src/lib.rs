@@ -35,41 +35,30 @@ pub use error::{Error, ErrorKind, Result};
 pub use oxbind_abi as abi;
 pub use oxbind_macros::function;
 
-/// Declares the plugin: its Python module name, docstring and functions.
-///
-/// Expands to the exported `OXBIND_PLUGIN_ROOT` static the shim looks for.
-/// `functions` lists functions marked `#[oxbind::function]`, by path.
-/// `free_threading_safe` defaults to `true`: oxbind code holds no unlocked
-/// shared state, and a plugin that does must say `false`.
+pub use oxbind_macros::plugin;
+
+/// Exports `PyInit_<name>` when the SDK's `standalone` feature is on: the
+/// plugin then embeds a shim copy and is its own extension module.
+#[cfg(feature = "standalone")]
+#[doc(hidden)]
 #[macro_export]
-macro_rules! plugin {
-    (
-        name: $name:literal,
-        $(doc: $doc:literal,)?
-        $(free_threading_safe: $ft:literal,)?
-        functions: [$($($seg:ident)::+),* $(,)?] $(,)?
-    ) => {
-        const _: () = {
-            use $crate::abi::abi_stable::{prefix_type::{PrefixTypeTrait, WithMetadata}, std_types::{RSlice, RStr}};
-            static FUNCTIONS: &[$crate::abi::FunctionDesc] = &[$($($seg)::+::__OXBIND_DESC),*];
-            static MODULE: WithMetadata<$crate::abi::PluginModule> = WithMetadata::new($crate::abi::PluginModule {
-                name: RStr::from_str($name),
-                version: RStr::from_str(env!("CARGO_PKG_VERSION")),
-                doc: RStr::from_str($crate::__oxbind_or!($($doc)?, "")),
-                free_threading_safe: $crate::__oxbind_or!($($ft)?, true),
-                functions: RSlice::from_slice(FUNCTIONS),
-            });
-            #[no_mangle]
-            #[used]
-            pub static OXBIND_PLUGIN_ROOT: $crate::abi::PluginRoot =
-                $crate::abi::PluginRoot::new($crate::abi::PluginModule_Ref(MODULE.static_as_prefix()));
-        };
+macro_rules! __oxbind_standalone_entry {
+    ($init:ident, $root:ident) => {
+        /// The extension-module entry point of this plugin.
+        ///
+        /// # Safety
+        /// Called by CPython's import machinery.
+        #[no_mangle]
+        pub unsafe extern "C" fn $init() -> *mut ::std::ffi::c_void {
+            ::oxbind::private::standalone_init(&$root)
+        }
     };
 }
 
+/// Without the `standalone` feature a plugin is loaded by `oxbind.load` only.
+#[cfg(not(feature = "standalone"))]
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __oxbind_or {
-    (, $default:expr) => { $default };
-    ($value:expr, $default:expr) => { $value };
+macro_rules! __oxbind_standalone_entry {
+    ($init:ident, $root:ident) => {};
 }

@@ -35,6 +35,16 @@ pub fn arg<'a, T: FromArg<'a>>(
     T::from_arg(*value).map_err(|e| Error::new(e.kind, format!("{function}() argument '{param}': {}", e.message)))
 }
 
+/// The body of `PyInit_<name>` for a standalone build: the embedded shim
+/// builds the module (`oxbind_shim::embed`).
+///
+/// # Safety
+/// Called by CPython's import machinery, with the thread attached.
+#[cfg(feature = "standalone")]
+pub unsafe fn standalone_init(root: &'static oxbind_abi::PluginRoot) -> *mut std::ffi::c_void {
+    oxbind_shim::embed::init(root) as *mut std::ffi::c_void
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
         (*s).to_owned()

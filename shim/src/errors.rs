@@ -16,41 +16,38 @@ use pyo3_ffi as ffi;
 
 use crate::pyref::Owned;
 
-/// `oxbind.PanicError`, created by the first `oxbind` module exec and kept
-/// for the life of the process. Read-only after publication.
+/// `oxbind.PanicError` of the runtime this copy joined (`internals.rs`):
+/// set once when the copy joins, then read-only.
 static PANIC_ERROR: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
 
 const PANIC_ERROR_DOC: &str = "Raised when Rust code in an oxbind plugin panics.\n\n\
 The panic is caught at the plugin boundary, so the process and the plugin stay usable; \
-the message is the panic's message. Subclass of RuntimeError.\0";
+the message is the panic's message. Subclass of RuntimeError. One class is shared by every \
+oxbind module in the process.\0";
 
-/// Returns `oxbind.PanicError`, creating it on first use. Returns null with a
-/// Python error set if it cannot be created.
+/// Creates a new `oxbind.PanicError` class (a new reference), or returns
+/// null with a Python error set. Only a runtime's creator calls this.
 ///
 /// # Safety
 /// The thread is attached.
-pub unsafe fn panic_error_type() -> *mut ffi::PyObject {
-    let existing = PANIC_ERROR.load(Ordering::Acquire);
-    if !existing.is_null() {
-        return existing;
-    }
-    let created = ffi::PyErr_NewExceptionWithDoc(
+pub unsafe fn new_panic_error_type() -> *mut ffi::PyObject {
+    ffi::PyErr_NewExceptionWithDoc(
         c"oxbind.PanicError".as_ptr(),
         PANIC_ERROR_DOC.as_ptr() as *const c_char,
         ffi::PyExc_RuntimeError,
         std::ptr::null_mut(),
-    );
-    if created.is_null() {
-        return created;
-    }
-    match PANIC_ERROR.compare_exchange(std::ptr::null_mut(), created, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => created,
-        Err(winner) => {
-            // Another thread published first; ours was never shared.
-            ffi::Py_DECREF(created);
-            winner
-        }
-    }
+    )
+}
+
+/// Records the runtime's `PanicError` (borrowed; the runtime owns it forever).
+pub fn set_panic_error(class: *mut ffi::PyObject) {
+    let _ = PANIC_ERROR.compare_exchange(std::ptr::null_mut(), class, Ordering::AcqRel, Ordering::Acquire);
+}
+
+/// The runtime's `oxbind.PanicError` (borrowed), or null before this copy
+/// has joined a runtime.
+pub fn panic_error_type() -> *mut ffi::PyObject {
+    PANIC_ERROR.load(Ordering::Acquire)
 }
 
 /// A Python `str` from Rust text, or null with an error set.
@@ -103,7 +100,9 @@ pub unsafe fn import_error(message: &str, path: Option<&Path>) {
 /// The thread is attached.
 pub unsafe fn raise_panic(message: &str) {
     let ty = panic_error_type();
-    if !ty.is_null() {
+    if ty.is_null() {
+        raise(ffi::PyExc_RuntimeError, &format!("Rust panic: {message}"));
+    } else {
         raise(ty, message);
     }
 }

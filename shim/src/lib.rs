@@ -6,6 +6,12 @@
 //! SDK, which reach Python only through the C ABI of `oxbind-abi`.
 //!
 //! - [`module`]: the `oxbind` module itself (`PyInit_oxbind`, `load`).
+//! - [`embed`]: the same runtime embedded in a plugin's own extension module.
+//! - [`internals`]: the shared internals every shim copy in an interpreter
+//!   joins: publication, checks, the creator's locked state, the type
+//!   registry with its thread-local cache.
+//! - [`diagnostics`]: `internals_info()` and the registry hooks for tests.
+//! - [`sync`]: locks that detach from the interpreter while they wait.
 //! - [`loader`]: opening a plugin file and checking its root before any of
 //!   its code runs.
 //! - [`plugin_module`]: turning a checked plugin into a Python module.
@@ -17,13 +23,19 @@
 //! - [`pyref`]: an owned strong reference.
 
 pub mod convert;
+pub mod diagnostics;
+pub mod embed;
 pub mod errors;
 pub mod ffi;
 pub mod function;
+pub mod internals;
+pub mod layout_report;
 pub mod loader;
+#[cfg(feature = "extension-module")]
 pub mod module;
 pub mod plugin_module;
 pub mod pyref;
+pub mod sync;
 
 /// The version of this shim crate.
 pub const SHIM_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -126,7 +126,7 @@ pub fn check_root(root: &'static PluginRoot) -> Result<(), LoadError> {
     }
     // The plugin is older or equal, so its layout is the interface.
     check_layout_compatibility(root.module_layout, <PluginModule_Ref as StableAbi>::LAYOUT)
-        .map_err(|e| LoadError::LayoutMismatch(first_line(&e.to_string())))?;
+        .map_err(|e| LoadError::LayoutMismatch(crate::layout_report::summarize(&e.to_string())))?;
     Ok(())
 }
 
@@ -137,11 +137,6 @@ pub fn compatibility_line(v: [u32; 3]) -> (u32, u32) {
     } else {
         (v[0], 0)
     }
-}
-
-fn first_line(text: &str) -> String {
-    let trimmed: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).take(6).collect();
-    trimmed.join(" | ")
 }
 
 #[cfg(test)]

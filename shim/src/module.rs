@@ -1,10 +1,10 @@
 //! The `oxbind` extension module: `PyInit_oxbind`, its exec slot, and
 //! `oxbind.load`.
 //!
-//! Shared state: [`PLUGINS`], the dict of loaded plugins keyed by canonical
-//! path, is created once by the first exec and then only read and extended
+//! Shared state: loaded plugins live in the runtime's `plugins` dict
+//! (`internals.rs`), keyed by canonical path. It is only read and extended
 //! with atomic dict operations (`PyDict_SetDefaultRef` on 3.13+,
-//! `PyDict_SetDefault` under the GIL before that). No oxbind lock is held.
+//! `PyDict_SetDefault` under the GIL before that); no oxbind lock is held.
 
 use std::{
     cell::UnsafeCell,
@@ -13,16 +13,11 @@ use std::{
     panic::{catch_unwind, AssertUnwindSafe},
     path::PathBuf,
     ptr,
-    sync::atomic::{AtomicPtr, Ordering},
 };
 
 use pyo3_ffi as ffi;
 
-use crate::{errors, loader, plugin_module, pyref::Owned, SHIM_VERSION};
-
-/// Canonical plugin path (str) → module. Process-global; created by the first
-/// exec, never replaced.
-static PLUGINS: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
+use crate::{diagnostics, errors, internals, loader, plugin_module, pyref::Owned, SHIM_VERSION};
 
 /// Static data that CPython writes to (module definitions) or that holds raw
 /// pointers: shared with CPython, which serialises its own accesses.
@@ -109,24 +104,15 @@ unsafe extern "C" fn exec(module: *mut ffi::PyObject) -> c_int {
 }
 
 unsafe fn exec_inner(module: *mut ffi::PyObject) -> Result<(), ()> {
-    if ffi::PyInterpreterState_Get() != ffi::PyInterpreterState_Main() {
-        errors::import_error("oxbind does not support subinterpreters; import it in the main interpreter", None);
-        return Err(());
-    }
+    internals::join("oxbind")?;
     let panic_error = errors::panic_error_type();
     if panic_error.is_null() || ffi::PyModule_AddObjectRef(module, c"PanicError".as_ptr(), panic_error) < 0 {
         return Err(());
     }
     add_str(module, c"__version__", SHIM_VERSION)?;
     add_str(module, c"ABI_VERSION", oxbind_abi::ABI_VERSION_STR)?;
-    if PLUGINS.load(Ordering::Acquire).is_null() {
-        let dict = Owned::from_raw(ffi::PyDict_New()).ok_or(())?;
-        // Exec runs under the import lock; a lost race keeps the first dict.
-        if PLUGINS.compare_exchange(ptr::null_mut(), dict.as_ptr(), Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            dict.into_raw();
-        }
-    }
-    Ok(())
+    add_str(module, c"INTERNALS_ABI_VERSION", &internals::version_of(oxbind_internals::VERSION))?;
+    diagnostics::add_to(module)
 }
 
 unsafe fn add_str(module: *mut ffi::PyObject, name: &std::ffi::CStr, value: &str) -> Result<(), ()> {
@@ -174,11 +160,11 @@ unsafe fn fs_path(arg: *mut ffi::PyObject) -> Result<PathBuf, ()> {
 
 unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
     let path = fs_path(arg)?;
-    let plugins = PLUGINS.load(Ordering::Acquire);
-    if plugins.is_null() {
+    let Some(joined) = internals::joined() else {
         errors::raise(ffi::PyExc_RuntimeError, "oxbind is not initialised");
         return Err(());
-    }
+    };
+    let plugins = joined.internals.plugins() as *mut ffi::PyObject;
     let canonical = match std::fs::canonicalize(&path) {
         Ok(p) => p,
         Err(e) => {
@@ -187,7 +173,7 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
         }
     };
     let key = Owned::from_raw(errors::new_str(&canonical.to_string_lossy())).ok_or(())?;
-    if let Some(existing) = dict_get(plugins, key.as_ptr())? {
+    if let Some(existing) = internals::dict_get(plugins, key.as_ptr())? {
         return Ok(existing);
     }
     // Opening and checking runs no Python code: let other threads run.
@@ -209,36 +195,5 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
         }
     };
     let module = plugin_module::build(&checked)?;
-    dict_set_default(plugins, key.as_ptr(), module.as_ptr())
-}
-
-/// `dict[key]` as a new reference, if present.
-unsafe fn dict_get(dict: *mut ffi::PyObject, key: *mut ffi::PyObject) -> Result<Option<Owned>, ()> {
-    let mut value = ptr::null_mut();
-    match ffi::compat::PyDict_GetItemRef(dict, key, &mut value) {
-        r if r < 0 => Err(()),
-        0 => Ok(None),
-        _ => Ok(Owned::from_raw(value)),
-    }
-}
-
-/// Stores `value` under `key` unless present; returns what is stored now.
-unsafe fn dict_set_default(dict: *mut ffi::PyObject, key: *mut ffi::PyObject, value: *mut ffi::PyObject) -> Result<Owned, ()> {
-    #[cfg(Py_3_13)]
-    {
-        let mut result = ptr::null_mut();
-        if crate::ffi::PyDict_SetDefaultRef(dict, key, value, &mut result) < 0 {
-            return Err(());
-        }
-        Owned::from_raw(result).ok_or(())
-    }
-    #[cfg(not(Py_3_13))]
-    {
-        // Before 3.13 every supported build has a GIL, which makes this atomic.
-        let stored = crate::ffi::PyDict_SetDefault(dict, key, value);
-        if stored.is_null() {
-            return Err(());
-        }
-        Ok(Owned::from_borrowed(stored))
-    }
+    internals::dict_set_default(plugins, key.as_ptr(), module.as_ptr())
 }

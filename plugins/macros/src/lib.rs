@@ -1,4 +1,5 @@
-//! Procedural macros of the oxbind SDK: `#[oxbind::function]`.
+//! Procedural macros of the oxbind SDK: `#[oxbind::function]` and
+//! `oxbind::plugin!`.
 //!
 //! The expansions only name items of the `oxbind` crate (through the absolute
 //! path `::oxbind`), so a plugin needs no other dependency.
@@ -7,9 +8,102 @@ use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
 use syn::{
-    parse::Parser, punctuated::Punctuated, spanned::Spanned, Attribute, Expr, ExprLit, FnArg, ItemFn, Lit,
-    Meta, Pat, ReturnType, Token, Type,
+    bracketed,
+    parse::{Parse, ParseStream, Parser},
+    punctuated::Punctuated,
+    spanned::Spanned,
+    Attribute, Expr, ExprLit, FnArg, ItemFn, Lit, LitBool, LitStr, Meta, Pat, Path, ReturnType, Token, Type,
 };
+
+/// Declares the plugin: its Python module name, docstring and exports.
+///
+/// ```ignore
+/// oxbind::plugin! {
+///     name: "hello",
+///     doc: "A first plugin.",              // optional
+///     free_threading_safe: true,           // optional, default true
+///     functions: [add, greet],
+/// }
+/// ```
+///
+/// Expands to the exported `OXBIND_PLUGIN_ROOT` static that `oxbind.load`
+/// looks for. When the SDK's `standalone` feature is on, it also exports
+/// `PyInit_<name>`, so the same crate builds as its own extension module.
+#[proc_macro]
+pub fn plugin(input: TokenStream) -> TokenStream {
+    match syn::parse::<PluginDecl>(input) {
+        Ok(decl) => expand_plugin(decl).into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+struct PluginDecl {
+    name: LitStr,
+    doc: Option<LitStr>,
+    free_threading_safe: Option<LitBool>,
+    functions: Vec<Path>,
+}
+
+impl Parse for PluginDecl {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let (mut name, mut doc, mut ft, mut functions) = (None, None, None, None);
+        while !input.is_empty() {
+            let key: syn::Ident = input.parse()?;
+            input.parse::<Token![:]>()?;
+            match key.to_string().as_str() {
+                "name" => name = Some(input.parse::<LitStr>()?),
+                "doc" => doc = Some(input.parse::<LitStr>()?),
+                "free_threading_safe" => ft = Some(input.parse::<LitBool>()?),
+                "functions" => {
+                    let content;
+                    bracketed!(content in input);
+                    functions = Some(Punctuated::<Path, Token![,]>::parse_terminated(&content)?.into_iter().collect());
+                }
+                other => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("unknown plugin! key `{other}`; expected name, doc, free_threading_safe or functions"),
+                    ))
+                }
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        let name = name.ok_or_else(|| input.error("plugin! needs `name: \"...\"`"))?;
+        Ok(PluginDecl { name, doc, free_threading_safe: ft, functions: functions.unwrap_or_default() })
+    }
+}
+
+fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
+    let name = &decl.name;
+    let doc = decl.doc.map(|d| d.value()).unwrap_or_default();
+    let ft = decl.free_threading_safe.map(|b| b.value).unwrap_or(true);
+    let init = format_ident!("PyInit_{}", decl.name.value());
+    let descs = decl.functions.iter().map(|path| quote!(#path::__OXBIND_DESC));
+    quote! {
+        const _: () = {
+            use ::oxbind::abi::abi_stable::{
+                prefix_type::{PrefixTypeTrait, WithMetadata},
+                std_types::{RSlice, RStr},
+            };
+            static FUNCTIONS: &[::oxbind::abi::FunctionDesc] = &[#(#descs),*];
+            static MODULE: WithMetadata<::oxbind::abi::PluginModule> = WithMetadata::new(::oxbind::abi::PluginModule {
+                name: RStr::from_str(#name),
+                version: RStr::from_str(env!("CARGO_PKG_VERSION")),
+                doc: RStr::from_str(#doc),
+                free_threading_safe: #ft,
+                functions: RSlice::from_slice(FUNCTIONS),
+            });
+            /// The oxbind plugin root (`spec/PLUGIN-ABI.md`).
+            #[no_mangle]
+            #[used]
+            pub static OXBIND_PLUGIN_ROOT: ::oxbind::abi::PluginRoot =
+                ::oxbind::abi::PluginRoot::new(::oxbind::abi::PluginModule_Ref(MODULE.static_as_prefix()));
+            ::oxbind::__oxbind_standalone_entry!(#init, OXBIND_PLUGIN_ROOT);
+        };
+    }
+}
 
 /// Exports a free function to Python.
 ///

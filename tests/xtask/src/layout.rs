@@ -64,6 +64,11 @@ impl Layout {
         self.root.join("target/python").join(interp.tag)
     }
 
+    /// The compatibility fixtures' extension modules for `interp`.
+    pub fn fixture_dir(&self, interp: &Interpreter) -> PathBuf {
+        self.root.join("target/fixtures").join(interp.tag)
+    }
+
     pub fn plugin_dir(&self) -> PathBuf {
         self.root.join("target/release")
     }
@@ -84,6 +89,7 @@ impl Layout {
         cmd.env("PYTHONPATH", self.python_path(interp));
         cmd.env("OXBIND_PLUGIN_DIR", self.plugin_dir());
         cmd.env("OXBIND_INTERPRETER", interp.tag);
+        cmd.env("OXBIND_FIXTURE_DIR", self.fixture_dir(interp));
         let all: Vec<String> = INTERPRETERS
             .iter()
             .map(|i| format!("{}={}={}", i.tag, self.venv_python(i).display(), self.python_path(i).display()))

@@ -86,27 +86,61 @@ fn provision(layout: &Layout, interps: &[&Interpreter]) -> Result {
     Ok(())
 }
 
-/// Builds the plugins once (they are interpreter-independent) and the shim
-/// once per interpreter.
+/// Example plugins that are also built as standalone extension modules.
+const STANDALONE: [&str; 3] = ["geometry", "counter", "strings"];
+
+/// Compatibility fixtures: (cargo feature, module name). Built for the
+/// interpreters the compatibility tests run on.
+const FIXTURES: [(&str, &str); 3] = [("minor", "compat_minor"), ("major", "compat_major"), ("bad-layout", "compat_bad")];
+const FIXTURE_INTERPRETERS: [&str; 2] = ["3.13t", "3.13"];
+
+/// Builds the plugins once (they are interpreter-independent); then, per
+/// interpreter, the shim, the standalone extension modules and the fixtures.
 fn build(layout: &Layout, interps: &[&Interpreter]) -> Result {
     eprintln!("xtask: building the SDK and the example plugins (release)");
     run(layout.cargo().args(["build", "--release"]))?;
     for interp in interps {
-        eprintln!("xtask: building the shim for {}", interp.tag);
-        let target_dir = layout.shim_target_dir(interp);
-        run(layout
-            .cargo()
-            .args(["build", "--release", "-p", "oxbind-shim", "--target-dir"])
-            .arg(&target_dir)
-            .env("PYO3_PYTHON", layout.venv_python(interp))
-            .env("PYO3_BUILD_EXTENSION_MODULE", "1"))?;
         let suffix = layout.ext_suffix(interp)?;
         let dest_dir = layout.python_path(interp);
         std::fs::create_dir_all(&dest_dir).map_err(|e| e.to_string())?;
-        let dest = dest_dir.join(format!("oxbind{suffix}"));
-        copy_fresh(&target_dir.join("release/liboxbind_shim.so"), &dest)?;
+        let release = layout.shim_target_dir(interp).join("release");
+
+        eprintln!("xtask: building the oxbind module for {}", interp.tag);
+        run(shim_build(layout, interp).args(["-p", "oxbind-shim"]))?;
+        copy_fresh(&release.join("liboxbind_shim.so"), &dest_dir.join(format!("oxbind{suffix}")))?;
+
+        eprintln!("xtask: building standalone extension modules for {}", interp.tag);
+        let features: Vec<String> = STANDALONE.iter().map(|p| format!("{p}/standalone")).collect();
+        let mut cmd = shim_build(layout, interp);
+        for p in STANDALONE {
+            cmd.args(["-p", p]);
+        }
+        run(cmd.arg("--features").arg(features.join(",")))?;
+        for p in STANDALONE {
+            copy_fresh(&release.join(format!("lib{p}.so")), &dest_dir.join(format!("{p}{suffix}")))?;
+        }
+
+        if FIXTURE_INTERPRETERS.contains(&interp.tag) {
+            eprintln!("xtask: building compatibility fixtures for {}", interp.tag);
+            let fixture_dir = layout.fixture_dir(interp);
+            std::fs::create_dir_all(&fixture_dir).map_err(|e| e.to_string())?;
+            for (feature, module) in FIXTURES {
+                run(shim_build(layout, interp).args(["-p", "compat-fixture", "--features", feature]))?;
+                copy_fresh(&release.join("libcompat_fixture.so"), &fixture_dir.join(format!("{module}{suffix}")))?;
+            }
+        }
     }
     Ok(())
+}
+
+/// `cargo build --release` for code that links against `interp`'s C API.
+fn shim_build(layout: &Layout, interp: &Interpreter) -> Command {
+    let mut cmd = layout.cargo();
+    cmd.args(["build", "--release", "--target-dir"])
+        .arg(layout.shim_target_dir(interp))
+        .env("PYO3_PYTHON", layout.venv_python(interp))
+        .env("PYO3_BUILD_EXTENSION_MODULE", "1");
+    cmd
 }
 
 /// Copies through a temporary file and a rename, so a running interpreter

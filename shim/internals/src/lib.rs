@@ -1,0 +1,249 @@
+//! The shared internals' contract: what one shim copy publishes and every
+//! other copy of the same interpreter reads (`spec/ABI.md`).
+//!
+//! - [`InternalsHeader`] is frozen: a copy of any version can read it and
+//!   decide whether it may go further.
+//! - [`Internals`] is an abi_stable prefix type: minor versions append fields,
+//!   which older copies never see and newer copies read as `None` when the
+//!   creator is older.
+//! - Every mutable field is reached through the creator's functions: the
+//!   locks they take run in one implementation, whichever copy calls.
+//!
+//! This crate holds types only; the shim implements them.
+
+#![allow(non_camel_case_types)] // abi_stable names prefix references `Foo_Ref`.
+
+use std::ffi::{c_void, CStr};
+
+pub use abi_stable;
+use abi_stable::{
+    library::AbiHeader,
+    std_types::{ROption, RStr},
+    type_layout::TypeLayout,
+    StableAbi,
+};
+
+/// The name every internals capsule carries.
+pub const CAPSULE_NAME: &CStr = c"oxbind._internals";
+
+/// The first bytes of the header.
+pub const MAGIC: [u8; 16] = *b"oxbind-internals";
+
+/// The version of the frozen header layout.
+pub const HEADER_VERSION: u32 = 1;
+
+const fn parse(s: &str) -> u32 {
+    let b = s.as_bytes();
+    let (mut i, mut n) = (0, 0u32);
+    while i < b.len() {
+        n = n * 10 + (b[i] - b'0') as u32;
+        i += 1;
+    }
+    n
+}
+
+const CRATE_VERSION: [u32; 3] = [
+    parse(env!("CARGO_PKG_VERSION_MAJOR")),
+    parse(env!("CARGO_PKG_VERSION_MINOR")),
+    parse(env!("CARGO_PKG_VERSION_PATCH")),
+];
+
+/// The internals ABI version this build implements: the crate version,
+/// except in the compatibility fixtures.
+pub const VERSION: [u32; 3] = if cfg!(feature = "fixture-next-major") {
+    if CRATE_VERSION[0] == 0 {
+        [0, CRATE_VERSION[1] + 1, 0]
+    } else {
+        [CRATE_VERSION[0] + 1, 0, 0]
+    }
+} else if cfg!(feature = "fixture-next-minor") {
+    [CRATE_VERSION[0], CRATE_VERSION[1], CRATE_VERSION[2] + 1]
+} else {
+    CRATE_VERSION
+};
+
+/// Cargo's compatibility line of a version: `(major, 0)`, or `(0, minor)`
+/// below 1.0. Copies on one line share a runtime.
+pub const fn compatibility_line(v: [u32; 3]) -> (u32, u32) {
+    if v[0] == 0 {
+        (0, v[1])
+    } else {
+        (v[0], 0)
+    }
+}
+
+/// The interpreter-state dict key of the runtime for a compatibility line
+/// and build flavour: `__oxbind_internals_v0_1_ft__`.
+pub fn key(version: [u32; 3], free_threaded: bool) -> String {
+    let (a, b) = compatibility_line(version);
+    format!("__oxbind_internals_v{a}_{b}{}__", if free_threaded { "_ft" } else { "" })
+}
+
+/// The key under which the first runtime of a flavour is also published,
+/// whatever its line, so a copy of another line can notice it and warn.
+pub fn primary_key(free_threaded: bool) -> String {
+    format!("__oxbind_internals{}__", if free_threaded { "_ft" } else { "" })
+}
+
+/// The frozen header the capsule points at.
+#[repr(C)]
+pub struct InternalsHeader {
+    /// Always [`MAGIC`].
+    pub magic: [u8; 16],
+    /// Always [`HEADER_VERSION`] for this layout.
+    pub header_version: u32,
+    pub reserved: u32,
+    /// abi_stable's header, which must be compatible with the reader's.
+    pub abi_header: AbiHeader,
+    /// The internals ABI version of the creator.
+    pub version: [u32; 3],
+    pub reserved2: u32,
+    /// The creator's layout of [`Internals_Ref`].
+    pub layout: &'static TypeLayout,
+    pub internals: Internals_Ref,
+}
+
+// SAFETY: the header is immutable after publication; the pointers in it
+// refer to immutable or internally synchronised data.
+unsafe impl Sync for InternalsHeader {}
+unsafe impl Send for InternalsHeader {}
+
+impl InternalsHeader {
+    pub fn new(internals: Internals_Ref) -> Self {
+        InternalsHeader {
+            magic: MAGIC,
+            header_version: HEADER_VERSION,
+            reserved: 0,
+            abi_header: AbiHeader::VALUE,
+            version: VERSION,
+            reserved2: 0,
+            layout: <Internals_Ref as StableAbi>::LAYOUT,
+            internals,
+        }
+    }
+}
+
+/// A runtime's identifier: unique per process and interpreter.
+#[cfg(not(feature = "fixture-bad-layout"))]
+pub type RuntimeId = u64;
+/// The bad-layout fixture narrows the id while claiming the same version.
+#[cfg(feature = "fixture-bad-layout")]
+pub type RuntimeId = u32;
+
+/// One shim copy that joined a runtime.
+#[repr(C)]
+#[derive(StableAbi, Copy, Clone, Debug)]
+pub struct CopyInfo {
+    /// The module that embeds the copy (`"oxbind"` for the oxbind module).
+    pub module: RStr<'static>,
+    /// The copy's shim crate version.
+    pub shim_version: RStr<'static>,
+    /// The copy's internals ABI version.
+    pub version: [u32; 3],
+}
+
+/// Counts for `internals_info()` and the tests.
+#[repr(C)]
+#[derive(StableAbi, Copy, Clone, Debug, Default)]
+pub struct InternalsStats {
+    pub copies: u32,
+    pub types: u32,
+}
+
+/// One registered Python type. Records are never freed while the
+/// interpreter lives, and the type object is held by a strong reference that
+/// is never released.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = TypeRecord_Ref)))]
+#[sabi(missing_field(option))]
+pub struct TypeRecord {
+    /// The stable key, independent of which copy registered the type.
+    pub key: RStr<'static>,
+    /// The `PyTypeObject*`.
+    pub py_type: *mut c_void,
+    /// The plugin that owns the type, and its version.
+    pub owner: RStr<'static>,
+    #[sabi(last_prefix_field)]
+    pub owner_version: RStr<'static>,
+}
+
+// SAFETY: records are immutable after registration.
+unsafe impl Sync for TypeRecord {}
+unsafe impl Send for TypeRecord {}
+
+/// The internals of one runtime. Who may touch what, and how:
+///
+/// | field | written by | synchronisation |
+/// |---|---|---|
+/// | `runtime_id`, `creator`, `free_threaded` | the creator, before publication | immutable |
+/// | `panic_error` | the creator, before publication | immutable; the strong reference is never released |
+/// | `plugins` | any copy, with `PyDict_SetDefaultRef` (3.13+) or `PyDict_SetDefault` (GIL) | the dict's own lock (free-threaded) or the GIL |
+/// | `state` | the creator's functions only | the creator's locks, inside those functions |
+/// | `join`, `register_type`, `find_type_*`, `copy_at`, `stats` | the creator, before publication | immutable; callers must be attached to the interpreter |
+///
+/// Every function takes `state` as its first argument and is implemented by
+/// the creating copy, so every lock on the mutable state runs in one
+/// implementation. The functions run no Python code while locked.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = Internals_Ref)))]
+#[sabi(missing_field(option))]
+pub struct Internals {
+    pub runtime_id: RuntimeId,
+    /// `"oxbind-shim <version> (<module>)"` of the creator.
+    pub creator: RStr<'static>,
+    pub free_threaded: bool,
+    /// `oxbind.PanicError` (a `PyObject*`), shared by every copy.
+    pub panic_error: *mut c_void,
+    /// The loaded-plugin dict (a `PyObject*`): canonical path → module.
+    pub plugins: *mut c_void,
+    /// The creator's private state; opaque to every other copy.
+    pub state: *const c_void,
+    /// Records a copy joining the runtime; returns its index.
+    pub join: unsafe extern "C" fn(state: *const c_void, copy: CopyInfo) -> u32,
+    /// The `index`th copy that joined, if any.
+    pub copy_at: unsafe extern "C" fn(state: *const c_void, index: u32) -> ROption<CopyInfo>,
+    /// Registers `record` under its key unless a record is there; returns the
+    /// record registered now. The caller passes a strong reference to the
+    /// type, kept forever if its record wins.
+    pub register_type: unsafe extern "C" fn(state: *const c_void, record: TypeRecord_Ref) -> TypeRecord_Ref,
+    pub find_type_by_key: unsafe extern "C" fn(state: *const c_void, key: RStr<'_>) -> ROption<TypeRecord_Ref>,
+    pub find_type_by_object: unsafe extern "C" fn(state: *const c_void, py_type: *mut c_void) -> ROption<TypeRecord_Ref>,
+    #[sabi(last_prefix_field)]
+    pub stats: unsafe extern "C" fn(state: *const c_void) -> InternalsStats,
+    /// Appended by the "newer minor" compatibility fixture: a field older
+    /// copies do not know and newer copies read as `None` from older ones.
+    #[cfg(feature = "fixture-next-minor")]
+    pub motto: RStr<'static>,
+}
+
+// SAFETY: immutable after publication; mutable state is behind `state`,
+// reached only through the creator's synchronised functions.
+unsafe impl Sync for Internals {}
+unsafe impl Send for Internals {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    #[test]
+    fn keys_name_the_line_and_flavour() {
+        assert_eq!(key([0, 1, 4], true), "__oxbind_internals_v0_1_ft__");
+        assert_eq!(key([0, 1, 0], false), "__oxbind_internals_v0_1__");
+        assert_eq!(key([1, 3, 0], false), "__oxbind_internals_v1_0__");
+        assert_eq!(primary_key(true), "__oxbind_internals_ft__");
+    }
+
+    #[test]
+    fn header_layout_is_frozen() {
+        assert_eq!(offset_of!(InternalsHeader, magic), 0);
+        assert_eq!(offset_of!(InternalsHeader, header_version), 16);
+        assert_eq!(offset_of!(InternalsHeader, abi_header), 24);
+        assert_eq!(offset_of!(InternalsHeader, version), 64);
+        assert_eq!(offset_of!(InternalsHeader, layout), 80);
+        assert_eq!(offset_of!(InternalsHeader, internals), 88);
+        assert_eq!(std::mem::size_of::<InternalsHeader>(), 96);
+    }
+}

@@ -1,0 +1,153 @@
+//! Functions that show the shared runtime from Python: `internals_info()`,
+//! and the type-registry hooks the tests use.
+//!
+//! The `oxbind` module exposes them directly. An extension module that embeds
+//! a shim exposes them on its `__oxbind__` attribute, so every copy can be
+//! asked what it sees.
+
+use std::{cell::UnsafeCell, ptr};
+
+use pyo3_ffi as ffi;
+
+use crate::{errors, internals, pyref::Owned};
+
+/// Method definitions CPython reads; never written after start-up.
+pub struct MethodTable<const N: usize>(pub UnsafeCell<[ffi::PyMethodDef; N]>);
+// SAFETY: the table is immutable after initialisation; CPython only reads it.
+unsafe impl<const N: usize> Sync for MethodTable<N> {}
+
+impl<const N: usize> MethodTable<N> {
+    pub fn as_ptr(&self) -> *mut ffi::PyMethodDef {
+        self.0.get() as *mut ffi::PyMethodDef
+    }
+}
+
+const INFO_DOC: &str = "internals_info()\n--\n\n\
+Describe the shared oxbind runtime as this module's shim copy sees it: its runtime id, \
+internals ABI version, creator, the shim copies that joined it, and its counts. Every module \
+on the same runtime reports the same values, except 'this_copy'.\0";
+
+const REGISTER_DOC: &str = "_register_type(key, type)\n--\n\n\
+Diagnostics: register `type` in the shared type registry under `key`. Returns True if this \
+registration took effect, False if the key was already registered.\0";
+
+const FIND_DOC: &str = "_find_type(key_or_type)\n--\n\n\
+Diagnostics: look up a registered type by key (str) or by type object. Returns \
+(key, type, owner) or None.\0";
+
+/// The diagnostics functions, as module-level functions.
+pub static METHODS: MethodTable<4> = MethodTable(UnsafeCell::new([
+    ffi::PyMethodDef {
+        ml_name: c"internals_info".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunction: internals_info },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: INFO_DOC.as_ptr() as *const _,
+    },
+    ffi::PyMethodDef {
+        ml_name: c"_register_type".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: register_type },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: REGISTER_DOC.as_ptr() as *const _,
+    },
+    ffi::PyMethodDef {
+        ml_name: c"_find_type".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunction: find_type },
+        ml_flags: ffi::METH_O,
+        ml_doc: FIND_DOC.as_ptr() as *const _,
+    },
+    ffi::PyMethodDef::zeroed(),
+]));
+
+unsafe fn joined() -> Option<&'static internals::Joined> {
+    let j = internals::joined();
+    if j.is_none() {
+        errors::raise(ffi::PyExc_RuntimeError, "this oxbind copy has not joined a runtime");
+    }
+    j
+}
+
+unsafe extern "C" fn internals_info(_m: *mut ffi::PyObject, _unused: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let Some(j) = joined() else { return ptr::null_mut() };
+    internals::info_dict(j).map_or(ptr::null_mut(), Owned::into_raw)
+}
+
+unsafe extern "C" fn register_type(
+    _m: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    if nargs != 2 {
+        errors::type_error(&format!("_register_type() takes 2 arguments ({nargs} given)"));
+        return ptr::null_mut();
+    }
+    let (key, ty) = (*args, *args.add(1));
+    let Some(key) = str_arg(key, "_register_type", "key") else { return ptr::null_mut() };
+    if ffi::PyType_Check(ty) == 0 {
+        errors::type_error(&format!("_register_type() argument 'type' must be a type, not {}", errors::type_name(ty)));
+        return ptr::null_mut();
+    }
+    let Some(j) = joined() else { return ptr::null_mut() };
+    let winner = internals::register_type(j, &key, ty, "<diagnostics>", "0");
+    ffi::PyBool_FromLong((winner.py_type() == ty as *mut _) as _)
+}
+
+unsafe extern "C" fn find_type(_m: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let Some(j) = joined() else { return ptr::null_mut() };
+    let record = if ffi::PyUnicode_Check(arg) != 0 {
+        let Some(key) = str_arg(arg, "_find_type", "key_or_type") else { return ptr::null_mut() };
+        internals::find_type_by_key(j, &key)
+    } else if ffi::PyType_Check(arg) != 0 {
+        internals::find_type_by_object(j, arg)
+    } else {
+        errors::type_error(&format!(
+            "_find_type() argument 'key_or_type' must be str or type, not {}",
+            errors::type_name(arg)
+        ));
+        return ptr::null_mut();
+    };
+    let Some(r) = record else { return ffi::Py_NewRef(ffi::Py_None()) };
+    let parts = [
+        errors::new_str(r.key().as_str()),
+        ffi::Py_NewRef(r.py_type() as *mut ffi::PyObject),
+        errors::new_str(r.owner().as_str()),
+    ];
+    if parts.iter().any(|p| p.is_null()) {
+        for p in parts.into_iter().filter(|p| !p.is_null()) {
+            ffi::Py_DECREF(p);
+        }
+        return ptr::null_mut();
+    }
+    let tuple = ffi::PyTuple_New(3);
+    if tuple.is_null() {
+        return ptr::null_mut();
+    }
+    for (i, p) in parts.into_iter().enumerate() {
+        ffi::PyTuple_SetItem(tuple, i as ffi::Py_ssize_t, p);
+    }
+    tuple
+}
+
+unsafe fn str_arg(obj: *mut ffi::PyObject, func: &str, param: &str) -> Option<String> {
+    if ffi::PyUnicode_Check(obj) == 0 {
+        errors::type_error(&format!("{func}() argument '{param}' must be str, not {}", errors::type_name(obj)));
+        return None;
+    }
+    let mut len: ffi::Py_ssize_t = 0;
+    let data = ffi::PyUnicode_AsUTF8AndSize(obj, &mut len);
+    if data.is_null() {
+        return None;
+    }
+    let bytes = std::slice::from_raw_parts(data as *const u8, len as usize);
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// Adds the diagnostics functions to `target` (a module), bound to `target`.
+///
+/// # Safety
+/// The thread is attached and `target` is a module.
+pub unsafe fn add_to(target: *mut ffi::PyObject) -> Result<(), ()> {
+    if ffi::PyModule_AddFunctions(target, METHODS.as_ptr()) < 0 {
+        return Err(());
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! Standalone extension modules: a plugin crate built with the SDK's
+//! `standalone` feature embeds a copy of this shim and exports
+//! `PyInit_<name>`, which calls [`init`]. `import geometry` then works
+//! without `oxbind.load`, and the module joins the same shared runtime as
+//! every other oxbind module in the interpreter.
+//!
+//! Init is multi-phase: the `Py_mod_create` slot joins the runtime and
+//! builds the module from the plugin root, the `Py_mod_gil` slot (3.13+)
+//! declares that the module needs no GIL, and the
+//! `Py_mod_multiple_interpreters` slot (3.12+) refuses subinterpreters.
+//!
+//! Shared state: [`DEF`], this copy's module definition, is created once
+//! (compare-exchange) and never freed or changed; CPython writes its
+//! `m_base` during `PyModuleDef_Init`, under the import lock.
+
+use std::{
+    ffi::{CStr, CString},
+    os::unix::ffi::OsStrExt,
+    panic::{catch_unwind, AssertUnwindSafe},
+    path::PathBuf,
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
+
+use oxbind_abi::PluginRoot;
+use pyo3_ffi as ffi;
+
+use crate::{diagnostics, errors, internals, loader, plugin_module, pyref::Owned};
+
+#[cfg(Py_3_13)]
+const SLOTS: usize = 4;
+#[cfg(all(Py_3_12, not(Py_3_13)))]
+const SLOTS: usize = 3;
+#[cfg(not(Py_3_12))]
+const SLOTS: usize = 2;
+
+/// A module definition with the plugin root it stands for. `def` comes
+/// first, so the `PyModuleDef*` CPython passes back is a pointer to this.
+#[repr(C)]
+struct StandaloneDef {
+    def: ffi::PyModuleDef,
+    root: &'static PluginRoot,
+    name: &'static str,
+    slots: [ffi::PyModuleDef_Slot; SLOTS],
+    _c_name: CString,
+}
+
+static DEF: AtomicPtr<StandaloneDef> = AtomicPtr::new(ptr::null_mut());
+
+/// The body of `PyInit_<name>` for the plugin whose root is `root`.
+///
+/// # Safety
+/// Called by CPython's import machinery, with the thread attached.
+pub unsafe fn init(root: &'static PluginRoot) -> *mut ffi::PyObject {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut def = DEF.load(Ordering::Acquire);
+        if def.is_null() {
+            let candidate = new_def(root);
+            def = match DEF.compare_exchange(ptr::null_mut(), candidate, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => candidate,
+                Err(winner) => winner, // the candidate is leaked; it is small and this race is rare
+            };
+        }
+        ffi::PyModuleDef_Init(ptr::addr_of_mut!((*def).def))
+    }));
+    result.unwrap_or_else(|_| {
+        errors::import_error("oxbind: internal error while initialising an extension module", None);
+        ptr::null_mut()
+    })
+}
+
+unsafe fn new_def(root: &'static PluginRoot) -> *mut StandaloneDef {
+    let name: &'static str = Box::leak(root.module.name().as_str().to_owned().into_boxed_str());
+    let c_name = errors::c_string(name);
+    let def = Box::into_raw(Box::new(StandaloneDef {
+        def: ffi::PyModuleDef {
+            m_base: ffi::PyModuleDef_HEAD_INIT,
+            m_name: c_name.as_ptr(),
+            m_doc: ptr::null(),
+            m_size: 0,
+            m_methods: ptr::null_mut(),
+            m_slots: ptr::null_mut(),
+            m_traverse: None,
+            m_clear: None,
+            m_free: None,
+        },
+        root,
+        name,
+        slots: [
+            ffi::PyModuleDef_Slot { slot: ffi::Py_mod_create, value: create as *mut _ },
+            #[cfg(Py_3_12)]
+            ffi::PyModuleDef_Slot {
+                slot: ffi::Py_mod_multiple_interpreters,
+                value: ffi::Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED,
+            },
+            #[cfg(Py_3_13)]
+            ffi::PyModuleDef_Slot { slot: ffi::Py_mod_gil, value: ffi::Py_MOD_GIL_NOT_USED },
+            ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
+        ],
+        _c_name: c_name,
+    }));
+    (*def).def.m_slots = (*def).slots.as_mut_ptr();
+    def
+}
+
+unsafe extern "C" fn create(spec: *mut ffi::PyObject, def: *mut ffi::PyModuleDef) -> *mut ffi::PyObject {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: CPython passes back the definition `init` handed it, which
+        // is the first field of a StandaloneDef.
+        let def = &*(def as *const StandaloneDef);
+        create_module(spec, def).map_or(ptr::null_mut(), Owned::into_raw)
+    }));
+    result.unwrap_or_else(|_| {
+        errors::import_error("oxbind: internal error while creating an extension module", None);
+        ptr::null_mut()
+    })
+}
+
+unsafe fn create_module(spec: *mut ffi::PyObject, def: &StandaloneDef) -> Result<Owned, ()> {
+    let joined = internals::join(def.name)?;
+    let path = spec_origin(spec)?;
+    if let Err(e) = loader::check_root(def.root) {
+        errors::import_error(&format!("{}: {e}", def.name), Some(&path));
+        return Err(());
+    }
+    let plugins = joined.internals.plugins() as *mut ffi::PyObject;
+    let key = Owned::from_raw(errors::new_str(&path.to_string_lossy())).ok_or(())?;
+    if let Some(existing) = internals::dict_get(plugins, key.as_ptr())? {
+        return Ok(existing);
+    }
+    let module = plugin_module::build(&loader::CheckedPlugin { path, root: def.root })?;
+    add_namespace(module.as_ptr(), def.name)?;
+    internals::dict_set_default(plugins, key.as_ptr(), module.as_ptr())
+}
+
+/// `module.__oxbind__`: the shim copy's diagnostics and `PanicError`.
+unsafe fn add_namespace(module: *mut ffi::PyObject, name: &str) -> Result<(), ()> {
+    let ns_name = errors::c_string(&format!("{name}.__oxbind__"));
+    let ns = Owned::from_raw(ffi::PyModule_New(ns_name.as_ptr())).ok_or(())?;
+    diagnostics::add_to(ns.as_ptr())?;
+    let panic_error = errors::panic_error_type();
+    if !panic_error.is_null() && ffi::PyModule_AddObjectRef(ns.as_ptr(), c"PanicError".as_ptr(), panic_error) < 0 {
+        return Err(());
+    }
+    if ffi::PyModule_AddObjectRef(module, c"__oxbind__".as_ptr(), ns.as_ptr()) < 0 {
+        return Err(());
+    }
+    Ok(())
+}
+
+/// The canonical path of the file the module spec names.
+unsafe fn spec_origin(spec: *mut ffi::PyObject) -> Result<PathBuf, ()> {
+    let origin = Owned::from_raw(ffi::PyObject_GetAttrString(spec, c"origin".as_ptr())).ok_or(())?;
+    let bytes = Owned::from_raw(ffi::PyUnicode_EncodeFSDefault(origin.as_ptr())).ok_or(())?;
+    let raw = CStr::from_ptr(ffi::PyBytes_AsString(bytes.as_ptr()));
+    let path = PathBuf::from(std::ffi::OsStr::from_bytes(raw.to_bytes()));
+    Ok(std::fs::canonicalize(&path).unwrap_or(path))
+}
+

@@ -1,0 +1,158 @@
+//! Locks that obey oxbind's lock rules (`spec/THREADING.md`).
+//!
+//! [`RawPyLock`] is the primitive, and [`PyLock<T>`] a thin RAII layer over
+//! it, in the style of `lock_api`:
+//!
+//! - **3.13 and newer:** the primitive is CPython's `PyMutex`. `PyMutex_Lock`
+//!   detaches the thread state while it waits, so a waiter never stalls the
+//!   interpreter (a stop-the-world GC, say).
+//! - **Before 3.13** (GIL builds only): a `parking_lot` raw mutex. It is
+//!   locked with `try_lock` first; on contention the thread detaches
+//!   (`PyEval_SaveThread`), blocks, then re-attaches.
+//!
+//! Either way the lock must live in memory that only this shim copy's code
+//! locks. Shared internals reach it through the creating copy's function
+//! table, never by locking it inline from another copy. A `parking_lot` waiter
+//! parks in the parking table of its own `.so`, and the unlocking copy would
+//! never wake it.
+//!
+//! Rules for holders: while a guard is alive, run no Python code. That
+//! includes `Py_DECREF` (finalizers) and allocations that may trigger the GC.
+//! Collect the work and do it after the guard is dropped.
+
+use std::{
+    cell::UnsafeCell,
+    ops::{Deref, DerefMut},
+};
+
+use pyo3_ffi as ffi;
+
+/// The raw lock. Lock and unlock only while attached to the interpreter.
+pub struct RawPyLock {
+    #[cfg(Py_3_13)]
+    mutex: UnsafeCell<ffi::PyMutex>,
+    #[cfg(not(Py_3_13))]
+    mutex: parking_lot::Mutex<()>,
+}
+
+// SAFETY: the lock exists to be shared between threads; its state is only
+// touched through CPython's or parking_lot's thread-safe operations.
+unsafe impl Sync for RawPyLock {}
+unsafe impl Send for RawPyLock {}
+
+impl RawPyLock {
+    pub const fn new() -> Self {
+        RawPyLock {
+            #[cfg(Py_3_13)]
+            mutex: UnsafeCell::new(ffi::PyMutex::new()),
+            #[cfg(not(Py_3_13))]
+            mutex: parking_lot::const_mutex(()),
+        }
+    }
+
+    /// Acquires the lock, detaching from the interpreter while waiting.
+    ///
+    /// # Safety
+    /// The calling thread is attached to the interpreter, and later calls
+    /// [`RawPyLock::unlock`] exactly once.
+    #[inline]
+    pub unsafe fn lock(&self) {
+        #[cfg(Py_3_13)]
+        {
+            // SAFETY: the PyMutex is zero-initialised, never moved (it lives
+            // in `self`, which is borrowed), and PyMutex_Lock detaches while
+            // it waits.
+            ffi::PyMutex_Lock(self.mutex.get());
+        }
+        #[cfg(not(Py_3_13))]
+        {
+            // SAFETY: the guard is forgotten on purpose; `unlock` releases it.
+            if let Some(guard) = self.mutex.try_lock() {
+                std::mem::forget(guard);
+                return;
+            }
+            // Contended: never block while attached.
+            let state = ffi::PyEval_SaveThread();
+            std::mem::forget(self.mutex.lock());
+            ffi::PyEval_RestoreThread(state);
+        }
+    }
+
+    /// Releases the lock.
+    ///
+    /// # Safety
+    /// The calling thread holds the lock.
+    #[inline]
+    pub unsafe fn unlock(&self) {
+        #[cfg(Py_3_13)]
+        {
+            ffi::PyMutex_Unlock(self.mutex.get());
+        }
+        #[cfg(not(Py_3_13))]
+        {
+            // SAFETY: the caller holds the lock taken in `lock`.
+            self.mutex.force_unlock();
+        }
+    }
+}
+
+impl Default for RawPyLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Data protected by a [`RawPyLock`].
+pub struct PyLock<T> {
+    raw: RawPyLock,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: access to `data` is serialised by `raw`.
+unsafe impl<T: Send> Sync for PyLock<T> {}
+unsafe impl<T: Send> Send for PyLock<T> {}
+
+impl<T> PyLock<T> {
+    pub const fn new(value: T) -> Self {
+        PyLock { raw: RawPyLock::new(), data: UnsafeCell::new(value) }
+    }
+
+    /// Locks, detaching from the interpreter while waiting.
+    ///
+    /// # Safety
+    /// The calling thread is attached to the interpreter. While the guard
+    /// lives, run no Python code (see the module docs).
+    #[inline]
+    pub unsafe fn lock(&self) -> PyLockGuard<'_, T> {
+        self.raw.lock();
+        PyLockGuard { lock: self }
+    }
+}
+
+/// Holds a [`PyLock`] until dropped.
+pub struct PyLockGuard<'a, T> {
+    lock: &'a PyLock<T>,
+}
+
+impl<T> Deref for PyLockGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves the lock is held.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> DerefMut for PyLockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard proves the lock is held, and `&mut self` that it
+        // is not otherwise borrowed.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for PyLockGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: this guard was created by a successful `lock`.
+        unsafe { self.lock.raw.unlock() }
+    }
+}
