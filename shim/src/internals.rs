@@ -75,9 +75,8 @@ pub fn joined() -> Option<&'static Joined> {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
-    if let Some(j) = joined() {
-        return Ok(j);
-    }
+    // Checked on every call, before the fast path: on 3.11 a subinterpreter
+    // can run our module exec after the main interpreter already joined.
     let interp = ffi::PyInterpreterState_Get();
     if interp != ffi::PyInterpreterState_Main() {
         errors::import_error(
@@ -85,6 +84,9 @@ pub unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
             None,
         );
         return Err(());
+    }
+    if let Some(j) = joined() {
+        return Ok(j);
     }
     let dict = ffi::PyInterpreterState_GetDict(interp);
     if dict.is_null() {

@@ -51,3 +51,26 @@ def oxbind():
 @pytest.fixture(scope="session")
 def hello(oxbind):
     return oxbind.load(plugin_path("hello"))
+
+
+def run_python(code, *, extra_path=(), check=True):
+    """Runs `code` in a fresh interpreter of the running kind, with oxbind,
+    the standalone example modules and `extra_path` importable. Returns the
+    CompletedProcess (stdout and stderr as text)."""
+    import subprocess
+
+    path = [*map(str, extra_path), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
+    env.pop("PYTHON_GIL", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if check and out.returncode != 0:
+        raise AssertionError(f"subprocess failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+def fixture_dir():
+    """The compatibility fixtures' directory; they are built for 3.13t and 3.13."""
+    path = pathlib.Path(_require_env("OXBIND_FIXTURE_DIR"))
+    if not path.is_dir():
+        pytest.skip("compatibility fixtures are built for 3.13t and 3.13 only")
+    return path
