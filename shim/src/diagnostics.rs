@@ -5,22 +5,11 @@
 //! a shim exposes them on its `__oxbind__` attribute, so every copy can be
 //! asked what it sees.
 
-use std::{cell::UnsafeCell, ptr};
+use std::ptr;
 
 use pyo3_ffi as ffi;
 
-use crate::{errors, internals, pyref::Owned};
-
-/// Method definitions CPython reads; never written after start-up.
-pub struct MethodTable<const N: usize>(pub UnsafeCell<[ffi::PyMethodDef; N]>);
-// SAFETY: the table is immutable after initialisation; CPython only reads it.
-unsafe impl<const N: usize> Sync for MethodTable<N> {}
-
-impl<const N: usize> MethodTable<N> {
-    pub fn as_ptr(&self) -> *mut ffi::PyMethodDef {
-        self.0.get() as *mut ffi::PyMethodDef
-    }
-}
+use crate::{errors, internals, module_def::CpythonStatic, pyref::Owned};
 
 const INFO_DOC: &str = "internals_info()\n--\n\n\
 Describe the shared oxbind runtime as this module's shim copy sees it: its runtime id, \
@@ -36,7 +25,7 @@ Diagnostics: look up a registered type by key (str) or by type object. Returns \
 (key, type, owner) or None.\0";
 
 /// The diagnostics functions, as module-level functions.
-pub static METHODS: MethodTable<4> = MethodTable(UnsafeCell::new([
+pub static METHODS: CpythonStatic<[ffi::PyMethodDef; 4]> = CpythonStatic::new([
     ffi::PyMethodDef {
         ml_name: c"internals_info".as_ptr(),
         ml_meth: ffi::PyMethodDefPointer { PyCFunction: internals_info },
@@ -56,7 +45,7 @@ pub static METHODS: MethodTable<4> = MethodTable(UnsafeCell::new([
         ml_doc: FIND_DOC.as_ptr() as *const _,
     },
     ffi::PyMethodDef::zeroed(),
-]));
+]);
 
 unsafe fn joined() -> Option<&'static internals::Joined> {
     let j = internals::joined();
@@ -146,7 +135,7 @@ unsafe fn str_arg(obj: *mut ffi::PyObject, func: &str, param: &str) -> Option<St
 /// # Safety
 /// The thread is attached and `target` is a module.
 pub unsafe fn add_to(target: *mut ffi::PyObject) -> Result<(), ()> {
-    if ffi::PyModule_AddFunctions(target, METHODS.as_ptr()) < 0 {
+    if ffi::PyModule_AddFunctions(target, METHODS.get() as *mut ffi::PyMethodDef) < 0 {
         return Err(());
     }
     Ok(())

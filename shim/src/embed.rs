@@ -25,14 +25,12 @@ use std::{
 use oxbind_abi::PluginRoot;
 use pyo3_ffi as ffi;
 
-use crate::{diagnostics, errors, internals, loader, plugin_module, pyref::Owned};
-
-#[cfg(Py_3_13)]
-const SLOTS: usize = 4;
-#[cfg(all(Py_3_12, not(Py_3_13)))]
-const SLOTS: usize = 3;
-#[cfg(not(Py_3_12))]
-const SLOTS: usize = 2;
+use crate::{
+    diagnostics, errors, internals, loader,
+    module_def::{standard_slots, SLOT_COUNT},
+    plugin_module,
+    pyref::Owned,
+};
 
 /// A module definition with the plugin root it stands for. `def` comes
 /// first, so the `PyModuleDef*` CPython passes back is a pointer to this.
@@ -41,7 +39,7 @@ struct StandaloneDef {
     def: ffi::PyModuleDef,
     root: &'static PluginRoot,
     name: &'static str,
-    slots: [ffi::PyModuleDef_Slot; SLOTS],
+    slots: [ffi::PyModuleDef_Slot; SLOT_COUNT],
     _c_name: CString,
 }
 
@@ -86,17 +84,7 @@ unsafe fn new_def(root: &'static PluginRoot) -> *mut StandaloneDef {
         },
         root,
         name,
-        slots: [
-            ffi::PyModuleDef_Slot { slot: ffi::Py_mod_create, value: create as *mut _ },
-            #[cfg(Py_3_12)]
-            ffi::PyModuleDef_Slot {
-                slot: ffi::Py_mod_multiple_interpreters,
-                value: ffi::Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED,
-            },
-            #[cfg(Py_3_13)]
-            ffi::PyModuleDef_Slot { slot: ffi::Py_mod_gil, value: ffi::Py_MOD_GIL_NOT_USED },
-            ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
-        ],
+        slots: standard_slots(ffi::PyModuleDef_Slot { slot: ffi::Py_mod_create, value: create as *mut _ }),
         _c_name: c_name,
     }));
     (*def).def.m_slots = (*def).slots.as_mut_ptr();

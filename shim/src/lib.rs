@@ -33,6 +33,7 @@ pub mod layout_report;
 pub mod loader;
 #[cfg(feature = "extension-module")]
 pub mod module;
+pub mod module_def;
 pub mod plugin_module;
 pub mod pyref;
 pub mod sync;

@@ -7,7 +7,6 @@
 //! `PyDict_SetDefault` under the GIL before that); no oxbind lock is held.
 
 use std::{
-    cell::UnsafeCell,
     ffi::OsStr,
     os::{raw::c_int, unix::ffi::OsStrExt},
     panic::{catch_unwind, AssertUnwindSafe},
@@ -17,14 +16,13 @@ use std::{
 
 use pyo3_ffi as ffi;
 
-use crate::{diagnostics, errors, internals, loader, plugin_module, pyref::Owned, SHIM_VERSION};
-
-/// Static data that CPython writes to (module definitions) or that holds raw
-/// pointers: shared with CPython, which serialises its own accesses.
-struct CpythonStatic<T>(UnsafeCell<T>);
-// SAFETY: CPython initialises a module definition once, under its import
-// lock; we never access the contents from Rust after handing the pointer over.
-unsafe impl<T> Sync for CpythonStatic<T> {}
+use crate::{
+    diagnostics, errors, internals, loader,
+    module_def::{standard_slots, CpythonStatic, SLOT_COUNT},
+    plugin_module,
+    pyref::Owned,
+    SHIM_VERSION,
+};
 
 const LOAD_DOC: &str = "load(path)\n--\n\n\
 Load the oxbind plugin at `path` (a str or os.PathLike) and return it as a module.\n\n\
@@ -32,7 +30,7 @@ The file is checked before any of its code runs: it must be a shared library exp
 plugin root with a compatible ABI version and layout; otherwise ImportError says what is wrong.\n\
 Loading the same file again returns the same module. Plugins are never unloaded.\0";
 
-static METHODS: CpythonStatic<[ffi::PyMethodDef; 2]> = CpythonStatic(UnsafeCell::new([
+static METHODS: CpythonStatic<[ffi::PyMethodDef; 2]> = CpythonStatic::new([
     ffi::PyMethodDef {
         ml_name: c"load".as_ptr(),
         ml_meth: ffi::PyMethodDefPointer { PyCFunction: load },
@@ -40,42 +38,25 @@ static METHODS: CpythonStatic<[ffi::PyMethodDef; 2]> = CpythonStatic(UnsafeCell:
         ml_doc: LOAD_DOC.as_ptr() as *const _,
     },
     ffi::PyMethodDef::zeroed(),
-]));
+]);
 
-#[cfg(Py_3_13)]
-const SLOT_COUNT: usize = 4;
-#[cfg(all(Py_3_12, not(Py_3_13)))]
-const SLOT_COUNT: usize = 3;
-#[cfg(not(Py_3_12))]
-const SLOT_COUNT: usize = 2;
-
-static MODULE_SLOTS: CpythonStatic<[ffi::PyModuleDef_Slot; SLOT_COUNT]> = CpythonStatic(UnsafeCell::new([
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec as *mut _ },
-    // One interpreter only: state is process-global (spec/ABI.md).
-    #[cfg(Py_3_12)]
-    ffi::PyModuleDef_Slot {
-        slot: ffi::Py_mod_multiple_interpreters,
-        value: ffi::Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED,
-    },
-    #[cfg(Py_3_13)]
-    ffi::PyModuleDef_Slot { slot: ffi::Py_mod_gil, value: ffi::Py_MOD_GIL_NOT_USED },
-    ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
-]));
+static MODULE_SLOTS: CpythonStatic<[ffi::PyModuleDef_Slot; SLOT_COUNT]> =
+    CpythonStatic::new(standard_slots(ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec as *mut _ }));
 
 const MODULE_DOC: &str = "oxbind: one runtime for many independently built Rust extensions.\n\n\
 oxbind.load(path) loads a plugin built with the oxbind SDK and returns it as a module.\0";
 
-static MODULE_DEF: CpythonStatic<ffi::PyModuleDef> = CpythonStatic(UnsafeCell::new(ffi::PyModuleDef {
+static MODULE_DEF: CpythonStatic<ffi::PyModuleDef> = CpythonStatic::new(ffi::PyModuleDef {
     m_base: ffi::PyModuleDef_HEAD_INIT,
     m_name: c"oxbind".as_ptr(),
     m_doc: MODULE_DOC.as_ptr() as *const _,
     m_size: 0,
-    m_methods: METHODS.0.get() as *mut ffi::PyMethodDef,
-    m_slots: MODULE_SLOTS.0.get() as *mut ffi::PyModuleDef_Slot,
+    m_methods: METHODS.get() as *mut ffi::PyMethodDef,
+    m_slots: MODULE_SLOTS.get() as *mut ffi::PyModuleDef_Slot,
     m_traverse: None,
     m_clear: None,
     m_free: None,
-}));
+});
 
 /// The module's init function: multi-phase, so CPython learns from the slots
 /// that oxbind does not need the GIL.
@@ -85,7 +66,7 @@ static MODULE_DEF: CpythonStatic<ffi::PyModuleDef> = CpythonStatic(UnsafeCell::n
 #[cfg(feature = "extension-module")]
 #[no_mangle]
 pub unsafe extern "C" fn PyInit_oxbind() -> *mut ffi::PyObject {
-    ffi::PyModuleDef_Init(MODULE_DEF.0.get())
+    ffi::PyModuleDef_Init(MODULE_DEF.get())
 }
 
 /// Runs `body`, turning a panic into `oxbind.PanicError` and `err` as return.
