@@ -13,8 +13,10 @@
 //! | `()` (result only) | `None` |
 //! | `Result<T, E>` (result only) | `T`, or raises `E` converted into [`crate::Error`] |
 
+use std::ffi::c_void;
+
 use oxbind_abi::{
-    abi_stable::std_types::{RStr, RString, RVec},
+    abi_stable::std_types::{RString, RVec},
     ArgValue, RetValue, TypeDesc, TypeKind,
 };
 
@@ -34,11 +36,60 @@ pub trait FromArg<'a>: Sized {
 /// A type a plugin function can return.
 pub trait IntoReturn {
     const TYPE: TypeDesc;
-    fn into_return(self) -> Result<RetValue, Error>;
+    /// Converts the result. A class returned by value is moved into `slot`,
+    /// the storage the shim allocated inside the new instance.
+    fn into_return(self, slot: ReturnSlot) -> Result<RetValue, Error>;
+}
+
+/// Uninitialised storage for a class result (inside a new instance), or
+/// nothing for other result types.
+#[derive(Clone, Copy)]
+pub struct ReturnSlot(pub(crate) *mut c_void);
+
+impl ReturnSlot {
+    /// No slot: for results that are not classes returned by value.
+    pub const NONE: ReturnSlot = ReturnSlot(std::ptr::null_mut());
+
+    /// Moves `value` into the slot.
+    ///
+    /// # Safety
+    /// The slot was allocated for a `T` (the shim allocates it from the
+    /// result type's class, whose layout was checked).
+    #[doc(hidden)]
+    pub unsafe fn write<T>(self, value: T) -> Result<RetValue, Error> {
+        if self.0.is_null() {
+            return Err(Error::runtime_error("oxbind: no storage for a class result"));
+        }
+        std::ptr::write(self.0 as *mut T, value);
+        Ok(RetValue::Written)
+    }
+
+    #[doc(hidden)]
+    pub fn from_raw(p: *mut c_void) -> Self {
+        ReturnSlot(p)
+    }
+}
+
+/// A class instance can be an item of a `Vec` parameter: `Vec<&T>` borrows
+/// each instance, `Vec<T>` clones each value. `#[oxbind::class]` implements
+/// it for `&T` (and for `T` when the struct derives `Clone`).
+pub trait ListItem<'a>: FromArg<'a> {
+    /// The item's type, as a static for the list's description.
+    const ITEM: &'static TypeDesc;
+}
+
+impl<'a, T: ListItem<'a>> FromArg<'a> for Vec<T> {
+    const TYPE: TypeDesc = TypeDesc::list(T::ITEM, "Vec");
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        match value {
+            ArgValue::List(items) => items.as_slice().iter().map(|v| T::from_arg(*v)).collect(),
+            other => Err(unexpected(other, TypeKind::LIST)),
+        }
+    }
 }
 
 const fn desc(kind: TypeKind, rust_name: &'static str) -> TypeDesc {
-    TypeDesc { kind, optional: false, rust_name: RStr::from_str(rust_name) }
+    TypeDesc::scalar(kind, rust_name)
 }
 
 fn unexpected(value: ArgValue<'_>, expected: TypeKind) -> Error {
@@ -66,7 +117,7 @@ macro_rules! int_types {
         impl IntoReturn for $t {
             const TYPE: TypeDesc = desc(TypeKind::INT, stringify!($t));
             #[inline]
-            fn into_return(self) -> Result<RetValue, Error> {
+            fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
                 i64::try_from(self).map(RetValue::Int).map_err(|_| {
                     Error::overflow_error(format!("result {self} does not fit in a 64-bit signed integer"))
                 })
@@ -98,7 +149,7 @@ impl<'a> FromArg<'a> for f32 {
 impl IntoReturn for f64 {
     const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f64");
     #[inline]
-    fn into_return(self) -> Result<RetValue, Error> {
+    fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
         Ok(RetValue::Float(self))
     }
 }
@@ -106,7 +157,7 @@ impl IntoReturn for f64 {
 impl IntoReturn for f32 {
     const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f32");
     #[inline]
-    fn into_return(self) -> Result<RetValue, Error> {
+    fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
         Ok(RetValue::Float(self as f64))
     }
 }
@@ -125,7 +176,7 @@ impl<'a> FromArg<'a> for bool {
 impl IntoReturn for bool {
     const TYPE: TypeDesc = desc(TypeKind::BOOL, "bool");
     #[inline]
-    fn into_return(self) -> Result<RetValue, Error> {
+    fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
         Ok(RetValue::Bool(self))
     }
 }
@@ -152,7 +203,7 @@ impl<'a> FromArg<'a> for String {
 impl IntoReturn for String {
     const TYPE: TypeDesc = desc(TypeKind::STR, "String");
     #[inline]
-    fn into_return(self) -> Result<RetValue, Error> {
+    fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
         Ok(RetValue::Str(RString::from(self)))
     }
 }
@@ -160,7 +211,7 @@ impl IntoReturn for String {
 impl IntoReturn for &'static str {
     const TYPE: TypeDesc = desc(TypeKind::STR, "&'static str");
     #[inline]
-    fn into_return(self) -> Result<RetValue, Error> {
+    fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
         Ok(RetValue::Str(RString::from(self)))
     }
 }
@@ -187,7 +238,7 @@ impl<'a> FromArg<'a> for Vec<u8> {
 impl IntoReturn for Vec<u8> {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "Vec<u8>");
     #[inline]
-    fn into_return(self) -> Result<RetValue, Error> {
+    fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
         Ok(RetValue::Bytes(RVec::from(self)))
     }
 }
@@ -195,7 +246,7 @@ impl IntoReturn for Vec<u8> {
 impl IntoReturn for &'static [u8] {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "&'static [u8]");
     #[inline]
-    fn into_return(self) -> Result<RetValue, Error> {
+    fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
         Ok(RetValue::Bytes(RVec::from(self)))
     }
 }
@@ -203,7 +254,7 @@ impl IntoReturn for &'static [u8] {
 impl IntoReturn for () {
     const TYPE: TypeDesc = desc(TypeKind::UNIT, "()");
     #[inline]
-    fn into_return(self) -> Result<RetValue, Error> {
+    fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
         Ok(RetValue::None)
     }
 }
@@ -222,10 +273,10 @@ impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
 impl<T: IntoReturn> IntoReturn for Option<T> {
     const TYPE: TypeDesc = TypeDesc { optional: true, ..T::TYPE };
     #[inline]
-    fn into_return(self) -> Result<RetValue, Error> {
+    fn into_return(self, slot: ReturnSlot) -> Result<RetValue, Error> {
         match self {
             None => Ok(RetValue::None),
-            Some(v) => v.into_return(),
+            Some(v) => v.into_return(slot),
         }
     }
 }
@@ -233,9 +284,9 @@ impl<T: IntoReturn> IntoReturn for Option<T> {
 impl<T: IntoReturn, E: Into<Error>> IntoReturn for Result<T, E> {
     const TYPE: TypeDesc = T::TYPE;
     #[inline]
-    fn into_return(self) -> Result<RetValue, Error> {
+    fn into_return(self, slot: ReturnSlot) -> Result<RetValue, Error> {
         match self {
-            Ok(v) => v.into_return(),
+            Ok(v) => v.into_return(slot),
             Err(e) => Err(e.into()),
         }
     }
@@ -244,7 +295,7 @@ impl<T: IntoReturn, E: Into<Error>> IntoReturn for Result<T, E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oxbind_abi::abi_stable::std_types::RSlice;
+    use oxbind_abi::abi_stable::std_types::{RSlice, RStr};
 
     #[test]
     fn narrow_integers_are_range_checked() {
@@ -281,10 +332,10 @@ mod tests {
     #[test]
     fn results_convert_errors_and_values() {
         let ok: Result<i64, Error> = Ok(4);
-        assert_eq!(ok.into_return(), Ok(RetValue::Int(4)));
+        assert_eq!(ok.into_return(ReturnSlot::NONE), Ok(RetValue::Int(4)));
         let err: Result<i64, Error> = Err(Error::value_error("bad"));
-        assert_eq!(err.into_return(), Err(Error::value_error("bad")));
-        assert_eq!(u64::MAX.into_return().unwrap_err().kind, crate::ErrorKind::OVERFLOW_ERROR);
-        assert_eq!("hi".to_string().into_return(), Ok(RetValue::Str(RString::from("hi"))));
+        assert_eq!(err.into_return(ReturnSlot::NONE), Err(Error::value_error("bad")));
+        assert_eq!(u64::MAX.into_return(ReturnSlot::NONE).unwrap_err().kind, crate::ErrorKind::OVERFLOW_ERROR);
+        assert_eq!("hi".to_string().into_return(ReturnSlot::NONE), Ok(RetValue::Str(RString::from("hi"))));
     }
 }

@@ -30,10 +30,27 @@ mod error;
 #[doc(hidden)]
 pub mod private;
 
-pub use convert::{FromArg, IntoReturn};
+pub use convert::{FromArg, IntoReturn, ListItem, ReturnSlot};
 pub use error::{Error, ErrorKind, Result};
 pub use oxbind_abi as abi;
-pub use oxbind_macros::function;
+pub use oxbind_macros::{class, function, methods};
+
+/// A Rust struct exposed as a Python class. Implemented by
+/// [`#[oxbind::class]`](macro@class); never by hand.
+///
+/// # Safety
+/// `CLASS` describes `Self` exactly: its size, alignment, and (for a shared
+/// class) its abi_stable layout.
+pub unsafe trait Class: Sized + 'static {
+    /// The class's identity and layout.
+    const CLASS: &'static abi::ClassRef;
+    /// The class docstring.
+    const DOC: &'static str;
+    /// The properties generated from `#[oxbind(get, set)]` fields.
+    const PROPERTIES: &'static [abi::PropertyDesc];
+    /// Clones a value, if the struct derives `Clone`.
+    const CLONE: abi::abi_stable::std_types::ROption<unsafe extern "C" fn(*const std::ffi::c_void, *mut std::ffi::c_void)>;
+}
 
 pub use oxbind_macros::plugin;
 

@@ -8,7 +8,34 @@ use oxbind_abi::{
 
 use crate::{Error, FromArg};
 
-pub use oxbind_abi::abi_stable::std_types::{RNone, RSlice, RSome, RStr};
+pub use oxbind_abi::abi_stable::std_types::{RNone, ROption, RSlice, RSome, RStr};
+
+/// Drops a class value in place: `ClassDesc::drop` for `T`.
+///
+/// # Safety
+/// `value` points at an initialised `T` that is not used afterwards.
+pub unsafe extern "C" fn drop_value<T>(value: *mut std::ffi::c_void) {
+    std::ptr::drop_in_place(value as *mut T);
+}
+
+/// Clones `*src` into uninitialised `dst`: `ClassDesc::clone` for `T`.
+///
+/// # Safety
+/// `src` points at a `T`; `dst` at storage for one.
+pub unsafe extern "C" fn clone_value<T: Clone>(src: *const std::ffi::c_void, dst: *mut std::ffi::c_void) {
+    // A panicking Clone leaves `dst` uninitialised; the shim never reads it.
+    if let Ok(v) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (*(src as *const T)).clone())) {
+        std::ptr::write(dst as *mut T, v);
+    }
+}
+
+/// Methods and constructor of a class without an `#[oxbind::methods]`
+/// block: the inherent constants that block generates shadow these.
+pub trait NoMethods {
+    const __OXBIND_METHODS: &'static [oxbind_abi::MethodDesc] = &[];
+    const __OXBIND_CONSTRUCTOR: ROption<oxbind_abi::FunctionDesc> = RNone;
+}
+impl<T> NoMethods for T {}
 
 /// Runs a function body, turning `Err` into an error record and catching any
 /// panic so that it never unwinds into the shim.
@@ -43,6 +70,11 @@ pub fn arg<'a, T: FromArg<'a>>(
 #[cfg(feature = "standalone")]
 pub unsafe fn standalone_init(root: &'static oxbind_abi::PluginRoot) -> *mut std::ffi::c_void {
     oxbind_shim::embed::init(root) as *mut std::ffi::c_void
+}
+
+/// The error for an object parameter that got something else (a shim bug).
+pub fn unexpected_object<T>(value: ArgValue<'_>, class: &str) -> Result<T, Error> {
+    Err(Error::type_error(format!("expected an instance of {class}, got {value:?} (shim and plugin disagree)")))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -126,6 +126,10 @@ pub unsafe fn from_ret(value: RetValue) -> *mut ffi::PyObject {
             ffi::PyUnicode_FromStringAndSize(s.as_ptr() as *const c_char, s.len() as ffi::Py_ssize_t)
         }
         RetValue::Bytes(b) => ffi::PyBytes_FromStringAndSize(b.as_ptr() as *const c_char, b.len() as ffi::Py_ssize_t),
+        RetValue::Written | RetValue::Ref(_) => {
+            crate::errors::raise(ffi::PyExc_RuntimeError, "oxbind: a plugin returned an object for a non-object result");
+            std::ptr::null_mut()
+        }
     }
 }
 
@@ -154,6 +158,7 @@ pub fn default_literal(value: &ArgValue<'_>) -> String {
             out.push('\'');
             out
         }
+        ArgValue::Object(_) | ArgValue::List(_) => "...".to_owned(),
         ArgValue::Bytes(b) => {
             let mut out = String::from("b'");
             for &byte in b.as_slice() {

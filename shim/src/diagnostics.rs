@@ -76,7 +76,7 @@ unsafe extern "C" fn register_type(
         return ptr::null_mut();
     }
     let Some(j) = joined() else { return ptr::null_mut() };
-    let winner = internals::register_type(j, &key, ty, "<diagnostics>", "0");
+    let winner = internals::register_type(j, internals::plain_record(&key, ty, "<diagnostics>", "0"));
     ffi::PyBool_FromLong((winner.py_type() == ty as *mut _) as _)
 }
 

@@ -1,35 +1,47 @@
-//! Exported functions as `PyCFunction`s, and the dispatch of one call.
+//! Exported functions and methods as `PyCFunction`s, and the dispatch of
+//! one call.
 //!
-//! Every plugin function becomes a built-in function object
-//! (`METH_FASTCALL | METH_KEYWORDS`): CPython calls it through vectorcall
-//! with no argument tuple or dict, its specializing interpreter recognises it,
-//! and `help()` and `inspect.signature` read its `__text_signature__`.
+//! Every plugin function becomes a built-in function object, and every
+//! method a method descriptor (`METH_FASTCALL | METH_KEYWORDS`). CPython
+//! calls them through vectorcall with no argument tuple or dict, its
+//! specializing interpreter recognises them, and `help()` and
+//! `inspect.signature` read their `__text_signature__`.
 //!
 //! A fast-call C function receives `self`, not the function object, yet each
 //! function needs its own descriptor. So that `self` can stay the plugin
-//! module (which gives the usual `<built-in function add>` repr), each
-//! function takes a *slot*: an index into [`SLOTS`], with its own generated
-//! entry point `entry_point::<I>` (see `build.rs`) that reads slot `I`.
+//! module (which gives the usual `<built-in function add>` repr) or the
+//! instance, each function takes a *slot*: an index into [`SLOTS`], with its
+//! own generated entry point `entry_point::<I>` (see `build.rs`) that reads
+//! slot `I`.
 //!
 //! Shared state: [`SLOTS`] and [`NEXT_SLOT`] are process-global to this shim
 //! copy. A slot is claimed once with an atomic increment, written once with a
-//! release store before the function object exists, and never changed; calls
-//! read it with an acquire load. No lock is involved.
+//! release store before its function object exists, and never changed; calls
+//! read it with an acquire load. A function's resolved class records
+//! ([`FunctionData::classes`]) are set once each and then read-only.
 
 use std::{
-    ffi::CString,
+    ffi::{c_void, CString},
     os::raw::c_char,
     panic::{catch_unwind, AssertUnwindSafe},
     ptr,
-    sync::atomic::{AtomicPtr, AtomicUsize, Ordering},
+    sync::{
+        atomic::{AtomicPtr, AtomicUsize, Ordering},
+        OnceLock,
+    },
 };
 
-use oxbind_abi::{abi_stable::std_types::RSlice, ArgValue, CallOutcome, FunctionDesc};
+use oxbind_abi::{
+    abi_stable::std_types::RSlice, ArgValue, CallOutcome, ClassRef, FunctionDesc, Passing, Receiver, RetValue,
+    TypeDesc, TypeKind,
+};
+use oxbind_internals::TypeRecord_Ref;
 use pyo3_ffi as ffi;
 
 use crate::{
+    classes,
     convert::{self, ArgFailure},
-    errors,
+    errors, instance,
     pyref::Owned,
 };
 
@@ -44,58 +56,75 @@ static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 /// How many parameters are converted without a heap allocation.
 const INLINE_PARAMS: usize = 8;
 
+/// A class record resolved once and kept (records are never freed).
+#[derive(Default)]
+pub struct RecordCell(OnceLock<SendRecord>);
+
+#[derive(Clone, Copy)]
+struct SendRecord(TypeRecord_Ref);
+// SAFETY: records are immutable and never freed.
+unsafe impl Send for SendRecord {}
+unsafe impl Sync for SendRecord {}
+
+impl RecordCell {
+    /// The record of `class` as seen by `plugin`, resolving and checking it
+    /// on first use. Err with TypeError set if the owner is not loaded or
+    /// the layouts differ.
+    pub unsafe fn get(&self, class: &'static ClassRef, plugin: &str, context: &str) -> Result<TypeRecord_Ref, ()> {
+        if let Some(r) = self.0.get() {
+            return Ok(r.0);
+        }
+        let record = classes::resolve(class, plugin, context)?;
+        Ok(self.0.get_or_init(|| SendRecord(record)).0)
+    }
+}
+
 /// Everything one exported function needs at call time. Leaked: it lives as
 /// long as the process, like the plugin it points into.
 pub struct FunctionData {
-    /// The method definition the function object points at.
-    method_def: ffi::PyMethodDef,
-    desc: &'static FunctionDesc,
+    pub desc: &'static FunctionDesc,
     /// Each parameter's default, checked and normalised at load (an `int`
     /// default of a `float` parameter becomes a float).
     defaults: Vec<Option<ArgValue<'static>>>,
-    /// The Python name, for messages.
-    name: String,
+    /// The name used in messages: `add`, `Point.norm`.
+    pub name: String,
+    /// The plugin (module name) that exports it.
+    pub plugin: &'static str,
     /// Interned parameter names, for the keyword fast path (pointer compare).
     keywords: Vec<Owned>,
-    _ml_name: CString,
-    _ml_doc: CString,
+    /// Per parameter, then the result: the class record, once resolved.
+    classes: Vec<RecordCell>,
+    /// No receiver, and every parameter and the result are scalars.
+    simple: bool,
+    ml_name: CString,
+    ml_doc: CString,
 }
 
-/// The entry point for slot `I`; CPython calls it for the function in that slot.
-unsafe extern "C" fn entry_point<const I: usize>(
-    _module: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    nargs: ffi::Py_ssize_t,
-    kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: the slot was filled before the function object that calls this
-    // entry point was created, and is never changed afterwards.
-    let data = &*SLOTS[I].load(Ordering::Acquire);
-    dispatch(data, args, nargs, kwnames)
+/// How a call reports argument mismatches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Raise TypeError (ordinary calls).
+    Raise,
+    /// Return `NotImplemented` if the first argument does not fit (binary
+    /// operator slots), so Python can try the other operand.
+    NotImplemented,
 }
 
-/// Creates the function object for `desc`, owned by `module`.
+fn is_scalar(ty: &TypeDesc) -> bool {
+    !matches!(ty.kind, TypeKind::OBJECT | TypeKind::LIST)
+}
+
+/// Builds the data of one function. `qualname` is the name in messages.
 ///
 /// # Safety
-/// The thread is attached; `module` is a module object and `module_name` a str.
-pub unsafe fn new_function(
+/// The thread is attached.
+pub unsafe fn new_data(
     desc: &'static FunctionDesc,
     defaults: Vec<Option<ArgValue<'static>>>,
-    module: *mut ffi::PyObject,
-    module_name: *mut ffi::PyObject,
-) -> Result<Owned, ()> {
-    let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
-    if slot >= SLOT_COUNT {
-        errors::import_error(
-            &format!(
-                "cannot export function '{}': this oxbind runtime dispatches at most {SLOT_COUNT} functions per process",
-                desc.name.as_str()
-            ),
-            None,
-        );
-        return Err(());
-    }
-    let name = desc.name.as_str().to_owned();
+    qualname: String,
+    plugin: &'static str,
+    doc_name: &str,
+) -> Result<&'static FunctionData, ()> {
     let mut keywords = Vec::with_capacity(desc.params.len());
     for p in desc.params.as_slice() {
         let Some(s) = Owned::from_raw(errors::new_str(p.name.as_str())) else { return Err(()) };
@@ -103,39 +132,86 @@ pub unsafe fn new_function(
         ffi::PyUnicode_InternInPlace(&mut raw);
         keywords.push(Owned::from_raw(raw).ok_or(())?);
     }
-    let ml_name = errors::c_string(&name);
-    let ml_doc = errors::c_string(&docstring(desc));
-    let data = Box::leak(Box::new(FunctionData {
-        method_def: ffi::PyMethodDef {
-            ml_name: ml_name.as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: ENTRY_POINTS[slot] },
-            ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS,
-            ml_doc: ml_doc.as_ptr(),
-        },
+    let simple = desc.receiver == Receiver::NONE
+        && desc.params.as_slice().iter().all(|p| is_scalar(&p.ty))
+        && is_scalar(&desc.ret);
+    Ok(Box::leak(Box::new(FunctionData {
         desc,
         defaults,
-        name,
+        name: qualname,
+        plugin,
         keywords,
-        _ml_name: ml_name,
-        _ml_doc: ml_doc,
-    }));
-    SLOTS[slot].store(data, Ordering::Release);
-    Owned::from_raw(ffi::PyCFunction_NewEx(&mut data.method_def, module, module_name)).ok_or(())
+        classes: (0..=desc.params.len()).map(|_| RecordCell::default()).collect(),
+        simple,
+        ml_name: errors::c_string(desc.name.as_str()),
+        ml_doc: errors::c_string(&docstring(desc, doc_name)),
+    })))
+}
+
+/// The entry point for slot `I`; CPython calls it for the function in that slot.
+unsafe extern "C" fn entry_point<const I: usize>(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: the slot was filled before the function object that calls this
+    // entry point was created, and is never changed afterwards.
+    let data = &*SLOTS[I].load(Ordering::Acquire);
+    dispatch(data, slf, args, nargs, kwnames, Mode::Raise)
+}
+
+/// A method definition for `data`, claiming an entry point for it.
+/// `flags` adds to `METH_FASTCALL | METH_KEYWORDS` (`METH_STATIC`, say).
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn method_def(data: &'static FunctionData, flags: std::os::raw::c_int) -> Result<ffi::PyMethodDef, ()> {
+    let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+    if slot >= SLOT_COUNT {
+        errors::import_error(
+            &format!(
+                "cannot export '{}': this oxbind runtime dispatches at most {SLOT_COUNT} functions and methods per process",
+                data.name
+            ),
+            None,
+        );
+        return Err(());
+    }
+    SLOTS[slot].store(data as *const FunctionData as *mut FunctionData, Ordering::Release);
+    Ok(ffi::PyMethodDef {
+        ml_name: data.ml_name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: ENTRY_POINTS[slot] },
+        ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS | flags,
+        ml_doc: data.ml_doc.as_ptr(),
+    })
+}
+
+/// Creates the module-level function object for `data`, owned by `module`.
+///
+/// # Safety
+/// The thread is attached; `module` is a module object and `module_name` a str.
+pub unsafe fn new_function(
+    data: &'static FunctionData,
+    module: *mut ffi::PyObject,
+    module_name: *mut ffi::PyObject,
+) -> Result<Owned, ()> {
+    let def: &'static mut ffi::PyMethodDef = Box::leak(Box::new(method_def(data, 0)?));
+    Owned::from_raw(ffi::PyCFunction_NewEx(def, module, module_name)).ok_or(())
 }
 
 /// The docstring with CPython's signature header, `name(a, b='x')\n--\n\n`,
-/// from which `__text_signature__` is read.
-pub fn docstring(desc: &FunctionDesc) -> String {
-    let params: Vec<String> = desc
-        .params
-        .as_slice()
-        .iter()
-        .map(|p| match p.default.as_ref().into_option() {
-            Some(d) => format!("{}={}", p.name.as_str(), convert::default_literal(d)),
-            None => p.name.as_str().to_owned(),
-        })
-        .collect();
-    let mut doc = format!("{}({})\n--\n\n", desc.name.as_str(), params.join(", "));
+/// from which `__text_signature__` is read. Methods get `$self` first.
+pub fn docstring(desc: &FunctionDesc, name: &str) -> String {
+    let mut params: Vec<String> = Vec::new();
+    if desc.receiver != Receiver::NONE {
+        params.push("$self".to_owned());
+    }
+    params.extend(desc.params.as_slice().iter().map(|p| match p.default.as_ref().into_option() {
+        Some(d) => format!("{}={}", p.name.as_str(), convert::default_literal(d)),
+        None => p.name.as_str().to_owned(),
+    }));
+    let mut doc = format!("{name}({})\n--\n\n", params.join(", "));
     doc.push_str(desc.doc.as_str());
     doc
 }
@@ -143,23 +219,29 @@ pub fn docstring(desc: &FunctionDesc) -> String {
 /// One call: match arguments to parameters, convert them, call the plugin,
 /// convert the outcome. Panics in this code are caught too: none crosses
 /// into CPython.
+///
+/// # Safety
+/// The thread is attached; `slf` is the receiver for methods (ignored
+/// otherwise) and `args`/`kwnames` follow the vectorcall convention.
 #[inline]
-unsafe fn dispatch(
+pub unsafe fn dispatch(
     data: &FunctionData,
+    slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
+    mode: Mode,
 ) -> *mut ffi::PyObject {
     let nparams = data.desc.params.len();
     let result = catch_unwind(AssertUnwindSafe(|| {
         if nparams <= INLINE_PARAMS {
             let mut slots = [ptr::null_mut(); INLINE_PARAMS];
             let mut values = [ArgValue::None; INLINE_PARAMS];
-            call(data, args, nargs, kwnames, &mut slots[..nparams], &mut values[..nparams])
+            call(data, slf, args, nargs, kwnames, &mut slots[..nparams], &mut values[..nparams], mode)
         } else {
             let mut slots = vec![ptr::null_mut(); nparams];
             let mut values = vec![ArgValue::None; nparams];
-            call(data, args, nargs, kwnames, &mut slots, &mut values)
+            call(data, slf, args, nargs, kwnames, &mut slots, &mut values, mode)
         }
     }));
     match result {
@@ -171,101 +253,121 @@ unsafe fn dispatch(
     }
 }
 
+/// What a call holds until it returns: borrows first (released first),
+/// then the objects it created or took references to.
+#[derive(Default)]
+struct Scratch<'a> {
+    borrows: Vec<instance::Borrow>,
+    temps: Vec<Owned>,
+    lists: Vec<Vec<ArgValue<'a>>>,
+    /// Objects whose values are passed: where a `&T` result may point.
+    objects: Vec<*mut ffi::PyObject>,
+}
+
+#[allow(clippy::too_many_arguments)]
 #[inline]
-unsafe fn call(
+unsafe fn call<'a>(
     data: &FunctionData,
+    slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
     slots: &mut [*mut ffi::PyObject],
-    values: &mut [ArgValue<'_>],
+    values: &mut [ArgValue<'a>],
+    mode: Mode,
 ) -> *mut ffi::PyObject {
     let params = data.desc.params.as_slice();
-    let nargs = nargs as usize;
-    if nargs > params.len() {
-        errors::type_error(&format!(
-            "{}() takes {} positional argument{} but {} {} given",
-            data.name,
-            params.len(),
-            if params.len() == 1 { "" } else { "s" },
-            nargs,
-            if nargs == 1 { "was" } else { "were" }
-        ));
+    if !bind_arguments(data, args, nargs as usize, kwnames, slots) {
         return ptr::null_mut();
     }
-    if nargs > 0 {
-        slots[..nargs].copy_from_slice(std::slice::from_raw_parts(args, nargs));
-    }
-    if !kwnames.is_null() {
-        let nkw = ffi::PyTuple_GET_SIZE(kwnames) as usize;
-        for j in 0..nkw {
-            let key = ffi::PyTuple_GET_ITEM(kwnames, j as ffi::Py_ssize_t);
-            let Some(index) = keyword_index(data, key) else {
-                errors::type_error(&format!(
-                    "{}() got an unexpected keyword argument {}",
-                    data.name,
-                    quoted(key)
-                ));
-                return ptr::null_mut();
-            };
-            if !slots[index].is_null() {
-                errors::type_error(&format!(
-                    "{}() got multiple values for argument '{}'",
-                    data.name,
-                    params[index].name.as_str()
-                ));
-                return ptr::null_mut();
+    if data.simple {
+        for (i, param) in params.iter().enumerate() {
+            match convert_scalar(data, i, slots[i], &param.ty) {
+                Some(v) => values[i] = v,
+                None => return ptr::null_mut(),
             }
-            slots[index] = *args.add(nargs + j);
         }
+        // SAFETY: one value per parameter, each of its declared kind; the
+        // objects they borrow from are held by our caller for the whole call.
+        let outcome = (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut());
+        return finish_scalar(outcome);
     }
+
+    let mut scratch = Scratch::default();
+    let this = match receiver(data, slf, &mut scratch) {
+        Ok(t) => t,
+        Err(()) => return ptr::null_mut(),
+    };
     for (i, param) in params.iter().enumerate() {
         let obj = slots[i];
-        if obj.is_null() {
-            match data.defaults[i] {
-                Some(default) => values[i] = default,
-                None => {
-                    errors::type_error(&format!(
-                        "{}() missing required argument '{}' (pos {})",
-                        data.name,
-                        param.name.as_str(),
-                        i + 1
-                    ));
+        let value = if obj.is_null() {
+            data.defaults[i].expect("bind_arguments checked required parameters")
+        } else {
+            match convert_arg(data, i, obj, &param.ty, &mut scratch) {
+                Ok(v) => v,
+                Err(Mismatch::Raised) => return ptr::null_mut(),
+                Err(Mismatch::WrongType) if mode == Mode::NotImplemented && i == 0 => {
+                    return ffi::Py_NewRef(ffi::Py_NotImplemented());
+                }
+                Err(Mismatch::WrongType) => {
+                    raise_wrong_type(data, i, obj);
                     return ptr::null_mut();
                 }
             }
-            continue;
-        }
-        match convert::to_arg(obj, &param.ty) {
-            Ok(v) => values[i] = v,
-            Err(ArgFailure::WrongType) => {
-                errors::type_error(&format!(
-                    "{}() argument '{}' must be {}, not {}",
-                    data.name,
-                    param.name.as_str(),
-                    convert::expected_name(&param.ty),
-                    errors::type_name(obj)
-                ));
-                return ptr::null_mut();
-            }
-            Err(ArgFailure::Overflow) => {
-                errors::raise(
-                    ffi::PyExc_OverflowError,
-                    &format!(
-                        "{}() argument '{}' is out of range for {}",
-                        data.name,
-                        param.name.as_str(),
-                        param.ty.rust_name.as_str()
-                    ),
-                );
-                return ptr::null_mut();
-            }
-            Err(ArgFailure::Raised) => return ptr::null_mut(),
-        }
+        };
+        values[i] = value;
     }
-    // SAFETY: one value per parameter, each of its declared kind; the objects
-    // they borrow from are held by our caller for the whole call.
-    let outcome = (data.desc.call)(ptr::null(), RSlice::from_slice(values));
+    // A class returned by value is written straight into a new instance.
+    let ret = &data.desc.ret;
+    let mut ret_obj: Option<Owned> = None;
+    let mut ret_slot = ptr::null_mut();
+    if ret.kind == TypeKind::OBJECT && ret.passing == Passing::VALUE {
+        let Ok(record) = data.classes[params.len()].get(ret.class.expect("checked at load"), data.plugin, &data.name)
+        else {
+            return ptr::null_mut();
+        };
+        let Some(obj) = new_instance(record) else { return ptr::null_mut() };
+        ret_slot = instance::header(obj.as_ptr()).value;
+        ret_obj = Some(obj);
+    }
+    let outcome = (data.desc.call)(this, RSlice::from_slice(values), ret_slot);
+    let result = match outcome {
+        CallOutcome::Ok(RetValue::Written) => match ret_obj.take() {
+            Some(obj) => {
+                instance::mark_ready(obj.as_ptr());
+                obj.into_raw()
+            }
+            None => {
+                errors::raise(ffi::PyExc_RuntimeError, &format!("{}() wrote a result it does not return", data.name));
+                ptr::null_mut()
+            }
+        },
+        CallOutcome::Ok(RetValue::Ref(p)) => {
+            match data.classes[params.len()].get(ret.class.expect("checked at load"), data.plugin, &data.name) {
+                Ok(record) => {
+                    let mut candidates = Vec::with_capacity(scratch.objects.len() + 1);
+                    if !slf.is_null() && data.desc.receiver != Receiver::NONE {
+                        candidates.push(slf);
+                    }
+                    candidates.extend_from_slice(&scratch.objects);
+                    instance::object_for_ref(p, record, &candidates)
+                }
+                Err(()) => ptr::null_mut(),
+            }
+        }
+        other => finish_scalar(other),
+    };
+    // Release borrows before the temporaries: dropping a temporary may run
+    // arbitrary Python code, which may borrow the same objects.
+    drop(std::mem::take(&mut scratch.borrows));
+    drop(ret_obj); // an unused result instance (None returned, or an error) is not ready: no drop
+    drop(scratch);
+    result
+}
+
+/// Converts a scalar outcome (or raises the error or panic it carries).
+#[inline]
+unsafe fn finish_scalar(outcome: CallOutcome) -> *mut ffi::PyObject {
     match outcome {
         CallOutcome::Ok(value) => convert::from_ret(value),
         CallOutcome::Err(record) => {
@@ -277,6 +379,254 @@ unsafe fn call(
             ptr::null_mut()
         }
     }
+}
+
+/// Matches positional and keyword arguments to parameters; raises and
+/// returns false on a missing, unknown or repeated argument.
+#[inline]
+unsafe fn bind_arguments(
+    data: &FunctionData,
+    args: *const *mut ffi::PyObject,
+    nargs: usize,
+    kwnames: *mut ffi::PyObject,
+    slots: &mut [*mut ffi::PyObject],
+) -> bool {
+    let params = data.desc.params.as_slice();
+    if nargs > params.len() {
+        errors::type_error(&format!(
+            "{}() takes {} positional argument{} but {} {} given",
+            data.name,
+            params.len(),
+            if params.len() == 1 { "" } else { "s" },
+            nargs,
+            if nargs == 1 { "was" } else { "were" }
+        ));
+        return false;
+    }
+    if nargs > 0 {
+        slots[..nargs].copy_from_slice(std::slice::from_raw_parts(args, nargs));
+    }
+    if !kwnames.is_null() {
+        let nkw = ffi::PyTuple_GET_SIZE(kwnames) as usize;
+        for j in 0..nkw {
+            let key = ffi::PyTuple_GET_ITEM(kwnames, j as ffi::Py_ssize_t);
+            let Some(index) = keyword_index(data, key) else {
+                errors::type_error(&format!("{}() got an unexpected keyword argument {}", data.name, quoted(key)));
+                return false;
+            };
+            if !slots[index].is_null() {
+                errors::type_error(&format!(
+                    "{}() got multiple values for argument '{}'",
+                    data.name,
+                    params[index].name.as_str()
+                ));
+                return false;
+            }
+            slots[index] = *args.add(nargs + j);
+        }
+    }
+    for (i, param) in params.iter().enumerate() {
+        if slots[i].is_null() && data.defaults[i].is_none() {
+            errors::type_error(&format!(
+                "{}() missing required argument '{}' (pos {})",
+                data.name,
+                param.name.as_str(),
+                i + 1
+            ));
+            return false;
+        }
+    }
+    true
+}
+
+/// A scalar argument, or its default; raises and returns None on failure.
+#[inline]
+unsafe fn convert_scalar<'a>(data: &FunctionData, i: usize, obj: *mut ffi::PyObject, ty: &TypeDesc) -> Option<ArgValue<'a>> {
+    if obj.is_null() {
+        return data.defaults[i];
+    }
+    match convert::to_arg(obj, ty) {
+        Ok(v) => Some(v),
+        Err(ArgFailure::WrongType) => {
+            raise_wrong_type(data, i, obj);
+            None
+        }
+        Err(ArgFailure::Overflow) => {
+            errors::raise(
+                ffi::PyExc_OverflowError,
+                &format!(
+                    "{}() argument '{}' is out of range for {}",
+                    data.name,
+                    data.desc.params.as_slice()[i].name.as_str(),
+                    ty.rust_name.as_str()
+                ),
+            );
+            None
+        }
+        Err(ArgFailure::Raised) => None,
+    }
+}
+
+unsafe fn raise_wrong_type(data: &FunctionData, i: usize, obj: *mut ffi::PyObject) {
+    let param = &data.desc.params.as_slice()[i];
+    errors::type_error(&format!(
+        "{}() argument '{}' must be {}, not {}",
+        data.name,
+        param.name.as_str(),
+        expected_name(&param.ty),
+        errors::type_name(obj)
+    ));
+}
+
+/// How a parameter of type `ty` is described in messages.
+pub fn expected_name(ty: &TypeDesc) -> String {
+    let base = match ty.kind {
+        TypeKind::OBJECT => ty.class.map_or("object".to_owned(), |c| c.key.as_str().to_owned()),
+        TypeKind::LIST => format!("list[{}]", ty.item.map_or("object".to_owned(), expected_name)),
+        _ => return convert::expected_name(ty),
+    };
+    if ty.optional {
+        format!("{base} or None")
+    } else {
+        base
+    }
+}
+
+enum Mismatch {
+    /// The object is not of the expected type; nothing is raised yet.
+    WrongType,
+    /// A Python error is set.
+    Raised,
+}
+
+/// `self`'s value for a method, borrowed as the receiver requires.
+unsafe fn receiver(data: &FunctionData, slf: *mut ffi::PyObject, scratch: &mut Scratch) -> Result<*mut c_void, ()> {
+    if data.desc.receiver == Receiver::NONE {
+        return Ok(ptr::null_mut());
+    }
+    if slf.is_null() || !instance::is_ready(slf) {
+        errors::raise(ffi::PyExc_RuntimeError, &format!("{}() called on an uninitialised instance", data.name));
+        return Err(());
+    }
+    scratch.borrows.push(instance::borrow(slf, data.desc.receiver == Receiver::MUT)?);
+    Ok(instance::header(slf).value)
+}
+
+/// Any argument: scalars, objects (with implicit conversions), lists.
+unsafe fn convert_arg<'a>(
+    data: &FunctionData,
+    i: usize,
+    obj: *mut ffi::PyObject,
+    ty: &TypeDesc,
+    scratch: &mut Scratch<'a>,
+) -> Result<ArgValue<'a>, Mismatch> {
+    if ty.optional && obj == ffi::Py_None() {
+        return Ok(ArgValue::None);
+    }
+    match ty.kind {
+        TypeKind::OBJECT => convert_object(data, i, obj, ty, scratch),
+        TypeKind::LIST => {
+            let item_ty = ty.item.expect("checked at load");
+            let is_list = ffi::PyList_Check(obj) != 0;
+            if !is_list && ffi::PyTuple_Check(obj) == 0 {
+                return Err(Mismatch::WrongType);
+            }
+            // A snapshot: a list another thread mutates cannot move under us.
+            let seq = if is_list {
+                Owned::from_raw(ffi::PyList_AsTuple(obj)).ok_or(Mismatch::Raised)?
+            } else {
+                Owned::from_borrowed(obj)
+            };
+            let n = ffi::PyTuple_GET_SIZE(seq.as_ptr()) as usize;
+            let mut items = Vec::with_capacity(n);
+            for k in 0..n {
+                let item = ffi::PyTuple_GET_ITEM(seq.as_ptr(), k as ffi::Py_ssize_t);
+                match convert_arg(data, i, item, item_ty, scratch) {
+                    Ok(v) => items.push(v),
+                    Err(Mismatch::WrongType) => {
+                        let param = &data.desc.params.as_slice()[i];
+                        errors::type_error(&format!(
+                            "{}() argument '{}' item {k} must be {}, not {}",
+                            data.name,
+                            param.name.as_str(),
+                            expected_name(item_ty),
+                            errors::type_name(item)
+                        ));
+                        return Err(Mismatch::Raised);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            scratch.temps.push(seq);
+            scratch.lists.push(items);
+            let stored = scratch.lists.last().expect("just pushed");
+            // SAFETY: the inner Vec's buffer never moves or changes while
+            // `scratch` lives, which outlives the call.
+            let slice: &'a [ArgValue<'a>] = std::slice::from_raw_parts(stored.as_ptr(), stored.len());
+            Ok(ArgValue::List(RSlice::from_slice(slice)))
+        }
+        _ => match convert::to_arg(obj, ty) {
+            Ok(v) => Ok(v),
+            Err(ArgFailure::WrongType) => Err(Mismatch::WrongType),
+            Err(ArgFailure::Overflow) => {
+                errors::raise(
+                    ffi::PyExc_OverflowError,
+                    &format!(
+                        "{}() argument '{}' is out of range for {}",
+                        data.name,
+                        data.desc.params.as_slice()[i].name.as_str(),
+                        ty.rust_name.as_str()
+                    ),
+                );
+                Err(Mismatch::Raised)
+            }
+            Err(ArgFailure::Raised) => Err(Mismatch::Raised),
+        },
+    }
+}
+
+unsafe fn convert_object<'a>(
+    data: &FunctionData,
+    i: usize,
+    obj: *mut ffi::PyObject,
+    ty: &TypeDesc,
+    scratch: &mut Scratch<'a>,
+) -> Result<ArgValue<'a>, Mismatch> {
+    let class = ty.class.expect("checked at load");
+    let record = data.classes[i].get(class, data.plugin, &data.name).map_err(|()| Mismatch::Raised)?;
+    let target = if instance::is_instance(obj, record) {
+        obj
+    } else {
+        // An implicit conversion registered by any plugin may apply; it
+        // makes a temporary, which only a by-value or `&T` parameter takes.
+        if ty.passing == Passing::MUT {
+            return Err(Mismatch::WrongType);
+        }
+        match classes::convert_implicitly(obj, class, record).map_err(|()| Mismatch::Raised)? {
+            Some(temp) => {
+                let p = temp.as_ptr();
+                scratch.temps.push(temp);
+                p
+            }
+            None => return Err(Mismatch::WrongType),
+        }
+    };
+    if !instance::is_ready(target) {
+        errors::raise(ffi::PyExc_RuntimeError, &format!("{}() got an uninitialised {}", data.name, class.key.as_str()));
+        return Err(Mismatch::Raised);
+    }
+    scratch.borrows.push(instance::borrow(target, ty.passing == Passing::MUT).map_err(|()| Mismatch::Raised)?);
+    scratch.objects.push(target);
+    Ok(ArgValue::Object(instance::header(target).value))
+}
+
+/// A new instance of `record`'s class with an uninitialised value.
+pub unsafe fn new_instance(record: TypeRecord_Ref) -> Option<Owned> {
+    let Some(f) = record.new_instance().into_option() else {
+        errors::type_error(&format!("{} is not an oxbind class", record.key().as_str()));
+        return None;
+    };
+    Owned::from_raw(f(record) as *mut ffi::PyObject)
 }
 
 /// The parameter a keyword names: interned pointers first, then by text.

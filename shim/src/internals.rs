@@ -37,8 +37,9 @@ use oxbind_internals::{
         StableAbi,
     },
     compatibility_line, CopyInfo, Internals, InternalsHeader, InternalsStats, Internals_Ref, RuntimeId,
-    TypeRecord_Ref, CAPSULE_NAME, HEADER_VERSION, MAGIC, VERSION,
+    TypeRecord, TypeRecord_Ref, CAPSULE_NAME, HEADER_VERSION, MAGIC, VERSION,
 };
+use oxbind_abi::FunctionDesc;
 use pyo3_ffi as ffi;
 
 use crate::{errors, pyref::Owned, sync::PyLock, SHIM_VERSION};
@@ -249,9 +250,38 @@ pub fn version_of(v: [u32; 3]) -> String {
 // Creating a runtime, and the creator's implementation of its functions.
 
 /// The creator's private state. Only the creator's functions below touch it.
+/// Locks: `copies`, `registry`, `conversions` and each shard are
+/// independent; no function holds two at once.
 struct CreatorState {
     copies: PyLock<Vec<CopyInfo>>,
     registry: PyLock<Registry>,
+    conversions: PyLock<HashMap<String, Vec<&'static FunctionDesc>>>,
+    shards: Box<[Shard]>,
+    shard_shift: u32,
+}
+
+/// One shard of the instance map: (value address, type) → instance. Each
+/// shard sits on its own cache line so that shards never contend.
+#[repr(align(64))]
+struct Shard {
+    map: PyLock<HashMap<(usize, usize), usize>>,
+}
+
+/// The instance map's shard count: the next power of two ≥ 2 × CPUs.
+fn shard_count() -> usize {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    (2 * cpus).next_power_of_two()
+}
+
+/// The default address shift of the shard index: one thread's nearby
+/// allocations tend to share high bits, so the hash spreads them.
+const SHARD_SHIFT: u32 = 20;
+
+impl CreatorState {
+    fn shard(&self, addr: usize) -> &Shard {
+        let index = fmix64((addr >> self.shard_shift) as u64) as usize & (self.shards.len() - 1);
+        &self.shards[index]
+    }
 }
 
 #[derive(Default)]
@@ -294,6 +324,9 @@ unsafe fn create(module: &str) -> Result<Candidate, ()> {
     let state: &'static CreatorState = Box::leak(Box::new(CreatorState {
         copies: PyLock::new(Vec::new()),
         registry: PyLock::new(Registry::default()),
+        conversions: PyLock::new(HashMap::new()),
+        shards: (0..shard_count()).map(|_| Shard { map: PyLock::new(HashMap::new()) }).collect(),
+        shard_shift: SHARD_SHIFT,
     }));
     let creator: &'static str = Box::leak(format!("oxbind-shim {SHIM_VERSION} ({module})").into_boxed_str());
     let plugins = plugins.into_raw();
@@ -310,6 +343,13 @@ unsafe fn create(module: &str) -> Result<Candidate, ()> {
         find_type_by_key: creator_find_type_by_key,
         find_type_by_object: creator_find_type_by_object,
         stats: creator_stats,
+        shard_count: state.shards.len() as u32,
+        shard_shift: state.shard_shift,
+        map_get: creator_map_get,
+        map_insert: creator_map_insert,
+        map_remove: creator_map_remove,
+        add_conversion: creator_add_conversion,
+        conversion_at: creator_conversion_at,
         #[cfg(feature = "fixture-next-minor")]
         motto: RStr::from_str("appended by the newer-minor fixture"),
     };
@@ -398,7 +438,57 @@ unsafe extern "C" fn creator_stats(state: *const c_void) -> InternalsStats {
     let state = creator_state(state);
     let copies = state.copies.lock().len() as u32;
     let types = state.registry.lock().by_key.len() as u32;
-    InternalsStats { copies, types }
+    let mapped_instances = state.shards.iter().map(|s| s.map.lock().len() as u64).sum();
+    InternalsStats { copies, types, mapped_instances }
+}
+
+unsafe extern "C" fn creator_map_get(state: *const c_void, addr: *const c_void, py_type: *mut c_void) -> *mut c_void {
+    let state = creator_state(state);
+    let shard = state.shard(addr as usize).map.lock();
+    match shard.get(&(addr as usize, py_type as usize)) {
+        // The entry's memory is valid while it is mapped: its dealloc removes
+        // it under this lock before freeing. A dying entry counts as absent.
+        Some(&obj) if crate::instance::try_incref(obj as *mut ffi::PyObject) => obj as *mut c_void,
+        _ => ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn creator_map_insert(state: *const c_void, addr: *const c_void, obj: *mut c_void) -> *mut c_void {
+    let state = creator_state(state);
+    let key = (addr as usize, ffi::Py_TYPE(obj as *mut ffi::PyObject) as usize);
+    let mut shard = state.shard(addr as usize).map.lock();
+    if let Some(&existing) = shard.get(&key) {
+        if crate::instance::try_incref(existing as *mut ffi::PyObject) {
+            return existing as *mut c_void;
+        }
+        // The mapped instance is dying; its dealloc will not remove ours.
+    }
+    shard.insert(key, obj as usize);
+    ptr::null_mut()
+}
+
+unsafe extern "C" fn creator_map_remove(state: *const c_void, addr: *const c_void, obj: *mut c_void) {
+    let state = creator_state(state);
+    let key = (addr as usize, ffi::Py_TYPE(obj as *mut ffi::PyObject) as usize);
+    let mut shard = state.shard(addr as usize).map.lock();
+    if shard.get(&key) == Some(&(obj as usize)) {
+        shard.remove(&key);
+    }
+}
+
+unsafe extern "C" fn creator_add_conversion(state: *const c_void, key: RStr<'_>, conversion: &'static FunctionDesc) {
+    let state = creator_state(state);
+    let mut conversions = state.conversions.lock();
+    let list = conversions.entry(key.as_str().to_owned()).or_default();
+    if !list.iter().any(|c| ptr::eq(*c, conversion)) {
+        list.push(conversion);
+    }
+}
+
+unsafe extern "C" fn creator_conversion_at(state: *const c_void, key: RStr<'_>, index: u32) -> Option<&'static FunctionDesc> {
+    let state = creator_state(state);
+    let conversions = state.conversions.lock();
+    conversions.get(key.as_str()).and_then(|l| l.get(index as usize)).copied()
 }
 
 // ---------------------------------------------------------------------------
@@ -445,33 +535,42 @@ pub unsafe fn find_type_by_key(joined: &Joined, key: &str) -> Option<TypeRecord_
     Some(found)
 }
 
-/// Registers a type under `key`, owned by `owner`. Returns the record now
+/// A record for a plain Python type (no instance layout): what the
+/// diagnostics registry stores.
+pub fn plain_record(key: &str, py_type: *mut ffi::PyObject, owner: &str, owner_version: &str) -> TypeRecord {
+    TypeRecord {
+        key: leak_str(key),
+        py_type: py_type as *mut c_void,
+        owner: leak_str(owner),
+        owner_version: leak_str(owner_version),
+        crate_name: RStr::from_str(""),
+        crate_version: RStr::from_str(""),
+        size: 0,
+        align: 0,
+        value_offset: 0,
+        layout: RNone,
+        clone_value: RNone,
+        class_data: ptr::null(),
+        new_instance: RNone,
+    }
+}
+
+/// Text that lives as long as the process (records are never freed).
+pub fn leak_str(s: &str) -> RStr<'static> {
+    RStr::from_str(Box::leak(s.to_owned().into_boxed_str()))
+}
+
+/// Registers `record` unless its key is taken. Returns the record now
 /// registered, which is an earlier one if the key was taken.
 ///
 /// # Safety
-/// The thread is attached, this copy has joined a runtime, and `py_type` is
-/// a type object.
-pub unsafe fn register_type(
-    joined: &Joined,
-    key: &str,
-    py_type: *mut ffi::PyObject,
-    owner: &str,
-    owner_version: &str,
-) -> TypeRecord_Ref {
-    use oxbind_internals::TypeRecord;
-    let leak = |s: &str| -> RStr<'static> { RStr::from_str(Box::leak(s.to_owned().into_boxed_str())) };
+/// The thread is attached, this copy has joined a runtime, and
+/// `record.py_type` is a type object.
+pub unsafe fn register_type(joined: &Joined, record: TypeRecord) -> TypeRecord_Ref {
+    let py_type = record.py_type as *mut ffi::PyObject;
     // The registry keeps this reference forever if our record wins.
     ffi::Py_INCREF(py_type);
-    let record = TypeRecord_Ref(
-        TypeRecord {
-            key: leak(key),
-            py_type: py_type as *mut c_void,
-            owner: leak(owner),
-            owner_version: leak(owner_version),
-        }
-        .leak_into_prefix()
-        .0,
-    );
+    let record = TypeRecord_Ref(record.leak_into_prefix().0);
     let i = joined.internals;
     let winner = (i.register_type())(i.state(), record);
     if winner.py_type() != py_type as *mut c_void {
@@ -497,6 +596,8 @@ pub unsafe fn info_dict(joined: &Joined) -> Result<Owned, ()> {
     set_item(&dict, "key", errors::new_str(&joined.key))?;
     set_item(&dict, "plugins", ffi::PyLong_FromSsize_t(plugins))?;
     set_item(&dict, "types", ffi::PyLong_FromLong(stats.types as _))?;
+    set_item(&dict, "mapped_instances", ffi::PyLong_FromUnsignedLongLong(stats.mapped_instances))?;
+    set_item(&dict, "shards", ffi::PyLong_FromLong(i.shard_count() as _))?;
     let copies = Owned::from_raw(ffi::PyList_New(0)).ok_or(())?;
     for index in 0..stats.copies {
         let Some(c) = (i.copy_at())(i.state(), index).into_option() else { break };

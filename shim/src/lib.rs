@@ -17,17 +17,23 @@
 //! - [`plugin_module`]: turning a checked plugin into a Python module.
 //! - [`function`]: exported functions as vectorcall `PyCFunction`s, and the
 //!   dispatch from Python arguments to a plugin call.
+//! - [`classes`]: Python types for plugin classes, their slots, and checks
+//!   of classes used across plugins.
+//! - [`instance`]: instance layout, borrows, reference wrappers and the
+//!   instance map's try-incref.
 //! - [`convert`]: Python objects to argument values and results to objects.
 //! - [`errors`]: exceptions, `oxbind.PanicError`, and the error helpers.
 //! - [`ffi`]: CPython declarations that `pyo3-ffi` lacks.
 //! - [`pyref`]: an owned strong reference.
 
+pub mod classes;
 pub mod convert;
 pub mod diagnostics;
 pub mod embed;
 pub mod errors;
 pub mod ffi;
 pub mod function;
+pub mod instance;
 pub mod internals;
 pub mod layout_report;
 pub mod loader;

@@ -1,75 +1,121 @@
 //! Turning a checked plugin into a Python module.
 //!
-//! The plugin's descriptors are validated first (names, kinds, defaults), so
-//! a malformed plugin is refused with an ImportError before any Python object
-//! is built for it.
+//! The plugin's descriptors are validated first (names, kinds, defaults,
+//! receivers), and classes it uses from other plugins are checked against
+//! their owners' records if those are loaded. A malformed or mismatched
+//! plugin is refused with an ImportError before any Python object is built
+//! for it.
 
 use std::collections::HashSet;
 
-use oxbind_abi::{ArgValue, FunctionDesc, TypeDesc, TypeKind};
+use oxbind_abi::{
+    ArgValue, ClassDesc, ClassRef, FunctionDesc, MethodKind, Passing, Receiver, SlotKind, TypeDesc, TypeKind,
+};
 use pyo3_ffi as ffi;
 
-use crate::{errors, function, loader::CheckedPlugin, pyref::Owned};
+use crate::{
+    classes::{self, ClassFunctions},
+    errors, function, instance, internals,
+    loader::CheckedPlugin,
+    pyref::Owned,
+};
 
 /// A descriptor problem, reported as `ImportError: ... <path>: <this>`.
 pub struct InvalidPlugin(pub String);
 
-/// Checks every descriptor and returns each function's normalised defaults.
-pub fn validate(functions: &[FunctionDesc], module_name: &str) -> Result<Vec<Vec<Option<ArgValue<'static>>>>, InvalidPlugin> {
-    if !is_identifier(module_name) {
-        return Err(InvalidPlugin(format!("module name {module_name:?} is not a Python identifier")));
-    }
-    let mut names = HashSet::new();
-    let mut all_defaults = Vec::with_capacity(functions.len());
-    for f in functions {
-        let fname = f.name.as_str();
-        if !is_identifier(fname) {
-            return Err(InvalidPlugin(format!("function name {fname:?} is not a Python identifier")));
-        }
-        if !names.insert(fname) {
-            return Err(InvalidPlugin(format!("function {fname}() is exported twice")));
-        }
-        check_kind(&f.ret, true).map_err(|k| InvalidPlugin(format!("{fname}() returns unknown type kind {k}")))?;
-        let mut params = HashSet::new();
-        let mut defaults = Vec::with_capacity(f.params.len());
-        let mut seen_default = false;
-        for p in f.params.as_slice() {
-            let pname = p.name.as_str();
-            if !is_identifier(pname) || !params.insert(pname) {
-                return Err(InvalidPlugin(format!("{fname}() has an invalid or repeated parameter name {pname:?}")));
-            }
-            check_kind(&p.ty, false)
-                .map_err(|k| InvalidPlugin(format!("{fname}() parameter '{pname}' has unknown type kind {k}")))?;
-            let default = match p.default.as_ref().into_option() {
-                None if seen_default => {
-                    return Err(InvalidPlugin(format!(
-                        "{fname}() parameter '{pname}' has no default but follows one that has"
-                    )))
-                }
-                None => None,
-                Some(d) => {
-                    seen_default = true;
-                    Some(normalise_default(*d, &p.ty).ok_or_else(|| {
-                        InvalidPlugin(format!(
-                            "{fname}() parameter '{pname}' has a default of the wrong type: {d:?} for a {} parameter",
-                            crate::convert::expected_name(&p.ty)
-                        ))
-                    })?)
-                }
-            };
-            defaults.push(default);
-        }
-        all_defaults.push(defaults);
-    }
-    Ok(all_defaults)
+type Defaults = Vec<Option<ArgValue<'static>>>;
+
+/// Where a function appears, which decides the receiver it may have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Function,
+    Constructor,
+    Method,
+    StaticMethod,
+    Conversion,
 }
 
-fn check_kind(ty: &TypeDesc, is_result: bool) -> Result<(), u8> {
+/// Checks one function and returns its normalised defaults.
+fn validate_function(f: &FunctionDesc, context: &str, role: Role) -> Result<Defaults, InvalidPlugin> {
+    let fname = f.name.as_str();
+    if !is_identifier(fname) {
+        return Err(InvalidPlugin(format!("{context}: function name {fname:?} is not a Python identifier")));
+    }
+    let receiver_ok = match role {
+        Role::Method => f.receiver == Receiver::REF || f.receiver == Receiver::MUT,
+        _ => f.receiver == Receiver::NONE,
+    };
+    if !receiver_ok {
+        return Err(InvalidPlugin(format!("{context}: {fname}() has receiver {} where it is not allowed", f.receiver.0)));
+    }
+    check_type(&f.ret, true).map_err(|why| InvalidPlugin(format!("{context}: {fname}() result: {why}")))?;
+    if matches!(role, Role::Constructor | Role::Conversion)
+        && !(f.ret.kind == TypeKind::OBJECT && f.ret.passing == Passing::VALUE && !f.ret.optional)
+    {
+        return Err(InvalidPlugin(format!("{context}: {fname}() must return its class by value")));
+    }
+    let mut params = HashSet::new();
+    let mut defaults = Vec::with_capacity(f.params.len());
+    let mut seen_default = false;
+    for p in f.params.as_slice() {
+        let pname = p.name.as_str();
+        if !is_identifier(pname) || !params.insert(pname) {
+            return Err(InvalidPlugin(format!("{context}: {fname}() has an invalid or repeated parameter name {pname:?}")));
+        }
+        check_type(&p.ty, false).map_err(|why| InvalidPlugin(format!("{context}: {fname}() parameter '{pname}': {why}")))?;
+        let default = match p.default.as_ref().into_option() {
+            None if seen_default => {
+                return Err(InvalidPlugin(format!(
+                    "{context}: {fname}() parameter '{pname}' has no default but follows one that has"
+                )))
+            }
+            None => None,
+            Some(d) => {
+                seen_default = true;
+                Some(normalise_default(*d, &p.ty).ok_or_else(|| {
+                    InvalidPlugin(format!(
+                        "{context}: {fname}() parameter '{pname}' has a default of the wrong type: {d:?} for a {} parameter",
+                        function::expected_name(&p.ty)
+                    ))
+                })?)
+            }
+        };
+        defaults.push(default);
+    }
+    Ok(defaults)
+}
+
+fn check_type(ty: &TypeDesc, is_result: bool) -> Result<(), String> {
     let k = ty.kind;
     if k.0 > TypeKind::MAX.0 || (k == TypeKind::UNIT && !is_result) {
-        return Err(k.0);
+        return Err(format!("unknown type kind {}", k.0));
     }
-    Ok(())
+    match k {
+        TypeKind::OBJECT => {
+            let class = ty.class.ok_or("an object type without a class")?;
+            if ty.passing.0 > Passing::MUT.0 {
+                return Err(format!("unknown passing mode {}", ty.passing.0));
+            }
+            if is_result && ty.passing == Passing::MUT {
+                return Err("results cannot be `&mut` references".into());
+            }
+            if class.align > instance::MAX_VALUE_ALIGN {
+                return Err(format!("class {} needs alignment {} (at most {})", class.key.as_str(), class.align, instance::MAX_VALUE_ALIGN));
+            }
+            Ok(())
+        }
+        TypeKind::LIST => {
+            if is_result {
+                return Err("list results are not supported yet".into());
+            }
+            let item = ty.item.ok_or("a list type without an item type")?;
+            if item.kind != TypeKind::OBJECT {
+                return Err("only lists of class instances are supported".into());
+            }
+            check_type(item, false)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A default as the parameter expects it, or `None` if it cannot be one.
@@ -77,7 +123,8 @@ fn normalise_default(d: ArgValue<'static>, ty: &TypeDesc) -> Option<ArgValue<'st
     match (d, ty.kind) {
         (ArgValue::None, _) if ty.optional => Some(d),
         (ArgValue::Int(v), TypeKind::FLOAT) => Some(ArgValue::Float(v as f64)),
-        (d, kind) if d.kind() == Some(kind) => Some(d),
+        (ArgValue::Object(_) | ArgValue::List(_), _) => None,
+        (d, kind) if kind != TypeKind::OBJECT && kind != TypeKind::LIST && d.kind() == Some(kind) => Some(d),
         _ => None,
     }
 }
@@ -87,39 +134,192 @@ fn is_identifier(s: &str) -> bool {
     matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric())
 }
 
+/// Every class a plugin names in a signature, with where.
+fn classes_used(functions: &[FunctionDesc], classes: &[ClassDesc], conversions: &[FunctionDesc]) -> Vec<&'static ClassRef> {
+    fn add(ty: &TypeDesc, out: &mut Vec<&'static ClassRef>) {
+        if let Some(c) = ty.class {
+            out.push(c);
+        }
+        if let Some(item) = ty.item {
+            add(item, out);
+        }
+    }
+    fn add_fn(f: &FunctionDesc, out: &mut Vec<&'static ClassRef>) {
+        add(&f.ret, out);
+        for p in f.params.as_slice() {
+            add(&p.ty, out);
+        }
+    }
+    let mut out = Vec::new();
+    functions.iter().chain(conversions).for_each(|f| add_fn(f, &mut out));
+    for c in classes {
+        out.push(c.class);
+        if let Some(ctor) = c.constructor.as_ref().into_option() {
+            add_fn(ctor, &mut out);
+        }
+        c.methods.as_slice().iter().for_each(|m| add_fn(&m.func, &mut out));
+        for p in c.properties.as_slice() {
+            add_fn(&p.get, &mut out);
+            if let Some(s) = p.set.as_ref().into_option() {
+                add_fn(s, &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// Checks all descriptors; returns the module functions' defaults.
+pub fn validate(
+    module_name: &str,
+    functions: &[FunctionDesc],
+    classes: &[ClassDesc],
+    conversions: &[FunctionDesc],
+) -> Result<Vec<Defaults>, InvalidPlugin> {
+    if !is_identifier(module_name) {
+        return Err(InvalidPlugin(format!("module name {module_name:?} is not a Python identifier")));
+    }
+    let mut names = HashSet::new();
+    let mut all = Vec::with_capacity(functions.len());
+    for f in functions {
+        if !names.insert(f.name.as_str()) {
+            return Err(InvalidPlugin(format!("{} is exported twice", f.name.as_str())));
+        }
+        all.push(validate_function(f, module_name, Role::Function)?);
+    }
+    for c in classes {
+        let cname = c.class.name();
+        if c.class.module() != module_name || !is_identifier(cname) {
+            return Err(InvalidPlugin(format!("class key {:?} must be \"{module_name}.<identifier>\"", c.class.key.as_str())));
+        }
+        if !names.insert(cname) {
+            return Err(InvalidPlugin(format!("{cname} is exported twice")));
+        }
+        let context = format!("{module_name}.{cname}");
+        if let Some(ctor) = c.constructor.as_ref().into_option() {
+            validate_function(ctor, &context, Role::Constructor)?;
+        }
+        for m in c.methods.as_slice() {
+            let role = match m.kind {
+                MethodKind::STATIC => Role::StaticMethod,
+                MethodKind::INSTANCE => Role::Method,
+                MethodKind::SLOT if m.slot.0 >= 1 && m.slot.0 <= SlotKind::MAX.0 => Role::Method,
+                _ => return Err(InvalidPlugin(format!("{context}: unknown method kind {} / slot {}", m.kind.0, m.slot.0))),
+            };
+            validate_function(&m.func, &context, role)?;
+        }
+        for p in c.properties.as_slice() {
+            validate_function(&p.get, &context, Role::Method)?;
+            if let Some(s) = p.set.as_ref().into_option() {
+                validate_function(s, &context, Role::Method)?;
+            }
+        }
+    }
+    for conv in conversions {
+        validate_function(conv, module_name, Role::Conversion)?;
+    }
+    Ok(all)
+}
+
+fn defaults_of(f: &FunctionDesc) -> Defaults {
+    // Already validated: normalise again (cheap) rather than thread the
+    // vectors of every class member through validation.
+    f.params.as_slice().iter().map(|p| p.default.as_ref().into_option().and_then(|d| normalise_default(*d, &p.ty))).collect()
+}
+
 /// Builds the module object for a checked plugin. Returns `Err` with a
 /// Python error set.
 ///
 /// # Safety
-/// The thread is attached.
+/// The thread is attached and this copy has joined a runtime.
 pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     let module_ref = plugin.root.module;
-    let name = module_ref.name().as_str();
+    let name: &'static str = module_ref.name().as_str();
+    let version: &'static str = module_ref.version().as_str();
     let functions = module_ref.functions().as_slice();
-    let defaults = match validate(functions, name) {
+    let class_descs = module_ref.classes().as_slice();
+    let conversions = module_ref.conversions().as_slice();
+    let refuse = |why: String| {
+        errors::import_error(
+            &format!("oxbind: cannot load {} ({}): {why}", name, plugin.path.display()),
+            Some(&plugin.path),
+        );
+    };
+    let defaults = match validate(name, functions, class_descs, conversions) {
         Ok(d) => d,
         Err(InvalidPlugin(why)) => {
-            errors::import_error(
-                &format!("oxbind.load: cannot load {}: invalid plugin: {why}", plugin.path.display()),
-                Some(&plugin.path),
-            );
+            refuse(format!("invalid plugin: {why}"));
             return Err(());
         }
     };
+    // Classes from other plugins that are loaded already are checked now.
+    let joined = internals::joined().ok_or(())?;
+    for class in classes_used(functions, class_descs, conversions) {
+        if class.module() == name {
+            continue;
+        }
+        if let Some(record) = internals::find_type_by_key(joined, class.key.as_str()) {
+            if let Err(why) = classes::check_compatible(class, record) {
+                refuse(format!("class {}: {why}", class.key.as_str()));
+                return Err(());
+            }
+        }
+    }
+
     let c_name = errors::c_string(name);
     let module = Owned::from_raw(ffi::PyModule_New(c_name.as_ptr())).ok_or(())?;
     let module_name = Owned::from_raw(errors::new_str(name)).ok_or(())?;
     set_str_attr(module.as_ptr(), c"__file__", &plugin.path.to_string_lossy())?;
     set_str_attr(module.as_ptr(), c"__doc__", module_ref.doc().as_str())?;
-    set_str_attr(module.as_ptr(), c"__version__", module_ref.version().as_str())?;
+    set_str_attr(module.as_ptr(), c"__version__", version)?;
     for (desc, defaults) in functions.iter().zip(defaults) {
-        let func = function::new_function(desc, defaults, module.as_ptr(), module_name.as_ptr())?;
-        let fname = errors::c_string(desc.name.as_str());
-        if ffi::PyModule_AddObjectRef(module.as_ptr(), fname.as_ptr(), func.as_ptr()) < 0 {
-            return Err(());
-        }
+        let fname = desc.name.as_str();
+        let data = function::new_data(desc, defaults, fname.to_owned(), name, fname)?;
+        let func = function::new_function(data, module.as_ptr(), module_name.as_ptr())?;
+        add_attr(module.as_ptr(), fname, func.as_ptr())?;
+    }
+    for desc in class_descs {
+        let ty = build_class(desc, name, version)?;
+        add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
+    }
+    let i = joined.internals;
+    for conv in conversions {
+        let key = conv.ret.class.expect("validated").key;
+        (i.add_conversion())(i.state(), key, conv);
     }
     Ok(module)
+}
+
+unsafe fn build_class(desc: &'static ClassDesc, plugin: &'static str, version: &'static str) -> Result<Owned, ()> {
+    let cname = desc.class.name();
+    let ctor = match desc.constructor.as_ref().into_option() {
+        Some(c) => Some(function::new_data(c, defaults_of(c), cname.to_owned(), plugin, cname)?),
+        None => None,
+    };
+    let mut methods = Vec::new();
+    for m in desc.methods.as_slice() {
+        let mname = m.func.name.as_str();
+        let data = function::new_data(&m.func, defaults_of(&m.func), format!("{cname}.{mname}"), plugin, mname)?;
+        methods.push((m.kind, m.slot, data));
+    }
+    let mut properties = Vec::new();
+    for p in desc.properties.as_slice() {
+        let pname = p.name.as_str();
+        let get = function::new_data(&p.get, Vec::new(), format!("{cname}.{pname}"), plugin, pname)?;
+        let set = match p.set.as_ref().into_option() {
+            Some(s) => Some(function::new_data(s, defaults_of(s), format!("{cname}.{pname}"), plugin, pname)?),
+            None => None,
+        };
+        properties.push((pname.to_owned(), p.doc.as_str().to_owned(), get, set));
+    }
+    classes::create(desc, ClassFunctions { ctor, methods, properties }, plugin, version)
+}
+
+unsafe fn add_attr(module: *mut ffi::PyObject, name: &str, value: *mut ffi::PyObject) -> Result<(), ()> {
+    let c = errors::c_string(name);
+    if ffi::PyModule_AddObjectRef(module, c.as_ptr(), value) < 0 {
+        return Err(());
+    }
+    Ok(())
 }
 
 unsafe fn set_str_attr(obj: *mut ffi::PyObject, attr: &std::ffi::CStr, value: &str) -> Result<(), ()> {

@@ -1,5 +1,55 @@
-//! `geometry`: plane geometry on plain floats. (Classes such as `Point` and
-//! `Polygon` arrive with class support; these functions stay.)
+//! `geometry`: plane geometry. It owns the class `geometry.Point` (defined
+//! in `geometry-types`, so that other plugins can share it) and
+//! `geometry.Polygon`, and registers the implicit conversion from an
+//! `(x, y)` tuple to a Point.
+
+use geometry_types::{normalize_index, point_from_tuple, Point};
+use oxbind::Error;
+
+/// A polygon: a closed sequence of points.
+#[oxbind::class(module = "geometry")]
+pub struct Polygon {
+    points: Vec<Point>,
+}
+
+#[oxbind::methods]
+impl Polygon {
+    /// Create a polygon from its corners, in order.
+    #[oxbind(new)]
+    fn new(points: Vec<Point>) -> Polygon {
+        Polygon { points }
+    }
+
+    /// The enclosed area (shoelace formula; always non-negative).
+    fn area(&self) -> f64 {
+        let n = self.points.len();
+        let twice: f64 = (0..n)
+            .map(|i| {
+                let (a, b) = (self.points[i], self.points[(i + 1) % n]);
+                a.x * b.y - b.x * a.y
+            })
+            .sum();
+        twice.abs() / 2.0
+    }
+
+    /// The perimeter.
+    fn perimeter(&self) -> f64 {
+        let n = self.points.len();
+        (0..n).map(|i| (self.points[(i + 1) % n] - self.points[i]).norm()).sum()
+    }
+
+    fn __len__(&self) -> usize {
+        self.points.len()
+    }
+
+    fn __getitem__(&self, index: isize) -> Result<Point, Error> {
+        Ok(self.points[normalize_index(index, self.points.len())?])
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Polygon({} points)", self.points.len())
+    }
+}
 
 /// Euclidean distance between (x1, y1) and (x2, y2).
 #[oxbind::function]
@@ -22,8 +72,16 @@ pub fn angle_deg(dx: f64, dy: f64) -> oxbind::Result<f64> {
     Ok(dy.atan2(dx).to_degrees())
 }
 
+/// The midpoint of a and b.
+#[oxbind::function]
+pub fn midpoint(a: &Point, b: &Point) -> Point {
+    Point::new((a.x + b.x) / 2.0, (a.y + b.y) / 2.0)
+}
+
 oxbind::plugin! {
     name: "geometry",
-    doc: "Plane geometry.",
-    functions: [distance, triangle_area, angle_deg],
+    doc: "Plane geometry: Point, Polygon and friends.",
+    functions: [distance, triangle_area, angle_deg, midpoint],
+    classes: [Point, Polygon],
+    conversions: [point_from_tuple],
 }

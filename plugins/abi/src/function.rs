@@ -1,5 +1,7 @@
 //! Function descriptors: what a plugin exports, and how the shim calls it.
 
+use std::ffi::c_void;
+
 use abi_stable::{
     std_types::{ROption, RSlice, RStr, RString},
     StableAbi,
@@ -28,13 +30,31 @@ pub enum CallOutcome {
 ///
 /// `args` holds exactly one value per parameter, in declaration order, with
 /// defaults already filled in and every value already of the parameter's
-/// declared kind (or `None` for an optional parameter). `this` is reserved for
-/// methods and is null for free functions.
+/// declared kind (or `None` for an optional parameter). `this` is the value
+/// inside `self` for methods (see [`Receiver`]) and null otherwise.
+/// `ret_slot` is uninitialised memory for a result of a class type returned
+/// by value (the value inside a freshly allocated instance), and null for
+/// every other result type.
 ///
 /// # Safety
 /// The shim calls it with arguments that satisfy the contract above, while
 /// attached to the interpreter.
-pub type CallFn = unsafe extern "C" fn(this: *const (), args: RSlice<'_, ArgValue<'_>>) -> CallOutcome;
+pub type CallFn =
+    unsafe extern "C" fn(this: *mut c_void, args: RSlice<'_, ArgValue<'_>>, ret_slot: *mut c_void) -> CallOutcome;
+
+/// What a function's `this` is.
+#[repr(transparent)]
+#[derive(StableAbi, Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Receiver(pub u8);
+
+impl Receiver {
+    /// A free function, static method or constructor: `this` is null.
+    pub const NONE: Self = Self(0);
+    /// `&self`.
+    pub const REF: Self = Self(1);
+    /// `&mut self`.
+    pub const MUT: Self = Self(2);
+}
 
 /// One parameter of an exported function.
 #[repr(C)]
@@ -58,7 +78,9 @@ pub struct FunctionDesc {
     pub params: RSlice<'static, ParamDesc>,
     /// The result type; [`crate::TypeKind::UNIT`] for `()`.
     pub ret: TypeDesc,
+    /// What `this` is when the shim calls it.
+    pub receiver: Receiver,
     /// The entry point; see [`CallFn`] for the contract. (Spelled out here
     /// because abi_stable's derive reads function-pointer fields inline.)
-    pub call: unsafe extern "C" fn(this: *const (), args: RSlice<'_, ArgValue<'_>>) -> CallOutcome,
+    pub call: unsafe extern "C" fn(this: *mut c_void, args: RSlice<'_, ArgValue<'_>>, ret_slot: *mut c_void) -> CallOutcome,
 }

@@ -8,6 +8,8 @@
 //! - [`root`]: the frozen [`PluginRoot`] every plugin exports, and the
 //!   versioned [`PluginModule`] prefix type behind it.
 //! - [`function`]: function and parameter descriptors and the call signature.
+//! - [`class`]: classes, their methods, slots and properties, and references
+//!   to classes from other plugins.
 //! - [`value`]: the values that cross a call, in and out.
 //! - [`error`]: how a Rust error or a panic travels back to the shim.
 
@@ -15,6 +17,7 @@
 
 #![allow(non_camel_case_types)] // abi_stable names prefix references `Foo_Ref`.
 
+pub mod class;
 pub mod error;
 pub mod function;
 pub mod root;
@@ -22,9 +25,10 @@ pub mod value;
 
 pub use abi_stable;
 pub use error::{ErrorKind, ErrorRecord};
-pub use function::{CallFn, CallOutcome, FunctionDesc, ParamDesc};
+pub use class::{ClassDesc, ClassRef, MethodDesc, MethodKind, PropertyDesc, SlotKind};
+pub use function::{CallFn, CallOutcome, FunctionDesc, ParamDesc, Receiver};
 pub use root::{PluginModule, PluginModule_Ref, PluginRoot, ROOT_SYMBOL};
-pub use value::{ArgValue, RetValue, TypeDesc, TypeKind};
+pub use value::{ArgValue, Passing, RetValue, TypeDesc, TypeKind};
 
 /// Parses one decimal component of the crate version at compile time.
 const fn parse_component(s: &str) -> u32 {

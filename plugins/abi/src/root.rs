@@ -12,7 +12,7 @@ use abi_stable::{
     StableAbi,
 };
 
-use crate::function::FunctionDesc;
+use crate::{class::ClassDesc, function::FunctionDesc};
 
 /// The name of the exported static holding the plugin's [`PluginRoot`].
 pub const ROOT_SYMBOL: &str = "OXBIND_PLUGIN_ROOT";
@@ -81,8 +81,12 @@ pub struct PluginModule {
     pub doc: RStr<'static>,
     /// Whether the plugin declares itself safe to run without the GIL.
     pub free_threading_safe: bool,
-    #[sabi(last_prefix_field)]
     pub functions: RSlice<'static, FunctionDesc>,
+    pub classes: RSlice<'static, ClassDesc>,
+    /// Implicit conversions: each returns a class by value, and applies
+    /// wherever that class is expected (see `spec/PLUGIN-ABI.md`).
+    #[sabi(last_prefix_field)]
+    pub conversions: RSlice<'static, FunctionDesc>,
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! [`RetValue`]s whose buffers are freed through abi_stable's vtables, that is
 //! by the allocator of the plugin that made them.
 
+use std::ffi::c_void;
+
 use abi_stable::{
     std_types::{RStr, RString, RVec},
     StableAbi,
@@ -32,9 +34,14 @@ impl TypeKind {
     pub const STR: Self = Self(4);
     /// `&[u8]` or `Vec<u8>`; `bytes` in Python.
     pub const BYTES: Self = Self(5);
+    /// An instance of a class (`TypeDesc::class`), passed as `&T`, `&mut T`
+    /// or by value (see [`Passing`]).
+    pub const OBJECT: Self = Self(6);
+    /// A `list` or `tuple` whose items are `TypeDesc::item`: `Vec<T>` of a class.
+    pub const LIST: Self = Self(7);
 
     /// The largest kind this version of the ABI defines.
-    pub const MAX: Self = Self::BYTES;
+    pub const MAX: Self = Self::LIST;
 
     /// The Python type name used in signatures and error messages.
     pub const fn python_name(self) -> &'static str {
@@ -45,9 +52,23 @@ impl TypeKind {
             3 => "bool",
             4 => "str",
             5 => "bytes",
+            6 => "object",
+            7 => "list",
             _ => "<unknown>",
         }
     }
+}
+
+/// How an object crosses: by shared reference, by exclusive reference, or
+/// by value (a clone for arguments, a move for results).
+#[repr(transparent)]
+#[derive(StableAbi, Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Passing(pub u8);
+
+impl Passing {
+    pub const VALUE: Self = Self(0);
+    pub const REF: Self = Self(1);
+    pub const MUT: Self = Self(2);
 }
 
 /// The type of one parameter or result.
@@ -58,8 +79,31 @@ pub struct TypeDesc {
     pub kind: TypeKind,
     /// `Option<T>`: `None` is accepted (argument) or may be returned (result).
     pub optional: bool,
+    /// For [`TypeKind::OBJECT`]: how the object is passed.
+    pub passing: Passing,
     /// The Rust type as written, for signatures and messages (`"u8"`, `"String"`).
     pub rust_name: RStr<'static>,
+    /// For [`TypeKind::OBJECT`]: the class.
+    pub class: Option<&'static crate::class::ClassRef>,
+    /// For [`TypeKind::LIST`]: the item type.
+    pub item: Option<&'static TypeDesc>,
+}
+
+impl TypeDesc {
+    /// A scalar type description.
+    pub const fn scalar(kind: TypeKind, rust_name: &'static str) -> Self {
+        TypeDesc { kind, optional: false, passing: Passing::VALUE, rust_name: RStr::from_str(rust_name), class: None, item: None }
+    }
+
+    /// An object of `class`, passed as `passing`.
+    pub const fn object(class: &'static crate::class::ClassRef, passing: Passing, rust_name: &'static str) -> Self {
+        TypeDesc { kind: TypeKind::OBJECT, optional: false, passing, rust_name: RStr::from_str(rust_name), class: Some(class), item: None }
+    }
+
+    /// A list of `item`.
+    pub const fn list(item: &'static TypeDesc, rust_name: &'static str) -> Self {
+        TypeDesc { kind: TypeKind::LIST, optional: false, passing: Passing::VALUE, rust_name: RStr::from_str(rust_name), class: None, item: Some(item) }
+    }
 }
 
 /// One argument, already converted by the shim. It borrows from a Python
@@ -76,7 +120,18 @@ pub enum ArgValue<'a> {
     Str(RStr<'a>),
     /// Bytes borrowed from a `bytes`.
     Bytes(abi_stable::std_types::RSlice<'a, u8>),
+    /// The value inside an instance of the parameter's class, borrowed (and
+    /// borrow-checked by the shim) for the call.
+    Object(*mut c_void),
+    /// The items of a `list` or `tuple`, each converted as the item type.
+    List(abi_stable::std_types::RSlice<'a, ArgValue<'a>>),
 }
+
+// SAFETY: an `Object` pointer is created by the shim for one call, on the
+// calling thread, and the shim borrow-checks the instance it points into;
+// values in static descriptors (defaults) are scalars and borrowed text.
+unsafe impl Sync for ArgValue<'_> {}
+unsafe impl Send for ArgValue<'_> {}
 
 impl ArgValue<'_> {
     /// The kind of value this is; `None` has no kind of its own.
@@ -88,6 +143,8 @@ impl ArgValue<'_> {
             ArgValue::Bool(_) => Some(TypeKind::BOOL),
             ArgValue::Str(_) => Some(TypeKind::STR),
             ArgValue::Bytes(_) => Some(TypeKind::BYTES),
+            ArgValue::Object(_) => Some(TypeKind::OBJECT),
+            ArgValue::List(_) => Some(TypeKind::LIST),
         }
     }
 }
@@ -104,4 +161,9 @@ pub enum RetValue {
     Bool(bool),
     Str(RString),
     Bytes(RVec<u8>),
+    /// A class value was moved into the call's return slot.
+    Written,
+    /// A reference to a value of the result's class. The shim returns the
+    /// instance that holds it, or a wrapper that keeps its owner alive.
+    Ref(*const c_void),
 }

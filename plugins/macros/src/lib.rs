@@ -42,11 +42,18 @@ struct PluginDecl {
     doc: Option<LitStr>,
     free_threading_safe: Option<LitBool>,
     functions: Vec<Path>,
+    classes: Vec<Path>,
+    conversions: Vec<Path>,
 }
 
 impl Parse for PluginDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let (mut name, mut doc, mut ft, mut functions) = (None, None, None, None);
+        let (mut name, mut doc, mut ft, mut functions, mut classes, mut conversions) = (None, None, None, None, None, None);
+        let paths = |input: ParseStream| -> syn::Result<Vec<Path>> {
+            let content;
+            bracketed!(content in input);
+            Ok(Punctuated::<Path, Token![,]>::parse_terminated(&content)?.into_iter().collect())
+        };
         while !input.is_empty() {
             let key: syn::Ident = input.parse()?;
             input.parse::<Token![:]>()?;
@@ -54,15 +61,13 @@ impl Parse for PluginDecl {
                 "name" => name = Some(input.parse::<LitStr>()?),
                 "doc" => doc = Some(input.parse::<LitStr>()?),
                 "free_threading_safe" => ft = Some(input.parse::<LitBool>()?),
-                "functions" => {
-                    let content;
-                    bracketed!(content in input);
-                    functions = Some(Punctuated::<Path, Token![,]>::parse_terminated(&content)?.into_iter().collect());
-                }
+                "functions" => functions = Some(paths(input)?),
+                "classes" => classes = Some(paths(input)?),
+                "conversions" => conversions = Some(paths(input)?),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown plugin! key `{other}`; expected name, doc, free_threading_safe or functions"),
+                        format!("unknown plugin! key `{other}`; expected name, doc, free_threading_safe, functions, classes or conversions"),
                     ))
                 }
             }
@@ -71,7 +76,14 @@ impl Parse for PluginDecl {
             }
         }
         let name = name.ok_or_else(|| input.error("plugin! needs `name: \"...\"`"))?;
-        Ok(PluginDecl { name, doc, free_threading_safe: ft, functions: functions.unwrap_or_default() })
+        Ok(PluginDecl {
+            name,
+            doc,
+            free_threading_safe: ft,
+            functions: functions.unwrap_or_default(),
+            classes: classes.unwrap_or_default(),
+            conversions: conversions.unwrap_or_default(),
+        })
     }
 }
 
@@ -81,6 +93,20 @@ fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
     let ft = decl.free_threading_safe.map(|b| b.value).unwrap_or(true);
     let init = format_ident!("PyInit_{}", decl.name.value());
     let descs = decl.functions.iter().map(|path| quote!(#path::__OXBIND_DESC));
+    let convs = decl.conversions.iter().map(|path| quote!(#path::__OXBIND_DESC));
+    let classes = decl.classes.iter().map(|ty| {
+        quote! {
+            ::oxbind::abi::ClassDesc {
+                class: <#ty as ::oxbind::Class>::CLASS,
+                doc: RStr::from_str(<#ty as ::oxbind::Class>::DOC),
+                drop: ::oxbind::private::drop_value::<#ty>,
+                clone: <#ty as ::oxbind::Class>::CLONE,
+                constructor: { use ::oxbind::private::NoMethods as _; <#ty>::__OXBIND_CONSTRUCTOR },
+                methods: RSlice::from_slice({ use ::oxbind::private::NoMethods as _; <#ty>::__OXBIND_METHODS }),
+                properties: RSlice::from_slice(<#ty as ::oxbind::Class>::PROPERTIES),
+            }
+        }
+    });
     quote! {
         const _: () = {
             use ::oxbind::abi::abi_stable::{
@@ -88,12 +114,16 @@ fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
                 std_types::{RSlice, RStr},
             };
             static FUNCTIONS: &[::oxbind::abi::FunctionDesc] = &[#(#descs),*];
+            static CLASSES: &[::oxbind::abi::ClassDesc] = &[#(#classes),*];
+            static CONVERSIONS: &[::oxbind::abi::FunctionDesc] = &[#(#convs),*];
             static MODULE: WithMetadata<::oxbind::abi::PluginModule> = WithMetadata::new(::oxbind::abi::PluginModule {
                 name: RStr::from_str(#name),
                 version: RStr::from_str(env!("CARGO_PKG_VERSION")),
                 doc: RStr::from_str(#doc),
                 free_threading_safe: #ft,
                 functions: RSlice::from_slice(FUNCTIONS),
+                classes: RSlice::from_slice(CLASSES),
+                conversions: RSlice::from_slice(CONVERSIONS),
             });
             /// The oxbind plugin root (`spec/PLUGIN-ABI.md`).
             #[no_mangle]
@@ -199,13 +229,14 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
         #[allow(non_upper_case_globals)]
         const #desc_ident: ::oxbind::abi::FunctionDesc = {
             unsafe extern "C" fn __oxbind_call(
-                _this: *const (),
+                _this: *mut ::std::ffi::c_void,
                 args: ::oxbind::private::RSlice<'_, ::oxbind::abi::ArgValue<'_>>,
+                ret_slot: *mut ::std::ffi::c_void,
             ) -> ::oxbind::abi::CallOutcome {
                 ::oxbind::private::call(move || {
                     let __args = args.as_slice();
                     #(#conversions)*
-                    ::oxbind::IntoReturn::into_return(#fn_ident(#(#arg_idents),*))
+                    ::oxbind::IntoReturn::into_return(#fn_ident(#(#arg_idents),*), ::oxbind::ReturnSlot::from_raw(ret_slot))
                 })
             }
             ::oxbind::abi::FunctionDesc {
@@ -213,6 +244,7 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
                 doc: ::oxbind::private::RStr::from_str(#doc),
                 params: ::oxbind::private::RSlice::from_slice(&[#(#param_descs),*]),
                 ret: <#ret_ty as ::oxbind::IntoReturn>::TYPE,
+                receiver: ::oxbind::abi::Receiver::NONE,
                 call: __oxbind_call,
             }
         };
@@ -334,4 +366,516 @@ fn doc_string(attrs: &[Attribute]) -> String {
         }
     }
     lines.join("\n").trim().to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Classes.
+
+/// Exposes a struct as a Python class.
+///
+/// ```ignore
+/// #[oxbind::class(module = "geometry", shared)]
+/// #[derive(Clone, StableAbi)]
+/// #[repr(C)]
+/// pub struct Point {
+///     #[oxbind(get, set)]
+///     pub x: f64,
+///     #[oxbind(get, set)]
+///     pub y: f64,
+/// }
+/// ```
+///
+/// - `module` (required): the Python module of the plugin that owns the
+///   class; the class is `<module>.<Name>`.
+/// - `name`: the Python name, if not the struct's.
+/// - `shared`: other plugins may use the class. The struct must be
+///   `#[repr(C)]` and derive `abi_stable::StableAbi`; its layout is checked
+///   wherever plugins meet.
+/// - Field attributes: `#[oxbind(get)]` (a property returning a copy of the
+///   field), `#[oxbind(get_ref)]` (returning a reference that keeps the
+///   instance alive, for class-typed fields), `#[oxbind(set)]`.
+///
+/// Methods come from an `#[oxbind::methods]` block.
+#[proc_macro_attribute]
+pub fn class(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match expand_class(attr.into(), item.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let mut strukt: syn::ItemStruct = syn::parse2(item)?;
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
+    let (mut module, mut name, mut shared) = (None, None, false);
+    for meta in metas {
+        match &meta {
+            Meta::NameValue(nv) if nv.path.is_ident("module") => module = Some(lit_str(&nv.value)?),
+            Meta::NameValue(nv) if nv.path.is_ident("name") => name = Some(lit_str(&nv.value)?),
+            Meta::Path(p) if p.is_ident("shared") => shared = true,
+            other => return Err(syn::Error::new(other.span(), "expected `module = \"...\"`, `name = \"...\"` or `shared`")),
+        }
+    }
+    let module = module.ok_or_else(|| syn::Error::new(Span::call_site(), "#[oxbind::class] needs `module = \"<plugin module>\"`"))?;
+    if !strukt.generics.params.is_empty() {
+        return Err(syn::Error::new(strukt.generics.span(), "#[oxbind::class] cannot expose a generic struct"));
+    }
+    let ident = strukt.ident.clone();
+    let py_name = name.unwrap_or_else(|| unraw(&ident));
+    let key = format!("{module}.{py_name}");
+    let doc = doc_string(&strukt.attrs);
+    let is_clone = derives(&strukt.attrs, "Clone");
+    let rust_name = ident.to_string();
+
+    // Properties from field attributes.
+    let mut accessors = Vec::new();
+    let mut properties = Vec::new();
+    if let syn::Fields::Named(fields) = &mut strukt.fields {
+        for field in fields.named.iter_mut() {
+            let (mut get, mut get_ref, mut set) = (false, false, false);
+            let mut error = None;
+            field.attrs.retain(|a| {
+                if !a.path().is_ident("oxbind") {
+                    return true;
+                }
+                let parsed = a.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated).and_then(|metas| {
+                    for m in metas {
+                        match m {
+                            Meta::Path(p) if p.is_ident("get") => get = true,
+                            Meta::Path(p) if p.is_ident("get_ref") => get_ref = true,
+                            Meta::Path(p) if p.is_ident("set") => set = true,
+                            other => return Err(syn::Error::new(other.span(), "expected `get`, `get_ref` or `set`")),
+                        }
+                    }
+                    Ok(())
+                });
+                if let Err(e) = parsed {
+                    error = Some(e);
+                }
+                false
+            });
+            if let Some(e) = error {
+                return Err(e);
+            }
+            if !(get || get_ref || set) {
+                continue;
+            }
+            if get && get_ref {
+                return Err(syn::Error::new(field.span(), "a field takes `get` or `get_ref`, not both"));
+            }
+            let fident = field.ident.clone().expect("named field");
+            let fname = unraw(&fident);
+            let fty = field.ty.clone();
+            let fdoc = doc_string(&field.attrs);
+            let getter = format_ident!("__oxbind_get_{}", fname);
+            let setter = format_ident!("__oxbind_set_{}", fname);
+            let (get_ty, get_expr): (Type, TokenStream2) = if get_ref {
+                (syn::parse_quote!(&'static #fty), quote!(&this.#fident))
+            } else {
+                (fty.clone(), quote!(::core::clone::Clone::clone(&this.#fident)))
+            };
+            accessors.push(quote! {
+                #[doc(hidden)]
+                #[allow(unused_unsafe)]
+                unsafe extern "C" fn #getter(
+                    this: *mut ::std::ffi::c_void,
+                    _args: ::oxbind::private::RSlice<'_, ::oxbind::abi::ArgValue<'_>>,
+                    ret_slot: *mut ::std::ffi::c_void,
+                ) -> ::oxbind::abi::CallOutcome {
+                    ::oxbind::private::call(move || {
+                        let this: &Self = unsafe { &*(this as *const Self) };
+                        ::oxbind::IntoReturn::into_return(#get_expr, ::oxbind::ReturnSlot::from_raw(ret_slot))
+                    })
+                }
+            });
+            let get_desc = quote! {
+                ::oxbind::abi::FunctionDesc {
+                    name: ::oxbind::private::RStr::from_str(#fname),
+                    doc: ::oxbind::private::RStr::from_str(#fdoc),
+                    params: ::oxbind::private::RSlice::from_slice(&[]),
+                    ret: <#get_ty as ::oxbind::IntoReturn>::TYPE,
+                    receiver: ::oxbind::abi::Receiver::REF,
+                    call: Self::#getter,
+                }
+            };
+            let set_desc = if set {
+                accessors.push(quote! {
+                    #[doc(hidden)]
+                    #[allow(unused_unsafe)]
+                    unsafe extern "C" fn #setter(
+                        this: *mut ::std::ffi::c_void,
+                        args: ::oxbind::private::RSlice<'_, ::oxbind::abi::ArgValue<'_>>,
+                        _ret_slot: *mut ::std::ffi::c_void,
+                    ) -> ::oxbind::abi::CallOutcome {
+                        ::oxbind::private::call(move || {
+                            let this: &mut Self = unsafe { &mut *(this as *mut Self) };
+                            let value: #fty = ::oxbind::private::arg::<#fty>(args.as_slice(), 0, #fname, "value")?;
+                            this.#fident = value;
+                            ::core::result::Result::Ok(::oxbind::abi::RetValue::None)
+                        })
+                    }
+                });
+                quote! {
+                    ::oxbind::private::RSome(::oxbind::abi::FunctionDesc {
+                        name: ::oxbind::private::RStr::from_str(#fname),
+                        doc: ::oxbind::private::RStr::from_str(""),
+                        params: ::oxbind::private::RSlice::from_slice(&[::oxbind::abi::ParamDesc {
+                            name: ::oxbind::private::RStr::from_str("value"),
+                            ty: <#fty as ::oxbind::FromArg<'static>>::TYPE,
+                            default: ::oxbind::private::RNone,
+                        }]),
+                        ret: <() as ::oxbind::IntoReturn>::TYPE,
+                        receiver: ::oxbind::abi::Receiver::MUT,
+                        call: Self::#setter,
+                    })
+                }
+            } else {
+                quote!(::oxbind::private::RNone)
+            };
+            if !(get || get_ref) {
+                return Err(syn::Error::new(field.span(), "a `set` property also needs `get` or `get_ref`"));
+            }
+            properties.push(quote! {
+                ::oxbind::abi::PropertyDesc {
+                    name: ::oxbind::private::RStr::from_str(#fname),
+                    doc: ::oxbind::private::RStr::from_str(#fdoc),
+                    get: #get_desc,
+                    set: #set_desc,
+                }
+            });
+        }
+    }
+
+    let layout = if shared {
+        quote!(::oxbind::private::RSome(<#ident as ::oxbind::abi::abi_stable::StableAbi>::LAYOUT))
+    } else {
+        quote!(::oxbind::private::RNone)
+    };
+    let clone = if is_clone {
+        quote!(::oxbind::private::RSome(::oxbind::private::clone_value::<#ident>))
+    } else {
+        quote!(::oxbind::private::RNone)
+    };
+    let ref_name = format!("&{rust_name}");
+    let mut_name = format!("&mut {rust_name}");
+    let by_value = if is_clone {
+        quote! {
+            impl<'a> ::oxbind::FromArg<'a> for #ident {
+                const TYPE: ::oxbind::abi::TypeDesc =
+                    ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
+                fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
+                    <&'a #ident as ::oxbind::FromArg<'a>>::from_arg(value).map(::core::clone::Clone::clone)
+                }
+            }
+            impl<'a> ::oxbind::ListItem<'a> for #ident {
+                const ITEM: &'static ::oxbind::abi::TypeDesc =
+                    &::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
+            }
+        }
+    } else {
+        quote!()
+    };
+
+    Ok(quote! {
+        #strukt
+
+        impl #ident {
+            #(#accessors)*
+        }
+
+        // SAFETY: CLASS describes exactly this struct (size, alignment and,
+        // when shared, its abi_stable layout).
+        unsafe impl ::oxbind::Class for #ident {
+            const CLASS: &'static ::oxbind::abi::ClassRef = &::oxbind::abi::ClassRef {
+                key: ::oxbind::private::RStr::from_str(#key),
+                crate_name: ::oxbind::private::RStr::from_str(env!("CARGO_PKG_NAME")),
+                crate_version: ::oxbind::private::RStr::from_str(env!("CARGO_PKG_VERSION")),
+                size: ::core::mem::size_of::<#ident>(),
+                align: ::core::mem::align_of::<#ident>(),
+                layout: #layout,
+            };
+            const DOC: &'static str = #doc;
+            const PROPERTIES: &'static [::oxbind::abi::PropertyDesc] = &[#(#properties),*];
+            const CLONE: ::oxbind::private::ROption<unsafe extern "C" fn(*const ::std::ffi::c_void, *mut ::std::ffi::c_void)> = #clone;
+        }
+
+        impl<'a> ::oxbind::FromArg<'a> for &'a #ident {
+            const TYPE: ::oxbind::abi::TypeDesc =
+                ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::REF, #ref_name);
+            fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
+                match value {
+                    // SAFETY: the shim passes the value of a checked, borrowed instance of this class.
+                    ::oxbind::abi::ArgValue::Object(p) => ::core::result::Result::Ok(unsafe { &*(p as *const #ident) }),
+                    other => ::oxbind::private::unexpected_object(other, #key),
+                }
+            }
+        }
+
+        impl<'a> ::oxbind::FromArg<'a> for &'a mut #ident {
+            const TYPE: ::oxbind::abi::TypeDesc =
+                ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::MUT, #mut_name);
+            fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
+                match value {
+                    // SAFETY: the shim passes the value of a checked, exclusively borrowed instance.
+                    ::oxbind::abi::ArgValue::Object(p) => ::core::result::Result::Ok(unsafe { &mut *(p as *mut #ident) }),
+                    other => ::oxbind::private::unexpected_object(other, #key),
+                }
+            }
+        }
+
+        impl<'a> ::oxbind::ListItem<'a> for &'a #ident {
+            const ITEM: &'static ::oxbind::abi::TypeDesc =
+                &::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::REF, #ref_name);
+        }
+
+        impl ::oxbind::IntoReturn for #ident {
+            const TYPE: ::oxbind::abi::TypeDesc =
+                ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
+            fn into_return(self, slot: ::oxbind::ReturnSlot) -> ::core::result::Result<::oxbind::abi::RetValue, ::oxbind::Error> {
+                // SAFETY: the shim allocated the slot for this class's result type.
+                unsafe { slot.write(self) }
+            }
+        }
+
+        impl<'a> ::oxbind::IntoReturn for &'a #ident {
+            const TYPE: ::oxbind::abi::TypeDesc =
+                ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::REF, #ref_name);
+            fn into_return(self, _slot: ::oxbind::ReturnSlot) -> ::core::result::Result<::oxbind::abi::RetValue, ::oxbind::Error> {
+                ::core::result::Result::Ok(::oxbind::abi::RetValue::Ref(self as *const #ident as *const ::std::ffi::c_void))
+            }
+        }
+
+        #by_value
+    })
+}
+
+fn lit_str(expr: &Expr) -> syn::Result<String> {
+    match expr {
+        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.value()),
+        other => Err(syn::Error::new(other.span(), "expected a string literal")),
+    }
+}
+
+/// Whether `#[derive(...)]` on the item lists `name`.
+fn derives(attrs: &[Attribute], name: &str) -> bool {
+    attrs.iter().filter(|a| a.path().is_ident("derive")).any(|a| {
+        a.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
+            .map(|paths| paths.iter().any(|p| p.segments.last().is_some_and(|s| s.ident == name)))
+            .unwrap_or(false)
+    })
+}
+
+/// Exports the methods of an `#[oxbind::class]` struct.
+///
+/// - `&self` and `&mut self` methods become instance methods.
+/// - `#[oxbind(new)]` marks the constructor (it returns `Self`, or
+///   `Result<Self, E>`).
+/// - `#[oxbind(staticmethod)]` marks a static method.
+/// - `__repr__`, `__str__`, `__eq__`, `__hash__`, `__lt__`, `__le__`, `__gt__`,
+///   `__ge__`, `__add__`, `__sub__`, `__mul__`, `__truediv__`, `__neg__`,
+///   `__bool__`, `__len__` and `__getitem__` fill the matching type slots.
+/// - Parameters take `#[oxbind(default = <literal>)]` as in
+///   `#[oxbind::function]`; `#[oxbind(name = "...")]` renames a method.
+#[proc_macro_attribute]
+pub fn methods(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if !attr.is_empty() {
+        return syn::Error::new(Span::call_site(), "#[oxbind::methods] takes no options").to_compile_error().into();
+    }
+    match expand_methods(item.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+const SLOT_NAMES: [&str; 16] = [
+    "__repr__", "__str__", "__eq__", "__hash__", "__add__", "__sub__", "__mul__", "__truediv__", "__neg__", "__len__",
+    "__getitem__", "__bool__", "__lt__", "__le__", "__gt__", "__ge__",
+];
+
+fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
+    let mut block: syn::ItemImpl = syn::parse2(item)?;
+    if block.trait_.is_some() || !block.generics.params.is_empty() {
+        return Err(syn::Error::new(block.span(), "#[oxbind::methods] goes on a plain `impl Type { ... }` block"));
+    }
+    let self_ty = block.self_ty.clone();
+    let class_name = quote!(#self_ty).to_string().replace(' ', "");
+    let mut trampolines = Vec::new();
+    let mut methods = Vec::new();
+    let mut constructor = quote!(::oxbind::private::RNone);
+    for item in block.items.iter_mut() {
+        let syn::ImplItem::Fn(f) = item else { continue };
+        let (mut is_new, mut is_static, mut rename, mut skip) = (false, false, None, false);
+        let mut error = None;
+        f.attrs.retain(|a| {
+            if !a.path().is_ident("oxbind") {
+                return true;
+            }
+            let parsed = a.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated).and_then(|metas| {
+                for m in metas {
+                    match &m {
+                        Meta::Path(p) if p.is_ident("new") => is_new = true,
+                        Meta::Path(p) if p.is_ident("staticmethod") => is_static = true,
+                        Meta::Path(p) if p.is_ident("skip") => skip = true,
+                        Meta::NameValue(nv) if nv.path.is_ident("name") => rename = Some(lit_str(&nv.value)?),
+                        other => return Err(syn::Error::new(other.span(), "expected `new`, `staticmethod`, `skip` or `name = \"...\"`")),
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = parsed {
+                error = Some(e);
+            }
+            false
+        });
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if skip {
+            continue;
+        }
+        check_signature_sig(&f.sig)?;
+        let fn_ident = f.sig.ident.clone();
+        let py_name = rename.unwrap_or_else(|| unraw(&fn_ident));
+        let doc = doc_string(&f.attrs);
+        let mut receiver = None;
+        let mut params = Vec::new();
+        for input in f.sig.inputs.iter_mut() {
+            match input {
+                FnArg::Receiver(r) => {
+                    if r.reference.is_none() {
+                        return Err(syn::Error::new(r.span(), "methods take `&self` or `&mut self`, not `self`"));
+                    }
+                    receiver = Some(r.mutability.is_some());
+                }
+                FnArg::Typed(pat_type) => {
+                    let Pat::Ident(pat_ident) = &*pat_type.pat else {
+                        return Err(syn::Error::new(pat_type.pat.span(), "parameters must be plain names"));
+                    };
+                    let default = take_default(&mut pat_type.attrs)?;
+                    params.push(Param {
+                        ident: pat_ident.ident.clone(),
+                        python_name: unraw(&pat_ident.ident),
+                        ty: (*pat_type.ty).clone(),
+                        default,
+                    });
+                }
+            }
+        }
+        if (is_new || is_static) && receiver.is_some() {
+            return Err(syn::Error::new(fn_ident.span(), "a constructor or static method takes no `self`"));
+        }
+        if !(is_new || is_static) && receiver.is_none() {
+            return Err(syn::Error::new(
+                fn_ident.span(),
+                "a method without `self` needs #[oxbind(new)] or #[oxbind(staticmethod)] (or #[oxbind(skip)])",
+            ));
+        }
+        let ret_ty: Type = match &f.sig.output {
+            ReturnType::Default => syn::parse_quote!(()),
+            ReturnType::Type(_, ty) => (**ty).clone(),
+        };
+        let trampoline = format_ident!("__oxbind_m_{}", unraw(&fn_ident));
+        let qual = format!("{class_name}.{py_name}");
+        let conversions = params.iter().enumerate().map(|(i, p)| {
+            let ident = format_ident!("__oxbind_arg{}", i);
+            let ty = &p.ty;
+            let pname = &p.python_name;
+            quote! { let #ident: #ty = ::oxbind::private::arg::<#ty>(__args, #i, #qual, #pname)?; }
+        });
+        let arg_idents: Vec<_> = (0..params.len()).map(|i| format_ident!("__oxbind_arg{}", i)).collect();
+        let (this_binding, call, receiver_tokens) = match receiver {
+            Some(false) => (
+                quote!(let __this: &Self = unsafe { &*(this as *const Self) };),
+                quote!(Self::#fn_ident(__this, #(#arg_idents),*)),
+                quote!(::oxbind::abi::Receiver::REF),
+            ),
+            Some(true) => (
+                quote!(let __this: &mut Self = unsafe { &mut *(this as *mut Self) };),
+                quote!(Self::#fn_ident(__this, #(#arg_idents),*)),
+                quote!(::oxbind::abi::Receiver::MUT),
+            ),
+            None => (quote!(), quote!(Self::#fn_ident(#(#arg_idents),*)), quote!(::oxbind::abi::Receiver::NONE)),
+        };
+        trampolines.push(quote! {
+            #[doc(hidden)]
+            #[allow(unused_unsafe, unused_variables)]
+            unsafe extern "C" fn #trampoline(
+                this: *mut ::std::ffi::c_void,
+                args: ::oxbind::private::RSlice<'_, ::oxbind::abi::ArgValue<'_>>,
+                ret_slot: *mut ::std::ffi::c_void,
+            ) -> ::oxbind::abi::CallOutcome {
+                ::oxbind::private::call(move || {
+                    let __args = args.as_slice();
+                    #this_binding
+                    #(#conversions)*
+                    ::oxbind::IntoReturn::into_return(#call, ::oxbind::ReturnSlot::from_raw(ret_slot))
+                })
+            }
+        });
+        let param_descs = params.iter().map(param_desc);
+        let desc = quote! {
+            ::oxbind::abi::FunctionDesc {
+                name: ::oxbind::private::RStr::from_str(#py_name),
+                doc: ::oxbind::private::RStr::from_str(#doc),
+                params: ::oxbind::private::RSlice::from_slice(&[#(#param_descs),*]),
+                ret: <#ret_ty as ::oxbind::IntoReturn>::TYPE,
+                receiver: #receiver_tokens,
+                call: Self::#trampoline,
+            }
+        };
+        if is_new {
+            constructor = quote!(::oxbind::private::RSome(#desc));
+            continue;
+        }
+        let (kind, slot) = if is_static {
+            (quote!(::oxbind::abi::MethodKind::STATIC), 0u8)
+        } else if let Some(i) = SLOT_NAMES.iter().position(|n| *n == py_name) {
+            (quote!(::oxbind::abi::MethodKind::SLOT), i as u8 + 1)
+        } else if py_name.starts_with("__") && py_name.ends_with("__") {
+            return Err(syn::Error::new(fn_ident.span(), format!("oxbind does not support the special method {py_name} yet")));
+        } else {
+            (quote!(::oxbind::abi::MethodKind::INSTANCE), 0u8)
+        };
+        methods.push(quote! {
+            ::oxbind::abi::MethodDesc { kind: #kind, slot: ::oxbind::abi::SlotKind(#slot), func: #desc }
+        });
+    }
+    Ok(quote! {
+        #block
+
+        impl #self_ty {
+            #(#trampolines)*
+
+            #[doc(hidden)]
+            pub const __OXBIND_METHODS: &'static [::oxbind::abi::MethodDesc] = &[#(#methods),*];
+            #[doc(hidden)]
+            pub const __OXBIND_CONSTRUCTOR: ::oxbind::private::ROption<::oxbind::abi::FunctionDesc> = #constructor;
+        }
+    })
+}
+
+fn param_desc(p: &Param) -> TokenStream2 {
+    let ty = &p.ty;
+    let pname = &p.python_name;
+    let default = match &p.default {
+        Some(value) => quote! { ::oxbind::private::RSome(#value) },
+        None => quote! { ::oxbind::private::RNone },
+    };
+    quote! {
+        ::oxbind::abi::ParamDesc {
+            name: ::oxbind::private::RStr::from_str(#pname),
+            ty: <#ty as ::oxbind::FromArg<'static>>::TYPE,
+            default: #default,
+        }
+    }
+}
+
+fn check_signature_sig(sig: &syn::Signature) -> syn::Result<()> {
+    if let Some(t) = &sig.asyncness {
+        return Err(syn::Error::new(t.span(), "oxbind cannot export an async fn"));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(syn::Error::new(sig.generics.span(), "oxbind cannot export a generic fn"));
+    }
+    Ok(())
 }

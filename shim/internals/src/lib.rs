@@ -148,29 +148,85 @@ pub struct CopyInfo {
 pub struct InternalsStats {
     pub copies: u32,
     pub types: u32,
+    /// Live entries in the instance map (reference wrappers).
+    pub mapped_instances: u64,
 }
 
 /// One registered Python type. Records are never freed while the
 /// interpreter lives, and the type object is held by a strong reference that
 /// is never released.
+///
+/// For an oxbind class, the record also says how its instances are laid out
+/// (see [`InstanceHeader`]), so that any shim copy can create, read and
+/// check instances of a class another copy created.
 #[repr(C)]
 #[derive(StableAbi)]
 #[sabi(kind(Prefix(prefix_ref = TypeRecord_Ref)))]
 #[sabi(missing_field(option))]
 pub struct TypeRecord {
-    /// The stable key, independent of which copy registered the type.
+    /// The stable key (`"<module>.<Name>"`), independent of which copy
+    /// registered the type.
     pub key: RStr<'static>,
     /// The `PyTypeObject*`.
     pub py_type: *mut c_void,
     /// The plugin that owns the type, and its version.
     pub owner: RStr<'static>,
-    #[sabi(last_prefix_field)]
     pub owner_version: RStr<'static>,
+    /// The Rust crate that defines the struct, and its version.
+    pub crate_name: RStr<'static>,
+    pub crate_version: RStr<'static>,
+    /// Size and alignment of the Rust value; zero for types that are not
+    /// oxbind classes (the diagnostics registry).
+    pub size: usize,
+    pub align: usize,
+    /// Offset of the inline value from the start of the object.
+    pub value_offset: usize,
+    /// The struct's abi_stable layout, for shared classes.
+    pub layout: ROption<&'static TypeLayout>,
+    /// Clones a value into uninitialised memory (the owner's `Clone`).
+    pub clone_value: ROption<unsafe extern "C" fn(src: *const c_void, dst: *mut c_void)>,
+    /// Opaque data of the shim copy that created the type; only that copy's
+    /// slot functions read it.
+    pub class_data: *const c_void,
+    /// Allocates an instance whose header is initialised: its value pointer
+    /// points at the inline storage, which is uninitialised, and its flags
+    /// are `OWNED` (not yet `READY`). Null with a Python error on failure.
+    #[sabi(last_prefix_field)]
+    pub new_instance: ROption<unsafe extern "C" fn(record: TypeRecord_Ref) -> *mut c_void>,
 }
 
 // SAFETY: records are immutable after registration.
 unsafe impl Sync for TypeRecord {}
 unsafe impl Send for TypeRecord {}
+
+/// Flags in [`InstanceHeader::flags`].
+pub mod instance_flags {
+    /// The value is initialised.
+    pub const READY: u32 = 1;
+    /// The value is inline and owned: dropped when the instance dies.
+    pub const OWNED: u32 = 2;
+    /// The instance is in the instance map and must be removed when it dies.
+    pub const MAPPED: u32 = 4;
+}
+
+/// What every instance of an oxbind class holds right after its `PyObject`
+/// header. The value follows at `TypeRecord::value_offset` for owned
+/// instances. Layout frozen within a line.
+#[repr(C)]
+pub struct InstanceHeader {
+    /// Where the value is: the inline storage (owned), or inside the value
+    /// of `owner` (a reference wrapper), or static data.
+    pub value: *mut c_void,
+    /// For a reference wrapper: the object that owns the value, held by a
+    /// strong reference (keep-alive). Null otherwise.
+    pub owner: *mut c_void,
+    /// The class.
+    pub record: TypeRecord_Ref,
+    /// [`instance_flags`].
+    pub flags: std::sync::atomic::AtomicU32,
+    /// Borrows of the value: 0 none, `n` shared, `u32::MAX` exclusive.
+    pub borrow: std::sync::atomic::AtomicU32,
+}
 
 /// The internals of one runtime. Who may touch what, and how:
 ///
@@ -180,7 +236,8 @@ unsafe impl Send for TypeRecord {}
 /// | `panic_error` | the creator, before publication | immutable; the strong reference is never released |
 /// | `plugins` | any copy, with `PyDict_SetDefaultRef` (3.13+) or `PyDict_SetDefault` (GIL) | the dict's own lock (free-threaded) or the GIL |
 /// | `state` | the creator's functions only | the creator's locks, inside those functions |
-/// | `join`, `register_type`, `find_type_*`, `copy_at`, `stats` | the creator, before publication | immutable; callers must be attached to the interpreter |
+/// | `shard_count`, `shard_shift` | the creator, before publication | immutable |
+/// | `join`, `register_type`, `find_type_*`, `copy_at`, `stats`, `map_*` | the creator, before publication | immutable; callers must be attached to the interpreter |
 ///
 /// Every function takes `state` as its first argument and is implemented by
 /// the creating copy, so every lock on the mutable state runs in one
@@ -210,8 +267,29 @@ pub struct Internals {
     pub register_type: unsafe extern "C" fn(state: *const c_void, record: TypeRecord_Ref) -> TypeRecord_Ref,
     pub find_type_by_key: unsafe extern "C" fn(state: *const c_void, key: RStr<'_>) -> ROption<TypeRecord_Ref>,
     pub find_type_by_object: unsafe extern "C" fn(state: *const c_void, py_type: *mut c_void) -> ROption<TypeRecord_Ref>,
-    #[sabi(last_prefix_field)]
     pub stats: unsafe extern "C" fn(state: *const c_void) -> InternalsStats,
+    /// The instance map's shard count (a power of two) and the address
+    /// shift of its shard index, `fmix64(addr >> shift) & (count - 1)`.
+    pub shard_count: u32,
+    pub shard_shift: u32,
+    /// The live instance of `py_type` whose value is at `addr`, as a new
+    /// reference; null if none. Never returns an instance that is being
+    /// deallocated.
+    pub map_get: unsafe extern "C" fn(state: *const c_void, addr: *const c_void, py_type: *mut c_void) -> *mut c_void,
+    /// Maps (`addr`, type of `obj`) to `obj` unless a live instance is
+    /// mapped there; returns that instance as a new reference, or null if
+    /// `obj` went in.
+    pub map_insert: unsafe extern "C" fn(state: *const c_void, addr: *const c_void, obj: *mut c_void) -> *mut c_void,
+    /// Removes the entry for (`addr`, type of `obj`) if it maps to `obj`.
+    pub map_remove: unsafe extern "C" fn(state: *const c_void, addr: *const c_void, obj: *mut c_void),
+    /// Registers an implicit conversion to the class `key` (a function of
+    /// some plugin returning that class by value). Conversions apply in
+    /// every plugin, in registration order.
+    pub add_conversion: unsafe extern "C" fn(state: *const c_void, key: RStr<'_>, conversion: &'static oxbind_abi::FunctionDesc),
+    /// The `index`th conversion to `key`, if any.
+    #[sabi(last_prefix_field)]
+    pub conversion_at:
+        unsafe extern "C" fn(state: *const c_void, key: RStr<'_>, index: u32) -> Option<&'static oxbind_abi::FunctionDesc>,
     /// Appended by the "newer minor" compatibility fixture: a field older
     /// copies do not know and newer copies read as `None` from older ones.
     #[cfg(feature = "fixture-next-minor")]

@@ -87,7 +87,7 @@ fn provision(layout: &Layout, interps: &[&Interpreter]) -> Result {
 }
 
 /// Example plugins that are also built as standalone extension modules.
-const STANDALONE: [&str; 3] = ["geometry", "counter", "strings"];
+const STANDALONE: [&str; 4] = ["geometry", "physics", "counter", "strings"];
 
 /// Compatibility fixtures: (cargo feature, module name). Built for the
 /// interpreters the compatibility tests run on.
@@ -99,6 +99,14 @@ const FIXTURE_INTERPRETERS: [&str; 2] = ["3.13t", "3.13"];
 fn build(layout: &Layout, interps: &[&Interpreter]) -> Result {
     eprintln!("xtask: building the SDK and the example plugins (release)");
     run(layout.cargo().args(["build", "--release"]))?;
+    // A physics plugin built against a Point whose layout differs from
+    // geometry's, for the layout-check tests.
+    let bad_dir = layout.root.join("target/fixture-plugins");
+    run(layout
+        .cargo()
+        .args(["build", "--release", "-p", "physics", "--features", "physics/fixture-bad-point", "--target-dir"])
+        .arg(&bad_dir))?;
+    copy_fresh(&bad_dir.join("release/libphysics.so"), &layout.root.join("target/fixture-plugins/libphysics_bad_point.so"))?;
     for interp in interps {
         let suffix = layout.ext_suffix(interp)?;
         let dest_dir = layout.python_path(interp);

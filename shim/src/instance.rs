@@ -1,0 +1,348 @@
+//! Instances of oxbind classes: their layout, allocation, deallocation,
+//! borrow flags, and the reference wrappers that give interior references
+//! a Python identity.
+//!
+//! Layout of every instance (`spec/ABI.md`, "Instances"):
+//!
+//! ```text
+//! PyObject header | InstanceHeader | padding | T (owned instances only)
+//! ```
+//!
+//! - **Owned instances.** They are created by constructors and by functions
+//!   that return a class by value. They hold their value inline and are
+//!   *not* registered anywhere: construction touches no shared structure.
+//! - **Reference wrappers.** They are created when a function returns `&T`
+//!   that is not the value of one of its arguments. They point into another
+//!   object's value, hold a strong reference to that owner (keep-alive), and
+//!   are registered in the sharded instance map under (address, type), so
+//!   the same interior reference always comes back as the same object.
+//!
+//! Borrow flags live in the header of the *root* owner: borrowing a wrapper
+//! borrows the instance whose value it points into.
+
+use std::{
+    ffi::c_void,
+    mem::size_of,
+    panic::{catch_unwind, AssertUnwindSafe},
+    ptr,
+    sync::atomic::Ordering,
+};
+
+use oxbind_internals::{instance_flags, InstanceHeader, TypeRecord_Ref};
+use pyo3_ffi as ffi;
+
+use crate::{classes::ClassData, errors, internals};
+
+/// Offset of the [`InstanceHeader`] in every instance.
+pub const HEADER_OFFSET: usize = size_of::<ffi::PyObject>();
+
+/// The largest value alignment an instance can honour: CPython's object
+/// allocators align to 16 bytes.
+pub const MAX_VALUE_ALIGN: usize = 16;
+
+/// Where the inline value starts for a value of alignment `align`.
+pub const fn value_offset(align: usize) -> usize {
+    let end = HEADER_OFFSET + size_of::<InstanceHeader>();
+    let align = if align < 8 { 8 } else { align };
+    (end + align - 1) / align * align
+}
+
+/// The header of an oxbind instance.
+///
+/// # Safety
+/// `obj` is an instance of an oxbind class.
+#[inline]
+pub unsafe fn header<'a>(obj: *mut ffi::PyObject) -> &'a InstanceHeader {
+    &*((obj as *mut u8).add(HEADER_OFFSET) as *const InstanceHeader)
+}
+
+#[inline]
+unsafe fn header_mut<'a>(obj: *mut ffi::PyObject) -> &'a mut InstanceHeader {
+    &mut *((obj as *mut u8).add(HEADER_OFFSET) as *mut InstanceHeader)
+}
+
+/// Whether `obj` is exactly an instance of the class `record` describes.
+#[inline]
+pub unsafe fn is_instance(obj: *mut ffi::PyObject, record: TypeRecord_Ref) -> bool {
+    ffi::Py_TYPE(obj) as *mut c_void == record.py_type()
+}
+
+/// `TypeRecord::new_instance` of classes this copy creates: an instance with
+/// its header initialised, its value uninitialised.
+pub unsafe extern "C" fn new_instance(record: TypeRecord_Ref) -> *mut c_void {
+    let ty = record.py_type() as *mut ffi::PyTypeObject;
+    let alloc = (*ty).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+    let obj = alloc(ty, 0);
+    if obj.is_null() {
+        return ptr::null_mut();
+    }
+    let h = header_mut(obj);
+    h.value = (obj as *mut u8).add(record.value_offset()) as *mut c_void;
+    h.owner = ptr::null_mut();
+    ptr::write(ptr::addr_of_mut!(h.record), record);
+    h.flags.store(instance_flags::OWNED, Ordering::Relaxed);
+    h.borrow.store(0, Ordering::Relaxed);
+    obj as *mut c_void
+}
+
+/// Marks a freshly initialised owned instance as ready.
+#[inline]
+pub unsafe fn mark_ready(obj: *mut ffi::PyObject) {
+    header(obj).flags.fetch_or(instance_flags::READY, Ordering::Release);
+}
+
+/// Whether the instance's value is initialised.
+#[inline]
+pub unsafe fn is_ready(obj: *mut ffi::PyObject) -> bool {
+    header(obj).flags.load(Ordering::Acquire) & instance_flags::READY != 0
+}
+
+/// `tp_dealloc` of every class this copy creates.
+pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
+    let h = header(obj);
+    let flags = h.flags.load(Ordering::Acquire);
+    let record = h.record;
+    if flags & instance_flags::MAPPED != 0 {
+        if let Some(j) = internals::joined() {
+            let i = j.internals;
+            (i.map_remove())(i.state(), h.value, obj as *mut c_void);
+        }
+    }
+    if flags & (instance_flags::READY | instance_flags::OWNED) == instance_flags::READY | instance_flags::OWNED {
+        let class = &*(record.class_data() as *const ClassData);
+        let drop_value = class.desc.drop;
+        let value = h.value;
+        // A panicking Drop must not unwind into CPython; the value is gone either way.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop_value(value)));
+    }
+    let owner = h.owner as *mut ffi::PyObject;
+    let ty = ffi::Py_TYPE(obj);
+    match (*ty).tp_free {
+        Some(free) => free(obj as *mut c_void),
+        None => ffi::PyObject_Free(obj as *mut c_void),
+    }
+    ffi::Py_DECREF(ty as *mut ffi::PyObject);
+    if !owner.is_null() {
+        // Releasing the keep-alive may run any Python code; no lock is held.
+        ffi::Py_DECREF(owner);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Borrows.
+
+/// A held borrow of an instance's value; released on drop.
+pub struct Borrow {
+    root: *mut ffi::PyObject,
+    exclusive: bool,
+}
+
+impl Drop for Borrow {
+    fn drop(&mut self) {
+        // SAFETY: the root outlives the borrow: the caller holds a strong
+        // reference to the borrowed object, which keeps its owner alive.
+        let h = unsafe { header(self.root) };
+        if self.exclusive {
+            h.borrow.store(0, Ordering::Release);
+        } else {
+            h.borrow.fetch_sub(1, Ordering::Release);
+        }
+    }
+}
+
+/// The instance whose value `obj`'s value lives in (itself if owned).
+unsafe fn borrow_root(mut obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    loop {
+        let owner = header(obj).owner as *mut ffi::PyObject;
+        if owner.is_null() {
+            return obj;
+        }
+        obj = owner;
+    }
+}
+
+/// Borrows `obj`'s value, shared or exclusive. Fails with RuntimeError if
+/// that would alias a conflicting borrow.
+///
+/// # Safety
+/// `obj` is a ready oxbind instance the caller keeps alive.
+pub unsafe fn borrow(obj: *mut ffi::PyObject, exclusive: bool) -> Result<Borrow, ()> {
+    let root = borrow_root(obj);
+    let h = header(root);
+    let ok = if exclusive {
+        h.borrow.compare_exchange(0, u32::MAX, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    } else {
+        let mut current = h.borrow.load(Ordering::Relaxed);
+        loop {
+            if current >= u32::MAX - 1 {
+                break false;
+            }
+            match h.borrow.compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => break true,
+                Err(now) => current = now,
+            }
+        }
+    };
+    if ok {
+        return Ok(Borrow { root, exclusive });
+    }
+    let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
+    let message = if exclusive {
+        format!("{name} is already borrowed; it cannot also be borrowed mutably")
+    } else {
+        format!("{name} is already mutably borrowed; it cannot also be borrowed")
+    };
+    errors::raise(ffi::PyExc_RuntimeError, &message);
+    Err(())
+}
+
+// ---------------------------------------------------------------------------
+// Reference wrappers and the instance map.
+
+/// The object to return for a `&T` result pointing at `ptr`: `self` or an
+/// argument whose value is at `ptr`, else the mapped wrapper, else a new
+/// wrapper that keeps `owner_candidates`' container of `ptr` alive.
+///
+/// # Safety
+/// The thread is attached; every candidate is a live oxbind instance.
+pub unsafe fn object_for_ref(
+    ptr_value: *const c_void,
+    record: TypeRecord_Ref,
+    candidates: &[*mut ffi::PyObject],
+) -> *mut ffi::PyObject {
+    for &c in candidates {
+        if header(c).value as *const c_void == ptr_value && is_instance(c, record) {
+            return ffi::Py_NewRef(c);
+        }
+    }
+    let Some(joined) = internals::joined() else {
+        errors::raise(ffi::PyExc_RuntimeError, "oxbind: no runtime");
+        return ptr::null_mut();
+    };
+    let i = joined.internals;
+    let found = (i.map_get())(i.state(), ptr_value, record.py_type()) as *mut ffi::PyObject;
+    if !found.is_null() {
+        return found;
+    }
+    let owner = candidates.iter().copied().find(|&c| contains(c, ptr_value)).unwrap_or(ptr::null_mut());
+    let Some(new_instance) = record.new_instance().into_option() else {
+        errors::raise(ffi::PyExc_RuntimeError, "oxbind: class record cannot create instances");
+        return ptr::null_mut();
+    };
+    let obj = new_instance(record) as *mut ffi::PyObject;
+    if obj.is_null() {
+        return obj;
+    }
+    let h = header_mut(obj);
+    h.value = ptr_value as *mut c_void;
+    if !owner.is_null() {
+        h.owner = ffi::Py_NewRef(owner) as *mut c_void;
+    }
+    h.flags.store(instance_flags::READY | instance_flags::MAPPED, Ordering::Release);
+    allow_try_incref(obj);
+    let existing = (i.map_insert())(i.state(), ptr_value, obj as *mut c_void) as *mut ffi::PyObject;
+    if existing.is_null() {
+        return obj;
+    }
+    // Another thread mapped a wrapper first: use it, and drop ours unmapped.
+    h.flags.fetch_and(!instance_flags::MAPPED, Ordering::Release);
+    ffi::Py_DECREF(obj);
+    existing
+}
+
+/// Whether `ptr` points inside `obj`'s value.
+unsafe fn contains(obj: *mut ffi::PyObject, ptr_value: *const c_void) -> bool {
+    let h = header(obj);
+    let start = h.value as usize;
+    let size = h.record.size().max(1);
+    (start..start + size).contains(&(ptr_value as usize))
+}
+
+/// Lets [`try_incref`] succeed on `obj` while it is alive, whichever thread
+/// owns it (3.13t: sets `_Py_REF_MAYBE_WEAKREF` in the shared refcount, as
+/// `_PyObject_SetMaybeWeakref` does).
+#[cfg(Py_GIL_DISABLED)]
+unsafe fn allow_try_incref(obj: *mut ffi::PyObject) {
+    const FLAG_MASK: isize = 0b11;
+    const MAYBE_WEAKREF: isize = 0b01;
+    let shared = &(*obj).ob_ref_shared;
+    let mut current = shared.load(Ordering::Relaxed);
+    loop {
+        if current & FLAG_MASK != 0 {
+            return;
+        }
+        match shared.compare_exchange_weak(current, current | MAYBE_WEAKREF, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) => current = now,
+        }
+    }
+}
+
+#[cfg(not(Py_GIL_DISABLED))]
+unsafe fn allow_try_incref(_obj: *mut ffi::PyObject) {}
+
+/// Takes a new reference to `obj` unless it is already being deallocated.
+/// Called under an instance-map shard lock; touches only the refcount.
+///
+/// On 3.13t this follows CPython's `_Py_TryIncrefCompare`: an object whose
+/// shared refcount is zero (and never flagged) or merged-to-zero is dead.
+/// With the GIL, an exact refcount of zero means its dealloc has started.
+///
+/// # Safety
+/// `obj`'s memory is valid (it is still mapped, so not yet freed).
+#[cfg(Py_GIL_DISABLED)]
+pub unsafe fn try_incref(obj: *mut ffi::PyObject) -> bool {
+    const MERGED: isize = 0b11;
+    const SHARED_SHIFT: u32 = 2;
+    let o = &*obj;
+    let local = o.ob_ref_local.load(Ordering::Relaxed);
+    if local == u32::MAX {
+        return true; // immortal
+    }
+    if o.ob_tid == thread_id() {
+        if local == 0 {
+            return false;
+        }
+        o.ob_ref_local.store(local + 1, Ordering::Relaxed);
+        return true;
+    }
+    let mut shared = o.ob_ref_shared.load(Ordering::Relaxed);
+    loop {
+        if shared == 0 || shared == MERGED {
+            return false;
+        }
+        match o.ob_ref_shared.compare_exchange_weak(
+            shared,
+            shared + (1 << SHARED_SHIFT),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return true,
+            Err(now) => shared = now,
+        }
+    }
+}
+
+#[cfg(not(Py_GIL_DISABLED))]
+pub unsafe fn try_incref(obj: *mut ffi::PyObject) -> bool {
+    if ffi::Py_REFCNT(obj) <= 0 {
+        return false;
+    }
+    ffi::Py_INCREF(obj);
+    true
+}
+
+/// CPython's `_Py_ThreadId()`: the thread pointer.
+#[cfg(Py_GIL_DISABLED)]
+#[inline]
+fn thread_id() -> usize {
+    let tid: usize;
+    // SAFETY: reads the thread pointer register, as CPython's _Py_ThreadId does.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        std::arch::asm!("mov {}, fs:0", out(reg) tid, options(nostack, readonly, preserves_flags));
+        #[cfg(target_arch = "aarch64")]
+        std::arch::asm!("mrs {}, tpidr_el0", out(reg) tid, options(nostack, readonly, preserves_flags));
+    }
+    tid
+}
