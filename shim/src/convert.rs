@@ -100,7 +100,7 @@ pub unsafe fn to_arg<'a>(obj: *mut ffi::PyObject, ty: &TypeDesc) -> Result<ArgVa
 /// ("int", "str or None").
 pub fn expected_name(ty: &TypeDesc) -> String {
     let base = match ty.kind {
-        TypeKind::FLOAT => "float (or int)",
+        TypeKind::FLOAT => "float",
         k => k.python_name(),
     };
     if ty.optional {

@@ -154,9 +154,8 @@ pub unsafe fn type_name(obj: *mut ffi::PyObject) -> String {
     if name.is_null() {
         return "<unknown>".to_owned();
     }
-    let full = std::ffi::CStr::from_ptr(name).to_string_lossy();
-    // tp_name is "module.Name" for heap types; CPython's messages use the last part.
-    full.rsplit('.').next().unwrap_or(&full).to_owned()
+    // As in CPython's own messages: "str", "geometry.Point".
+    std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
 }
 
 /// A C string from Rust text, with interior NULs replaced, for the few C APIs

@@ -96,6 +96,8 @@ pub struct FunctionData {
     classes: Vec<RecordCell>,
     /// No receiver, and every parameter and the result are scalars.
     simple: bool,
+    /// For a name several functions share: the candidates, tried in order.
+    overloads: Vec<&'static FunctionData>,
     ml_name: CString,
     ml_doc: CString,
 }
@@ -108,6 +110,97 @@ pub enum Mode {
     /// Return `NotImplemented` if the first argument does not fit (binary
     /// operator slots), so Python can try the other operand.
     NotImplemented,
+    /// Return [`NO_MATCH`] with no error set if the arguments do not fit
+    /// (one overload of several).
+    Overload,
+}
+
+/// What a call in [`Mode::Overload`] returns when its arguments do not fit.
+const NO_MATCH: *mut ffi::PyObject = 1 as *mut ffi::PyObject;
+
+/// The result for arguments that do not fit: the error set, or NO_MATCH.
+unsafe fn mismatch(mode: Mode) -> *mut ffi::PyObject {
+    if mode == Mode::Overload {
+        ffi::PyErr_Clear();
+        NO_MATCH
+    } else {
+        ptr::null_mut()
+    }
+}
+
+/// One function standing for several that share a Python name: each is
+/// tried in order, and the first whose arguments fit is called.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn new_overloaded(candidates: Vec<&'static FunctionData>) -> Result<&'static FunctionData, ()> {
+    let first = candidates[0];
+    let name = first.desc.name.as_str();
+    let mut doc = String::from("Overloaded; the first signature whose arguments fit is called:\n");
+    for c in &candidates {
+        let sig = docstring(c.desc, name);
+        let (header, body) = sig.split_once("\n--\n\n").unwrap_or((&sig, ""));
+        doc.push_str(&format!("\n{header}\n"));
+        if !body.is_empty() {
+            doc.push_str(&format!("    {}\n", body.replace('\n', "\n    ")));
+        }
+    }
+    Ok(Box::leak(Box::new(FunctionData {
+        desc: first.desc,
+        defaults: first.defaults.clone(),
+        name: first.name.clone(),
+        plugin: first.plugin,
+        keywords: Vec::new(),
+        classes: Vec::new(),
+        simple: false,
+        overloads: candidates,
+        ml_name: errors::c_string(name),
+        ml_doc: errors::c_string(&doc),
+    })))
+}
+
+/// Tries each overload; raises TypeError listing them all if none fits.
+unsafe fn dispatch_overloads(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    for candidate in &data.overloads {
+        let result = dispatch(candidate, slf, args, nargs, kwnames, Mode::Overload);
+        if result != NO_MATCH {
+            return result;
+        }
+    }
+    let mut given: Vec<String> = (0..nargs as usize).map(|k| errors::type_name(*args.add(k))).collect();
+    if !kwnames.is_null() {
+        for j in 0..ffi::PyTuple_GET_SIZE(kwnames) as usize {
+            let value = *args.add(nargs as usize + j);
+            given.push(format!("{}={}", quoted(ffi::PyTuple_GET_ITEM(kwnames, j as _)).trim_matches('\''), errors::type_name(value)));
+        }
+    }
+    let signatures: Vec<String> = data
+        .overloads
+        .iter()
+        .map(|c| {
+            let params: Vec<String> = c
+                .desc
+                .params
+                .as_slice()
+                .iter()
+                .map(|p| format!("{}: {}", p.name.as_str(), expected_name(&p.ty)))
+                .collect();
+            format!("    {}({})", c.desc.name.as_str(), params.join(", "))
+        })
+        .collect();
+    errors::type_error(&format!(
+        "{}(): no overload matches the arguments ({}); the signatures are:\n{}",
+        data.name,
+        given.join(", "),
+        signatures.join("\n")
+    ));
+    ptr::null_mut()
 }
 
 fn is_scalar(ty: &TypeDesc) -> bool {
@@ -143,6 +236,7 @@ pub unsafe fn new_data(
         keywords,
         classes: (0..=desc.params.len()).map(|_| RecordCell::default()).collect(),
         simple,
+        overloads: Vec::new(),
         ml_name: errors::c_string(desc.name.as_str()),
         ml_doc: errors::c_string(&docstring(desc, doc_name)),
     })))
@@ -232,6 +326,9 @@ pub unsafe fn dispatch(
     kwnames: *mut ffi::PyObject,
     mode: Mode,
 ) -> *mut ffi::PyObject {
+    if !data.overloads.is_empty() {
+        return dispatch_overloads(data, slf, args, nargs, kwnames);
+    }
     let nparams = data.desc.params.len();
     let result = catch_unwind(AssertUnwindSafe(|| {
         if nparams <= INLINE_PARAMS {
@@ -278,13 +375,13 @@ unsafe fn call<'a>(
 ) -> *mut ffi::PyObject {
     let params = data.desc.params.as_slice();
     if !bind_arguments(data, args, nargs as usize, kwnames, slots) {
-        return ptr::null_mut();
+        return mismatch(mode);
     }
     if data.simple {
         for (i, param) in params.iter().enumerate() {
             match convert_scalar(data, i, slots[i], &param.ty) {
                 Some(v) => values[i] = v,
-                None => return ptr::null_mut(),
+                None => return mismatch(mode),
             }
         }
         // SAFETY: one value per parameter, each of its declared kind; the
@@ -309,6 +406,7 @@ unsafe fn call<'a>(
                 Err(Mismatch::WrongType) if mode == Mode::NotImplemented && i == 0 => {
                     return ffi::Py_NewRef(ffi::Py_NotImplemented());
                 }
+                Err(_) if mode == Mode::Overload => return mismatch(mode),
                 Err(Mismatch::WrongType) => {
                     raise_wrong_type(data, i, obj);
                     return ptr::null_mut();

@@ -178,12 +178,10 @@ pub fn validate(
     if !is_identifier(module_name) {
         return Err(InvalidPlugin(format!("module name {module_name:?} is not a Python identifier")));
     }
-    let mut names = HashSet::new();
+    // Functions may share a name (overloads); classes may not share one.
+    let mut names: HashSet<&str> = functions.iter().map(|f| f.name.as_str()).collect();
     let mut all = Vec::with_capacity(functions.len());
     for f in functions {
-        if !names.insert(f.name.as_str()) {
-            return Err(InvalidPlugin(format!("{} is exported twice", f.name.as_str())));
-        }
         all.push(validate_function(f, module_name, Role::Function)?);
     }
     for c in classes {
@@ -271,9 +269,18 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     set_str_attr(module.as_ptr(), c"__file__", &plugin.path.to_string_lossy())?;
     set_str_attr(module.as_ptr(), c"__doc__", module_ref.doc().as_str())?;
     set_str_attr(module.as_ptr(), c"__version__", version)?;
+    // Group functions by Python name, in order: a shared name is an overload set.
+    let mut groups: Vec<(&str, Vec<&'static function::FunctionData>)> = Vec::new();
     for (desc, defaults) in functions.iter().zip(defaults) {
         let fname = desc.name.as_str();
         let data = function::new_data(desc, defaults, fname.to_owned(), name, fname)?;
+        match groups.iter_mut().find(|(n, _)| *n == fname) {
+            Some((_, list)) => list.push(data),
+            None => groups.push((fname, vec![data])),
+        }
+    }
+    for (fname, mut candidates) in groups {
+        let data = if candidates.len() == 1 { candidates.pop().expect("one") } else { function::new_overloaded(candidates)? };
         let func = function::new_function(data, module.as_ptr(), module_name.as_ptr())?;
         add_attr(module.as_ptr(), fname, func.as_ptr())?;
     }

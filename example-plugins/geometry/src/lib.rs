@@ -78,10 +78,28 @@ pub fn midpoint(a: &Point, b: &Point) -> Point {
     Point::new((a.x + b.x) / 2.0, (a.y + b.y) / 2.0)
 }
 
+/// Scale a point by `factor`.
+#[oxbind::function(name = "scaled")]
+pub fn scaled_point(p: &Point, factor: f64) -> Point {
+    Point::new(p.x * factor, p.y * factor)
+}
+
+/// Scale every corner of a polygon by `factor`.
+#[oxbind::function(name = "scaled")]
+pub fn scaled_polygon(polygon: &Polygon, factor: f64) -> Polygon {
+    Polygon { points: polygon.points.iter().map(|p| Point::new(p.x * factor, p.y * factor)).collect() }
+}
+
+/// Scale a number by `factor`.
+#[oxbind::function(name = "scaled")]
+pub fn scaled_number(x: f64, factor: f64) -> f64 {
+    x * factor
+}
+
 oxbind::plugin! {
     name: "geometry",
     doc: "Plane geometry: Point, Polygon and friends.",
-    functions: [distance, triangle_area, angle_deg, midpoint],
+    functions: [distance, triangle_area, angle_deg, midpoint, scaled_point, scaled_polygon, scaled_number],
     classes: [Point, Polygon],
     conversions: [point_from_tuple],
 }

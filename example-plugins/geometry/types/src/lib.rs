@@ -51,6 +51,11 @@ impl Point {
         self.y = (self.y as f64 * factor) as Coord;
     }
 
+    /// Move this point to where `other` is.
+    pub fn set_to(&mut self, other: &Point) {
+        *self = *other;
+    }
+
     fn __repr__(&self) -> String {
         format!("Point({:?}, {:?})", self.x as f64, self.y as f64)
     }

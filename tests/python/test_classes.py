@@ -1,0 +1,286 @@
+"""Classes, instances and cross-plugin casts: geometry owns Point and
+Polygon, physics uses Point through geometry-types, counter has Counter.
+The plugins are loaded with oxbind.load here; test_standalone.py repeats
+the cross-plugin checks with extension modules."""
+
+import gc
+import inspect
+import pydoc
+
+import pytest
+
+from conftest import FREE_THREADED, plugin_path, run_python
+
+
+@pytest.fixture(scope="module")
+def geometry(oxbind):
+    return oxbind.load(plugin_path("geometry"))
+
+
+@pytest.fixture(scope="module")
+def physics(oxbind, geometry):
+    return oxbind.load(plugin_path("physics"))
+
+
+@pytest.fixture(scope="module")
+def counter(oxbind):
+    return oxbind.load(plugin_path("counter"))
+
+
+# --- one class, end to end ---
+
+def test_point_basics(geometry):
+    P = geometry.Point
+    p = P(1, 2)
+    assert repr(p) == "Point(1.0, 2.0)"
+    assert (p.x, p.y) == (1.0, 2.0)
+    assert P(x=3, y=4).norm() == 5.0
+    assert P.origin() == P(0, 0)
+    assert type(p) is P and P.__module__ == "geometry" and P.__qualname__ == "Point"
+
+
+def test_point_properties_read_and_write(geometry):
+    p = geometry.Point(1, 2)
+    p.x = 10
+    p.y = -2.5
+    assert p == geometry.Point(10, -2.5)
+    with pytest.raises(TypeError, match=r"^Point.x\(\) argument 'value' must be float, not str$"):
+        p.x = "nope"
+    with pytest.raises(AttributeError, match="cannot delete property 'x'"):
+        del p.x
+
+
+def test_point_operators(geometry):
+    P = geometry.Point
+    p, q = P(1, 2), P(3.5, -1)
+    assert p + q == P(4.5, 1) and p - q == P(-2.5, 3) and p * 2 == P(2, 4) and -p == P(-1, -2)
+    assert p == P(1, 2) and p != q and (p == "x") is False
+    assert hash(p) == hash(P(1, 2)) and len({p, P(1, 2), q}) == 2
+    with pytest.raises(TypeError):
+        p + 1  # no conversion from int: NotImplemented both ways
+    with pytest.raises(TypeError):
+        1 + p  # reflected operations are not supported
+
+
+def test_mutating_method_changes_the_instance(geometry):
+    p = geometry.Point(1, 2)
+    assert p.scale(3) is None
+    assert p == geometry.Point(3, 6)
+
+
+def test_signatures_docstrings_and_help(geometry):
+    P = geometry.Point
+    assert str(inspect.signature(P)) == "(x, y)"
+    assert P.__doc__.startswith("A point in the plane.")
+    assert str(inspect.signature(P.norm)) == "(self, /)"
+    assert str(inspect.signature(P(1, 1).norm)) == "()"
+    assert P.norm.__doc__ == "Distance from the origin."
+    assert P.x.__doc__ == "The x coordinate."
+    text = pydoc.render_doc(P, renderer=pydoc.plaintext)
+    for piece in ("class Point", "norm(self, /)", "Distance from the origin.", "origin()", "scale(self, /, factor)", "x\n"):
+        assert piece in text, piece
+    assert "Polygon(points)" in pydoc.render_doc(geometry, renderer=pydoc.plaintext)
+
+
+def test_wrong_receiver_and_argument_types(geometry):
+    P = geometry.Point
+    with pytest.raises(TypeError, match=r"^Point\(\) argument 'x' must be float, not str$"):
+        P("a", 1)
+    with pytest.raises(TypeError, match="descriptor 'norm' for 'geometry.Point' objects doesn't apply to a 'int' object"):
+        P.norm(3)
+    with pytest.raises(TypeError, match=r"^midpoint\(\) argument 'b' must be geometry.Point, not str$"):
+        geometry.midpoint(P(0, 0), "x")
+
+
+def test_polygon_sequence_protocol(geometry):
+    P = geometry.Point
+    poly = geometry.Polygon([P(0, 0), P(4, 0), P(4, 3)])
+    assert repr(poly) == "Polygon(3 points)"
+    assert len(poly) == 3 and poly.area() == 6.0 and poly.perimeter() == 12.0
+    assert poly[0] == P(0, 0) and poly[-1] == P(4, 3) and type(poly[1]) is P
+    assert list(poly) == [P(0, 0), P(4, 0), P(4, 3)]
+    with pytest.raises(IndexError, match="index 3 is out of range for length 3"):
+        poly[3]
+    with pytest.raises(TypeError, match=r"^Polygon\(\) argument 'points' item 1 must be geometry.Point, not int$"):
+        geometry.Polygon([P(0, 0), 5])
+    assert geometry.Polygon((P(0, 0), P(1, 0), P(0, 1))).area() == 0.5  # a tuple works too
+
+
+def test_instances_hold_their_value_inline(geometry, oxbind):
+    # Constructing instances registers nothing shared.
+    before = oxbind.internals_info()["mapped_instances"]
+    points = [geometry.Point(i, i) for i in range(1000)]
+    assert oxbind.internals_info()["mapped_instances"] == before
+    assert geometry.Point.__basicsize__ >= 16  # value inline, no pointer to a second allocation
+    del points
+
+
+# --- identity and keep-alive ---
+
+def test_returning_an_argument_returns_the_same_object(counter):
+    c = counter.Counter()
+    assert counter.return_self(c) is c
+    c.inc()
+    c.inc_by(41)
+    assert counter.return_self(c).value == 42 and repr(c) == "Counter(42)"
+
+
+def test_interior_references_have_one_identity(physics, geometry):
+    body = physics.Body(geometry.Point(1, 1), 2.0)
+    assert body.position is body.position
+    assert physics.position_of(body) is body.position
+    assert type(body.position) is geometry.Point
+
+
+def test_a_reference_keeps_its_owner_alive(physics, geometry, oxbind):
+    body = physics.Body(geometry.Point(1, 1), 2.0)
+    p = body.position
+    body.move_by(1, 2)
+    assert (p.x, p.y) == (2.0, 3.0)  # a view of the body's value, not a copy
+    p.x = 7
+    assert body.position.x == 7.0
+    del body
+    gc.collect()
+    assert p.x == 7.0 and p.y == 3.0 and repr(p) == "Point(7.0, 3.0)"
+    mapped = oxbind.internals_info()["mapped_instances"]
+    del p
+    gc.collect()
+    assert oxbind.internals_info()["mapped_instances"] == mapped - 1
+
+
+def test_a_new_wrapper_after_the_old_one_died(physics, geometry):
+    body = physics.Body(geometry.Point(5, 5), 1.0)
+    first_id = id(body.position)  # the wrapper dies right away
+    again = body.position
+    assert again == geometry.Point(5, 5) and again is body.position
+    del first_id
+
+
+def test_aliasing_borrows_are_refused(geometry, physics):
+    P = geometry.Point
+    p, q = P(0, 0), P(1, 2)
+    p.set_to(q)
+    assert p == q
+    # `&mut self` and `&other` on one object would alias: refused, not UB.
+    with pytest.raises(RuntimeError, match="geometry.Point is already mutably borrowed"):
+        p.set_to(p)
+    # A wrapper borrows the instance it points into.
+    body = physics.Body(P(5, 5), 1.0)
+    with pytest.raises(RuntimeError, match="already mutably borrowed"):
+        body.position.set_to(body.position)
+    body.position.set_to(q)
+    assert body.position == q
+    # Failed borrows leave nothing behind.
+    p.set_to(P(7, 7))
+    assert p == P(7, 7)
+
+
+# --- across plugins ---
+
+def test_physics_takes_and_returns_geometry_points(physics, geometry):
+    P = geometry.Point
+    assert physics.distance(P(0, 0), P(3, 4)) == 5.0
+    c = physics.centroid([P(0, 0), P(2, 0), P(2, 2), P(0, 2)])
+    assert type(c) is P and c == P(1, 1)
+    bodies = [physics.Body(P(0, 0), 1.5), physics.Body(P(1, 1), 2.5)]
+    assert physics.total_mass(bodies) == 4.0
+    assert physics.total_mass([]) == 0.0
+    with pytest.raises(ValueError, match="centroid of no points"):
+        physics.centroid([])
+    with pytest.raises(TypeError, match=r"^total_mass\(\) argument 'bodies' item 0 must be physics.Body, not geometry.Point$"):
+        physics.total_mass([P(0, 0)])
+
+
+def test_tuples_convert_to_points_in_every_plugin(physics, geometry):
+    P = geometry.Point
+    assert geometry.midpoint((0, 0), (2, 4)) == P(1, 2)
+    assert physics.distance((0, 0), (3, 4)) == 5.0
+    assert physics.centroid([(0, 0), P(2, 2)]) == P(1, 1)
+    assert physics.Body((1, 2), 3.0).position == P(1, 2)
+    with pytest.raises(TypeError, match=r"^distance\(\) argument 'a' must be geometry.Point, not tuple$"):
+        physics.distance(("a", "b"), (0, 0))
+    with pytest.raises(TypeError, match="must be geometry.Point, not tuple"):
+        physics.distance((1, 2, 3), (0, 0))
+
+
+def test_overloads_are_tried_in_order(geometry):
+    P = geometry.Point
+    assert geometry.scaled(P(1, 2), 2) == P(2, 4)
+    assert geometry.scaled(geometry.Polygon([P(0, 0), P(1, 0), P(0, 1)]), 2).area() == 2.0
+    assert geometry.scaled(2.5, 2) == 5.0
+    assert geometry.scaled((1, 1), 3) == P(3, 3)  # the first overload, through the conversion
+    with pytest.raises(TypeError) as info:
+        geometry.scaled("x", factor=2)
+    assert str(info.value) == (
+        "scaled(): no overload matches the arguments (str, factor=int); the signatures are:\n"
+        "    scaled(p: geometry.Point, factor: float)\n"
+        "    scaled(polygon: geometry.Polygon, factor: float)\n"
+        "    scaled(x: float, factor: float)"
+    )
+    assert "scaled(polygon, factor)" in geometry.scaled.__doc__
+
+
+def test_gil_stays_off_with_class_plugins():
+    if not FREE_THREADED:
+        pytest.skip("free-threaded builds only")
+    out = run_python(f"""
+import sys, oxbind
+for name in ("geometry", "physics", "counter"):
+    oxbind.load({str(plugin_path('geometry').parent)!r} + f"/lib{{name}}.so")
+print(sys._is_gil_enabled())
+""")
+    assert out.stdout.strip() == "False"
+
+
+# --- load order, missing owners, layout mismatches (fresh processes) ---
+
+LOAD = "import oxbind\ng = lambda n: oxbind.load({!r} + '/lib' + n + '.so')\n".format(str(plugin_path("geometry").parent))
+
+
+def test_physics_first_then_geometry():
+    out = run_python(LOAD + """
+physics = g("physics")
+try:
+    physics.distance((0, 0), (3, 4))
+except TypeError as e:
+    print(e)
+geometry = g("geometry")
+print(physics.distance(geometry.Point(0, 0), (3, 4)))
+print(type(physics.centroid([(1, 1)])) is geometry.Point)
+""")
+    missing, distance, same_type = out.stdout.splitlines()
+    assert missing == "distance() needs class geometry.Point, which plugin 'geometry' defines, but 'geometry' is not loaded"
+    assert distance == "5.0" and same_type == "True"
+
+
+BAD = str(plugin_path("geometry").parent.parent / "fixture-plugins" / "libphysics_bad_point.so")
+
+
+def test_a_consumer_with_a_changed_layout_is_refused_at_load():
+    out = run_python(LOAD + f"""
+geometry = g("geometry")
+try:
+    oxbind.load({BAD!r})
+except ImportError as e:
+    print(e)
+print(geometry.Point(1, 2))
+""")
+    message, still_fine = out.stdout.splitlines()
+    assert message.startswith("oxbind: cannot load physics (")
+    assert "class geometry.Point" in message
+    assert "geometry-types 0.1.0" in message  # both crate versions are named
+    assert "field 'x': mismatched type (expected f64, found f32)" in message
+    assert still_fine == "Point(1.0, 2.0)"
+
+
+def test_a_consumer_with_a_changed_layout_loaded_first_fails_at_use():
+    out = run_python(LOAD + f"""
+physics = oxbind.load({BAD!r})
+geometry = g("geometry")
+try:
+    physics.distance(geometry.Point(0, 0), geometry.Point(3, 4))
+except TypeError as e:
+    print(e)
+""")
+    assert "distance() cannot use class geometry.Point (physics)" in out.stdout
+    assert "field 'x': mismatched type (expected f64, found f32)" in out.stdout
