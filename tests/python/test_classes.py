@@ -191,6 +191,19 @@ def test_physics_takes_and_returns_geometry_points(physics, geometry):
         physics.total_mass([P(0, 0)])
 
 
+def test_another_plugin_can_change_a_point_in_place(physics, geometry):
+    P = geometry.Point
+    p = P(1, 1)
+    assert physics.nudge(p, 2, 3) is None
+    assert p == P(3, 4)
+    body = physics.Body(P(0, 0), 1.0)
+    physics.nudge(body.position, 1, 1)  # through a reference into the body
+    assert body.position == P(1, 1)
+    # A temporary from a tuple cannot stand for a `&mut` parameter.
+    with pytest.raises(TypeError, match=r"^nudge\(\) argument 'p' must be geometry.Point, not tuple$"):
+        physics.nudge((0, 0), 1, 1)
+
+
 def test_tuples_convert_to_points_in_every_plugin(physics, geometry):
     P = geometry.Point
     assert geometry.midpoint((0, 0), (2, 4)) == P(1, 2)

@@ -62,6 +62,13 @@ pub fn total_mass(bodies: Vec<&Body>) -> f64 {
     bodies.iter().map(|b| b.mass).sum()
 }
 
+/// Move the point `p` (a geometry.Point, changed in place) by (dx, dy).
+#[oxbind::function]
+pub fn nudge(p: &mut Point, dx: f64, dy: f64) {
+    p.x += dx as Coord;
+    p.y += dy as Coord;
+}
+
 /// The body's position: the same object as `body.position`.
 #[oxbind::function]
 pub fn position_of(body: &Body) -> &Point {
@@ -71,6 +78,6 @@ pub fn position_of(body: &Body) -> &Point {
 oxbind::plugin! {
     name: "physics",
     doc: "Bodies positioned by geometry.Point.",
-    functions: [distance, centroid, total_mass, position_of],
+    functions: [distance, centroid, total_mass, position_of, nudge],
     classes: [Body],
 }
