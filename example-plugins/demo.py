@@ -36,3 +36,19 @@ for label, call in [
 print(f"  after the panic, hello.add(1, 2) -> {hello.add(1, 2)}")
 if hasattr(sys, "_is_gil_enabled"):
     print(f"  GIL enabled after loading: {sys._is_gil_enabled()}")
+
+# Classes shared across plugins: geometry owns Point; physics uses it.
+geometry = oxbind.load(os.path.join(plugin_dir, "libgeometry.so"))
+physics = oxbind.load(os.path.join(plugin_dir, "libphysics.so"))
+P = geometry.Point
+body = physics.Body((1, 2), mass=3.0)          # a (x, y) tuple converts to a Point
+print(f"\n  {body!r}")
+print(f"  body.position is body.position  -> {body.position is body.position}")
+pos = body.position
+del body                                        # pos keeps the body alive
+print(f"  after del body, pos             -> {pos!r}")
+print(f"  physics.distance(P(0, 0), (3, 4)) -> {physics.distance(P(0, 0), (3, 4))}")
+c = physics.centroid([P(0, 0), (2, 0), (1, 3)])
+print(f"  physics.centroid(...)           -> {c!r}, a {type(c).__module__}.{type(c).__qualname__}")
+poly = geometry.Polygon([P(0, 0), P(4, 0), P(4, 3)])
+print(f"  {poly!r}: area {poly.area()}, corners {list(poly)}")
