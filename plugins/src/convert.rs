@@ -88,6 +88,44 @@ impl<'a, T: ListItem<'a>> FromArg<'a> for Vec<T> {
     }
 }
 
+/// A type that can be an item of a `Vec<T>` result. Implemented for the
+/// integer types (except `u8`: `Vec<u8>` is `bytes`), floats, `bool`,
+/// `String`, and by `#[oxbind::class]` for classes.
+pub trait IntoItem: Sized {
+    const ITEM: &'static TypeDesc;
+    fn into_item(self) -> Result<RetValue, Error>;
+}
+
+impl<T: IntoItem> IntoReturn for Vec<T> {
+    const TYPE: TypeDesc = TypeDesc::list(T::ITEM, "Vec");
+    fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
+        self.into_iter().map(T::into_item).collect::<Result<Vec<_>, _>>().map(|items| RetValue::List(RVec::from(items)))
+    }
+}
+
+/// Moves a class value out as bytes, for a list item (`RetValue::Moved`).
+#[doc(hidden)]
+pub fn moved<T>(value: T) -> Result<RetValue, Error> {
+    let value = std::mem::ManuallyDrop::new(value);
+    // SAFETY: reads the bytes of a live value that is never dropped here;
+    // the shim moves them into an instance, which owns the value from then on.
+    let bytes = unsafe { std::slice::from_raw_parts(&*value as *const T as *const u8, std::mem::size_of::<T>()) };
+    Ok(RetValue::Moved(RVec::from(bytes)))
+}
+
+macro_rules! scalar_items {
+    ($($t:ty => $kind:ident),*) => {$(
+        impl IntoItem for $t {
+            const ITEM: &'static TypeDesc = &TypeDesc::scalar(TypeKind::$kind, stringify!($t));
+            fn into_item(self) -> Result<RetValue, Error> {
+                self.into_return(ReturnSlot::NONE)
+            }
+        }
+    )*};
+}
+scalar_items!(i8 => INT, i16 => INT, i32 => INT, i64 => INT, isize => INT, u16 => INT, u32 => INT, u64 => INT,
+              usize => INT, f32 => FLOAT, f64 => FLOAT, bool => BOOL, String => STR);
+
 const fn desc(kind: TypeKind, rust_name: &'static str) -> TypeDesc {
     TypeDesc::scalar(kind, rust_name)
 }

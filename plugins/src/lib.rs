@@ -30,7 +30,7 @@ mod error;
 #[doc(hidden)]
 pub mod private;
 
-pub use convert::{FromArg, IntoReturn, ListItem, ReturnSlot};
+pub use convert::{FromArg, IntoItem, IntoReturn, ListItem, ReturnSlot};
 pub use error::{Error, ErrorKind, Result};
 pub use oxbind_abi as abi;
 pub use oxbind_macros::{class, function, methods};

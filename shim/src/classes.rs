@@ -155,6 +155,9 @@ pub unsafe fn create(
         type_slots.push(slot(ffi::Py_sq_length, slot_len as *mut c_void));
         type_slots.push(slot(ffi::Py_mp_length, slot_len as *mut c_void));
     }
+    if has(SlotKind::ITER) {
+        type_slots.push(slot(ffi::Py_tp_iter, slot_iter as *mut c_void));
+    }
     if has(SlotKind::GETITEM) {
         type_slots.push(slot(ffi::Py_sq_item, slot_sq_item as *mut c_void));
         type_slots.push(slot(ffi::Py_mp_subscript, slot_getitem as *mut c_void));
@@ -503,6 +506,11 @@ unsafe extern "C" fn slot_bool(obj: *mut ffi::PyObject) -> c_int {
 unsafe extern "C" fn slot_len(obj: *mut ffi::PyObject) -> ffi::Py_ssize_t {
     let Some(result) = Owned::from_raw(invoke(obj, SlotKind::LEN, &[], Mode::Raise)) else { return -1 };
     ffi::PyLong_AsSsize_t(result.as_ptr())
+}
+
+unsafe extern "C" fn slot_iter(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let Some(items) = Owned::from_raw(invoke(obj, SlotKind::ITER, &[], Mode::Raise)) else { return ptr::null_mut() };
+    ffi::PyObject_GetIter(items.as_ptr())
 }
 
 unsafe extern "C" fn slot_getitem(obj: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {

@@ -126,7 +126,7 @@ pub unsafe fn from_ret(value: RetValue) -> *mut ffi::PyObject {
             ffi::PyUnicode_FromStringAndSize(s.as_ptr() as *const c_char, s.len() as ffi::Py_ssize_t)
         }
         RetValue::Bytes(b) => ffi::PyBytes_FromStringAndSize(b.as_ptr() as *const c_char, b.len() as ffi::Py_ssize_t),
-        RetValue::Written | RetValue::Ref(_) => {
+        RetValue::Written | RetValue::Ref(_) | RetValue::List(_) | RetValue::Moved(_) => {
             crate::errors::raise(ffi::PyExc_RuntimeError, "oxbind: a plugin returned an object for a non-object result");
             std::ptr::null_mut()
         }

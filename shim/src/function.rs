@@ -228,6 +228,7 @@ pub unsafe fn new_data(
     let simple = desc.receiver == Receiver::NONE
         && desc.params.as_slice().iter().all(|p| is_scalar(&p.ty))
         && is_scalar(&desc.ret);
+    // (A list result is not scalar, so it always takes the general path.)
     Ok(Box::leak(Box::new(FunctionData {
         desc,
         defaults,
@@ -453,6 +454,7 @@ unsafe fn call<'a>(
                 Err(()) => ptr::null_mut(),
             }
         }
+        CallOutcome::Ok(RetValue::List(items)) => list_result(data, items),
         other => finish_scalar(other),
     };
     // Release borrows before the temporaries: dropping a temporary may run
@@ -461,6 +463,47 @@ unsafe fn call<'a>(
     drop(ret_obj); // an unused result instance (None returned, or an error) is not ready: no drop
     drop(scratch);
     result
+}
+
+/// A new list from a list result: scalars converted, class values moved
+/// into new instances of the item class.
+unsafe fn list_result(data: &FunctionData, items: oxbind_abi::abi_stable::std_types::RVec<RetValue>) -> *mut ffi::PyObject {
+    let item_ty = data.desc.ret.item.expect("validated");
+    let record = if item_ty.kind == TypeKind::OBJECT {
+        match data.classes[data.desc.params.len()].get(item_ty.class.expect("validated"), data.plugin, &data.name) {
+            Ok(r) => Some(r),
+            Err(()) => return ptr::null_mut(),
+        }
+    } else {
+        None
+    };
+    let Some(list) = Owned::from_raw(ffi::PyList_New(items.len() as ffi::Py_ssize_t)) else { return ptr::null_mut() };
+    for (k, item) in items.into_iter().enumerate() {
+        let obj = match (item, record) {
+            (RetValue::Moved(bytes), Some(record)) => {
+                let Some(obj) = new_instance(record) else { return ptr::null_mut() };
+                if bytes.len() != record.size() {
+                    errors::raise(ffi::PyExc_RuntimeError, &format!("{}() returned a list item of the wrong size", data.name));
+                    return ptr::null_mut();
+                }
+                // SAFETY: the bytes are a value of the item class moved out by
+                // the plugin (never dropped there); the instance now owns it.
+                ptr::copy_nonoverlapping(bytes.as_ptr(), instance::header(obj.as_ptr()).value as *mut u8, bytes.len());
+                instance::mark_ready(obj.as_ptr());
+                obj.into_raw()
+            }
+            (other, None) => convert::from_ret(other),
+            (_, Some(_)) => {
+                errors::raise(ffi::PyExc_RuntimeError, &format!("{}() returned a list item of the wrong kind", data.name));
+                ptr::null_mut()
+            }
+        };
+        if obj.is_null() {
+            return ptr::null_mut();
+        }
+        ffi::PyList_SET_ITEM(list.as_ptr(), k as ffi::Py_ssize_t, obj);
+    }
+    list.into_raw()
 }
 
 /// Converts a scalar outcome (or raises the error or panic it carries).

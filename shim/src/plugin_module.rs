@@ -105,12 +105,15 @@ fn check_type(ty: &TypeDesc, is_result: bool) -> Result<(), String> {
             Ok(())
         }
         TypeKind::LIST => {
-            if is_result {
-                return Err("list results are not supported yet".into());
-            }
             let item = ty.item.ok_or("a list type without an item type")?;
+            if is_result {
+                if item.kind == TypeKind::LIST || item.kind == TypeKind::UNIT || (item.kind == TypeKind::OBJECT && item.passing != Passing::VALUE) {
+                    return Err("a list result holds scalars or class values".into());
+                }
+                return check_type(item, true);
+            }
             if item.kind != TypeKind::OBJECT {
-                return Err("only lists of class instances are supported".into());
+                return Err("list parameters hold class instances".into());
             }
             check_type(item, false)
         }

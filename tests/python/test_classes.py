@@ -106,6 +106,25 @@ def test_polygon_sequence_protocol(geometry):
     assert geometry.Polygon((P(0, 0), P(1, 0), P(0, 1))).area() == 0.5  # a tuple works too
 
 
+def test_list_results_and_iteration(geometry):
+    P = geometry.Point
+    poly = geometry.Polygon([(0, 0), (3, 0), (3, 4)])
+    assert poly.side_lengths() == [3.0, 4.0, 5.0]
+    corners = poly.corners()
+    assert corners == [P(0, 0), P(3, 0), P(3, 4)] and all(type(c) is P for c in corners)
+    corners[0].x = 9  # new instances: the polygon is unchanged
+    assert poly[0] == P(0, 0)
+    assert type(iter(poly)).__name__ == "list_iterator"  # __iter__ fills tp_iter
+    assert [p.y for p in poly] == [0.0, 0.0, 4.0]
+    # Values with heap data are moved into their instances and dropped by them.
+    square = geometry.Polygon([(0, 0), (2, 0), (2, 2), (0, 2)])
+    triangles = square.triangulate()
+    assert [t.area() for t in triangles] == [2.0, 2.0] and [len(t) for t in triangles] == [3, 3]
+    del square
+    gc.collect()
+    assert list(triangles[1]) == [P(0, 0), P(2, 2), P(0, 2)]
+
+
 def test_instances_hold_their_value_inline(geometry, oxbind):
     # Constructing instances registers nothing shared.
     before = oxbind.internals_info()["mapped_instances"]

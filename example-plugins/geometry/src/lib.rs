@@ -38,8 +38,30 @@ impl Polygon {
         (0..n).map(|i| (self.points[(i + 1) % n] - self.points[i]).norm()).sum()
     }
 
+    /// The corners, as new Points.
+    fn corners(&self) -> Vec<Point> {
+        self.points.clone()
+    }
+
+    /// The lengths of the sides, in order.
+    fn side_lengths(&self) -> Vec<f64> {
+        let n = self.points.len();
+        (0..n).map(|i| (self.points[(i + 1) % n] - self.points[i]).norm()).collect()
+    }
+
+    /// Split a convex polygon into triangles fanning out from its first corner.
+    fn triangulate(&self) -> Vec<Polygon> {
+        (1..self.points.len().saturating_sub(1))
+            .map(|i| Polygon { points: vec![self.points[0], self.points[i], self.points[i + 1]] })
+            .collect()
+    }
+
     fn __len__(&self) -> usize {
         self.points.len()
+    }
+
+    fn __iter__(&self) -> Vec<Point> {
+        self.points.clone()
     }
 
     fn __getitem__(&self, index: isize) -> Result<Point, Error> {

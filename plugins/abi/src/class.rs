@@ -95,8 +95,10 @@ impl SlotKind {
     pub const LE: Self = Self(14);
     pub const GT: Self = Self(15);
     pub const GE: Self = Self(16);
+    /// `__iter__(&self) -> Vec<T>`: iterating the instance iterates the list.
+    pub const ITER: Self = Self(17);
 
-    pub const MAX: Self = Self::GE;
+    pub const MAX: Self = Self::ITER;
 
     /// The special method a slot kind stands for.
     pub const fn dunder(self) -> &'static str {
@@ -117,6 +119,7 @@ impl SlotKind {
             14 => "__le__",
             15 => "__gt__",
             16 => "__ge__",
+            17 => "__iter__",
             _ => "<none>",
         }
     }

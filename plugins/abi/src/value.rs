@@ -37,7 +37,9 @@ impl TypeKind {
     /// An instance of a class (`TypeDesc::class`), passed as `&T`, `&mut T`
     /// or by value (see [`Passing`]).
     pub const OBJECT: Self = Self(6);
-    /// A `list` or `tuple` whose items are `TypeDesc::item`: `Vec<T>` of a class.
+    /// A list of `TypeDesc::item`: as a parameter, a `list` or `tuple` of
+    /// class instances (`Vec<&T>`, `Vec<T>`); as a result, a new `list` of
+    /// scalars or of class values (`Vec<T>`).
     pub const LIST: Self = Self(7);
 
     /// The largest kind this version of the ABI defines.
@@ -166,4 +168,10 @@ pub enum RetValue {
     /// A reference to a value of the result's class. The shim returns the
     /// instance that holds it, or a wrapper that keeps its owner alive.
     Ref(*const c_void),
+    /// The items of a list result, each of the item type.
+    List(RVec<RetValue>),
+    /// A class value moved out as its bytes (`size` of the item class): the
+    /// shim copies them into a new instance, which then owns the value. The
+    /// plugin never drops it.
+    Moved(RVec<u8>),
 }

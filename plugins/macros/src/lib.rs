@@ -637,6 +637,14 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             }
         }
 
+        impl ::oxbind::IntoItem for #ident {
+            const ITEM: &'static ::oxbind::abi::TypeDesc =
+                &::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
+            fn into_item(self) -> ::core::result::Result<::oxbind::abi::RetValue, ::oxbind::Error> {
+                ::oxbind::convert::moved(self)
+            }
+        }
+
         impl<'a> ::oxbind::IntoReturn for &'a #ident {
             const TYPE: ::oxbind::abi::TypeDesc =
                 ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::REF, #ref_name);
@@ -673,7 +681,8 @@ fn derives(attrs: &[Attribute], name: &str) -> bool {
 /// - `#[oxbind(staticmethod)]` marks a static method.
 /// - `__repr__`, `__str__`, `__eq__`, `__hash__`, `__lt__`, `__le__`, `__gt__`,
 ///   `__ge__`, `__add__`, `__sub__`, `__mul__`, `__truediv__`, `__neg__`,
-///   `__bool__`, `__len__` and `__getitem__` fill the matching type slots.
+///   `__bool__`, `__len__`, `__getitem__` and `__iter__` (returning a `Vec`)
+///   fill the matching type slots.
 /// - Parameters take `#[oxbind(default = <literal>)]` as in
 ///   `#[oxbind::function]`; `#[oxbind(name = "...")]` renames a method.
 #[proc_macro_attribute]
@@ -687,9 +696,9 @@ pub fn methods(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-const SLOT_NAMES: [&str; 16] = [
+const SLOT_NAMES: [&str; 17] = [
     "__repr__", "__str__", "__eq__", "__hash__", "__add__", "__sub__", "__mul__", "__truediv__", "__neg__", "__len__",
-    "__getitem__", "__bool__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__getitem__", "__bool__", "__lt__", "__le__", "__gt__", "__ge__", "__iter__",
 ];
 
 fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
