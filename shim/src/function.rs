@@ -593,19 +593,23 @@ unsafe fn convert_scalar<'a>(data: &FunctionData, i: usize, obj: *mut ffi::PyObj
             None
         }
         Err(ArgFailure::Overflow) => {
-            errors::raise(
-                ffi::PyExc_OverflowError,
-                &format!(
-                    "{}() argument '{}' is out of range for {}",
-                    data.name,
-                    data.desc.params.as_slice()[i].name.as_str(),
-                    ty.rust_name.as_str()
-                ),
-            );
+            raise_overflow(data, i, ty);
             None
         }
         Err(ArgFailure::Raised) => None,
     }
+}
+
+unsafe fn raise_overflow(data: &FunctionData, i: usize, ty: &TypeDesc) {
+    errors::raise(
+        ffi::PyExc_OverflowError,
+        &format!(
+            "{}() argument '{}' is out of range for {}",
+            data.name,
+            data.desc.params.as_slice()[i].name.as_str(),
+            ty.rust_name.as_str()
+        ),
+    );
 }
 
 unsafe fn raise_wrong_type(data: &FunctionData, i: usize, obj: *mut ffi::PyObject) {
@@ -710,15 +714,7 @@ unsafe fn convert_arg<'a>(
             Ok(v) => Ok(v),
             Err(ArgFailure::WrongType) => Err(Mismatch::WrongType),
             Err(ArgFailure::Overflow) => {
-                errors::raise(
-                    ffi::PyExc_OverflowError,
-                    &format!(
-                        "{}() argument '{}' is out of range for {}",
-                        data.name,
-                        data.desc.params.as_slice()[i].name.as_str(),
-                        ty.rust_name.as_str()
-                    ),
-                );
+                raise_overflow(data, i, ty);
                 Err(Mismatch::Raised)
             }
             Err(ArgFailure::Raised) => Err(Mismatch::Raised),

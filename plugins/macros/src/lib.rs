@@ -291,33 +291,37 @@ fn check_signature(func: &ItemFn) -> syn::Result<()> {
     Ok(())
 }
 
-/// Removes `#[oxbind(default = ...)]` from a parameter and returns the
-/// `ArgValue` expression it stands for.
-fn take_default(attrs: &mut Vec<Attribute>) -> syn::Result<Option<TokenStream2>> {
-    let mut default = None;
+/// Removes every `#[oxbind(...)]` attribute and returns the options inside.
+fn take_options(attrs: &mut Vec<Attribute>) -> syn::Result<Vec<Meta>> {
+    let mut options = Vec::new();
     let mut error = None;
     attrs.retain(|attr| {
         if !attr.path().is_ident("oxbind") {
             return true;
         }
-        let parsed = attr.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated).and_then(|metas| {
-            for meta in metas {
-                match meta {
-                    Meta::NameValue(nv) if nv.path.is_ident("default") => default = Some(default_value(&nv.value)?),
-                    other => return Err(syn::Error::new(other.span(), "unknown parameter option; expected `default = <literal>`")),
-                }
-            }
-            Ok(())
-        });
-        if let Err(e) = parsed {
-            error = Some(e);
+        match attr.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated) {
+            Ok(metas) => options.extend(metas),
+            Err(e) => error = Some(e),
         }
         false
     });
     match error {
         Some(e) => Err(e),
-        None => Ok(default),
+        None => Ok(options),
     }
+}
+
+/// Removes `#[oxbind(default = ...)]` from a parameter and returns the
+/// `ArgValue` expression it stands for.
+fn take_default(attrs: &mut Vec<Attribute>) -> syn::Result<Option<TokenStream2>> {
+    let mut default = None;
+    for meta in take_options(attrs)? {
+        match meta {
+            Meta::NameValue(nv) if nv.path.is_ident("default") => default = Some(default_value(&nv.value)?),
+            other => return Err(syn::Error::new(other.span(), "unknown parameter option; expected `default = <literal>`")),
+        }
+    }
+    Ok(default)
 }
 
 fn default_value(expr: &Expr) -> syn::Result<TokenStream2> {
@@ -433,29 +437,13 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
     if let syn::Fields::Named(fields) = &mut strukt.fields {
         for field in fields.named.iter_mut() {
             let (mut get, mut get_ref, mut set) = (false, false, false);
-            let mut error = None;
-            field.attrs.retain(|a| {
-                if !a.path().is_ident("oxbind") {
-                    return true;
+            for m in take_options(&mut field.attrs)? {
+                match m {
+                    Meta::Path(p) if p.is_ident("get") => get = true,
+                    Meta::Path(p) if p.is_ident("get_ref") => get_ref = true,
+                    Meta::Path(p) if p.is_ident("set") => set = true,
+                    other => return Err(syn::Error::new(other.span(), "expected `get`, `get_ref` or `set`")),
                 }
-                let parsed = a.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated).and_then(|metas| {
-                    for m in metas {
-                        match m {
-                            Meta::Path(p) if p.is_ident("get") => get = true,
-                            Meta::Path(p) if p.is_ident("get_ref") => get_ref = true,
-                            Meta::Path(p) if p.is_ident("set") => set = true,
-                            other => return Err(syn::Error::new(other.span(), "expected `get`, `get_ref` or `set`")),
-                        }
-                    }
-                    Ok(())
-                });
-                if let Err(e) = parsed {
-                    error = Some(e);
-                }
-                false
-            });
-            if let Some(e) = error {
-                return Err(e);
             }
             if !(get || get_ref || set) {
                 continue;
@@ -714,30 +702,14 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
     for item in block.items.iter_mut() {
         let syn::ImplItem::Fn(f) = item else { continue };
         let (mut is_new, mut is_static, mut rename, mut skip) = (false, false, None, false);
-        let mut error = None;
-        f.attrs.retain(|a| {
-            if !a.path().is_ident("oxbind") {
-                return true;
+        for m in take_options(&mut f.attrs)? {
+            match &m {
+                Meta::Path(p) if p.is_ident("new") => is_new = true,
+                Meta::Path(p) if p.is_ident("staticmethod") => is_static = true,
+                Meta::Path(p) if p.is_ident("skip") => skip = true,
+                Meta::NameValue(nv) if nv.path.is_ident("name") => rename = Some(lit_str(&nv.value)?),
+                other => return Err(syn::Error::new(other.span(), "expected `new`, `staticmethod`, `skip` or `name = \"...\"`")),
             }
-            let parsed = a.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated).and_then(|metas| {
-                for m in metas {
-                    match &m {
-                        Meta::Path(p) if p.is_ident("new") => is_new = true,
-                        Meta::Path(p) if p.is_ident("staticmethod") => is_static = true,
-                        Meta::Path(p) if p.is_ident("skip") => skip = true,
-                        Meta::NameValue(nv) if nv.path.is_ident("name") => rename = Some(lit_str(&nv.value)?),
-                        other => return Err(syn::Error::new(other.span(), "expected `new`, `staticmethod`, `skip` or `name = \"...\"`")),
-                    }
-                }
-                Ok(())
-            });
-            if let Err(e) = parsed {
-                error = Some(e);
-            }
-            false
-        });
-        if let Some(e) = error {
-            return Err(e);
         }
         if skip {
             continue;
