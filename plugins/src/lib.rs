@@ -24,11 +24,13 @@
 //!
 //! - [`convert`]: which Rust types can be parameters and results.
 //! - [`Error`]: how a Rust error becomes a Python exception.
+//! - [`sync`]: locks for plugin state shared between threads.
 
 pub mod convert;
 mod error;
 #[doc(hidden)]
 pub mod private;
+pub mod sync;
 
 pub use convert::{FromArg, IntoItem, IntoReturn, ListItem, ReturnSlot};
 pub use error::{Error, ErrorKind, Result};

@@ -10,6 +10,17 @@ use crate::{Error, FromArg};
 
 pub use oxbind_abi::abi_stable::std_types::{RNone, ROption, RSlice, RSome, RStr};
 
+/// The shim's host API (`*const HostApi_Ref`), set when a shim loads this
+/// plugin. One per plugin binary: the SDK is linked into each.
+pub static HOST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The host API, if a shim has loaded this plugin.
+pub fn host() -> Option<oxbind_abi::HostApi_Ref> {
+    let p = HOST.load(std::sync::atomic::Ordering::Acquire) as *const oxbind_abi::HostApi_Ref;
+    // SAFETY: the shim stores a pointer to a static it never frees.
+    unsafe { p.as_ref().copied() }
+}
+
 /// Drops a class value in place: `ClassDesc::drop` for `T`.
 ///
 /// # Safety

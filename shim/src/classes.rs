@@ -197,7 +197,24 @@ pub unsafe fn create(
         // Another thread registered the class first.
         return reuse(winner, class, plugin);
     }
+    immortalize_type(ty.as_ptr());
     Ok(ty)
+}
+
+/// Makes a registered type and the descriptors in its dict immortal
+/// (free-threaded builds; see `instance::immortalize`).
+unsafe fn immortalize_type(ty: *mut ffi::PyObject) {
+    let dict = (*(ty as *mut ffi::PyTypeObject)).tp_dict;
+    if !dict.is_null() {
+        let (mut pos, mut key, mut value) = (0, ptr::null_mut(), ptr::null_mut());
+        while ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) != 0 {
+            let kind = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(value)).tp_name).to_bytes();
+            if matches!(kind, b"method_descriptor" | b"getset_descriptor" | b"staticmethod") {
+                instance::immortalize(value);
+            }
+        }
+    }
+    instance::immortalize(ty);
 }
 
 fn slot(id: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {

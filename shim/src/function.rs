@@ -41,7 +41,7 @@ use pyo3_ffi as ffi;
 use crate::{
     classes,
     convert::{self, ArgFailure},
-    errors, instance,
+    critical, errors, instance,
     pyref::Owned,
 };
 
@@ -226,7 +226,7 @@ pub unsafe fn new_data(
         keywords.push(Owned::from_raw(raw).ok_or(())?);
     }
     let simple = desc.receiver == Receiver::NONE
-        && desc.params.as_slice().iter().all(|p| is_scalar(&p.ty))
+        && desc.params.as_slice().iter().all(|p| is_scalar(&p.ty) && !p.lock)
         && is_scalar(&desc.ret);
     // (A list result is not scalar, so it always takes the general path.)
     Ok(Box::leak(Box::new(FunctionData {
@@ -292,7 +292,9 @@ pub unsafe fn new_function(
     module_name: *mut ffi::PyObject,
 ) -> Result<Owned, ()> {
     let def: &'static mut ffi::PyMethodDef = Box::leak(Box::new(method_def(data, 0)?));
-    Owned::from_raw(ffi::PyCFunction_NewEx(def, module, module_name)).ok_or(())
+    let func = Owned::from_raw(ffi::PyCFunction_NewEx(def, module, module_name)).ok_or(())?;
+    instance::immortalize(func.as_ptr());
+    Ok(func)
 }
 
 /// The docstring with CPython's signature header, `name(a, b='x')\n--\n\n`,
@@ -391,6 +393,13 @@ unsafe fn call<'a>(
         return finish_scalar(outcome);
     }
 
+    // Argument locks: taken before conversion, held through the call and
+    // the result conversion (dropped after `result` below).
+    let mut section_slot = critical::SectionSlot::uninit();
+    let section = match lock_targets(data, slf, slots) {
+        (Some(a), b) => Some(critical::lock(&mut section_slot, a, b)),
+        _ => None,
+    };
     let mut scratch = Scratch::default();
     let this = match receiver(data, slf, &mut scratch) {
         Ok(t) => t,
@@ -457,12 +466,41 @@ unsafe fn call<'a>(
         CallOutcome::Ok(RetValue::List(items)) => list_result(data, items),
         other => finish_scalar(other),
     };
-    // Release borrows before the temporaries: dropping a temporary may run
-    // arbitrary Python code, which may borrow the same objects.
+    // Release borrows and locks before the temporaries: dropping a
+    // temporary may run arbitrary Python code, which may use the same objects.
     drop(std::mem::take(&mut scratch.borrows));
+    drop(section);
     drop(ret_obj); // an unused result instance (None returned, or an error) is not ready: no drop
     drop(scratch);
     result
+}
+
+/// The (at most two) objects a call locks: `self` for `lock_self` or a
+/// `&mut self` receiver, then `#[oxbind(lock)]` and `&mut` arguments.
+/// A reference wrapper is locked through the instance it points into.
+unsafe fn lock_targets(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    slots: &[*mut ffi::PyObject],
+) -> (Option<*mut ffi::PyObject>, Option<*mut ffi::PyObject>) {
+    let mut found: [Option<*mut ffi::PyObject>; 2] = [None, None];
+    let mut n = 0;
+    let mut push = |obj: *mut ffi::PyObject| {
+        if n < 2 && !obj.is_null() && !found[..n].contains(&Some(obj)) {
+            found[n] = Some(obj);
+            n += 1;
+        }
+    };
+    if data.desc.receiver != Receiver::NONE && (data.desc.lock_self || data.desc.receiver == Receiver::MUT) {
+        push(instance::lock_root(slf));
+    }
+    for (param, &obj) in data.desc.params.as_slice().iter().zip(slots) {
+        let is_mut_object = param.ty.kind == TypeKind::OBJECT && param.ty.passing == Passing::MUT;
+        if (param.lock || is_mut_object) && !obj.is_null() {
+            push(instance::lock_root(obj));
+        }
+    }
+    (found[0], found[1])
 }
 
 /// A new list from a list result: scalars converted, class values moved

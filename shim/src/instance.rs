@@ -130,6 +130,22 @@ pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
 
 // ---------------------------------------------------------------------------
 // Borrows.
+//
+// Each call borrows the values it passes: shared for `&T` (and `&self`),
+// exclusive for `&mut T` (and `&mut self`). A conflicting borrow held by
+// *another* thread is waited for, detached from the interpreter; one held by
+// this thread (say `p.set_to(p)`) is a re-entrant borrow and raises
+// RuntimeError. Threads record their own borrows in `HELD` to tell the two
+// apart.
+
+thread_local! {
+    /// The roots this thread has borrowed, and whether exclusively.
+    static HELD: std::cell::RefCell<Vec<(usize, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How long a borrow waits for other threads before it reports a likely
+/// lock-order deadlock.
+const BORROW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A held borrow of an instance's value; released on drop.
 pub struct Borrow {
@@ -147,7 +163,51 @@ impl Drop for Borrow {
         } else {
             h.borrow.fetch_sub(1, Ordering::Release);
         }
+        let key = (self.root as usize, self.exclusive);
+        HELD.with(|held| {
+            let mut held = held.borrow_mut();
+            if let Some(i) = held.iter().rposition(|e| *e == key) {
+                held.swap_remove(i);
+            }
+        });
     }
+}
+
+/// The object to lock for `obj`: the instance its value lives in, for a
+/// reference wrapper; `obj` itself for anything else.
+///
+/// # Safety
+/// `obj` is a live object.
+pub unsafe fn lock_root(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let Some(joined) = internals::joined() else { return obj };
+    match internals::find_type_by_object(joined, ffi::Py_TYPE(obj) as *mut ffi::PyObject) {
+        Some(r) if r.size() > 0 => borrow_root(obj),
+        _ => obj,
+    }
+}
+
+/// Makes `obj` immortal on free-threaded builds, as nanobind does for its
+/// types and functions: its refcount is never touched again, so threads
+/// calling a function or creating instances of a type never contend on
+/// it. The object is never freed (spec/THREADING.md, "Immortal objects").
+/// A no-op with the GIL.
+///
+/// # Safety
+/// `obj` is a freshly created object that no other thread has seen.
+pub unsafe fn immortalize(obj: *mut ffi::PyObject) {
+    #[cfg(Py_GIL_DISABLED)]
+    {
+        if ffi::PyObject_GC_IsTracked(obj) != 0 {
+            ffi::PyObject_GC_UnTrack(obj as *mut c_void);
+        }
+        // CPython 3.13t's immortal state: unowned, local refcount
+        // _Py_IMMORTAL_REFCNT_LOCAL, shared refcount zero.
+        (*obj).ob_tid = 0;
+        (*obj).ob_ref_local.store(u32::MAX, Ordering::Relaxed);
+        (*obj).ob_ref_shared.store(0, Ordering::Relaxed);
+    }
+    #[cfg(not(Py_GIL_DISABLED))]
+    let _ = obj;
 }
 
 /// The instance whose value `obj`'s value lives in (itself if owned).
@@ -161,39 +221,73 @@ unsafe fn borrow_root(mut obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     }
 }
 
-/// Borrows `obj`'s value, shared or exclusive. Fails with RuntimeError if
-/// that would alias a conflicting borrow.
+fn try_acquire(h: &InstanceHeader, exclusive: bool) -> bool {
+    if exclusive {
+        return h.borrow.compare_exchange(0, u32::MAX, Ordering::Acquire, Ordering::Relaxed).is_ok();
+    }
+    let mut current = h.borrow.load(Ordering::Relaxed);
+    loop {
+        if current >= u32::MAX - 1 {
+            return false;
+        }
+        match h.borrow.compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => current = now,
+        }
+    }
+}
+
+/// Borrows `obj`'s value, shared or exclusive, waiting for other threads.
+/// Fails with RuntimeError on a conflicting borrow held by this thread.
 ///
 /// # Safety
-/// `obj` is a ready oxbind instance the caller keeps alive.
+/// `obj` is a ready oxbind instance the caller keeps alive; the thread is
+/// attached.
 pub unsafe fn borrow(obj: *mut ffi::PyObject, exclusive: bool) -> Result<Borrow, ()> {
     let root = borrow_root(obj);
     let h = header(root);
-    let ok = if exclusive {
-        h.borrow.compare_exchange(0, u32::MAX, Ordering::Acquire, Ordering::Relaxed).is_ok()
-    } else {
-        let mut current = h.borrow.load(Ordering::Relaxed);
-        loop {
-            if current >= u32::MAX - 1 {
-                break false;
-            }
-            match h.borrow.compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed) {
-                Ok(_) => break true,
-                Err(now) => current = now,
-            }
+    let mut started = None;
+    let mut spins = 0u32;
+    loop {
+        if try_acquire(h, exclusive) {
+            HELD.with(|held| held.borrow_mut().push((root as usize, exclusive)));
+            return Ok(Borrow { root, exclusive });
         }
-    };
-    if ok {
-        return Ok(Borrow { root, exclusive });
+        let mine = HELD.with(|held| held.borrow().iter().any(|&(r, e)| r == root as usize && (e || exclusive)));
+        if mine {
+            let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
+            let message = if exclusive {
+                format!("{name} is already borrowed by this thread; it cannot also be borrowed mutably")
+            } else {
+                format!("{name} is already mutably borrowed by this thread; it cannot also be borrowed")
+            };
+            errors::raise(ffi::PyExc_RuntimeError, &message);
+            return Err(());
+        }
+        // Another thread holds it: wait, detached, so that the interpreter
+        // (a stop-the-world GC, say) is never blocked on us.
+        let since = *started.get_or_insert_with(std::time::Instant::now);
+        if since.elapsed() > BORROW_TIMEOUT {
+            let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
+            errors::raise(
+                ffi::PyExc_RuntimeError,
+                &format!("timed out waiting for another thread's borrow of {name}; calls may be locking objects in conflicting orders"),
+            );
+            return Err(());
+        }
+        spins += 1;
+        if spins < 64 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let state = ffi::PyEval_SaveThread();
+        if spins < 256 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+        ffi::PyEval_RestoreThread(state);
     }
-    let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
-    let message = if exclusive {
-        format!("{name} is already borrowed; it cannot also be borrowed mutably")
-    } else {
-        format!("{name} is already mutably borrowed; it cannot also be borrowed")
-    };
-    errors::raise(ffi::PyExc_RuntimeError, &message);
-    Err(())
 }
 
 // ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 //!   registry with its thread-local cache.
 //! - [`diagnostics`]: `internals_info()` and the registry hooks for tests.
 //! - [`sync`]: locks that detach from the interpreter while they wait.
+//! - [`critical`]: critical sections on the objects a call locks.
 //! - [`loader`]: opening a plugin file and checking its root before any of
 //!   its code runs.
 //! - [`plugin_module`]: turning a checked plugin into a Python module.
@@ -28,11 +29,13 @@
 
 pub mod classes;
 pub mod convert;
+pub mod critical;
 pub mod diagnostics;
 pub mod embed;
 pub mod errors;
 pub mod ffi;
 pub mod function;
+pub mod host;
 pub mod instance;
 pub mod internals;
 pub mod layout_report;

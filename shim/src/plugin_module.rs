@@ -54,6 +54,13 @@ fn validate_function(f: &FunctionDesc, context: &str, role: Role) -> Result<Defa
     {
         return Err(InvalidPlugin(format!("{context}: {fname}() must return its class by value")));
     }
+    let locks = f.params.as_slice().iter().filter(|p| p.lock).count() + f.lock_self as usize;
+    if locks > 2 {
+        return Err(InvalidPlugin(format!("{context}: {fname}() locks {locks} objects; at most two can be locked")));
+    }
+    if f.lock_self && f.receiver == Receiver::NONE {
+        return Err(InvalidPlugin(format!("{context}: {fname}() has lock_self but no receiver")));
+    }
     let mut params = HashSet::new();
     let mut defaults = Vec::with_capacity(f.params.len());
     let mut seen_default = false;
@@ -291,6 +298,7 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         let ty = build_class(desc, name, version)?;
         add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
     }
+    crate::host::install(module_ref.host());
     let i = joined.internals;
     for conv in conversions {
         let key = conv.ret.class.expect("validated").key;

@@ -74,3 +74,8 @@ def fixture_dir():
     if not path.is_dir():
         pytest.skip("compatibility fixtures are built for 3.13t and 3.13 only")
     return path
+
+
+def pytest_configure(config):
+    # pytest-run-parallel registers this marker; declare it for plain runs too.
+    config.addinivalue_line("markers", "thread_unsafe: do not run this test in several threads at once")

@@ -125,6 +125,7 @@ def test_list_results_and_iteration(geometry):
     assert list(triangles[1]) == [P(0, 0), P(2, 2), P(0, 2)]
 
 
+@pytest.mark.thread_unsafe
 def test_instances_hold_their_value_inline(geometry, oxbind):
     # Constructing instances registers nothing shared.
     before = oxbind.internals_info()["mapped_instances"]
@@ -151,6 +152,7 @@ def test_interior_references_have_one_identity(physics, geometry):
     assert type(body.position) is geometry.Point
 
 
+@pytest.mark.thread_unsafe
 def test_a_reference_keeps_its_owner_alive(physics, geometry, oxbind):
     body = physics.Body(geometry.Point(1, 1), 2.0)
     p = body.position

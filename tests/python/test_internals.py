@@ -18,6 +18,7 @@ def shared_view(info):
     return {k: v for k, v in info.items() if k != "this_copy"}
 
 
+@pytest.mark.thread_unsafe
 def test_one_runtime_across_extension_modules_and_plugins(oxbind, hello):
     import counter
     import geometry
@@ -187,6 +188,7 @@ assert compat_bad.which() == "compat_bad"
 
 # --- the type registry ---
 
+@pytest.mark.thread_unsafe
 def test_types_registered_by_one_copy_are_found_by_all(oxbind):
     import counter
     import geometry
@@ -208,6 +210,7 @@ def test_types_registered_by_one_copy_are_found_by_all(oxbind):
     assert oxbind._find_type("tests.never-registered") is None
 
 
+@pytest.mark.thread_unsafe
 def test_registered_types_are_never_freed(oxbind):
     Kept = type("Kept", (), {})
     ref = weakref.ref(Kept)
@@ -225,6 +228,7 @@ def test_registry_arguments_are_checked(oxbind):
         oxbind._find_type(1.5)
 
 
+@pytest.mark.thread_unsafe
 def test_registry_lookups_from_many_threads(oxbind):
     import threading
 

@@ -1,11 +1,11 @@
 //! `counter`: a `Counter` class, integer arithmetic and a process-wide
 //! count.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use oxbind::sync::PyMutex;
 
-/// The module-level count; atomic, so free-threaded callers never lose an
-/// increment.
-static GLOBAL: AtomicI64 = AtomicI64::new(0);
+/// The module-level count, behind a PyMutex: free-threaded callers never
+/// lose an increment.
+static GLOBAL: PyMutex<i64> = PyMutex::new(0);
 
 /// Return a + b.
 #[oxbind::function]
@@ -16,13 +16,15 @@ pub fn add(a: i64, b: i64) -> i64 {
 /// Add one to the module-level count and return the new value.
 #[oxbind::function]
 pub fn inc_global() -> i64 {
-    GLOBAL.fetch_add(1, Ordering::Relaxed) + 1
+    let mut count = GLOBAL.lock();
+    *count += 1;
+    *count
 }
 
 /// The module-level count.
 #[oxbind::function]
 pub fn global_value() -> i64 {
-    GLOBAL.load(Ordering::Relaxed)
+    *GLOBAL.lock()
 }
 
 /// A counter that starts at zero.
@@ -49,6 +51,14 @@ impl Counter {
     /// Add `n`.
     fn inc_by(&mut self, n: i64) {
         self.value += n;
+    }
+
+    /// Move `other`'s count into this counter (other drops to zero), with
+    /// both objects locked. The sum of the two never changes.
+    #[oxbind(lock_self)]
+    fn merge(&mut self, #[oxbind(lock)] other: &mut Counter) {
+        self.value += other.value;
+        other.value = 0;
     }
 
     fn __repr__(&self) -> String {

@@ -65,6 +65,8 @@ pub struct ParamDesc {
     pub ty: TypeDesc,
     /// The value used when the caller omits the argument.
     pub default: ROption<ArgValue<'static>>,
+    /// Lock the argument's object for the call (`#[oxbind(lock)]`).
+    pub lock: bool,
 }
 
 /// One exported function.
@@ -80,6 +82,10 @@ pub struct FunctionDesc {
     pub ret: TypeDesc,
     /// What `this` is when the shim calls it.
     pub receiver: Receiver,
+    /// Lock `self` for the call (`#[oxbind(lock_self)]`). With the `lock`
+    /// parameters and `&mut` object parameters, at most two objects are
+    /// locked, in one critical section.
+    pub lock_self: bool,
     /// The entry point; see [`CallFn`] for the contract. (Spelled out here
     /// because abi_stable's derive reads function-pointer fields inline.)
     pub call: unsafe extern "C" fn(this: *mut c_void, args: RSlice<'_, ArgValue<'_>>, ret_slot: *mut c_void) -> CallOutcome,

@@ -12,6 +12,7 @@
 //!   to classes from other plugins.
 //! - [`value`]: the values that cross a call, in and out.
 //! - [`error`]: how a Rust error or a panic travels back to the shim.
+//! - [`host`]: the services the shim offers plugin code.
 
 
 
@@ -20,6 +21,7 @@
 pub mod class;
 pub mod error;
 pub mod function;
+pub mod host;
 pub mod root;
 pub mod value;
 
@@ -27,6 +29,7 @@ pub use abi_stable;
 pub use error::{ErrorKind, ErrorRecord};
 pub use class::{ClassDesc, ClassRef, MethodDesc, MethodKind, PropertyDesc, SlotKind};
 pub use function::{CallFn, CallOutcome, FunctionDesc, ParamDesc, Receiver};
+pub use host::{HostApi, HostApi_Ref};
 pub use root::{PluginModule, PluginModule_Ref, PluginRoot, ROOT_SYMBOL};
 pub use value::{ArgValue, Passing, RetValue, TypeDesc, TypeKind};
 

@@ -85,8 +85,11 @@ pub struct PluginModule {
     pub classes: RSlice<'static, ClassDesc>,
     /// Implicit conversions: each returns a class by value, and applies
     /// wherever that class is expected (see `spec/PLUGIN-ABI.md`).
-    #[sabi(last_prefix_field)]
     pub conversions: RSlice<'static, FunctionDesc>,
+    /// Where the shim stores a `*const HostApi_Ref` for the plugin's code
+    /// (zero until a shim loads the plugin; the first one wins).
+    #[sabi(last_prefix_field)]
+    pub host: &'static std::sync::atomic::AtomicUsize,
 }
 
 #[cfg(test)]

@@ -124,6 +124,7 @@ fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
                 functions: RSlice::from_slice(FUNCTIONS),
                 classes: RSlice::from_slice(CLASSES),
                 conversions: RSlice::from_slice(CONVERSIONS),
+                host: &::oxbind::private::HOST,
             });
             /// The oxbind plugin root (`spec/PLUGIN-ABI.md`).
             #[no_mangle]
@@ -158,6 +159,7 @@ struct Param {
     python_name: String,
     ty: Type,
     default: Option<TokenStream2>,
+    lock: bool,
 }
 
 fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
@@ -173,14 +175,16 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
         let Pat::Ident(pat_ident) = &*pat_type.pat else {
             return Err(syn::Error::new(pat_type.pat.span(), "#[oxbind::function] parameters must be plain names"));
         };
-        let default = take_default(&mut pat_type.attrs)?;
+        let (default, lock) = take_param_options(&mut pat_type.attrs)?;
         params.push(Param {
             ident: pat_ident.ident.clone(),
             python_name: unraw(&pat_ident.ident),
             ty: (*pat_type.ty).clone(),
             default,
+            lock,
         });
     }
+    check_lock_count(&params, false, func.sig.ident.span())?;
     let mut seen_default = false;
     for p in &params {
         if p.default.is_some() {
@@ -206,21 +210,7 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
         quote! { let #ident: #ty = ::oxbind::private::arg::<#ty>(__args, #i, #python_name, #pname)?; }
     });
     let arg_idents = (0..params.len()).map(|i| format_ident!("__oxbind_arg{}", i));
-    let param_descs = params.iter().map(|p| {
-        let ty = &p.ty;
-        let pname = &p.python_name;
-        let default = match &p.default {
-            Some(value) => quote! { ::oxbind::private::RSome(#value) },
-            None => quote! { ::oxbind::private::RNone },
-        };
-        quote! {
-            ::oxbind::abi::ParamDesc {
-                name: ::oxbind::private::RStr::from_str(#pname),
-                ty: <#ty as ::oxbind::FromArg<'static>>::TYPE,
-                default: #default,
-            }
-        }
-    });
+    let param_descs = params.iter().map(param_desc);
 
     Ok(quote! {
         #func
@@ -245,6 +235,7 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
                 params: ::oxbind::private::RSlice::from_slice(&[#(#param_descs),*]),
                 ret: <#ret_ty as ::oxbind::IntoReturn>::TYPE,
                 receiver: ::oxbind::abi::Receiver::NONE,
+                lock_self: false,
                 call: __oxbind_call,
             }
         };
@@ -311,17 +302,29 @@ fn take_options(attrs: &mut Vec<Attribute>) -> syn::Result<Vec<Meta>> {
     }
 }
 
-/// Removes `#[oxbind(default = ...)]` from a parameter and returns the
-/// `ArgValue` expression it stands for.
-fn take_default(attrs: &mut Vec<Attribute>) -> syn::Result<Option<TokenStream2>> {
-    let mut default = None;
+/// Removes `#[oxbind(default = ..., lock)]` from a parameter: the
+/// `ArgValue` expression of the default, and whether to lock the argument.
+fn take_param_options(attrs: &mut Vec<Attribute>) -> syn::Result<(Option<TokenStream2>, bool)> {
+    let (mut default, mut lock) = (None, false);
     for meta in take_options(attrs)? {
         match meta {
             Meta::NameValue(nv) if nv.path.is_ident("default") => default = Some(default_value(&nv.value)?),
-            other => return Err(syn::Error::new(other.span(), "unknown parameter option; expected `default = <literal>`")),
+            Meta::Path(p) if p.is_ident("lock") => lock = true,
+            other => {
+                return Err(syn::Error::new(other.span(), "unknown parameter option; expected `default = <literal>` or `lock`"))
+            }
         }
     }
-    Ok(default)
+    Ok((default, lock))
+}
+
+/// At most two objects can be locked by one call.
+fn check_lock_count(params: &[Param], lock_self: bool, span: Span) -> syn::Result<()> {
+    let count = params.iter().filter(|p| p.lock).count() + lock_self as usize;
+    if count > 2 {
+        return Err(syn::Error::new(span, format!("at most two objects can be locked by one call ({count} are: lock_self and `#[oxbind(lock)]` parameters)")));
+    }
+    Ok(())
 }
 
 fn default_value(expr: &Expr) -> syn::Result<TokenStream2> {
@@ -483,6 +486,7 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
                     params: ::oxbind::private::RSlice::from_slice(&[]),
                     ret: <#get_ty as ::oxbind::IntoReturn>::TYPE,
                     receiver: ::oxbind::abi::Receiver::REF,
+                    lock_self: false,
                     call: Self::#getter,
                 }
             };
@@ -511,9 +515,11 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
                             name: ::oxbind::private::RStr::from_str("value"),
                             ty: <#fty as ::oxbind::FromArg<'static>>::TYPE,
                             default: ::oxbind::private::RNone,
+                            lock: false,
                         }]),
                         ret: <() as ::oxbind::IntoReturn>::TYPE,
                         receiver: ::oxbind::abi::Receiver::MUT,
+                        lock_self: false,
                         call: Self::#setter,
                     })
                 }
@@ -570,6 +576,13 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
         impl #ident {
             #(#accessors)*
         }
+
+        // `&self` methods run concurrently without a lock on free-threaded
+        // Python, and instances move between threads: the struct must be Sync and Send.
+        const _: () = {
+            const fn __oxbind_class_must_be_send_and_sync<T: ::core::marker::Send + ::core::marker::Sync>() {}
+            __oxbind_class_must_be_send_and_sync::<#ident>();
+        };
 
         // SAFETY: CLASS describes exactly this struct (size, alignment and,
         // when shared, its abi_stable layout).
@@ -673,6 +686,9 @@ fn derives(attrs: &[Attribute], name: &str) -> bool {
 ///   fill the matching type slots.
 /// - Parameters take `#[oxbind(default = <literal>)]` as in
 ///   `#[oxbind::function]`; `#[oxbind(name = "...")]` renames a method.
+/// - `#[oxbind(lock_self)]` on a method and `#[oxbind(lock)]` on parameters
+///   lock those objects (one critical section, at most two objects) before
+///   argument conversion, through the call and the result conversion.
 #[proc_macro_attribute]
 pub fn methods(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
@@ -701,14 +717,15 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut constructor = quote!(::oxbind::private::RNone);
     for item in block.items.iter_mut() {
         let syn::ImplItem::Fn(f) = item else { continue };
-        let (mut is_new, mut is_static, mut rename, mut skip) = (false, false, None, false);
+        let (mut is_new, mut is_static, mut rename, mut skip, mut lock_self) = (false, false, None, false, false);
         for m in take_options(&mut f.attrs)? {
             match &m {
+                Meta::Path(p) if p.is_ident("lock_self") => lock_self = true,
                 Meta::Path(p) if p.is_ident("new") => is_new = true,
                 Meta::Path(p) if p.is_ident("staticmethod") => is_static = true,
                 Meta::Path(p) if p.is_ident("skip") => skip = true,
                 Meta::NameValue(nv) if nv.path.is_ident("name") => rename = Some(lit_str(&nv.value)?),
-                other => return Err(syn::Error::new(other.span(), "expected `new`, `staticmethod`, `skip` or `name = \"...\"`")),
+                other => return Err(syn::Error::new(other.span(), "expected `new`, `staticmethod`, `lock_self`, `skip` or `name = \"...\"`")),
             }
         }
         if skip {
@@ -732,16 +749,21 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                     let Pat::Ident(pat_ident) = &*pat_type.pat else {
                         return Err(syn::Error::new(pat_type.pat.span(), "parameters must be plain names"));
                     };
-                    let default = take_default(&mut pat_type.attrs)?;
+                    let (default, lock) = take_param_options(&mut pat_type.attrs)?;
                     params.push(Param {
                         ident: pat_ident.ident.clone(),
                         python_name: unraw(&pat_ident.ident),
                         ty: (*pat_type.ty).clone(),
                         default,
+                        lock,
                     });
                 }
             }
         }
+        if lock_self && receiver.is_none() {
+            return Err(syn::Error::new(fn_ident.span(), "`lock_self` needs a `self` receiver"));
+        }
+        check_lock_count(&params, lock_self, fn_ident.span())?;
         if (is_new || is_static) && receiver.is_some() {
             return Err(syn::Error::new(fn_ident.span(), "a constructor or static method takes no `self`"));
         }
@@ -801,6 +823,7 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                 params: ::oxbind::private::RSlice::from_slice(&[#(#param_descs),*]),
                 ret: <#ret_ty as ::oxbind::IntoReturn>::TYPE,
                 receiver: #receiver_tokens,
+                lock_self: #lock_self,
                 call: Self::#trampoline,
             }
         };
@@ -842,11 +865,13 @@ fn param_desc(p: &Param) -> TokenStream2 {
         Some(value) => quote! { ::oxbind::private::RSome(#value) },
         None => quote! { ::oxbind::private::RNone },
     };
+    let lock = p.lock;
     quote! {
         ::oxbind::abi::ParamDesc {
             name: ::oxbind::private::RStr::from_str(#pname),
             ty: <#ty as ::oxbind::FromArg<'static>>::TYPE,
             default: #default,
+            lock: #lock,
         }
     }
 }

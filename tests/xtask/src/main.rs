@@ -201,13 +201,21 @@ fn test(layout: &Layout, pytest_args: &[String]) -> Result {
 
     let mut totals = layout::Counts::default();
     let mut failed_runs = Vec::new();
-    for interp in &all {
-        println!("\n===== pytest on {} =====", interp.tag);
-        let report = layout.root.join(format!("target/pytest-{}.xml", interp.tag));
+    // Every suite on every interpreter; then, on 3.13t and 3.13, the whole
+    // suite again under pytest-run-parallel (each test in 4 threads at once).
+    let mut runs: Vec<(&Interpreter, &[&str])> = all.iter().map(|i| (*i, &[][..])).collect();
+    for tag in ["3.13t", "3.13"] {
+        runs.push((Interpreter::by_tag(tag).unwrap(), &["--parallel-threads=4"][..]));
+    }
+    for (interp, extra) in runs {
+        let label = if extra.is_empty() { interp.tag.to_owned() } else { format!("{} {}", interp.tag, extra.join(" ")) };
+        println!("\n===== pytest on {label} =====");
+        let report = layout.root.join(format!("target/pytest-{}.xml", label.replace([' ', '='], "_")));
         let _ = std::fs::remove_file(&report);
         let status = layout
             .python(interp)
             .args(["-m", "pytest", "-p", "no:cacheprovider", "-q"])
+            .args(extra)
             .arg(format!("--junitxml={}", report.display()))
             .arg(layout.root.join("tests/python"))
             .args(pytest_args)
@@ -215,7 +223,7 @@ fn test(layout: &Layout, pytest_args: &[String]) -> Result {
             .map_err(|e| format!("cannot run pytest: {e}"))?;
         let counts = layout::Counts::from_junit(&report);
         if !status.success() || counts.tests == 0 {
-            failed_runs.push(format!("{} (exit {})", interp.tag, status.code().unwrap_or(-1)));
+            failed_runs.push(format!("{label} (exit {})", status.code().unwrap_or(-1)));
         }
         totals.add(&counts);
     }
