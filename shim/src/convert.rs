@@ -96,6 +96,25 @@ pub unsafe fn to_arg<'a>(obj: *mut ffi::PyObject, ty: &TypeDesc) -> Result<ArgVa
     }
 }
 
+/// [`to_arg`], writing the value straight into `out`.
+///
+/// # Safety
+/// As for [`to_arg`]; `out` is valid for a write.
+#[inline(always)]
+pub unsafe fn to_arg_into<'a>(obj: *mut ffi::PyObject, ty: &TypeDesc, out: *mut ArgValue<'a>) -> Result<(), ArgFailure> {
+    if ty.kind == TypeKind::INT && ffi::PyLong_Check(obj) != 0 {
+        let v = ffi::PyLong_AsLongLong(obj);
+        if v == -1 && !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+            return Err(ArgFailure::Overflow);
+        }
+        out.write(ArgValue::Int(v));
+        return Ok(());
+    }
+    out.write(to_arg(obj, ty)?);
+    Ok(())
+}
+
 /// How a parameter of type `ty` is described in an error message
 /// ("int", "str or None").
 pub fn expected_name(ty: &TypeDesc) -> String {

@@ -37,6 +37,7 @@ use oxbind_abi::{
 };
 use oxbind_internals::TypeRecord_Ref;
 use pyo3_ffi as ffi;
+use smallvec::SmallVec;
 
 use crate::{
     classes,
@@ -98,6 +99,8 @@ pub struct FunctionData {
     simple: bool,
     /// For a name several functions share: the candidates, tried in order.
     overloads: Vec<&'static FunctionData>,
+    /// Whether calls take a critical section (see `lock_targets`).
+    locks: bool,
     ml_name: CString,
     ml_doc: CString,
 }
@@ -154,6 +157,7 @@ pub unsafe fn new_overloaded(candidates: Vec<&'static FunctionData>) -> Result<&
         classes: Vec::new(),
         simple: false,
         overloads: candidates,
+        locks: false,
         ml_name: errors::c_string(name),
         ml_doc: errors::c_string(&doc),
     })))
@@ -228,6 +232,12 @@ pub unsafe fn new_data(
     let simple = desc.receiver == Receiver::NONE
         && desc.params.as_slice().iter().all(|p| is_scalar(&p.ty) && !p.lock)
         && is_scalar(&desc.ret);
+    let objects = desc.params.as_slice().iter().filter(|p| p.ty.kind == TypeKind::OBJECT || p.ty.kind == TypeKind::LIST).count();
+    let mut_args = desc.params.as_slice().iter().any(|p| p.ty.kind == TypeKind::OBJECT && p.ty.passing == Passing::MUT);
+    let locks = desc.lock_self
+        || desc.params.as_slice().iter().any(|p| p.lock)
+        || mut_args
+        || (desc.receiver == Receiver::MUT && objects > 0);
     // (A list result is not scalar, so it always takes the general path.)
     Ok(Box::leak(Box::new(FunctionData {
         desc,
@@ -238,6 +248,7 @@ pub unsafe fn new_data(
         classes: (0..=desc.params.len()).map(|_| RecordCell::default()).collect(),
         simple,
         overloads: Vec::new(),
+        locks,
         ml_name: errors::c_string(desc.name.as_str()),
         ml_doc: errors::c_string(&docstring(desc, doc_name)),
     })))
@@ -333,6 +344,14 @@ pub unsafe fn dispatch(
         return dispatch_overloads(data, slf, args, nargs, kwnames);
     }
     let nparams = data.desc.params.len();
+    // The common case: scalars only, passed positionally, all given.
+    if data.simple && kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS {
+        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| call_positional(data, args, nparams, mode))) {
+            return result;
+        }
+        errors::raise_panic(&format!("internal error in the oxbind shim while calling {}()", data.name));
+        return ptr::null_mut();
+    }
     let result = catch_unwind(AssertUnwindSafe(|| {
         if nparams <= INLINE_PARAMS {
             let mut slots = [ptr::null_mut(); INLINE_PARAMS];
@@ -353,15 +372,33 @@ pub unsafe fn dispatch(
     }
 }
 
+/// `call` for a simple function whose arguments are all positional.
+#[inline(always)]
+unsafe fn call_positional(data: &FunctionData, args: *const *mut ffi::PyObject, n: usize, mode: Mode) -> *mut ffi::PyObject {
+    let mut values: [std::mem::MaybeUninit<ArgValue<'_>>; INLINE_PARAMS] = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
+    let params = data.desc.params.as_slice();
+    for i in 0..n {
+        // Written in place: no intermediate Option<ArgValue> to copy.
+        if let Err(failure) = convert::to_arg_into(*args.add(i), &params[i].ty, values[i].as_mut_ptr()) {
+            report_scalar_failure(data, i, *args.add(i), &params[i].ty, failure);
+            return mismatch(mode);
+        }
+    }
+    // SAFETY: the first `n` values were written above.
+    let values = std::slice::from_raw_parts(values.as_ptr() as *const ArgValue<'_>, n);
+    finish_scalar((data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut()))
+}
+
 /// What a call holds until it returns: borrows first (released first),
-/// then the objects it created or took references to.
+/// then the objects it created or took references to. Inline storage, so
+/// that a typical call allocates nothing.
 #[derive(Default)]
 struct Scratch<'a> {
-    borrows: Vec<instance::Borrow>,
-    temps: Vec<Owned>,
+    borrows: SmallVec<[instance::Borrow; 3]>,
+    temps: SmallVec<[Owned; 1]>,
     lists: Vec<Vec<ArgValue<'a>>>,
     /// Objects whose values are passed: where a `&T` result may point.
-    objects: Vec<*mut ffi::PyObject>,
+    objects: SmallVec<[*mut ffi::PyObject; 3]>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -453,7 +490,7 @@ unsafe fn call<'a>(
         CallOutcome::Ok(RetValue::Ref(p)) => {
             match data.classes[params.len()].get(ret.class.expect("checked at load"), data.plugin, &data.name) {
                 Ok(record) => {
-                    let mut candidates = Vec::with_capacity(scratch.objects.len() + 1);
+                    let mut candidates: SmallVec<[*mut ffi::PyObject; 5]> = SmallVec::new();
                     if !slf.is_null() && data.desc.receiver != Receiver::NONE {
                         candidates.push(slf);
                     }
@@ -475,14 +512,23 @@ unsafe fn call<'a>(
     result
 }
 
-/// The (at most two) objects a call locks: `self` for `lock_self` or a
-/// `&mut self` receiver, then `#[oxbind(lock)]` and `&mut` arguments.
+/// The (at most two) objects a call locks: `self` for `lock_self`, then
+/// `#[oxbind(lock)]` arguments; and, when a call exclusively borrows an
+/// object while it borrows another, those objects too (a `&mut self` with
+/// object arguments, or `&mut` arguments), so that two calls borrowing the
+/// same pair in opposite orders queue on one address-ordered section
+/// instead of deadlocking. A `&mut self` method with no object arguments
+/// locks nothing: its single exclusive borrow cannot deadlock, and
+/// concurrent callers wait on the borrow.
 /// A reference wrapper is locked through the instance it points into.
 unsafe fn lock_targets(
     data: &FunctionData,
     slf: *mut ffi::PyObject,
     slots: &[*mut ffi::PyObject],
 ) -> (Option<*mut ffi::PyObject>, Option<*mut ffi::PyObject>) {
+    if !data.locks {
+        return (None, None);
+    }
     let mut found: [Option<*mut ffi::PyObject>; 2] = [None, None];
     let mut n = 0;
     let mut push = |obj: *mut ffi::PyObject| {
@@ -545,9 +591,14 @@ unsafe fn list_result(data: &FunctionData, items: oxbind_abi::abi_stable::std_ty
 }
 
 /// Converts a scalar outcome (or raises the error or panic it carries).
-#[inline]
+/// Inlined so that the outcome is read where the plugin wrote it, never
+/// copied whole (a copy stalls on store forwarding).
+#[inline(always)]
 unsafe fn finish_scalar(outcome: CallOutcome) -> *mut ffi::PyObject {
     match outcome {
+        CallOutcome::Ok(RetValue::None) => ffi::Py_NewRef(ffi::Py_None()),
+        CallOutcome::Ok(RetValue::Int(v)) => ffi::PyLong_FromLongLong(v),
+        CallOutcome::Ok(RetValue::Float(v)) => ffi::PyFloat_FromDouble(v),
         CallOutcome::Ok(value) => convert::from_ret(value),
         CallOutcome::Err(record) => {
             errors::raise_record(&record);
@@ -616,6 +667,16 @@ unsafe fn bind_arguments(
         }
     }
     true
+}
+
+/// Raises the error for a scalar argument that failed to convert.
+#[cold]
+unsafe fn report_scalar_failure(data: &FunctionData, i: usize, obj: *mut ffi::PyObject, ty: &TypeDesc, failure: ArgFailure) {
+    match failure {
+        ArgFailure::WrongType => raise_wrong_type(data, i, obj),
+        ArgFailure::Overflow => raise_overflow(data, i, ty),
+        ArgFailure::Raised => {}
+    }
 }
 
 /// A scalar argument, or its default; raises and returns None on failure.

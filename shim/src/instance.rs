@@ -138,9 +138,70 @@ pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
 // RuntimeError. Threads record their own borrows in `HELD` to tell the two
 // apart.
 
+/// The roots this thread has borrowed, and whether exclusively: a small
+/// inline stack (a call holds a few borrows), spilling to a Vec.
+struct Held {
+    len: std::cell::Cell<usize>,
+    inline: [std::cell::Cell<(usize, bool)>; HELD_INLINE],
+    spill: std::cell::RefCell<Vec<(usize, bool)>>,
+}
+
+const HELD_INLINE: usize = 8;
+
+impl Held {
+    fn push(&self, entry: (usize, bool)) {
+        let n = self.len.get();
+        if n < HELD_INLINE {
+            self.inline[n].set(entry);
+        } else {
+            self.spill.borrow_mut().push(entry);
+        }
+        self.len.set(n + 1);
+    }
+
+    fn remove(&self, entry: (usize, bool)) {
+        let n = self.len.get();
+        let spilled = n.saturating_sub(HELD_INLINE);
+        if spilled > 0 {
+            let mut spill = self.spill.borrow_mut();
+            if let Some(i) = spill.iter().rposition(|e| *e == entry) {
+                spill.remove(i);
+                self.len.set(n - 1);
+                return;
+            }
+        }
+        let inline_len = n.min(HELD_INLINE);
+        if let Some(i) = (0..inline_len).rev().find(|&i| self.inline[i].get() == entry) {
+            for j in i..inline_len - 1 {
+                self.inline[j].set(self.inline[j + 1].get());
+            }
+            if spilled > 0 {
+                // Keep the inline part full: pull the first spilled entry in.
+                let first = self.spill.borrow_mut().remove(0);
+                self.inline[inline_len - 1].set(first);
+            }
+            self.len.set(n - 1);
+        }
+    }
+
+    fn holds_conflicting(&self, root: usize, exclusive: bool) -> bool {
+        let n = self.len.get();
+        let inline = (0..n.min(HELD_INLINE)).any(|i| {
+            let (r, e) = self.inline[i].get();
+            r == root && (e || exclusive)
+        });
+        inline || (n > HELD_INLINE && self.spill.borrow().iter().any(|&(r, e)| r == root && (e || exclusive)))
+    }
+}
+
 thread_local! {
-    /// The roots this thread has borrowed, and whether exclusively.
-    static HELD: std::cell::RefCell<Vec<(usize, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
+    static HELD: Held = const {
+        Held {
+            len: std::cell::Cell::new(0),
+            inline: [const { std::cell::Cell::new((0, false)) }; HELD_INLINE],
+            spill: std::cell::RefCell::new(Vec::new()),
+        }
+    };
 }
 
 /// How long a borrow waits for other threads before it reports a likely
@@ -164,12 +225,7 @@ impl Drop for Borrow {
             h.borrow.fetch_sub(1, Ordering::Release);
         }
         let key = (self.root as usize, self.exclusive);
-        HELD.with(|held| {
-            let mut held = held.borrow_mut();
-            if let Some(i) = held.iter().rposition(|e| *e == key) {
-                held.swap_remove(i);
-            }
-        });
+        HELD.with(|held| held.remove(key));
     }
 }
 
@@ -179,9 +235,12 @@ impl Drop for Borrow {
 /// # Safety
 /// `obj` is a live object.
 pub unsafe fn lock_root(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    let Some(joined) = internals::joined() else { return obj };
-    match internals::find_type_by_object(joined, ffi::Py_TYPE(obj) as *mut ffi::PyObject) {
-        Some(r) if r.size() > 0 => borrow_root(obj),
+    // Instances of classes any copy created share this copy's layout, but
+    // only this copy's dealloc identifies them without a registry lookup;
+    // an instance of another copy's class is locked as itself (its borrows
+    // still go to its root).
+    match (*ffi::Py_TYPE(obj)).tp_dealloc {
+        Some(d) if std::ptr::fn_addr_eq(d, dealloc as unsafe extern "C" fn(*mut ffi::PyObject)) => borrow_root(obj),
         _ => obj,
     }
 }
@@ -250,10 +309,10 @@ pub unsafe fn borrow(obj: *mut ffi::PyObject, exclusive: bool) -> Result<Borrow,
     let mut spins = 0u32;
     loop {
         if try_acquire(h, exclusive) {
-            HELD.with(|held| held.borrow_mut().push((root as usize, exclusive)));
+            HELD.with(|held| held.push((root as usize, exclusive)));
             return Ok(Borrow { root, exclusive });
         }
-        let mine = HELD.with(|held| held.borrow().iter().any(|&(r, e)| r == root as usize && (e || exclusive)));
+        let mine = HELD.with(|held| held.holds_conflicting(root as usize, exclusive));
         if mine {
             let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
             let message = if exclusive {

@@ -9,11 +9,14 @@
 //!   with `oxbind` importable and the example plugins built.
 //! - `cargo xtask build [INTERPRETER...]`: builds the plugins and the shim.
 //! - `cargo xtask provision [INTERPRETER]`: only provisions interpreters.
+//! - `cargo xtask bench`: runs the benchmarks on 3.13t and 3.13 and writes
+//!   `BENCHMARKS.md`.
 //!
 //! Interpreters are cached under `$OXBIND_CACHE` (default `~/.cache/oxbind`)
 //! by `tests/provision-interpreters.sh`. Build outputs: plugins in
 //! `target/release/`, the shim for interpreter T in `target/python/T/`.
 
+mod bench;
 mod layout;
 
 use std::{
@@ -36,6 +39,7 @@ fn main() {
             provision(&layout, &interps).and_then(|()| build(&layout, &interps))
         }
         Some("provision") => provision(&layout, &select(&args[1..])),
+        Some("bench") => bench::bench(&layout),
         _ => {
             eprintln!(
                 "usage: cargo xtask <demo | test [PYTEST ARGS] | python <3.13t|3.13|3.11> SCRIPT [ARGS] | build [INTERP...] | provision [INTERP...]>"
@@ -49,7 +53,7 @@ fn main() {
     }
 }
 
-type Result<T = ()> = std::result::Result<T, String>;
+pub(crate) type Result<T = ()> = std::result::Result<T, String>;
 
 /// The interpreters named on the command line, or all of them.
 fn select(names: &[String]) -> Vec<&'static Interpreter> {
@@ -67,7 +71,7 @@ fn select(names: &[String]) -> Vec<&'static Interpreter> {
         .collect()
 }
 
-fn run(cmd: &mut Command) -> Result {
+pub(crate) fn run(cmd: &mut Command) -> Result {
     let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
@@ -76,7 +80,7 @@ fn run(cmd: &mut Command) -> Result {
     }
 }
 
-fn provision(layout: &Layout, interps: &[&Interpreter]) -> Result {
+pub(crate) fn provision(layout: &Layout, interps: &[&Interpreter]) -> Result {
     for interp in interps {
         if layout.venv_python(interp).exists() && layout.marker_ok(interp) {
             continue;
@@ -96,7 +100,7 @@ const FIXTURE_INTERPRETERS: [&str; 2] = ["3.13t", "3.13"];
 
 /// Builds the plugins once (they are interpreter-independent); then, per
 /// interpreter, the shim, the standalone extension modules and the fixtures.
-fn build(layout: &Layout, interps: &[&Interpreter]) -> Result {
+pub(crate) fn build(layout: &Layout, interps: &[&Interpreter]) -> Result {
     eprintln!("xtask: building the SDK and the example plugins (release)");
     run(layout.cargo().args(["build", "--release"]))?;
     // A physics plugin built against a Point whose layout differs from

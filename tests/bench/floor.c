@@ -1,0 +1,91 @@
+/* The floor for oxbind's benchmarks: the same tiny API as the `counter`
+ * plugin, written directly against the CPython C API. Built by
+ * `cargo xtask bench` for each interpreter; never part of oxbind. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+typedef struct {
+    PyObject_HEAD
+    long long value;
+} CounterObject;
+
+static PyObject *counter_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    CounterObject *self = (CounterObject *)type->tp_alloc(type, 0);
+    if (self) self->value = 0;
+    return (PyObject *)self;
+}
+
+static void counter_dealloc(PyObject *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *counter_inc(PyObject *self, PyObject *unused) {
+    ((CounterObject *)self)->value += 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *counter_value(PyObject *self, void *closure) {
+    return PyLong_FromLongLong(((CounterObject *)self)->value);
+}
+
+static PyMethodDef counter_methods[] = {
+    {"inc", counter_inc, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef counter_getset[] = {
+    {"value", counter_value, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot counter_slots[] = {
+    {Py_tp_new, counter_new},
+    {Py_tp_dealloc, counter_dealloc},
+    {Py_tp_methods, counter_methods},
+    {Py_tp_getset, counter_getset},
+    {0, NULL},
+};
+
+static PyType_Spec counter_spec = {"floor.Counter", sizeof(CounterObject), 0, Py_TPFLAGS_DEFAULT, counter_slots};
+
+static PyObject *floor_add(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "add() takes 2 arguments");
+        return NULL;
+    }
+    long long a = PyLong_AsLongLong(args[0]);
+    if (a == -1 && PyErr_Occurred()) return NULL;
+    long long b = PyLong_AsLongLong(args[1]);
+    if (b == -1 && PyErr_Occurred()) return NULL;
+    return PyLong_FromLongLong(a + b);
+}
+
+static PyObject *floor_return_self(PyObject *m, PyObject *arg) {
+    return Py_NewRef(arg);
+}
+
+static PyMethodDef floor_methods[] = {
+    {"add", (PyCFunction)(void (*)(void))floor_add, METH_FASTCALL, NULL},
+    {"return_self", floor_return_self, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static int floor_exec(PyObject *m) {
+    PyObject *counter = PyType_FromSpec(&counter_spec);
+    if (!counter) return -1;
+    return PyModule_Add(m, "Counter", counter);
+}
+
+static PyModuleDef_Slot floor_module_slots[] = {
+    {Py_mod_exec, floor_exec},
+#ifdef Py_GIL_DISABLED
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef floor_module = {PyModuleDef_HEAD_INIT, "floor", NULL, 0, floor_methods, floor_module_slots};
+
+PyMODINIT_FUNC PyInit_floor(void) { return PyModuleDef_Init(&floor_module); }
