@@ -497,8 +497,36 @@ unsafe extern "C" fn creator_conversion_at(state: *const c_void, key: RStr<'_>, 
 
 #[derive(Default)]
 struct TypeCache {
-    by_type: HashMap<usize, TypeRecord_Ref>,
+    by_type: HashMap<usize, TypeRecord_Ref, PtrHash>,
     by_key: HashMap<String, TypeRecord_Ref>,
+}
+
+/// A hasher for pointer keys: one fmix64, no SipHash (the keys are type
+/// addresses, not attacker-chosen data).
+#[derive(Default, Clone, Copy)]
+struct PtrHash;
+
+impl std::hash::BuildHasher for PtrHash {
+    type Hasher = PtrHasher;
+    fn build_hasher(&self) -> PtrHasher {
+        PtrHasher(0)
+    }
+}
+
+struct PtrHasher(u64);
+
+impl std::hash::Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = fmix64(self.0 ^ b as u64);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = fmix64(n as u64);
+    }
 }
 
 thread_local! {
