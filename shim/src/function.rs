@@ -399,6 +399,9 @@ struct Scratch<'a> {
     lists: Vec<Vec<ArgValue<'a>>>,
     /// Objects whose values are passed: where a `&T` result may point.
     objects: SmallVec<[*mut ffi::PyObject; 3]>,
+    /// The borrows the call needs (object, exclusive), taken all at once
+    /// after conversion by `instance::borrow_all`.
+    wanted: SmallVec<[(*mut ffi::PyObject, bool); 3]>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -461,6 +464,9 @@ unsafe fn call<'a>(
             }
         };
         values[i] = value;
+    }
+    if !scratch.wanted.is_empty() && instance::borrow_all(&scratch.wanted, &mut scratch.borrows).is_err() {
+        return ptr::null_mut();
     }
     // A class returned by value is written straight into a new instance.
     let ret = &data.desc.ret;
@@ -752,7 +758,7 @@ unsafe fn receiver(data: &FunctionData, slf: *mut ffi::PyObject, scratch: &mut S
         errors::raise(ffi::PyExc_RuntimeError, &format!("{}() called on an uninitialised instance", data.name));
         return Err(());
     }
-    scratch.borrows.push(instance::borrow(slf, data.desc.receiver == Receiver::MUT)?);
+    scratch.wanted.push((slf, data.desc.receiver == Receiver::MUT));
     Ok(instance::header(slf).value)
 }
 
@@ -851,7 +857,7 @@ unsafe fn convert_object<'a>(
         errors::raise(ffi::PyExc_RuntimeError, &format!("{}() got an uninitialised {}", data.name, class.key.as_str()));
         return Err(Mismatch::Raised);
     }
-    scratch.borrows.push(instance::borrow(target, ty.passing == Passing::MUT).map_err(|()| Mismatch::Raised)?);
+    scratch.wanted.push((target, ty.passing == Passing::MUT));
     scratch.objects.push(target);
     Ok(ArgValue::Object(instance::header(target).value))
 }

@@ -296,24 +296,28 @@ fn try_acquire(h: &InstanceHeader, exclusive: bool) -> bool {
     }
 }
 
-/// Borrows `obj`'s value, shared or exclusive, waiting for other threads.
-/// Fails with RuntimeError on a conflicting borrow held by this thread.
+/// Why a borrow was not taken.
+pub enum BorrowFail {
+    /// Another thread holds a conflicting borrow: release and retry.
+    Busy,
+    /// This thread holds a conflicting borrow; RuntimeError is set.
+    Raised,
+}
+
+/// Tries to borrow `obj`'s value, shared or exclusive, without waiting.
 ///
 /// # Safety
 /// `obj` is a ready oxbind instance the caller keeps alive; the thread is
 /// attached.
-pub unsafe fn borrow(obj: *mut ffi::PyObject, exclusive: bool) -> Result<Borrow, ()> {
+pub unsafe fn try_borrow(obj: *mut ffi::PyObject, exclusive: bool) -> Result<Borrow, BorrowFail> {
     let root = borrow_root(obj);
     let h = header(root);
-    let mut started = None;
-    let mut spins = 0u32;
-    loop {
+    for _ in 0..64 {
         if try_acquire(h, exclusive) {
             HELD.with(|held| held.push((root as usize, exclusive)));
             return Ok(Borrow { root, exclusive });
         }
-        let mine = HELD.with(|held| held.holds_conflicting(root as usize, exclusive));
-        if mine {
+        if HELD.with(|held| held.holds_conflicting(root as usize, exclusive)) {
             let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
             let message = if exclusive {
                 format!("{name} is already borrowed by this thread; it cannot also be borrowed mutably")
@@ -321,31 +325,61 @@ pub unsafe fn borrow(obj: *mut ffi::PyObject, exclusive: bool) -> Result<Borrow,
                 format!("{name} is already mutably borrowed by this thread; it cannot also be borrowed")
             };
             errors::raise(ffi::PyExc_RuntimeError, &message);
-            return Err(());
+            return Err(BorrowFail::Raised);
         }
-        // Another thread holds it: wait, detached, so that the interpreter
-        // (a stop-the-world GC, say) is never blocked on us.
-        let since = *started.get_or_insert_with(std::time::Instant::now);
-        if since.elapsed() > BORROW_TIMEOUT {
-            let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
-            errors::raise(
-                ffi::PyExc_RuntimeError,
-                &format!("timed out waiting for another thread's borrow of {name}; calls may be locking objects in conflicting orders"),
-            );
-            return Err(());
+        std::hint::spin_loop();
+    }
+    Err(BorrowFail::Busy)
+}
+
+/// Takes every borrow in `wanted` (object, exclusive), or none: if another
+/// thread holds any of them, releases those taken so far, waits detached
+/// from the interpreter, and starts again. Never holding some borrows while
+/// waiting for others is what keeps two calls that borrow the same objects
+/// in opposite orders from deadlocking. A conflict with this thread's own
+/// borrows raises RuntimeError at once.
+///
+/// # Safety
+/// Every object is a ready oxbind instance the caller keeps alive; the
+/// thread is attached.
+pub unsafe fn borrow_all(
+    wanted: &[(*mut ffi::PyObject, bool)],
+    taken: &mut smallvec::SmallVec<[Borrow; 3]>,
+) -> Result<(), ()> {
+    let base = taken.len();
+    let started = std::time::Instant::now();
+    let mut rounds = 0u32;
+    'again: loop {
+        for &(obj, exclusive) in wanted {
+            match try_borrow(obj, exclusive) {
+                Ok(b) => taken.push(b),
+                Err(BorrowFail::Raised) => {
+                    taken.truncate(base);
+                    return Err(());
+                }
+                Err(BorrowFail::Busy) => {
+                    taken.truncate(base);
+                    if started.elapsed() > BORROW_TIMEOUT {
+                        let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
+                        errors::raise(
+                            ffi::PyExc_RuntimeError,
+                            &format!("timed out waiting for another thread's borrow of {name}"),
+                        );
+                        return Err(());
+                    }
+                    rounds += 1;
+                    let state = ffi::PyEval_SaveThread();
+                    if rounds < 16 {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(std::time::Duration::from_micros(20));
+                    }
+                    ffi::PyEval_RestoreThread(state);
+                    continue 'again;
+                }
+            }
         }
-        spins += 1;
-        if spins < 64 {
-            std::hint::spin_loop();
-            continue;
-        }
-        let state = ffi::PyEval_SaveThread();
-        if spins < 256 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(std::time::Duration::from_micros(50));
-        }
-        ffi::PyEval_RestoreThread(state);
+        return Ok(());
     }
 }
 
