@@ -101,6 +101,9 @@ pub struct FunctionData {
     overloads: Vec<&'static FunctionData>,
     /// Whether calls take a critical section (see `lock_targets`).
     locks: bool,
+    /// A method whose other parameters and result are scalars, with no
+    /// locks: one borrow of `self` and nothing else to hold.
+    simple_method: bool,
     ml_name: CString,
     ml_doc: CString,
 }
@@ -158,6 +161,7 @@ pub unsafe fn new_overloaded(candidates: Vec<&'static FunctionData>) -> Result<&
         simple: false,
         overloads: candidates,
         locks: false,
+        simple_method: false,
         ml_name: errors::c_string(name),
         ml_doc: errors::c_string(&doc),
     })))
@@ -234,6 +238,10 @@ pub unsafe fn new_data(
         && is_scalar(&desc.ret);
     let objects = desc.params.as_slice().iter().filter(|p| p.ty.kind == TypeKind::OBJECT || p.ty.kind == TypeKind::LIST).count();
     let mut_args = desc.params.as_slice().iter().any(|p| p.ty.kind == TypeKind::OBJECT && p.ty.passing == Passing::MUT);
+    let simple_method = desc.receiver != Receiver::NONE
+        && !desc.lock_self
+        && desc.params.as_slice().iter().all(|p| is_scalar(&p.ty) && !p.lock)
+        && is_scalar(&desc.ret);
     let locks = desc.lock_self
         || desc.params.as_slice().iter().any(|p| p.lock)
         || mut_args
@@ -249,6 +257,7 @@ pub unsafe fn new_data(
         simple,
         overloads: Vec::new(),
         locks,
+        simple_method,
         ml_name: errors::c_string(desc.name.as_str()),
         ml_doc: errors::c_string(&docstring(desc, doc_name)),
     })))
@@ -344,6 +353,14 @@ pub unsafe fn dispatch(
         return dispatch_overloads(data, slf, args, nargs, kwnames);
     }
     let nparams = data.desc.params.len();
+    // A method on scalars, called positionally: borrow self, call, release.
+    if data.simple_method && kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS {
+        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| call_method_positional(data, slf, args, nparams, mode))) {
+            return result;
+        }
+        errors::raise_panic(&format!("internal error in the oxbind shim while calling {}()", data.name));
+        return ptr::null_mut();
+    }
     // The common case: scalars only, passed positionally, all given.
     if data.simple && kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS {
         if let Ok(result) = catch_unwind(AssertUnwindSafe(|| call_positional(data, args, nparams, mode))) {
@@ -387,6 +404,46 @@ unsafe fn call_positional(data: &FunctionData, args: *const *mut ffi::PyObject, 
     // SAFETY: the first `n` values were written above.
     let values = std::slice::from_raw_parts(values.as_ptr() as *const ArgValue<'_>, n);
     finish_scalar((data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut()))
+}
+
+/// `call` for a method whose other parameters and result are scalars, all
+/// passed positionally.
+#[inline(always)]
+unsafe fn call_method_positional(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    n: usize,
+    mode: Mode,
+) -> *mut ffi::PyObject {
+    if slf.is_null() || !instance::is_ready(slf) {
+        errors::raise(ffi::PyExc_RuntimeError, &format!("{}() called on an uninitialised instance", data.name));
+        return ptr::null_mut();
+    }
+    let mut values: [std::mem::MaybeUninit<ArgValue<'_>>; INLINE_PARAMS] = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
+    let params = data.desc.params.as_slice();
+    for i in 0..n {
+        if let Err(failure) = convert::to_arg_into(*args.add(i), &params[i].ty, values[i].as_mut_ptr()) {
+            report_scalar_failure(data, i, *args.add(i), &params[i].ty, failure);
+            return mismatch(mode);
+        }
+    }
+    let exclusive = data.desc.receiver == Receiver::MUT;
+    let mut borrows: SmallVec<[instance::Borrow; 3]> = SmallVec::new();
+    match instance::try_borrow(slf, exclusive) {
+        Ok(b) => borrows.push(b),
+        Err(instance::BorrowFail::Raised) => return ptr::null_mut(),
+        Err(instance::BorrowFail::Busy) => {
+            if instance::borrow_all(&[(slf, exclusive)], &mut borrows).is_err() {
+                return ptr::null_mut();
+            }
+        }
+    }
+    // SAFETY: the first `n` values were written above; self is borrowed.
+    let values = std::slice::from_raw_parts(values.as_ptr() as *const ArgValue<'_>, n);
+    let outcome = (data.desc.call)(instance::header(slf).value, RSlice::from_slice(values), ptr::null_mut());
+    drop(borrows);
+    finish_scalar(outcome)
 }
 
 /// What a call holds until it returns: borrows first (released first),

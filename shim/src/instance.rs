@@ -347,7 +347,8 @@ pub unsafe fn borrow_all(
     taken: &mut smallvec::SmallVec<[Borrow; 3]>,
 ) -> Result<(), ()> {
     let base = taken.len();
-    let started = std::time::Instant::now();
+    // The clock is read only once a wait begins: the uncontended path never pays for it.
+    let mut started: Option<std::time::Instant> = None;
     let mut rounds = 0u32;
     'again: loop {
         for &(obj, exclusive) in wanted {
@@ -359,7 +360,7 @@ pub unsafe fn borrow_all(
                 }
                 Err(BorrowFail::Busy) => {
                     taken.truncate(base);
-                    if started.elapsed() > BORROW_TIMEOUT {
+                    if started.get_or_insert_with(std::time::Instant::now).elapsed() > BORROW_TIMEOUT {
                         let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
                         errors::raise(
                             ffi::PyExc_RuntimeError,
