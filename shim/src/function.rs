@@ -389,20 +389,32 @@ pub unsafe fn dispatch(
     }
 }
 
-/// `call` for a simple function whose arguments are all positional.
+/// Converts `n` positional scalar arguments in place into `storage`; raises
+/// and returns None on failure.
 #[inline(always)]
-unsafe fn call_positional(data: &FunctionData, args: *const *mut ffi::PyObject, n: usize, mode: Mode) -> *mut ffi::PyObject {
-    let mut values: [std::mem::MaybeUninit<ArgValue<'_>>; INLINE_PARAMS] = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
+unsafe fn convert_positional<'s, 'a>(
+    data: &FunctionData,
+    args: *const *mut ffi::PyObject,
+    n: usize,
+    storage: &'s mut [std::mem::MaybeUninit<ArgValue<'a>>; INLINE_PARAMS],
+) -> Option<&'s [ArgValue<'a>]> {
     let params = data.desc.params.as_slice();
     for i in 0..n {
         // Written in place: no intermediate Option<ArgValue> to copy.
-        if let Err(failure) = convert::to_arg_into(*args.add(i), &params[i].ty, values[i].as_mut_ptr()) {
+        if let Err(failure) = convert::to_arg_into(*args.add(i), &params[i].ty, storage[i].as_mut_ptr()) {
             report_scalar_failure(data, i, *args.add(i), &params[i].ty, failure);
-            return mismatch(mode);
+            return None;
         }
     }
     // SAFETY: the first `n` values were written above.
-    let values = std::slice::from_raw_parts(values.as_ptr() as *const ArgValue<'_>, n);
+    Some(std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'a>, n))
+}
+
+/// `call` for a simple function whose arguments are all positional.
+#[inline(always)]
+unsafe fn call_positional(data: &FunctionData, args: *const *mut ffi::PyObject, n: usize, mode: Mode) -> *mut ffi::PyObject {
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
+    let Some(values) = convert_positional(data, args, n, &mut storage) else { return mismatch(mode) };
     finish_scalar((data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut()))
 }
 
@@ -420,14 +432,8 @@ unsafe fn call_method_positional(
         errors::raise(ffi::PyExc_RuntimeError, &format!("{}() called on an uninitialised instance", data.name));
         return ptr::null_mut();
     }
-    let mut values: [std::mem::MaybeUninit<ArgValue<'_>>; INLINE_PARAMS] = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
-    let params = data.desc.params.as_slice();
-    for i in 0..n {
-        if let Err(failure) = convert::to_arg_into(*args.add(i), &params[i].ty, values[i].as_mut_ptr()) {
-            report_scalar_failure(data, i, *args.add(i), &params[i].ty, failure);
-            return mismatch(mode);
-        }
-    }
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
+    let Some(values) = convert_positional(data, args, n, &mut storage) else { return mismatch(mode) };
     let exclusive = data.desc.receiver == Receiver::MUT;
     let mut borrows: SmallVec<[instance::Borrow; 3]> = SmallVec::new();
     match instance::try_borrow(slf, exclusive) {
@@ -439,8 +445,7 @@ unsafe fn call_method_positional(
             }
         }
     }
-    // SAFETY: the first `n` values were written above; self is borrowed.
-    let values = std::slice::from_raw_parts(values.as_ptr() as *const ArgValue<'_>, n);
+    // SAFETY: self is borrowed for the call.
     let outcome = (data.desc.call)(instance::header(slf).value, RSlice::from_slice(values), ptr::null_mut());
     drop(borrows);
     finish_scalar(outcome)

@@ -72,33 +72,43 @@ def single_thread():
     return best
 
 
-def scaling(Counter, n_objects=200_000, threads=(1, 2), rounds=5):
-    """N threads each build n_objects instances into a list, then drop it.
-    Total work grows with the thread count; returns T(threads)/T(1)."""
+def timed_threads(work, k):
+    """Seconds for k fresh threads, released together, each running work()."""
+    barrier = threading.Barrier(k + 1)
 
-    def run(k):
-        barrier = threading.Barrier(k + 1)
-
-        def work():
-            barrier.wait()
-            items = [Counter() for _ in range(n_objects)]
-            del items
-
-        ts = [threading.Thread(target=work) for _ in range(k)]
-        for t in ts:
-            t.start()
+    def run():
         barrier.wait()
-        t0 = time.perf_counter()
-        for t in ts:
-            t.join()
-        return time.perf_counter() - t0
+        work()
 
+    ts = [threading.Thread(target=run) for _ in range(k)]
+    for t in ts:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def ratio_of(work, threads=(1, 2), rounds=5):
+    """Best times for 1 and 2 threads each running work(), and their ratio.
+    Total work grows with the thread count: on 2 cores the ideal is 1.0."""
     best = {k: float("inf") for k in threads}
     for _ in range(rounds):
         for k in threads:
             gc.collect()
-            best[k] = min(best[k], run(k))
+            best[k] = min(best[k], timed_threads(work, k))
     return {f"T{k}": best[k] for k in threads} | {"ratio": best[threads[-1]] / best[threads[0]]}
+
+
+def scaling(Counter, n_objects=200_000):
+    """Each thread builds n_objects instances into a list, then drops it."""
+
+    def work():
+        items = [Counter() for _ in range(n_objects)]
+        del items
+
+    return ratio_of(work)
 
 
 def pure_python_class_scaling():
@@ -111,29 +121,15 @@ def pure_python_class_scaling():
     return scaling(Plain)
 
 
-def pure_python_loop_scaling(n=2_000_000, threads=(1, 2), rounds=5):
+def pure_python_loop_scaling(n=2_000_000):
     """The practical best: arithmetic in a pure-Python loop, sharing no object."""
 
-    def run(k):
-        barrier = threading.Barrier(k + 1)
+    def work():
+        x = 0
+        for i in range(n):
+            x += i * 2
 
-        def work():
-            barrier.wait()
-            x = 0
-            for i in range(n):
-                x += i * 2
-
-        ts = [threading.Thread(target=work) for _ in range(k)]
-        for t in ts:
-            t.start()
-        barrier.wait()
-        t0 = time.perf_counter()
-        for t in ts:
-            t.join()
-        return time.perf_counter() - t0
-
-    best = {k: min(run(k) for _ in range(rounds)) for k in threads}
-    return {f"T{k}": best[k] for k in threads} | {"ratio": best[threads[-1]] / best[threads[0]]}
+    return ratio_of(work)
 
 
 result = {

@@ -53,6 +53,21 @@ def hello(oxbind):
     return oxbind.load(plugin_path("hello"))
 
 
+@pytest.fixture(scope="session")
+def geometry(oxbind):
+    return oxbind.load(plugin_path("geometry"))
+
+
+@pytest.fixture(scope="session")
+def physics(oxbind, geometry):
+    return oxbind.load(plugin_path("physics"))
+
+
+@pytest.fixture(scope="session")
+def counter(oxbind):
+    return oxbind.load(plugin_path("counter"))
+
+
 def run_python(code, *, extra_path=(), check=True):
     """Runs `code` in a fresh interpreter of the running kind, with oxbind,
     the standalone example modules and `extra_path` importable. Returns the

@@ -12,21 +12,6 @@ import pytest
 from conftest import FREE_THREADED, plugin_path, run_python
 
 
-@pytest.fixture(scope="module")
-def geometry(oxbind):
-    return oxbind.load(plugin_path("geometry"))
-
-
-@pytest.fixture(scope="module")
-def physics(oxbind, geometry):
-    return oxbind.load(plugin_path("physics"))
-
-
-@pytest.fixture(scope="module")
-def counter(oxbind):
-    return oxbind.load(plugin_path("counter"))
-
-
 # --- one class, end to end ---
 
 def test_point_basics(geometry):

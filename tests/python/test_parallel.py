@@ -40,21 +40,6 @@ def parallelize(func, n_threads=THREADS):
         raise errors[0]
 
 
-@pytest.fixture(scope="module")
-def counter(oxbind):
-    return oxbind.load(plugin_path("counter"))
-
-
-@pytest.fixture(scope="module")
-def geometry(oxbind):
-    return oxbind.load(plugin_path("geometry"))
-
-
-@pytest.fixture(scope="module")
-def physics(oxbind, geometry):
-    return oxbind.load(plugin_path("physics"))
-
-
 def test_object_creation_with_identity_round_trip(counter):
     Counter, return_self = counter.Counter, counter.return_self
 
