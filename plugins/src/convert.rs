@@ -58,7 +58,9 @@ impl ReturnSlot {
     #[doc(hidden)]
     pub unsafe fn write<T>(self, value: T) -> Result<RetValue, Error> {
         if self.0.is_null() {
-            return Err(Error::runtime_error("oxbind: no storage for a class result"));
+            return Err(Error::runtime_error(
+                "oxbind: no storage for a class result",
+            ));
         }
         std::ptr::write(self.0 as *mut T, value);
         Ok(RetValue::Written)
@@ -99,7 +101,10 @@ pub trait IntoItem: Sized {
 impl<T: IntoItem> IntoReturn for Vec<T> {
     const TYPE: TypeDesc = TypeDesc::list(T::ITEM, "Vec");
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
-        self.into_iter().map(T::into_item).collect::<Result<Vec<_>, _>>().map(|items| RetValue::List(RVec::from(items)))
+        self.into_iter()
+            .map(T::into_item)
+            .collect::<Result<Vec<_>, _>>()
+            .map(|items| RetValue::List(RVec::from(items)))
     }
 }
 
@@ -109,7 +114,9 @@ pub fn moved<T>(value: T) -> Result<RetValue, Error> {
     let value = std::mem::ManuallyDrop::new(value);
     // SAFETY: reads the bytes of a live value that is never dropped here;
     // the shim moves them into an instance, which owns the value from then on.
-    let bytes = unsafe { std::slice::from_raw_parts(&*value as *const T as *const u8, std::mem::size_of::<T>()) };
+    let bytes = unsafe {
+        std::slice::from_raw_parts(&*value as *const T as *const u8, std::mem::size_of::<T>())
+    };
     Ok(RetValue::Moved(RVec::from(bytes)))
 }
 
@@ -298,7 +305,10 @@ impl IntoReturn for () {
 }
 
 impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
-    const TYPE: TypeDesc = TypeDesc { optional: true, ..T::TYPE };
+    const TYPE: TypeDesc = TypeDesc {
+        optional: true,
+        ..T::TYPE
+    };
     #[inline]
     fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
@@ -309,7 +319,10 @@ impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
 }
 
 impl<T: IntoReturn> IntoReturn for Option<T> {
-    const TYPE: TypeDesc = TypeDesc { optional: true, ..T::TYPE };
+    const TYPE: TypeDesc = TypeDesc {
+        optional: true,
+        ..T::TYPE
+    };
     #[inline]
     fn into_return(self, slot: ReturnSlot) -> Result<RetValue, Error> {
         match self {
@@ -356,9 +369,17 @@ mod tests {
     #[test]
     fn borrowed_text_and_bytes_point_into_the_argument() {
         let text = "héllo";
-        assert_eq!(<&str>::from_arg(ArgValue::Str(RStr::from_str(text))).unwrap().as_ptr(), text.as_ptr());
+        assert_eq!(
+            <&str>::from_arg(ArgValue::Str(RStr::from_str(text)))
+                .unwrap()
+                .as_ptr(),
+            text.as_ptr()
+        );
         let bytes = [1u8, 2, 3];
-        assert_eq!(<&[u8]>::from_arg(ArgValue::Bytes(RSlice::from_slice(&bytes))).unwrap(), &bytes);
+        assert_eq!(
+            <&[u8]>::from_arg(ArgValue::Bytes(RSlice::from_slice(&bytes))).unwrap(),
+            &bytes
+        );
     }
 
     #[test]
@@ -372,8 +393,17 @@ mod tests {
         let ok: Result<i64, Error> = Ok(4);
         assert_eq!(ok.into_return(ReturnSlot::NONE), Ok(RetValue::Int(4)));
         let err: Result<i64, Error> = Err(Error::value_error("bad"));
-        assert_eq!(err.into_return(ReturnSlot::NONE), Err(Error::value_error("bad")));
-        assert_eq!(u64::MAX.into_return(ReturnSlot::NONE).unwrap_err().kind, crate::ErrorKind::OVERFLOW_ERROR);
-        assert_eq!("hi".to_string().into_return(ReturnSlot::NONE), Ok(RetValue::Str(RString::from("hi"))));
+        assert_eq!(
+            err.into_return(ReturnSlot::NONE),
+            Err(Error::value_error("bad"))
+        );
+        assert_eq!(
+            u64::MAX.into_return(ReturnSlot::NONE).unwrap_err().kind,
+            crate::ErrorKind::OVERFLOW_ERROR
+        );
+        assert_eq!(
+            "hi".to_string().into_return(ReturnSlot::NONE),
+            Ok(RetValue::Str(RString::from("hi")))
+        );
     }
 }

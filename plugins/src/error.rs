@@ -54,7 +54,10 @@ constructors! {
 impl Error {
     /// An error raised as the exception class `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error {
+            kind,
+            message: message.into(),
+        }
     }
 }
 

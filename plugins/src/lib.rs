@@ -51,7 +51,9 @@ pub unsafe trait Class: Sized + 'static {
     /// The properties generated from `#[oxbind(get, set)]` fields.
     const PROPERTIES: &'static [abi::PropertyDesc];
     /// Clones a value, if the struct derives `Clone`.
-    const CLONE: abi::abi_stable::std_types::ROption<unsafe extern "C" fn(*const std::ffi::c_void, *mut std::ffi::c_void)>;
+    const CLONE: abi::abi_stable::std_types::ROption<
+        unsafe extern "C" fn(*const std::ffi::c_void, *mut std::ffi::c_void),
+    >;
 }
 
 pub use oxbind_macros::plugin;

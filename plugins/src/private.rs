@@ -2,9 +2,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use oxbind_abi::{
-    abi_stable::std_types::RString, ArgValue, CallOutcome, ErrorRecord, RetValue,
-};
+use oxbind_abi::{abi_stable::std_types::RString, ArgValue, CallOutcome, ErrorRecord, RetValue};
 
 use crate::{Error, FromArg};
 
@@ -33,9 +31,14 @@ pub unsafe extern "C" fn drop_value<T>(value: *mut std::ffi::c_void) {
 ///
 /// # Safety
 /// `src` points at a `T`; `dst` at storage for one.
-pub unsafe extern "C" fn clone_value<T: Clone>(src: *const std::ffi::c_void, dst: *mut std::ffi::c_void) {
+pub unsafe extern "C" fn clone_value<T: Clone>(
+    src: *const std::ffi::c_void,
+    dst: *mut std::ffi::c_void,
+) {
     // A panicking Clone leaves `dst` uninitialised; the shim never reads it.
-    if let Ok(v) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (*(src as *const T)).clone())) {
+    if let Ok(v) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        (*(src as *const T)).clone()
+    })) {
         std::ptr::write(dst as *mut T, v);
     }
 }
@@ -54,7 +57,10 @@ impl<T> NoMethods for T {}
 pub fn call(body: impl FnOnce() -> Result<RetValue, Error>) -> CallOutcome {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => CallOutcome::Ok(value),
-        Ok(Err(err)) => CallOutcome::Err(ErrorRecord { kind: err.kind, message: RString::from(err.message) }),
+        Ok(Err(err)) => CallOutcome::Err(ErrorRecord {
+            kind: err.kind,
+            message: RString::from(err.message),
+        }),
         Err(payload) => CallOutcome::Panic(RString::from(panic_message(payload.as_ref()))),
     }
 }
@@ -68,9 +74,17 @@ pub fn arg<'a, T: FromArg<'a>>(
     param: &str,
 ) -> Result<T, Error> {
     let Some(value) = args.get(index) else {
-        return Err(Error::type_error(format!("{function}() missing argument '{param}' (shim passed {} values)", args.len())));
+        return Err(Error::type_error(format!(
+            "{function}() missing argument '{param}' (shim passed {} values)",
+            args.len()
+        )));
     };
-    T::from_arg(*value).map_err(|e| Error::new(e.kind, format!("{function}() argument '{param}': {}", e.message)))
+    T::from_arg(*value).map_err(|e| {
+        Error::new(
+            e.kind,
+            format!("{function}() argument '{param}': {}", e.message),
+        )
+    })
 }
 
 /// The body of `PyInit_<name>` for a standalone build: the embedded shim
@@ -85,7 +99,9 @@ pub unsafe fn standalone_init(root: &'static oxbind_abi::PluginRoot) -> *mut std
 
 /// The error for an object parameter that got something else (a shim bug).
 pub fn unexpected_object<T>(value: ArgValue<'_>, class: &str) -> Result<T, Error> {
-    Err(Error::type_error(format!("expected an instance of {class}, got {value:?} (shim and plugin disagree)")))
+    Err(Error::type_error(format!(
+        "expected an instance of {class}, got {value:?} (shim and plugin disagree)"
+    )))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -107,7 +123,10 @@ mod tests {
         let outcome = call(|| panic!("boom {}", 42));
         assert_eq!(outcome, CallOutcome::Panic(RString::from("boom 42")));
         let outcome = call(|| std::panic::panic_any(7u32));
-        assert_eq!(outcome, CallOutcome::Panic(RString::from("panic with a non-string payload")));
+        assert_eq!(
+            outcome,
+            CallOutcome::Panic(RString::from("panic with a non-string payload"))
+        );
     }
 
     #[test]

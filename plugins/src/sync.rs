@@ -36,7 +36,10 @@ unsafe impl<T: Send> Send for PyMutex<T> {}
 
 impl<T> PyMutex<T> {
     pub const fn new(value: T) -> Self {
-        PyMutex { raw: AtomicU8::new(0), data: UnsafeCell::new(value) }
+        PyMutex {
+            raw: AtomicU8::new(0),
+            data: UnsafeCell::new(value),
+        }
     }
 
     /// Locks, waiting (detached from the interpreter) if another thread holds it.
@@ -47,7 +50,11 @@ impl<T> PyMutex<T> {
             // while locked (it lives in `self`, which the guard borrows).
             Some(h) => unsafe { (h.mutex_lock())(byte) },
             None => {
-                while self.raw.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+                while self
+                    .raw
+                    .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {
                     std::thread::yield_now();
                 }
             }

@@ -55,7 +55,12 @@ pub struct ClassFunctions {
     /// (kind, slot, data) per method, in declaration order.
     pub methods: Vec<(MethodKind, SlotKind, &'static FunctionData)>,
     /// (name, doc, getter, setter) per property.
-    pub properties: Vec<(String, String, &'static FunctionData, Option<&'static FunctionData>)>,
+    pub properties: Vec<(
+        String,
+        String,
+        &'static FunctionData,
+        Option<&'static FunctionData>,
+    )>,
 }
 
 /// Creates and registers the type of `desc`, owned by `plugin`. Returns
@@ -110,8 +115,11 @@ pub unsafe fn create(
     });
     let getsets: &'static mut [ffi::PyGetSetDef] = Box::leak(getsets.into_boxed_slice());
 
-    let data: &'static ClassData =
-        Box::leak(Box::new(ClassData { desc, ctor: functions.ctor, slots }));
+    let data: &'static ClassData = Box::leak(Box::new(ClassData {
+        desc,
+        ctor: functions.ctor,
+        slots,
+    }));
 
     let doc = class_doc(desc, functions.ctor);
     let c_doc: &'static CString = Box::leak(Box::new(errors::c_string(&doc)));
@@ -130,20 +138,39 @@ pub unsafe fn create(
     if has(SlotKind::STR) {
         type_slots.push(slot(ffi::Py_tp_str, slot_str as *mut c_void));
     }
-    if [SlotKind::EQ, SlotKind::LT, SlotKind::LE, SlotKind::GT, SlotKind::GE].into_iter().any(has) {
-        type_slots.push(slot(ffi::Py_tp_richcompare, slot_richcompare as *mut c_void));
+    if [
+        SlotKind::EQ,
+        SlotKind::LT,
+        SlotKind::LE,
+        SlotKind::GT,
+        SlotKind::GE,
+    ]
+    .into_iter()
+    .any(has)
+    {
+        type_slots.push(slot(
+            ffi::Py_tp_richcompare,
+            slot_richcompare as *mut c_void,
+        ));
     }
     if has(SlotKind::HASH) {
         type_slots.push(slot(ffi::Py_tp_hash, slot_hash as *mut c_void));
     } else if has(SlotKind::EQ) {
         // As in Python: defining __eq__ without __hash__ makes instances unhashable.
-        type_slots.push(slot(ffi::Py_tp_hash, ffi::PyObject_HashNotImplemented as *mut c_void));
+        type_slots.push(slot(
+            ffi::Py_tp_hash,
+            ffi::PyObject_HashNotImplemented as *mut c_void,
+        ));
     }
     for (kind, id, f) in [
         (SlotKind::ADD, ffi::Py_nb_add, slot_add as *mut c_void),
         (SlotKind::SUB, ffi::Py_nb_subtract, slot_sub as *mut c_void),
         (SlotKind::MUL, ffi::Py_nb_multiply, slot_mul as *mut c_void),
-        (SlotKind::TRUEDIV, ffi::Py_nb_true_divide, slot_truediv as *mut c_void),
+        (
+            SlotKind::TRUEDIV,
+            ffi::Py_nb_true_divide,
+            slot_truediv as *mut c_void,
+        ),
         (SlotKind::NEG, ffi::Py_nb_negative, slot_neg as *mut c_void),
         (SlotKind::BOOL, ffi::Py_nb_bool, slot_bool as *mut c_void),
     ] {
@@ -209,7 +236,10 @@ unsafe fn immortalize_type(ty: *mut ffi::PyObject) {
         let (mut pos, mut key, mut value) = (0, ptr::null_mut(), ptr::null_mut());
         while ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) != 0 {
             let kind = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(value)).tp_name).to_bytes();
-            if matches!(kind, b"method_descriptor" | b"getset_descriptor" | b"staticmethod") {
+            if matches!(
+                kind,
+                b"method_descriptor" | b"getset_descriptor" | b"staticmethod"
+            ) {
                 instance::immortalize(value);
             }
         }
@@ -223,7 +253,11 @@ fn slot(id: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
 
 /// A class already registered under the same key: the same class loaded
 /// again (say, as a plugin and as an extension module) shares one type.
-unsafe fn reuse(existing: TypeRecord_Ref, class: &'static ClassRef, plugin: &str) -> Result<Owned, ()> {
+unsafe fn reuse(
+    existing: TypeRecord_Ref,
+    class: &'static ClassRef,
+    plugin: &str,
+) -> Result<Owned, ()> {
     if let Err(why) = check_compatible(class, existing) {
         errors::import_error(
             &format!("{plugin}: cannot define class {}: it is already registered by plugin '{}' and {why}", class.key.as_str(), existing.owner().as_str()),
@@ -231,7 +265,9 @@ unsafe fn reuse(existing: TypeRecord_Ref, class: &'static ClassRef, plugin: &str
         );
         return Err(());
     }
-    Ok(Owned::from_borrowed(existing.py_type() as *mut ffi::PyObject))
+    Ok(Owned::from_borrowed(
+        existing.py_type() as *mut ffi::PyObject
+    ))
 }
 
 /// `Point(x, y)\n--\n\n<class doc>`: the constructor's signature on the type.
@@ -251,7 +287,11 @@ fn class_doc(desc: &ClassDesc, ctor: Option<&FunctionData>) -> String {
 ///
 /// # Safety
 /// The thread is attached.
-pub unsafe fn resolve(class: &'static ClassRef, plugin: &str, context: &str) -> Result<TypeRecord_Ref, ()> {
+pub unsafe fn resolve(
+    class: &'static ClassRef,
+    plugin: &str,
+    context: &str,
+) -> Result<TypeRecord_Ref, ()> {
     let Some(joined) = internals::joined() else {
         errors::raise(ffi::PyExc_RuntimeError, "oxbind: no runtime");
         return Err(());
@@ -266,7 +306,10 @@ pub unsafe fn resolve(class: &'static ClassRef, plugin: &str, context: &str) -> 
         return Err(());
     };
     if let Err(why) = check_compatible(class, record) {
-        errors::type_error(&format!("{context}() cannot use class {} ({plugin}): {why}", class.key.as_str()));
+        errors::type_error(&format!(
+            "{context}() cannot use class {} ({plugin}): {why}",
+            class.key.as_str()
+        ));
         return Err(());
     }
     Ok(record)
@@ -278,8 +321,16 @@ pub fn check_compatible(class: &ClassRef, record: TypeRecord_Ref) -> Result<(), 
         return Err("that name is registered for a type that is not an oxbind class".into());
     }
     let (ours, theirs) = (
-        format!("{} {}", class.crate_name.as_str(), class.crate_version.as_str()),
-        format!("{} {}", record.crate_name().as_str(), record.crate_version().as_str()),
+        format!(
+            "{} {}",
+            class.crate_name.as_str(),
+            class.crate_version.as_str()
+        ),
+        format!(
+            "{} {}",
+            record.crate_name().as_str(),
+            record.crate_version().as_str()
+        ),
     );
     match (class.layout.into_option(), record.layout().into_option()) {
         (Some(mine), Some(owner)) => {
@@ -314,25 +365,53 @@ thread_local! {
 ///
 /// # Safety
 /// The thread is attached.
-pub unsafe fn convert_implicitly(obj: *mut ffi::PyObject, class: &'static ClassRef, record: TypeRecord_Ref) -> Result<Option<Owned>, ()> {
-    let Some(joined) = internals::joined() else { return Ok(None) };
+pub unsafe fn convert_implicitly(
+    obj: *mut ffi::PyObject,
+    class: &'static ClassRef,
+    record: TypeRecord_Ref,
+) -> Result<Option<Owned>, ()> {
+    let Some(joined) = internals::joined() else {
+        return Ok(None);
+    };
     let i = joined.internals;
     for index in 0.. {
-        let Some(conv) = (i.conversion_at())(i.state(), class.key, index) else { break };
+        let Some(conv) = (i.conversion_at())(i.state(), class.key, index) else {
+            break;
+        };
         let data = converter_data(conv)?;
         let nparams = conv.params.len();
-        let result = if ffi::PyTuple_Check(obj) != 0 && ffi::PyTuple_GET_SIZE(obj) as usize == nparams && nparams != 1 {
-            let items: Vec<*mut ffi::PyObject> =
-                (0..nparams).map(|k| ffi::PyTuple_GET_ITEM(obj, k as ffi::Py_ssize_t)).collect();
-            function::dispatch(data, ptr::null_mut(), items.as_ptr(), nparams as _, ptr::null_mut(), Mode::Raise)
+        let result = if ffi::PyTuple_Check(obj) != 0
+            && ffi::PyTuple_GET_SIZE(obj) as usize == nparams
+            && nparams != 1
+        {
+            let items: Vec<*mut ffi::PyObject> = (0..nparams)
+                .map(|k| ffi::PyTuple_GET_ITEM(obj, k as ffi::Py_ssize_t))
+                .collect();
+            function::dispatch(
+                data,
+                ptr::null_mut(),
+                items.as_ptr(),
+                nparams as _,
+                ptr::null_mut(),
+                Mode::Raise,
+            )
         } else if nparams == 1 {
             let items = [obj];
-            function::dispatch(data, ptr::null_mut(), items.as_ptr(), 1, ptr::null_mut(), Mode::Raise)
+            function::dispatch(
+                data,
+                ptr::null_mut(),
+                items.as_ptr(),
+                1,
+                ptr::null_mut(),
+                Mode::Raise,
+            )
         } else {
             continue;
         };
         match Owned::from_raw(result) {
-            Some(converted) if instance::is_instance(converted.as_ptr(), record) => return Ok(Some(converted)),
+            Some(converted) if instance::is_instance(converted.as_ptr(), record) => {
+                return Ok(Some(converted))
+            }
             Some(_) => continue,
             // This conversion does not apply; try the next.
             None => ffi::PyErr_Clear(),
@@ -346,10 +425,20 @@ unsafe fn converter_data(conv: &'static FunctionDesc) -> Result<&'static Functio
     if let Some(d) = CONVERTERS.with(|c| c.borrow().get(&key).copied()) {
         return Ok(d);
     }
-    let defaults: Vec<Option<ArgValue<'static>>> =
-        conv.params.as_slice().iter().map(|p| p.default.as_ref().into_option().copied()).collect();
+    let defaults: Vec<Option<ArgValue<'static>>> = conv
+        .params
+        .as_slice()
+        .iter()
+        .map(|p| p.default.as_ref().into_option().copied())
+        .collect();
     let owner = conv.ret.class.map_or("<conversion>", |c| c.module());
-    let data = function::new_data(conv, defaults, conv.name.as_str().to_owned(), owner, conv.name.as_str())?;
+    let data = function::new_data(
+        conv,
+        defaults,
+        conv.name.as_str().to_owned(),
+        owner,
+        conv.name.as_str(),
+    )?;
     CONVERTERS.with(|c| c.borrow_mut().insert(key, data));
     Ok(data)
 }
@@ -365,14 +454,29 @@ unsafe fn class_of<'a>(obj: *mut ffi::PyObject) -> &'a ClassData {
 unsafe fn is_ours(obj: *mut ffi::PyObject) -> bool {
     // Our types, and only ours, have this copy's dealloc.
     match (*ffi::Py_TYPE(obj)).tp_dealloc {
-        Some(d) => std::ptr::fn_addr_eq(d, instance::dealloc as unsafe extern "C" fn(*mut ffi::PyObject)),
+        Some(d) => std::ptr::fn_addr_eq(
+            d,
+            instance::dealloc as unsafe extern "C" fn(*mut ffi::PyObject),
+        ),
         None => false,
     }
 }
 
-unsafe fn invoke(obj: *mut ffi::PyObject, kind: SlotKind, args: &[*mut ffi::PyObject], mode: Mode) -> *mut ffi::PyObject {
+unsafe fn invoke(
+    obj: *mut ffi::PyObject,
+    kind: SlotKind,
+    args: &[*mut ffi::PyObject],
+    mode: Mode,
+) -> *mut ffi::PyObject {
     match class_of(obj).slots[kind.0 as usize] {
-        Some(data) => function::dispatch(data, obj, args.as_ptr(), args.len() as _, ptr::null_mut(), mode),
+        Some(data) => function::dispatch(
+            data,
+            obj,
+            args.as_ptr(),
+            args.len() as _,
+            ptr::null_mut(),
+            mode,
+        ),
         None => ffi::Py_NewRef(ffi::Py_NotImplemented()),
     }
 }
@@ -383,14 +487,19 @@ unsafe extern "C" fn class_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let Some(joined) = internals::joined() else { return ptr::null_mut() };
+    let Some(joined) = internals::joined() else {
+        return ptr::null_mut();
+    };
     let Some(record) = internals::find_type_by_object(joined, callable) else {
         errors::type_error("oxbind: unregistered class");
         return ptr::null_mut();
     };
     let data = &*(record.class_data() as *const ClassData);
     let Some(ctor) = data.ctor else {
-        errors::type_error(&format!("cannot create '{}' instances: the class has no constructor", record.key().as_str()));
+        errors::type_error(&format!(
+            "cannot create '{}' instances: the class has no constructor",
+            record.key().as_str()
+        ));
         return ptr::null_mut();
     };
     let nargs = ffi::PyVectorcall_NARGS(nargsf);
@@ -404,11 +513,15 @@ unsafe extern "C" fn class_new(
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     let nargs = ffi::PyTuple_GET_SIZE(args) as usize;
-    let mut all: Vec<*mut ffi::PyObject> = (0..nargs).map(|k| ffi::PyTuple_GET_ITEM(args, k as _)).collect();
+    let mut all: Vec<*mut ffi::PyObject> = (0..nargs)
+        .map(|k| ffi::PyTuple_GET_ITEM(args, k as _))
+        .collect();
     let mut kwnames = ptr::null_mut();
     let _names;
     if !kwargs.is_null() && ffi::PyDict_Size(kwargs) > 0 {
-        let Some(names) = Owned::from_raw(ffi::PyTuple_New(ffi::PyDict_Size(kwargs))) else { return ptr::null_mut() };
+        let Some(names) = Owned::from_raw(ffi::PyTuple_New(ffi::PyDict_Size(kwargs))) else {
+            return ptr::null_mut();
+        };
         let (mut pos, mut key, mut value) = (0, ptr::null_mut(), ptr::null_mut());
         let mut k = 0;
         while ffi::PyDict_Next(kwargs, &mut pos, &mut key, &mut value) != 0 {
@@ -422,26 +535,47 @@ unsafe extern "C" fn class_new(
     class_vectorcall(ty as *mut ffi::PyObject, all.as_ptr(), nargs, kwnames)
 }
 
-unsafe extern "C" fn property_get(obj: *mut ffi::PyObject, closure: *mut c_void) -> *mut ffi::PyObject {
+unsafe extern "C" fn property_get(
+    obj: *mut ffi::PyObject,
+    closure: *mut c_void,
+) -> *mut ffi::PyObject {
     let p = &*(closure as *const PropertyData);
     function::dispatch(p.get, obj, ptr::null(), 0, ptr::null_mut(), Mode::Raise)
 }
 
-unsafe extern "C" fn property_set(obj: *mut ffi::PyObject, value: *mut ffi::PyObject, closure: *mut c_void) -> c_int {
+unsafe extern "C" fn property_set(
+    obj: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+    closure: *mut c_void,
+) -> c_int {
     let p = &*(closure as *const PropertyData);
     let Some(set) = p.set else {
         errors::raise(
             ffi::PyExc_AttributeError,
-            &format!("property '{}' of '{}' object is read-only", p.name, errors::type_name(obj)),
+            &format!(
+                "property '{}' of '{}' object is read-only",
+                p.name,
+                errors::type_name(obj)
+            ),
         );
         return -1;
     };
     if value.is_null() {
-        errors::raise(ffi::PyExc_AttributeError, &format!("cannot delete property '{}'", p.name));
+        errors::raise(
+            ffi::PyExc_AttributeError,
+            &format!("cannot delete property '{}'", p.name),
+        );
         return -1;
     }
     let args = [value];
-    match Owned::from_raw(function::dispatch(set, obj, args.as_ptr(), 1, ptr::null_mut(), Mode::Raise)) {
+    match Owned::from_raw(function::dispatch(
+        set,
+        obj,
+        args.as_ptr(),
+        1,
+        ptr::null_mut(),
+        Mode::Raise,
+    )) {
         Some(_) => 0,
         None => -1,
     }
@@ -455,7 +589,11 @@ unsafe extern "C" fn slot_str(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     invoke(obj, SlotKind::STR, &[], Mode::Raise)
 }
 
-unsafe extern "C" fn slot_richcompare(a: *mut ffi::PyObject, b: *mut ffi::PyObject, op: c_int) -> *mut ffi::PyObject {
+unsafe extern "C" fn slot_richcompare(
+    a: *mut ffi::PyObject,
+    b: *mut ffi::PyObject,
+    op: c_int,
+) -> *mut ffi::PyObject {
     let (kind, negate) = match op {
         ffi::Py_EQ => (SlotKind::EQ, false),
         ffi::Py_NE => (SlotKind::EQ, true),
@@ -478,7 +616,9 @@ unsafe extern "C" fn slot_richcompare(a: *mut ffi::PyObject, b: *mut ffi::PyObje
 }
 
 unsafe extern "C" fn slot_hash(obj: *mut ffi::PyObject) -> ffi::Py_hash_t {
-    let Some(result) = Owned::from_raw(invoke(obj, SlotKind::HASH, &[], Mode::Raise)) else { return -1 };
+    let Some(result) = Owned::from_raw(invoke(obj, SlotKind::HASH, &[], Mode::Raise)) else {
+        return -1;
+    };
     let h = ffi::PyObject_Hash(result.as_ptr());
     if h == -1 && !ffi::PyErr_Occurred().is_null() {
         return -1;
@@ -490,7 +630,11 @@ unsafe extern "C" fn slot_hash(obj: *mut ffi::PyObject) -> ffi::Py_hash_t {
     }
 }
 
-unsafe fn binary(a: *mut ffi::PyObject, b: *mut ffi::PyObject, kind: SlotKind) -> *mut ffi::PyObject {
+unsafe fn binary(
+    a: *mut ffi::PyObject,
+    b: *mut ffi::PyObject,
+    kind: SlotKind,
+) -> *mut ffi::PyObject {
     if !is_ours(a) {
         // Reflected operations (`3 + p`) are not supported.
         return ffi::Py_NewRef(ffi::Py_NotImplemented());
@@ -507,7 +651,10 @@ unsafe extern "C" fn slot_sub(a: *mut ffi::PyObject, b: *mut ffi::PyObject) -> *
 unsafe extern "C" fn slot_mul(a: *mut ffi::PyObject, b: *mut ffi::PyObject) -> *mut ffi::PyObject {
     binary(a, b, SlotKind::MUL)
 }
-unsafe extern "C" fn slot_truediv(a: *mut ffi::PyObject, b: *mut ffi::PyObject) -> *mut ffi::PyObject {
+unsafe extern "C" fn slot_truediv(
+    a: *mut ffi::PyObject,
+    b: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
     binary(a, b, SlotKind::TRUEDIV)
 }
 
@@ -516,25 +663,39 @@ unsafe extern "C" fn slot_neg(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
 }
 
 unsafe extern "C" fn slot_bool(obj: *mut ffi::PyObject) -> c_int {
-    let Some(result) = Owned::from_raw(invoke(obj, SlotKind::BOOL, &[], Mode::Raise)) else { return -1 };
+    let Some(result) = Owned::from_raw(invoke(obj, SlotKind::BOOL, &[], Mode::Raise)) else {
+        return -1;
+    };
     ffi::PyObject_IsTrue(result.as_ptr())
 }
 
 unsafe extern "C" fn slot_len(obj: *mut ffi::PyObject) -> ffi::Py_ssize_t {
-    let Some(result) = Owned::from_raw(invoke(obj, SlotKind::LEN, &[], Mode::Raise)) else { return -1 };
+    let Some(result) = Owned::from_raw(invoke(obj, SlotKind::LEN, &[], Mode::Raise)) else {
+        return -1;
+    };
     ffi::PyLong_AsSsize_t(result.as_ptr())
 }
 
 unsafe extern "C" fn slot_iter(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    let Some(items) = Owned::from_raw(invoke(obj, SlotKind::ITER, &[], Mode::Raise)) else { return ptr::null_mut() };
+    let Some(items) = Owned::from_raw(invoke(obj, SlotKind::ITER, &[], Mode::Raise)) else {
+        return ptr::null_mut();
+    };
     ffi::PyObject_GetIter(items.as_ptr())
 }
 
-unsafe extern "C" fn slot_getitem(obj: *mut ffi::PyObject, key: *mut ffi::PyObject) -> *mut ffi::PyObject {
+unsafe extern "C" fn slot_getitem(
+    obj: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
     invoke(obj, SlotKind::GETITEM, &[key], Mode::Raise)
 }
 
-unsafe extern "C" fn slot_sq_item(obj: *mut ffi::PyObject, index: ffi::Py_ssize_t) -> *mut ffi::PyObject {
-    let Some(key) = Owned::from_raw(ffi::PyLong_FromSsize_t(index)) else { return ptr::null_mut() };
+unsafe extern "C" fn slot_sq_item(
+    obj: *mut ffi::PyObject,
+    index: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    let Some(key) = Owned::from_raw(ffi::PyLong_FromSsize_t(index)) else {
+        return ptr::null_mut();
+    };
     invoke(obj, SlotKind::GETITEM, &[key.as_ptr()], Mode::Raise)
 }

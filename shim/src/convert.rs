@@ -30,7 +30,10 @@ pub enum ArgFailure {
 /// # Safety
 /// The thread is attached and `obj` is a valid object.
 #[inline]
-pub unsafe fn to_arg<'a>(obj: *mut ffi::PyObject, ty: &TypeDesc) -> Result<ArgValue<'a>, ArgFailure> {
+pub unsafe fn to_arg<'a>(
+    obj: *mut ffi::PyObject,
+    ty: &TypeDesc,
+) -> Result<ArgValue<'a>, ArgFailure> {
     if ty.optional && obj == ffi::Py_None() {
         return Ok(ArgValue::None);
     }
@@ -81,7 +84,9 @@ pub unsafe fn to_arg<'a>(obj: *mut ffi::PyObject, ty: &TypeDesc) -> Result<ArgVa
             // SAFETY: CPython returns valid UTF-8 of `len` bytes, cached in
             // the str object and valid while the object lives.
             let bytes = std::slice::from_raw_parts(data as *const u8, len as usize);
-            Ok(ArgValue::Str(RStr::from_str(std::str::from_utf8_unchecked(bytes))))
+            Ok(ArgValue::Str(RStr::from_str(
+                std::str::from_utf8_unchecked(bytes),
+            )))
         }
         TypeKind::BYTES => {
             if ffi::PyBytes_Check(obj) == 0 {
@@ -90,7 +95,9 @@ pub unsafe fn to_arg<'a>(obj: *mut ffi::PyObject, ty: &TypeDesc) -> Result<ArgVa
             let data = ffi::PyBytes_AsString(obj);
             let len = ffi::PyBytes_Size(obj);
             // SAFETY: a bytes object's buffer is immutable and lives as long as it.
-            Ok(ArgValue::Bytes(RSlice::from_slice(std::slice::from_raw_parts(data as *const u8, len as usize))))
+            Ok(ArgValue::Bytes(RSlice::from_slice(
+                std::slice::from_raw_parts(data as *const u8, len as usize),
+            )))
         }
         _ => Err(ArgFailure::WrongType),
     }
@@ -101,7 +108,11 @@ pub unsafe fn to_arg<'a>(obj: *mut ffi::PyObject, ty: &TypeDesc) -> Result<ArgVa
 /// # Safety
 /// As for [`to_arg`]; `out` is valid for a write.
 #[inline(always)]
-pub unsafe fn to_arg_into<'a>(obj: *mut ffi::PyObject, ty: &TypeDesc, out: *mut ArgValue<'a>) -> Result<(), ArgFailure> {
+pub unsafe fn to_arg_into<'a>(
+    obj: *mut ffi::PyObject,
+    ty: &TypeDesc,
+    out: *mut ArgValue<'a>,
+) -> Result<(), ArgFailure> {
     if ty.kind == TypeKind::INT && ffi::PyLong_Check(obj) != 0 {
         let v = ffi::PyLong_AsLongLong(obj);
         if v == -1 && !ffi::PyErr_Occurred().is_null() {
@@ -141,12 +152,18 @@ pub unsafe fn from_ret(value: RetValue) -> *mut ffi::PyObject {
         RetValue::Int(v) => ffi::PyLong_FromLongLong(v),
         RetValue::Float(v) => ffi::PyFloat_FromDouble(v),
         RetValue::Bool(v) => ffi::PyBool_FromLong(v as std::os::raw::c_long),
-        RetValue::Str(s) => {
-            ffi::PyUnicode_FromStringAndSize(s.as_ptr() as *const c_char, s.len() as ffi::Py_ssize_t)
+        RetValue::Str(s) => ffi::PyUnicode_FromStringAndSize(
+            s.as_ptr() as *const c_char,
+            s.len() as ffi::Py_ssize_t,
+        ),
+        RetValue::Bytes(b) => {
+            ffi::PyBytes_FromStringAndSize(b.as_ptr() as *const c_char, b.len() as ffi::Py_ssize_t)
         }
-        RetValue::Bytes(b) => ffi::PyBytes_FromStringAndSize(b.as_ptr() as *const c_char, b.len() as ffi::Py_ssize_t),
         RetValue::Written | RetValue::Ref(_) | RetValue::List(_) | RetValue::Moved(_) => {
-            crate::errors::raise(ffi::PyExc_RuntimeError, "oxbind: a plugin returned an object for a non-object result");
+            crate::errors::raise(
+                ffi::PyExc_RuntimeError,
+                "oxbind: a plugin returned an object for a non-object result",
+            );
             std::ptr::null_mut()
         }
     }
@@ -158,7 +175,16 @@ pub fn default_literal(value: &ArgValue<'_>) -> String {
         ArgValue::None => "None".to_owned(),
         ArgValue::Int(v) => v.to_string(),
         ArgValue::Float(v) if v.is_finite() => format!("{v:?}"),
-        ArgValue::Float(v) => format!("float('{}')", if v.is_nan() { "nan" } else if *v > 0.0 { "inf" } else { "-inf" }),
+        ArgValue::Float(v) => format!(
+            "float('{}')",
+            if v.is_nan() {
+                "nan"
+            } else if *v > 0.0 {
+                "inf"
+            } else {
+                "-inf"
+            }
+        ),
         ArgValue::Bool(true) => "True".to_owned(),
         ArgValue::Bool(false) => "False".to_owned(),
         ArgValue::Str(s) => {
@@ -170,7 +196,9 @@ pub fn default_literal(value: &ArgValue<'_>) -> String {
                     '\n' => out.push_str("\\n"),
                     '\r' => out.push_str("\\r"),
                     '\t' => out.push_str("\\t"),
-                    c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+                    c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                        out.push_str(&format!("\\x{:02x}", c as u32))
+                    }
                     c => out.push(c),
                 }
             }
@@ -200,9 +228,15 @@ mod tests {
 
     #[test]
     fn default_literals_are_python_syntax() {
-        assert_eq!(default_literal(&ArgValue::Str(RStr::from_str("it's\n"))), r"'it\'s\n'");
+        assert_eq!(
+            default_literal(&ArgValue::Str(RStr::from_str("it's\n"))),
+            r"'it\'s\n'"
+        );
         assert_eq!(default_literal(&ArgValue::Float(2.0)), "2.0");
         assert_eq!(default_literal(&ArgValue::Bool(false)), "False");
-        assert_eq!(default_literal(&ArgValue::Bytes(RSlice::from_slice(b"a\x00"))), r"b'a\x00'");
+        assert_eq!(
+            default_literal(&ArgValue::Bytes(RSlice::from_slice(b"a\x00"))),
+            r"b'a\x00'"
+        );
     }
 }

@@ -35,7 +35,11 @@ pub struct Section<'a> {
 ///
 /// # Safety
 /// The thread is attached; the objects stay alive for the section.
-pub unsafe fn lock<'a>(slot: &'a mut SectionSlot, a: *mut ffi::PyObject, b: Option<*mut ffi::PyObject>) -> Section<'a> {
+pub unsafe fn lock<'a>(
+    slot: &'a mut SectionSlot,
+    a: *mut ffi::PyObject,
+    b: Option<*mut ffi::PyObject>,
+) -> Section<'a> {
     #[cfg(Py_GIL_DISABLED)]
     {
         let cs = slot.as_mut_ptr();
@@ -46,12 +50,17 @@ pub unsafe fn lock<'a>(slot: &'a mut SectionSlot, a: *mut ffi::PyObject, b: Opti
             Some(b) if b != a => ffi::PyCriticalSection2_Begin(cs, a, b),
             _ => ffi::PyCriticalSection_Begin(cs as *mut ffi::PyCriticalSection, a),
         }
-        Section { slot: &mut *cs, two }
+        Section {
+            slot: &mut *cs,
+            two,
+        }
     }
     #[cfg(not(Py_GIL_DISABLED))]
     {
         let _ = (slot, a, b);
-        Section { _slot: std::marker::PhantomData }
+        Section {
+            _slot: std::marker::PhantomData,
+        }
     }
 }
 
@@ -63,7 +72,9 @@ impl Drop for Section<'_> {
             if self.two {
                 ffi::PyCriticalSection2_End(self.slot);
             } else {
-                ffi::PyCriticalSection_End(self.slot as *mut ffi::PyCriticalSection2 as *mut ffi::PyCriticalSection);
+                ffi::PyCriticalSection_End(
+                    self.slot as *mut ffi::PyCriticalSection2 as *mut ffi::PyCriticalSection,
+                );
             }
         }
     }

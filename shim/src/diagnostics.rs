@@ -28,19 +28,25 @@ Diagnostics: look up a registered type by key (str) or by type object. Returns \
 pub static METHODS: CpythonStatic<[ffi::PyMethodDef; 4]> = CpythonStatic::new([
     ffi::PyMethodDef {
         ml_name: c"internals_info".as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer { PyCFunction: internals_info },
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: internals_info,
+        },
         ml_flags: ffi::METH_NOARGS,
         ml_doc: INFO_DOC.as_ptr() as *const _,
     },
     ffi::PyMethodDef {
         ml_name: c"_register_type".as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: register_type },
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFast: register_type,
+        },
         ml_flags: ffi::METH_FASTCALL,
         ml_doc: REGISTER_DOC.as_ptr() as *const _,
     },
     ffi::PyMethodDef {
         ml_name: c"_find_type".as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer { PyCFunction: find_type },
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: find_type,
+        },
         ml_flags: ffi::METH_O,
         ml_doc: FIND_DOC.as_ptr() as *const _,
     },
@@ -50,13 +56,21 @@ pub static METHODS: CpythonStatic<[ffi::PyMethodDef; 4]> = CpythonStatic::new([
 unsafe fn joined() -> Option<&'static internals::Joined> {
     let j = internals::joined();
     if j.is_none() {
-        errors::raise(ffi::PyExc_RuntimeError, "this oxbind copy has not joined a runtime");
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            "this oxbind copy has not joined a runtime",
+        );
     }
     j
 }
 
-unsafe extern "C" fn internals_info(_m: *mut ffi::PyObject, _unused: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    let Some(j) = joined() else { return ptr::null_mut() };
+unsafe extern "C" fn internals_info(
+    _m: *mut ffi::PyObject,
+    _unused: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let Some(j) = joined() else {
+        return ptr::null_mut();
+    };
     internals::info_dict(j).map_or(ptr::null_mut(), Owned::into_raw)
 }
 
@@ -66,24 +80,41 @@ unsafe extern "C" fn register_type(
     nargs: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
     if nargs != 2 {
-        errors::type_error(&format!("_register_type() takes 2 arguments ({nargs} given)"));
+        errors::type_error(&format!(
+            "_register_type() takes 2 arguments ({nargs} given)"
+        ));
         return ptr::null_mut();
     }
     let (key, ty) = (*args, *args.add(1));
-    let Some(key) = str_arg(key, "_register_type", "key") else { return ptr::null_mut() };
+    let Some(key) = str_arg(key, "_register_type", "key") else {
+        return ptr::null_mut();
+    };
     if ffi::PyType_Check(ty) == 0 {
-        errors::type_error(&format!("_register_type() argument 'type' must be a type, not {}", errors::type_name(ty)));
+        errors::type_error(&format!(
+            "_register_type() argument 'type' must be a type, not {}",
+            errors::type_name(ty)
+        ));
         return ptr::null_mut();
     }
-    let Some(j) = joined() else { return ptr::null_mut() };
-    let winner = internals::register_type(j, internals::plain_record(&key, ty, "<diagnostics>", "0"));
+    let Some(j) = joined() else {
+        return ptr::null_mut();
+    };
+    let winner =
+        internals::register_type(j, internals::plain_record(&key, ty, "<diagnostics>", "0"));
     ffi::PyBool_FromLong((winner.py_type() == ty as *mut _) as _)
 }
 
-unsafe extern "C" fn find_type(_m: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    let Some(j) = joined() else { return ptr::null_mut() };
+unsafe extern "C" fn find_type(
+    _m: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let Some(j) = joined() else {
+        return ptr::null_mut();
+    };
     let record = if ffi::PyUnicode_Check(arg) != 0 {
-        let Some(key) = str_arg(arg, "_find_type", "key_or_type") else { return ptr::null_mut() };
+        let Some(key) = str_arg(arg, "_find_type", "key_or_type") else {
+            return ptr::null_mut();
+        };
         internals::find_type_by_key(j, &key)
     } else if ffi::PyType_Check(arg) != 0 {
         internals::find_type_by_object(j, arg)
@@ -94,7 +125,9 @@ unsafe extern "C" fn find_type(_m: *mut ffi::PyObject, arg: *mut ffi::PyObject) 
         ));
         return ptr::null_mut();
     };
-    let Some(r) = record else { return ffi::Py_NewRef(ffi::Py_None()) };
+    let Some(r) = record else {
+        return ffi::Py_NewRef(ffi::Py_None());
+    };
     let parts = [
         errors::new_str(r.key().as_str()),
         ffi::Py_NewRef(r.py_type() as *mut ffi::PyObject),
@@ -118,7 +151,10 @@ unsafe extern "C" fn find_type(_m: *mut ffi::PyObject, arg: *mut ffi::PyObject) 
 
 unsafe fn str_arg(obj: *mut ffi::PyObject, func: &str, param: &str) -> Option<String> {
     if ffi::PyUnicode_Check(obj) == 0 {
-        errors::type_error(&format!("{func}() argument '{param}' must be str, not {}", errors::type_name(obj)));
+        errors::type_error(&format!(
+            "{func}() argument '{param}' must be str, not {}",
+            errors::type_name(obj)
+        ));
         return None;
     }
     let mut len: ffi::Py_ssize_t = 0;

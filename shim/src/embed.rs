@@ -54,7 +54,12 @@ pub unsafe fn init(root: &'static PluginRoot) -> *mut ffi::PyObject {
         let mut def = DEF.load(Ordering::Acquire);
         if def.is_null() {
             let candidate = new_def(root);
-            def = match DEF.compare_exchange(ptr::null_mut(), candidate, Ordering::AcqRel, Ordering::Acquire) {
+            def = match DEF.compare_exchange(
+                ptr::null_mut(),
+                candidate,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => candidate,
                 Err(winner) => winner, // the candidate is leaked; it is small and this race is rare
             };
@@ -62,7 +67,10 @@ pub unsafe fn init(root: &'static PluginRoot) -> *mut ffi::PyObject {
         ffi::PyModuleDef_Init(ptr::addr_of_mut!((*def).def))
     }));
     result.unwrap_or_else(|_| {
-        errors::import_error("oxbind: internal error while initialising an extension module", None);
+        errors::import_error(
+            "oxbind: internal error while initialising an extension module",
+            None,
+        );
         ptr::null_mut()
     })
 }
@@ -84,14 +92,20 @@ unsafe fn new_def(root: &'static PluginRoot) -> *mut StandaloneDef {
         },
         root,
         name,
-        slots: standard_slots(ffi::PyModuleDef_Slot { slot: ffi::Py_mod_create, value: create as *mut _ }),
+        slots: standard_slots(ffi::PyModuleDef_Slot {
+            slot: ffi::Py_mod_create,
+            value: create as *mut _,
+        }),
         _c_name: c_name,
     }));
     (*def).def.m_slots = (*def).slots.as_mut_ptr();
     def
 }
 
-unsafe extern "C" fn create(spec: *mut ffi::PyObject, def: *mut ffi::PyModuleDef) -> *mut ffi::PyObject {
+unsafe extern "C" fn create(
+    spec: *mut ffi::PyObject,
+    def: *mut ffi::PyModuleDef,
+) -> *mut ffi::PyObject {
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: CPython passes back the definition `init` handed it, which
         // is the first field of a StandaloneDef.
@@ -99,7 +113,10 @@ unsafe extern "C" fn create(spec: *mut ffi::PyObject, def: *mut ffi::PyModuleDef
         create_module(spec, def).map_or(ptr::null_mut(), Owned::into_raw)
     }));
     result.unwrap_or_else(|_| {
-        errors::import_error("oxbind: internal error while creating an extension module", None);
+        errors::import_error(
+            "oxbind: internal error while creating an extension module",
+            None,
+        );
         ptr::null_mut()
     })
 }
@@ -116,7 +133,10 @@ unsafe fn create_module(spec: *mut ffi::PyObject, def: &StandaloneDef) -> Result
     if let Some(existing) = internals::dict_get(plugins, key.as_ptr())? {
         return Ok(existing);
     }
-    let module = plugin_module::build(&loader::CheckedPlugin { path, root: def.root })?;
+    let module = plugin_module::build(&loader::CheckedPlugin {
+        path,
+        root: def.root,
+    })?;
     add_namespace(module.as_ptr(), def.name)?;
     internals::dict_set_default(plugins, key.as_ptr(), module.as_ptr())
 }
@@ -127,7 +147,9 @@ unsafe fn add_namespace(module: *mut ffi::PyObject, name: &str) -> Result<(), ()
     let ns = Owned::from_raw(ffi::PyModule_New(ns_name.as_ptr())).ok_or(())?;
     diagnostics::add_to(ns.as_ptr())?;
     let panic_error = errors::panic_error_type();
-    if !panic_error.is_null() && ffi::PyModule_AddObjectRef(ns.as_ptr(), c"PanicError".as_ptr(), panic_error) < 0 {
+    if !panic_error.is_null()
+        && ffi::PyModule_AddObjectRef(ns.as_ptr(), c"PanicError".as_ptr(), panic_error) < 0
+    {
         return Err(());
     }
     if ffi::PyModule_AddObjectRef(module, c"__oxbind__".as_ptr(), ns.as_ptr()) < 0 {
@@ -144,4 +166,3 @@ unsafe fn spec_origin(spec: *mut ffi::PyObject) -> Result<PathBuf, ()> {
     let path = PathBuf::from(std::ffi::OsStr::from_bytes(raw.to_bytes()));
     Ok(std::fs::canonicalize(&path).unwrap_or(path))
 }
-

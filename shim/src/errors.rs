@@ -41,7 +41,12 @@ pub unsafe fn new_panic_error_type() -> *mut ffi::PyObject {
 
 /// Records the runtime's `PanicError` (borrowed; the runtime owns it forever).
 pub fn set_panic_error(class: *mut ffi::PyObject) {
-    let _ = PANIC_ERROR.compare_exchange(std::ptr::null_mut(), class, Ordering::AcqRel, Ordering::Acquire);
+    let _ = PANIC_ERROR.compare_exchange(
+        std::ptr::null_mut(),
+        class,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
 }
 
 /// The runtime's `oxbind.PanicError` (borrowed), or null before this copy
@@ -55,7 +60,10 @@ pub fn panic_error_type() -> *mut ffi::PyObject {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn new_str(text: &str) -> *mut ffi::PyObject {
-    ffi::PyUnicode_FromStringAndSize(text.as_ptr() as *const c_char, text.len() as ffi::Py_ssize_t)
+    ffi::PyUnicode_FromStringAndSize(
+        text.as_ptr() as *const c_char,
+        text.len() as ffi::Py_ssize_t,
+    )
 }
 
 /// Raises `exc_type(message)`.
@@ -82,7 +90,9 @@ pub unsafe fn type_error(message: &str) {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn import_error(message: &str, path: Option<&Path>) {
-    let Some(msg) = Owned::from_raw(new_str(message)) else { return };
+    let Some(msg) = Owned::from_raw(new_str(message)) else {
+        return;
+    };
     let path_obj = match path {
         Some(p) => match Owned::from_raw(new_str(&p.to_string_lossy())) {
             Some(o) => Some(o),
@@ -90,7 +100,9 @@ pub unsafe fn import_error(message: &str, path: Option<&Path>) {
         },
         None => None,
     };
-    let path_ptr = path_obj.as_ref().map_or(std::ptr::null_mut(), Owned::as_ptr);
+    let path_ptr = path_obj
+        .as_ref()
+        .map_or(std::ptr::null_mut(), Owned::as_ptr);
     ffi::PyErr_SetImportError(msg.as_ptr(), std::ptr::null_mut(), path_ptr);
 }
 
@@ -155,7 +167,9 @@ pub unsafe fn type_name(obj: *mut ffi::PyObject) -> String {
         return "<unknown>".to_owned();
     }
     // As in CPython's own messages: "str", "geometry.Point".
-    std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+    std::ffi::CStr::from_ptr(name)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A C string from Rust text, with interior NULs replaced, for the few C APIs

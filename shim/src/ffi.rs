@@ -6,7 +6,11 @@ use pyo3_ffi::PyObject;
 extern "C" {
     /// `PyDict_SetDefault` (3.x): returns a borrowed reference to the value
     /// now stored under `key`. Atomic under the GIL.
-    pub fn PyDict_SetDefault(mp: *mut PyObject, key: *mut PyObject, default: *mut PyObject) -> *mut PyObject;
+    pub fn PyDict_SetDefault(
+        mp: *mut PyObject,
+        key: *mut PyObject,
+        default: *mut PyObject,
+    ) -> *mut PyObject;
 }
 
 #[cfg(Py_3_13)]

@@ -32,8 +32,8 @@ use std::{
 };
 
 use oxbind_abi::{
-    abi_stable::std_types::RSlice, ArgValue, CallOutcome, ClassRef, FunctionDesc, Passing, Receiver, RetValue,
-    TypeDesc, TypeKind,
+    abi_stable::std_types::RSlice, ArgValue, CallOutcome, ClassRef, FunctionDesc, Passing,
+    Receiver, RetValue, TypeDesc, TypeKind,
 };
 use oxbind_internals::TypeRecord_Ref;
 use pyo3_ffi as ffi;
@@ -49,7 +49,8 @@ use crate::{
 include!(concat!(env!("OUT_DIR"), "/entry_points.rs"));
 
 /// Function data by slot. Written once per slot, never cleared.
-static SLOTS: [AtomicPtr<FunctionData>; SLOT_COUNT] = [const { AtomicPtr::new(ptr::null_mut()) }; SLOT_COUNT];
+static SLOTS: [AtomicPtr<FunctionData>; SLOT_COUNT] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; SLOT_COUNT];
 
 /// The next unclaimed slot.
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
@@ -71,7 +72,12 @@ impl RecordCell {
     /// The record of `class` as seen by `plugin`, resolving and checking it
     /// on first use. Err with TypeError set if the owner is not loaded or
     /// the layouts differ.
-    pub unsafe fn get(&self, class: &'static ClassRef, plugin: &str, context: &str) -> Result<TypeRecord_Ref, ()> {
+    pub unsafe fn get(
+        &self,
+        class: &'static ClassRef,
+        plugin: &str,
+        context: &str,
+    ) -> Result<TypeRecord_Ref, ()> {
         if let Some(r) = self.0.get() {
             return Ok(r.0);
         }
@@ -139,7 +145,9 @@ unsafe fn mismatch(mode: Mode) -> *mut ffi::PyObject {
 ///
 /// # Safety
 /// The thread is attached.
-pub unsafe fn new_overloaded(candidates: Vec<&'static FunctionData>) -> Result<&'static FunctionData, ()> {
+pub unsafe fn new_overloaded(
+    candidates: Vec<&'static FunctionData>,
+) -> Result<&'static FunctionData, ()> {
     let first = candidates[0];
     let name = first.desc.name.as_str();
     let mut doc = String::from("Overloaded; the first signature whose arguments fit is called:\n");
@@ -181,11 +189,17 @@ unsafe fn dispatch_overloads(
             return result;
         }
     }
-    let mut given: Vec<String> = (0..nargs as usize).map(|k| errors::type_name(*args.add(k))).collect();
+    let mut given: Vec<String> = (0..nargs as usize)
+        .map(|k| errors::type_name(*args.add(k)))
+        .collect();
     if !kwnames.is_null() {
         for j in 0..ffi::PyTuple_GET_SIZE(kwnames) as usize {
             let value = *args.add(nargs as usize + j);
-            given.push(format!("{}={}", quoted(ffi::PyTuple_GET_ITEM(kwnames, j as _)).trim_matches('\''), errors::type_name(value)));
+            given.push(format!(
+                "{}={}",
+                quoted(ffi::PyTuple_GET_ITEM(kwnames, j as _)).trim_matches('\''),
+                errors::type_name(value)
+            ));
         }
     }
     let signatures: Vec<String> = data
@@ -228,19 +242,38 @@ pub unsafe fn new_data(
 ) -> Result<&'static FunctionData, ()> {
     let mut keywords = Vec::with_capacity(desc.params.len());
     for p in desc.params.as_slice() {
-        let Some(s) = Owned::from_raw(errors::new_str(p.name.as_str())) else { return Err(()) };
+        let Some(s) = Owned::from_raw(errors::new_str(p.name.as_str())) else {
+            return Err(());
+        };
         let mut raw = s.into_raw();
         ffi::PyUnicode_InternInPlace(&mut raw);
         keywords.push(Owned::from_raw(raw).ok_or(())?);
     }
     let simple = desc.receiver == Receiver::NONE
-        && desc.params.as_slice().iter().all(|p| is_scalar(&p.ty) && !p.lock)
+        && desc
+            .params
+            .as_slice()
+            .iter()
+            .all(|p| is_scalar(&p.ty) && !p.lock)
         && is_scalar(&desc.ret);
-    let objects = desc.params.as_slice().iter().filter(|p| p.ty.kind == TypeKind::OBJECT || p.ty.kind == TypeKind::LIST).count();
-    let mut_args = desc.params.as_slice().iter().any(|p| p.ty.kind == TypeKind::OBJECT && p.ty.passing == Passing::MUT);
+    let objects = desc
+        .params
+        .as_slice()
+        .iter()
+        .filter(|p| p.ty.kind == TypeKind::OBJECT || p.ty.kind == TypeKind::LIST)
+        .count();
+    let mut_args = desc
+        .params
+        .as_slice()
+        .iter()
+        .any(|p| p.ty.kind == TypeKind::OBJECT && p.ty.passing == Passing::MUT);
     let simple_method = desc.receiver != Receiver::NONE
         && !desc.lock_self
-        && desc.params.as_slice().iter().all(|p| is_scalar(&p.ty) && !p.lock)
+        && desc
+            .params
+            .as_slice()
+            .iter()
+            .all(|p| is_scalar(&p.ty) && !p.lock)
         && is_scalar(&desc.ret);
     let locks = desc.lock_self
         || desc.params.as_slice().iter().any(|p| p.lock)
@@ -253,7 +286,9 @@ pub unsafe fn new_data(
         name: qualname,
         plugin,
         keywords,
-        classes: (0..=desc.params.len()).map(|_| RecordCell::default()).collect(),
+        classes: (0..=desc.params.len())
+            .map(|_| RecordCell::default())
+            .collect(),
         simple,
         overloads: Vec::new(),
         locks,
@@ -281,7 +316,10 @@ unsafe extern "C" fn entry_point<const I: usize>(
 ///
 /// # Safety
 /// The thread is attached.
-pub unsafe fn method_def(data: &'static FunctionData, flags: std::os::raw::c_int) -> Result<ffi::PyMethodDef, ()> {
+pub unsafe fn method_def(
+    data: &'static FunctionData,
+    flags: std::os::raw::c_int,
+) -> Result<ffi::PyMethodDef, ()> {
     let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
     if slot >= SLOT_COUNT {
         errors::import_error(
@@ -293,10 +331,15 @@ pub unsafe fn method_def(data: &'static FunctionData, flags: std::os::raw::c_int
         );
         return Err(());
     }
-    SLOTS[slot].store(data as *const FunctionData as *mut FunctionData, Ordering::Release);
+    SLOTS[slot].store(
+        data as *const FunctionData as *mut FunctionData,
+        Ordering::Release,
+    );
     Ok(ffi::PyMethodDef {
         ml_name: data.ml_name.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFastWithKeywords: ENTRY_POINTS[slot] },
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: ENTRY_POINTS[slot],
+        },
         ml_flags: ffi::METH_FASTCALL | ffi::METH_KEYWORDS | flags,
         ml_doc: data.ml_doc.as_ptr(),
     })
@@ -324,10 +367,15 @@ pub fn docstring(desc: &FunctionDesc, name: &str) -> String {
     if desc.receiver != Receiver::NONE {
         params.push("$self".to_owned());
     }
-    params.extend(desc.params.as_slice().iter().map(|p| match p.default.as_ref().into_option() {
-        Some(d) => format!("{}={}", p.name.as_str(), convert::default_literal(d)),
-        None => p.name.as_str().to_owned(),
-    }));
+    params.extend(
+        desc.params
+            .as_slice()
+            .iter()
+            .map(|p| match p.default.as_ref().into_option() {
+                Some(d) => format!("{}={}", p.name.as_str(), convert::default_literal(d)),
+                None => p.name.as_str().to_owned(),
+            }),
+    );
     let mut doc = format!("{name}({})\n--\n\n", params.join(", "));
     doc.push_str(desc.doc.as_str());
     doc
@@ -354,36 +402,71 @@ pub unsafe fn dispatch(
     }
     let nparams = data.desc.params.len();
     // A method on scalars, called positionally: borrow self, call, release.
-    if data.simple_method && kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS {
-        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| call_method_positional(data, slf, args, nparams, mode))) {
+    if data.simple_method
+        && kwnames.is_null()
+        && nargs as usize == nparams
+        && nparams <= INLINE_PARAMS
+    {
+        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| {
+            call_method_positional(data, slf, args, nparams, mode)
+        })) {
             return result;
         }
-        errors::raise_panic(&format!("internal error in the oxbind shim while calling {}()", data.name));
+        errors::raise_panic(&format!(
+            "internal error in the oxbind shim while calling {}()",
+            data.name
+        ));
         return ptr::null_mut();
     }
     // The common case: scalars only, passed positionally, all given.
     if data.simple && kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS {
-        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| call_positional(data, args, nparams, mode))) {
+        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| {
+            call_positional(data, args, nparams, mode)
+        })) {
             return result;
         }
-        errors::raise_panic(&format!("internal error in the oxbind shim while calling {}()", data.name));
+        errors::raise_panic(&format!(
+            "internal error in the oxbind shim while calling {}()",
+            data.name
+        ));
         return ptr::null_mut();
     }
     let result = catch_unwind(AssertUnwindSafe(|| {
         if nparams <= INLINE_PARAMS {
             let mut slots = [ptr::null_mut(); INLINE_PARAMS];
             let mut values = [ArgValue::None; INLINE_PARAMS];
-            call(data, slf, args, nargs, kwnames, &mut slots[..nparams], &mut values[..nparams], mode)
+            call(
+                data,
+                slf,
+                args,
+                nargs,
+                kwnames,
+                &mut slots[..nparams],
+                &mut values[..nparams],
+                mode,
+            )
         } else {
             let mut slots = vec![ptr::null_mut(); nparams];
             let mut values = vec![ArgValue::None; nparams];
-            call(data, slf, args, nargs, kwnames, &mut slots, &mut values, mode)
+            call(
+                data,
+                slf,
+                args,
+                nargs,
+                kwnames,
+                &mut slots,
+                &mut values,
+                mode,
+            )
         }
     }));
     match result {
         Ok(obj) => obj,
         Err(_) => {
-            errors::raise_panic(&format!("internal error in the oxbind shim while calling {}()", data.name));
+            errors::raise_panic(&format!(
+                "internal error in the oxbind shim while calling {}()",
+                data.name
+            ));
             ptr::null_mut()
         }
     }
@@ -401,21 +484,37 @@ unsafe fn convert_positional<'s, 'a>(
     let params = data.desc.params.as_slice();
     for i in 0..n {
         // Written in place: no intermediate Option<ArgValue> to copy.
-        if let Err(failure) = convert::to_arg_into(*args.add(i), &params[i].ty, storage[i].as_mut_ptr()) {
+        if let Err(failure) =
+            convert::to_arg_into(*args.add(i), &params[i].ty, storage[i].as_mut_ptr())
+        {
             report_scalar_failure(data, i, *args.add(i), &params[i].ty, failure);
             return None;
         }
     }
     // SAFETY: the first `n` values were written above.
-    Some(std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'a>, n))
+    Some(std::slice::from_raw_parts(
+        storage.as_ptr() as *const ArgValue<'a>,
+        n,
+    ))
 }
 
 /// `call` for a simple function whose arguments are all positional.
 #[inline(always)]
-unsafe fn call_positional(data: &FunctionData, args: *const *mut ffi::PyObject, n: usize, mode: Mode) -> *mut ffi::PyObject {
+unsafe fn call_positional(
+    data: &FunctionData,
+    args: *const *mut ffi::PyObject,
+    n: usize,
+    mode: Mode,
+) -> *mut ffi::PyObject {
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
-    let Some(values) = convert_positional(data, args, n, &mut storage) else { return mismatch(mode) };
-    finish_scalar((data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut()))
+    let Some(values) = convert_positional(data, args, n, &mut storage) else {
+        return mismatch(mode);
+    };
+    finish_scalar((data.desc.call)(
+        ptr::null_mut(),
+        RSlice::from_slice(values),
+        ptr::null_mut(),
+    ))
 }
 
 /// `call` for a method whose other parameters and result are scalars, all
@@ -429,11 +528,16 @@ unsafe fn call_method_positional(
     mode: Mode,
 ) -> *mut ffi::PyObject {
     if slf.is_null() || !instance::is_ready(slf) {
-        errors::raise(ffi::PyExc_RuntimeError, &format!("{}() called on an uninitialised instance", data.name));
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            &format!("{}() called on an uninitialised instance", data.name),
+        );
         return ptr::null_mut();
     }
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
-    let Some(values) = convert_positional(data, args, n, &mut storage) else { return mismatch(mode) };
+    let Some(values) = convert_positional(data, args, n, &mut storage) else {
+        return mismatch(mode);
+    };
     let exclusive = data.desc.receiver == Receiver::MUT;
     let mut borrows: SmallVec<[instance::Borrow; 3]> = SmallVec::new();
     match instance::try_borrow(slf, exclusive) {
@@ -446,7 +550,11 @@ unsafe fn call_method_positional(
         }
     }
     // SAFETY: self is borrowed for the call.
-    let outcome = (data.desc.call)(instance::header(slf).value, RSlice::from_slice(values), ptr::null_mut());
+    let outcome = (data.desc.call)(
+        instance::header(slf).value,
+        RSlice::from_slice(values),
+        ptr::null_mut(),
+    );
     drop(borrows);
     finish_scalar(outcome)
 }
@@ -491,7 +599,8 @@ unsafe fn call<'a>(
         }
         // SAFETY: one value per parameter, each of its declared kind; the
         // objects they borrow from are held by our caller for the whole call.
-        let outcome = (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut());
+        let outcome =
+            (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut());
         return finish_scalar(outcome);
     }
 
@@ -527,7 +636,9 @@ unsafe fn call<'a>(
         };
         values[i] = value;
     }
-    if !scratch.wanted.is_empty() && instance::borrow_all(&scratch.wanted, &mut scratch.borrows).is_err() {
+    if !scratch.wanted.is_empty()
+        && instance::borrow_all(&scratch.wanted, &mut scratch.borrows).is_err()
+    {
         return ptr::null_mut();
     }
     // A class returned by value is written straight into a new instance.
@@ -535,11 +646,16 @@ unsafe fn call<'a>(
     let mut ret_obj: Option<Owned> = None;
     let mut ret_slot = ptr::null_mut();
     if ret.kind == TypeKind::OBJECT && ret.passing == Passing::VALUE {
-        let Ok(record) = data.classes[params.len()].get(ret.class.expect("checked at load"), data.plugin, &data.name)
-        else {
+        let Ok(record) = data.classes[params.len()].get(
+            ret.class.expect("checked at load"),
+            data.plugin,
+            &data.name,
+        ) else {
             return ptr::null_mut();
         };
-        let Some(obj) = new_instance(record) else { return ptr::null_mut() };
+        let Some(obj) = new_instance(record) else {
+            return ptr::null_mut();
+        };
         ret_slot = instance::header(obj.as_ptr()).value;
         ret_obj = Some(obj);
     }
@@ -551,12 +667,19 @@ unsafe fn call<'a>(
                 obj.into_raw()
             }
             None => {
-                errors::raise(ffi::PyExc_RuntimeError, &format!("{}() wrote a result it does not return", data.name));
+                errors::raise(
+                    ffi::PyExc_RuntimeError,
+                    &format!("{}() wrote a result it does not return", data.name),
+                );
                 ptr::null_mut()
             }
         },
         CallOutcome::Ok(RetValue::Ref(p)) => {
-            match data.classes[params.len()].get(ret.class.expect("checked at load"), data.plugin, &data.name) {
+            match data.classes[params.len()].get(
+                ret.class.expect("checked at load"),
+                data.plugin,
+                &data.name,
+            ) {
                 Ok(record) => {
                     let mut candidates: SmallVec<[*mut ffi::PyObject; 5]> = SmallVec::new();
                     if !slf.is_null() && data.desc.receiver != Receiver::NONE {
@@ -605,7 +728,9 @@ unsafe fn lock_targets(
             n += 1;
         }
     };
-    if data.desc.receiver != Receiver::NONE && (data.desc.lock_self || data.desc.receiver == Receiver::MUT) {
+    if data.desc.receiver != Receiver::NONE
+        && (data.desc.lock_self || data.desc.receiver == Receiver::MUT)
+    {
         push(instance::lock_root(slf));
     }
     for (param, &obj) in data.desc.params.as_slice().iter().zip(slots) {
@@ -619,34 +744,55 @@ unsafe fn lock_targets(
 
 /// A new list from a list result: scalars converted, class values moved
 /// into new instances of the item class.
-unsafe fn list_result(data: &FunctionData, items: oxbind_abi::abi_stable::std_types::RVec<RetValue>) -> *mut ffi::PyObject {
+unsafe fn list_result(
+    data: &FunctionData,
+    items: oxbind_abi::abi_stable::std_types::RVec<RetValue>,
+) -> *mut ffi::PyObject {
     let item_ty = data.desc.ret.item.expect("validated");
     let record = if item_ty.kind == TypeKind::OBJECT {
-        match data.classes[data.desc.params.len()].get(item_ty.class.expect("validated"), data.plugin, &data.name) {
+        match data.classes[data.desc.params.len()].get(
+            item_ty.class.expect("validated"),
+            data.plugin,
+            &data.name,
+        ) {
             Ok(r) => Some(r),
             Err(()) => return ptr::null_mut(),
         }
     } else {
         None
     };
-    let Some(list) = Owned::from_raw(ffi::PyList_New(items.len() as ffi::Py_ssize_t)) else { return ptr::null_mut() };
+    let Some(list) = Owned::from_raw(ffi::PyList_New(items.len() as ffi::Py_ssize_t)) else {
+        return ptr::null_mut();
+    };
     for (k, item) in items.into_iter().enumerate() {
         let obj = match (item, record) {
             (RetValue::Moved(bytes), Some(record)) => {
-                let Some(obj) = new_instance(record) else { return ptr::null_mut() };
+                let Some(obj) = new_instance(record) else {
+                    return ptr::null_mut();
+                };
                 if bytes.len() != record.size() {
-                    errors::raise(ffi::PyExc_RuntimeError, &format!("{}() returned a list item of the wrong size", data.name));
+                    errors::raise(
+                        ffi::PyExc_RuntimeError,
+                        &format!("{}() returned a list item of the wrong size", data.name),
+                    );
                     return ptr::null_mut();
                 }
                 // SAFETY: the bytes are a value of the item class moved out by
                 // the plugin (never dropped there); the instance now owns it.
-                ptr::copy_nonoverlapping(bytes.as_ptr(), instance::header(obj.as_ptr()).value as *mut u8, bytes.len());
+                ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    instance::header(obj.as_ptr()).value as *mut u8,
+                    bytes.len(),
+                );
                 instance::mark_ready(obj.as_ptr());
                 obj.into_raw()
             }
             (other, None) => convert::from_ret(other),
             (_, Some(_)) => {
-                errors::raise(ffi::PyExc_RuntimeError, &format!("{}() returned a list item of the wrong kind", data.name));
+                errors::raise(
+                    ffi::PyExc_RuntimeError,
+                    &format!("{}() returned a list item of the wrong kind", data.name),
+                );
                 ptr::null_mut()
             }
         };
@@ -709,7 +855,11 @@ unsafe fn bind_arguments(
         for j in 0..nkw {
             let key = ffi::PyTuple_GET_ITEM(kwnames, j as ffi::Py_ssize_t);
             let Some(index) = keyword_index(data, key) else {
-                errors::type_error(&format!("{}() got an unexpected keyword argument {}", data.name, quoted(key)));
+                errors::type_error(&format!(
+                    "{}() got an unexpected keyword argument {}",
+                    data.name,
+                    quoted(key)
+                ));
                 return false;
             };
             if !slots[index].is_null() {
@@ -739,7 +889,13 @@ unsafe fn bind_arguments(
 
 /// Raises the error for a scalar argument that failed to convert.
 #[cold]
-unsafe fn report_scalar_failure(data: &FunctionData, i: usize, obj: *mut ffi::PyObject, ty: &TypeDesc, failure: ArgFailure) {
+unsafe fn report_scalar_failure(
+    data: &FunctionData,
+    i: usize,
+    obj: *mut ffi::PyObject,
+    ty: &TypeDesc,
+    failure: ArgFailure,
+) {
     match failure {
         ArgFailure::WrongType => raise_wrong_type(data, i, obj),
         ArgFailure::Overflow => raise_overflow(data, i, ty),
@@ -749,7 +905,12 @@ unsafe fn report_scalar_failure(data: &FunctionData, i: usize, obj: *mut ffi::Py
 
 /// A scalar argument, or its default; raises and returns None on failure.
 #[inline]
-unsafe fn convert_scalar<'a>(data: &FunctionData, i: usize, obj: *mut ffi::PyObject, ty: &TypeDesc) -> Option<ArgValue<'a>> {
+unsafe fn convert_scalar<'a>(
+    data: &FunctionData,
+    i: usize,
+    obj: *mut ffi::PyObject,
+    ty: &TypeDesc,
+) -> Option<ArgValue<'a>> {
     if obj.is_null() {
         return data.defaults[i];
     }
@@ -793,8 +954,13 @@ unsafe fn raise_wrong_type(data: &FunctionData, i: usize, obj: *mut ffi::PyObjec
 /// How a parameter of type `ty` is described in messages.
 pub fn expected_name(ty: &TypeDesc) -> String {
     let base = match ty.kind {
-        TypeKind::OBJECT => ty.class.map_or("object".to_owned(), |c| c.key.as_str().to_owned()),
-        TypeKind::LIST => format!("list[{}]", ty.item.map_or("object".to_owned(), expected_name)),
+        TypeKind::OBJECT => ty
+            .class
+            .map_or("object".to_owned(), |c| c.key.as_str().to_owned()),
+        TypeKind::LIST => format!(
+            "list[{}]",
+            ty.item.map_or("object".to_owned(), expected_name)
+        ),
         _ => return convert::expected_name(ty),
     };
     if ty.optional {
@@ -812,15 +978,24 @@ enum Mismatch {
 }
 
 /// `self`'s value for a method, borrowed as the receiver requires.
-unsafe fn receiver(data: &FunctionData, slf: *mut ffi::PyObject, scratch: &mut Scratch) -> Result<*mut c_void, ()> {
+unsafe fn receiver(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    scratch: &mut Scratch,
+) -> Result<*mut c_void, ()> {
     if data.desc.receiver == Receiver::NONE {
         return Ok(ptr::null_mut());
     }
     if slf.is_null() || !instance::is_ready(slf) {
-        errors::raise(ffi::PyExc_RuntimeError, &format!("{}() called on an uninitialised instance", data.name));
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            &format!("{}() called on an uninitialised instance", data.name),
+        );
         return Err(());
     }
-    scratch.wanted.push((slf, data.desc.receiver == Receiver::MUT));
+    scratch
+        .wanted
+        .push((slf, data.desc.receiver == Receiver::MUT));
     Ok(instance::header(slf).value)
 }
 
@@ -874,7 +1049,8 @@ unsafe fn convert_arg<'a>(
             let stored = scratch.lists.last().expect("just pushed");
             // SAFETY: the inner Vec's buffer never moves or changes while
             // `scratch` lives, which outlives the call.
-            let slice: &'a [ArgValue<'a>] = std::slice::from_raw_parts(stored.as_ptr(), stored.len());
+            let slice: &'a [ArgValue<'a>] =
+                std::slice::from_raw_parts(stored.as_ptr(), stored.len());
             Ok(ArgValue::List(RSlice::from_slice(slice)))
         }
         _ => match convert::to_arg(obj, ty) {
@@ -897,7 +1073,9 @@ unsafe fn convert_object<'a>(
     scratch: &mut Scratch<'a>,
 ) -> Result<ArgValue<'a>, Mismatch> {
     let class = ty.class.expect("checked at load");
-    let record = data.classes[i].get(class, data.plugin, &data.name).map_err(|()| Mismatch::Raised)?;
+    let record = data.classes[i]
+        .get(class, data.plugin, &data.name)
+        .map_err(|()| Mismatch::Raised)?;
     let target = if instance::is_instance(obj, record) {
         obj
     } else {
@@ -916,7 +1094,14 @@ unsafe fn convert_object<'a>(
         }
     };
     if !instance::is_ready(target) {
-        errors::raise(ffi::PyExc_RuntimeError, &format!("{}() got an uninitialised {}", data.name, class.key.as_str()));
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            &format!(
+                "{}() got an uninitialised {}",
+                data.name,
+                class.key.as_str()
+            ),
+        );
         return Err(Mismatch::Raised);
     }
     scratch.wanted.push((target, ty.passing == Passing::MUT));
@@ -945,7 +1130,11 @@ unsafe fn keyword_index(data: &FunctionData, key: *mut ffi::PyObject) -> Option<
         return None;
     }
     let key = std::slice::from_raw_parts(text as *const u8, len as usize);
-    data.desc.params.as_slice().iter().position(|p| p.name.as_str().as_bytes() == key)
+    data.desc
+        .params
+        .as_slice()
+        .iter()
+        .position(|p| p.name.as_str().as_bytes() == key)
 }
 
 /// `'name'` for a keyword in a message.

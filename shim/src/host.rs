@@ -8,17 +8,22 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use oxbind_abi::{
-    abi_stable::prefix_type::WithMetadata,
-    HostApi, HostApi_Ref,
-};
+use oxbind_abi::{abi_stable::prefix_type::WithMetadata, HostApi, HostApi_Ref};
 
-static HOST_TABLE: WithMetadata<HostApi> = WithMetadata::new(HostApi { mutex_lock, mutex_unlock });
+static HOST_TABLE: WithMetadata<HostApi> = WithMetadata::new(HostApi {
+    mutex_lock,
+    mutex_unlock,
+});
 static HOST: HostApi_Ref = HostApi_Ref(HOST_TABLE.static_as_prefix());
 
 /// Gives a plugin this copy's host API, unless it already has one.
 pub fn install(slot: &AtomicUsize) {
-    let _ = slot.compare_exchange(0, &HOST as *const HostApi_Ref as usize, Ordering::AcqRel, Ordering::Acquire);
+    let _ = slot.compare_exchange(
+        0,
+        &HOST as *const HostApi_Ref as usize,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
 }
 
 unsafe extern "C" fn mutex_lock(mutex: *const u8) {

@@ -88,7 +88,9 @@ pub unsafe extern "C" fn new_instance(record: TypeRecord_Ref) -> *mut c_void {
 /// Marks a freshly initialised owned instance as ready.
 #[inline]
 pub unsafe fn mark_ready(obj: *mut ffi::PyObject) {
-    header(obj).flags.fetch_or(instance_flags::READY, Ordering::Release);
+    header(obj)
+        .flags
+        .fetch_or(instance_flags::READY, Ordering::Release);
 }
 
 /// Whether the instance's value is initialised.
@@ -108,7 +110,9 @@ pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
             (i.map_remove())(i.state(), h.value, obj as *mut c_void);
         }
     }
-    if flags & (instance_flags::READY | instance_flags::OWNED) == instance_flags::READY | instance_flags::OWNED {
+    if flags & (instance_flags::READY | instance_flags::OWNED)
+        == instance_flags::READY | instance_flags::OWNED
+    {
         let class = &*(record.class_data() as *const ClassData);
         let drop_value = class.desc.drop;
         let value = h.value;
@@ -171,7 +175,10 @@ impl Held {
             }
         }
         let inline_len = n.min(HELD_INLINE);
-        if let Some(i) = (0..inline_len).rev().find(|&i| self.inline[i].get() == entry) {
+        if let Some(i) = (0..inline_len)
+            .rev()
+            .find(|&i| self.inline[i].get() == entry)
+        {
             for j in i..inline_len - 1 {
                 self.inline[j].set(self.inline[j + 1].get());
             }
@@ -190,7 +197,13 @@ impl Held {
             let (r, e) = self.inline[i].get();
             r == root && (e || exclusive)
         });
-        inline || (n > HELD_INLINE && self.spill.borrow().iter().any(|&(r, e)| r == root && (e || exclusive)))
+        inline
+            || (n > HELD_INLINE
+                && self
+                    .spill
+                    .borrow()
+                    .iter()
+                    .any(|&(r, e)| r == root && (e || exclusive)))
     }
 }
 
@@ -240,7 +253,9 @@ pub unsafe fn lock_root(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // an instance of another copy's class is locked as itself (its borrows
     // still go to its root).
     match (*ffi::Py_TYPE(obj)).tp_dealloc {
-        Some(d) if std::ptr::fn_addr_eq(d, dealloc as unsafe extern "C" fn(*mut ffi::PyObject)) => borrow_root(obj),
+        Some(d) if std::ptr::fn_addr_eq(d, dealloc as unsafe extern "C" fn(*mut ffi::PyObject)) => {
+            borrow_root(obj)
+        }
         _ => obj,
     }
 }
@@ -282,14 +297,22 @@ unsafe fn borrow_root(mut obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
 
 fn try_acquire(h: &InstanceHeader, exclusive: bool) -> bool {
     if exclusive {
-        return h.borrow.compare_exchange(0, u32::MAX, Ordering::Acquire, Ordering::Relaxed).is_ok();
+        return h
+            .borrow
+            .compare_exchange(0, u32::MAX, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
     }
     let mut current = h.borrow.load(Ordering::Relaxed);
     loop {
         if current >= u32::MAX - 1 {
             return false;
         }
-        match h.borrow.compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed) {
+        match h.borrow.compare_exchange_weak(
+            current,
+            current + 1,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => return true,
             Err(now) => current = now,
         }
@@ -320,9 +343,13 @@ pub unsafe fn try_borrow(obj: *mut ffi::PyObject, exclusive: bool) -> Result<Bor
         if HELD.with(|held| held.holds_conflicting(root as usize, exclusive)) {
             let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
             let message = if exclusive {
-                format!("{name} is already borrowed by this thread; it cannot also be borrowed mutably")
+                format!(
+                    "{name} is already borrowed by this thread; it cannot also be borrowed mutably"
+                )
             } else {
-                format!("{name} is already mutably borrowed by this thread; it cannot also be borrowed")
+                format!(
+                    "{name} is already mutably borrowed by this thread; it cannot also be borrowed"
+                )
             };
             errors::raise(ffi::PyExc_RuntimeError, &message);
             return Err(BorrowFail::Raised);
@@ -360,8 +387,13 @@ pub unsafe fn borrow_all(
                 }
                 Err(BorrowFail::Busy) => {
                     taken.truncate(base);
-                    if started.get_or_insert_with(std::time::Instant::now).elapsed() > BORROW_TIMEOUT {
-                        let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
+                    if started
+                        .get_or_insert_with(std::time::Instant::now)
+                        .elapsed()
+                        > BORROW_TIMEOUT
+                    {
+                        let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name)
+                            .to_string_lossy();
                         errors::raise(
                             ffi::PyExc_RuntimeError,
                             &format!("timed out waiting for another thread's borrow of {name}"),
@@ -412,9 +444,16 @@ pub unsafe fn object_for_ref(
     if !found.is_null() {
         return found;
     }
-    let owner = candidates.iter().copied().find(|&c| contains(c, ptr_value)).unwrap_or(ptr::null_mut());
+    let owner = candidates
+        .iter()
+        .copied()
+        .find(|&c| contains(c, ptr_value))
+        .unwrap_or(ptr::null_mut());
     let Some(new_instance) = record.new_instance().into_option() else {
-        errors::raise(ffi::PyExc_RuntimeError, "oxbind: class record cannot create instances");
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            "oxbind: class record cannot create instances",
+        );
         return ptr::null_mut();
     };
     let obj = new_instance(record) as *mut ffi::PyObject;
@@ -426,14 +465,18 @@ pub unsafe fn object_for_ref(
     if !owner.is_null() {
         h.owner = ffi::Py_NewRef(owner) as *mut c_void;
     }
-    h.flags.store(instance_flags::READY | instance_flags::MAPPED, Ordering::Release);
+    h.flags.store(
+        instance_flags::READY | instance_flags::MAPPED,
+        Ordering::Release,
+    );
     allow_try_incref(obj);
     let existing = (i.map_insert())(i.state(), ptr_value, obj as *mut c_void) as *mut ffi::PyObject;
     if existing.is_null() {
         return obj;
     }
     // Another thread mapped a wrapper first: use it, and drop ours unmapped.
-    h.flags.fetch_and(!instance_flags::MAPPED, Ordering::Release);
+    h.flags
+        .fetch_and(!instance_flags::MAPPED, Ordering::Release);
     ffi::Py_DECREF(obj);
     existing
 }
@@ -459,7 +502,12 @@ unsafe fn allow_try_incref(obj: *mut ffi::PyObject) {
         if current & FLAG_MASK != 0 {
             return;
         }
-        match shared.compare_exchange_weak(current, current | MAYBE_WEAKREF, Ordering::Relaxed, Ordering::Relaxed) {
+        match shared.compare_exchange_weak(
+            current,
+            current | MAYBE_WEAKREF,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => return,
             Err(now) => current = now,
         }

@@ -28,6 +28,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use oxbind_abi::FunctionDesc;
 use oxbind_internals::{
     abi_stable::{
         abi_stability::abi_checking::check_layout_compatibility,
@@ -36,10 +37,9 @@ use oxbind_internals::{
         std_types::{RNone, ROption, RSome, RStr},
         StableAbi,
     },
-    compatibility_line, CopyInfo, Internals, InternalsHeader, InternalsStats, Internals_Ref, RuntimeId,
-    TypeRecord, TypeRecord_Ref, CAPSULE_NAME, HEADER_VERSION, MAGIC, VERSION,
+    compatibility_line, CopyInfo, Internals, InternalsHeader, InternalsStats, Internals_Ref,
+    RuntimeId, TypeRecord, TypeRecord_Ref, CAPSULE_NAME, HEADER_VERSION, MAGIC, VERSION,
 };
-use oxbind_abi::FunctionDesc;
 use pyo3_ffi as ffi;
 
 use crate::{errors, pyref::Owned, sync::PyLock, SHIM_VERSION};
@@ -91,7 +91,10 @@ pub unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
     }
     let dict = ffi::PyInterpreterState_GetDict(interp);
     if dict.is_null() {
-        errors::import_error(&format!("{module}: the interpreter has no state dict for oxbind's internals"), None);
+        errors::import_error(
+            &format!("{module}: the interpreter has no state dict for oxbind's internals"),
+            None,
+        );
         return Err(());
     }
     let key = oxbind_internals::key(VERSION, FREE_THREADED);
@@ -127,7 +130,12 @@ pub unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
         copy_index: 0,
         module,
     }));
-    match JOINED.compare_exchange(ptr::null_mut(), candidate, Ordering::AcqRel, Ordering::Acquire) {
+    match JOINED.compare_exchange(
+        ptr::null_mut(),
+        candidate,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
         Ok(_) => {
             // SAFETY: `candidate` is ours until published; only this thread
             // writes copy_index, before any reader can rely on it.
@@ -143,9 +151,16 @@ pub unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
 }
 
 /// Reads and checks an internals capsule, in the order of `spec/ABI.md`.
-unsafe fn check_capsule(obj: *mut ffi::PyObject, key: &str, module: &str) -> Result<&'static InternalsHeader, ()> {
+unsafe fn check_capsule(
+    obj: *mut ffi::PyObject,
+    key: &str,
+    module: &str,
+) -> Result<&'static InternalsHeader, ()> {
     let refuse = |why: String| {
-        errors::import_error(&format!("{module}: cannot join oxbind's shared internals ({key}): {why}"), None);
+        errors::import_error(
+            &format!("{module}: cannot join oxbind's shared internals ({key}): {why}"),
+            None,
+        );
         Err(())
     };
     if ffi::PyCapsule_IsValid(obj, CAPSULE_NAME.as_ptr()) == 0 {
@@ -163,20 +178,27 @@ unsafe fn check_capsule(obj: *mut ffi::PyObject, key: &str, module: &str) -> Res
     }
     let header_version = ptr::read_unaligned(ptr::addr_of!((*raw).header_version));
     if header_version != HEADER_VERSION {
-        return refuse(format!("header version {header_version}, expected {HEADER_VERSION}"));
+        return refuse(format!(
+            "header version {header_version}, expected {HEADER_VERSION}"
+        ));
     }
     let header: &'static InternalsHeader = &*raw;
     let ours = AbiHeader::VALUE;
     if !header.abi_header.is_compatible(&ours) {
         return refuse(format!(
             "they use abi_stable ABI {}.{}, this copy uses {}.{}",
-            header.abi_header.abi_major, header.abi_header.abi_minor, ours.abi_major, ours.abi_minor
+            header.abi_header.abi_major,
+            header.abi_header.abi_minor,
+            ours.abi_major,
+            ours.abi_minor
         ));
     }
     let theirs = version_of(header.version);
     let mine = version_of(VERSION);
     if compatibility_line(header.version) != compatibility_line(VERSION) {
-        return refuse(format!("they are internals ABI {theirs}, this copy is {mine}, and the lines differ"));
+        return refuse(format!(
+            "they are internals ABI {theirs}, this copy is {mine}, and the lines differ"
+        ));
     }
     // The older side is the interface: it has fewer fields, all of which the
     // newer side must have unchanged.
@@ -196,13 +218,23 @@ unsafe fn check_capsule(obj: *mut ffi::PyObject, key: &str, module: &str) -> Res
 
 /// If the first runtime of this flavour is on another line, says so with a
 /// RuntimeWarning: this copy runs on a separate runtime.
-unsafe fn warn_if_other_line(dict: *mut ffi::PyObject, ours: &'static InternalsHeader, module: &str) -> Result<(), ()> {
-    let primary = Owned::from_raw(errors::new_str(&oxbind_internals::primary_key(FREE_THREADED))).ok_or(())?;
-    let Some(stored) = dict_set_default_capsule(dict, primary.as_ptr(), ours)? else { return Ok(()) };
+unsafe fn warn_if_other_line(
+    dict: *mut ffi::PyObject,
+    ours: &'static InternalsHeader,
+    module: &str,
+) -> Result<(), ()> {
+    let primary = Owned::from_raw(errors::new_str(&oxbind_internals::primary_key(
+        FREE_THREADED,
+    )))
+    .ok_or(())?;
+    let Some(stored) = dict_set_default_capsule(dict, primary.as_ptr(), ours)? else {
+        return Ok(());
+    };
     if ffi::PyCapsule_IsValid(stored.as_ptr(), CAPSULE_NAME.as_ptr()) == 0 {
         return Ok(());
     }
-    let first = ffi::PyCapsule_GetPointer(stored.as_ptr(), CAPSULE_NAME.as_ptr()) as *const InternalsHeader;
+    let first =
+        ffi::PyCapsule_GetPointer(stored.as_ptr(), CAPSULE_NAME.as_ptr()) as *const InternalsHeader;
     if first.is_null() || ptr::read_unaligned(first as *const [u8; 16]) != MAGIC {
         return Ok(());
     }
@@ -235,11 +267,20 @@ unsafe fn dict_set_default_capsule(
     }
     let capsule = new_capsule(header)?;
     let stored = dict_set_default(dict, key, capsule.as_ptr())?;
-    Ok(if stored.as_ptr() == capsule.as_ptr() { None } else { Some(stored) })
+    Ok(if stored.as_ptr() == capsule.as_ptr() {
+        None
+    } else {
+        Some(stored)
+    })
 }
 
 unsafe fn new_capsule(header: &'static InternalsHeader) -> Result<Owned, ()> {
-    Owned::from_raw(ffi::PyCapsule_New(header as *const _ as *mut c_void, CAPSULE_NAME.as_ptr(), None)).ok_or(())
+    Owned::from_raw(ffi::PyCapsule_New(
+        header as *const _ as *mut c_void,
+        CAPSULE_NAME.as_ptr(),
+        None,
+    ))
+    .ok_or(())
 }
 
 pub fn version_of(v: [u32; 3]) -> String {
@@ -269,7 +310,9 @@ struct Shard {
 
 /// The instance map's shard count: the next power of two ≥ 2 × CPUs.
 fn shard_count() -> usize {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     (2 * cpus).next_power_of_two()
 }
 
@@ -325,10 +368,15 @@ unsafe fn create(module: &str) -> Result<Candidate, ()> {
         copies: PyLock::new(Vec::new()),
         registry: PyLock::new(Registry::default()),
         conversions: PyLock::new(HashMap::new()),
-        shards: (0..shard_count()).map(|_| Shard { map: PyLock::new(HashMap::new()) }).collect(),
+        shards: (0..shard_count())
+            .map(|_| Shard {
+                map: PyLock::new(HashMap::new()),
+            })
+            .collect(),
         shard_shift: SHARD_SHIFT,
     }));
-    let creator: &'static str = Box::leak(format!("oxbind-shim {SHIM_VERSION} ({module})").into_boxed_str());
+    let creator: &'static str =
+        Box::leak(format!("oxbind-shim {SHIM_VERSION} ({module})").into_boxed_str());
     let plugins = plugins.into_raw();
     let internals = Internals {
         runtime_id: new_runtime_id(state as *const _ as usize),
@@ -363,11 +411,19 @@ unsafe fn create(module: &str) -> Result<Candidate, ()> {
             return Err(());
         }
     };
-    Ok(Candidate { header, capsule, panic_error, plugins })
+    Ok(Candidate {
+        header,
+        capsule,
+        panic_error,
+        plugins,
+    })
 }
 
 fn new_runtime_id(salt: usize) -> RuntimeId {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     let mixed = fmix64(nanos ^ (salt as u64) ^ ((std::process::id() as u64) << 32));
     (mixed | 1) as RuntimeId
 }
@@ -404,7 +460,10 @@ unsafe extern "C" fn creator_copy_at(state: *const c_void, index: u32) -> ROptio
     }
 }
 
-unsafe extern "C" fn creator_register_type(state: *const c_void, record: TypeRecord_Ref) -> TypeRecord_Ref {
+unsafe extern "C" fn creator_register_type(
+    state: *const c_void,
+    record: TypeRecord_Ref,
+) -> TypeRecord_Ref {
     let state = creator_state(state);
     let mut registry = state.registry.lock();
     let key = record.key().as_str().to_owned();
@@ -412,11 +471,17 @@ unsafe extern "C" fn creator_register_type(state: *const c_void, record: TypeRec
         return *existing;
     }
     registry.by_key.insert(key, record);
-    registry.by_type.entry(record.py_type() as usize).or_insert(record);
+    registry
+        .by_type
+        .entry(record.py_type() as usize)
+        .or_insert(record);
     record
 }
 
-unsafe extern "C" fn creator_find_type_by_key(state: *const c_void, key: RStr<'_>) -> ROption<TypeRecord_Ref> {
+unsafe extern "C" fn creator_find_type_by_key(
+    state: *const c_void,
+    key: RStr<'_>,
+) -> ROption<TypeRecord_Ref> {
     let state = creator_state(state);
     let registry = state.registry.lock();
     match registry.by_key.get(key.as_str()) {
@@ -425,7 +490,10 @@ unsafe extern "C" fn creator_find_type_by_key(state: *const c_void, key: RStr<'_
     }
 }
 
-unsafe extern "C" fn creator_find_type_by_object(state: *const c_void, py_type: *mut c_void) -> ROption<TypeRecord_Ref> {
+unsafe extern "C" fn creator_find_type_by_object(
+    state: *const c_void,
+    py_type: *mut c_void,
+) -> ROption<TypeRecord_Ref> {
     let state = creator_state(state);
     let registry = state.registry.lock();
     match registry.by_type.get(&(py_type as usize)) {
@@ -439,10 +507,18 @@ unsafe extern "C" fn creator_stats(state: *const c_void) -> InternalsStats {
     let copies = state.copies.lock().len() as u32;
     let types = state.registry.lock().by_key.len() as u32;
     let mapped_instances = state.shards.iter().map(|s| s.map.lock().len() as u64).sum();
-    InternalsStats { copies, types, mapped_instances }
+    InternalsStats {
+        copies,
+        types,
+        mapped_instances,
+    }
 }
 
-unsafe extern "C" fn creator_map_get(state: *const c_void, addr: *const c_void, py_type: *mut c_void) -> *mut c_void {
+unsafe extern "C" fn creator_map_get(
+    state: *const c_void,
+    addr: *const c_void,
+    py_type: *mut c_void,
+) -> *mut c_void {
     let state = creator_state(state);
     let shard = state.shard(addr as usize).map.lock();
     match shard.get(&(addr as usize, py_type as usize)) {
@@ -453,9 +529,16 @@ unsafe extern "C" fn creator_map_get(state: *const c_void, addr: *const c_void, 
     }
 }
 
-unsafe extern "C" fn creator_map_insert(state: *const c_void, addr: *const c_void, obj: *mut c_void) -> *mut c_void {
+unsafe extern "C" fn creator_map_insert(
+    state: *const c_void,
+    addr: *const c_void,
+    obj: *mut c_void,
+) -> *mut c_void {
     let state = creator_state(state);
-    let key = (addr as usize, ffi::Py_TYPE(obj as *mut ffi::PyObject) as usize);
+    let key = (
+        addr as usize,
+        ffi::Py_TYPE(obj as *mut ffi::PyObject) as usize,
+    );
     let mut shard = state.shard(addr as usize).map.lock();
     if let Some(&existing) = shard.get(&key) {
         if crate::instance::try_incref(existing as *mut ffi::PyObject) {
@@ -467,16 +550,27 @@ unsafe extern "C" fn creator_map_insert(state: *const c_void, addr: *const c_voi
     ptr::null_mut()
 }
 
-unsafe extern "C" fn creator_map_remove(state: *const c_void, addr: *const c_void, obj: *mut c_void) {
+unsafe extern "C" fn creator_map_remove(
+    state: *const c_void,
+    addr: *const c_void,
+    obj: *mut c_void,
+) {
     let state = creator_state(state);
-    let key = (addr as usize, ffi::Py_TYPE(obj as *mut ffi::PyObject) as usize);
+    let key = (
+        addr as usize,
+        ffi::Py_TYPE(obj as *mut ffi::PyObject) as usize,
+    );
     let mut shard = state.shard(addr as usize).map.lock();
     if shard.get(&key) == Some(&(obj as usize)) {
         shard.remove(&key);
     }
 }
 
-unsafe extern "C" fn creator_add_conversion(state: *const c_void, key: RStr<'_>, conversion: &'static FunctionDesc) {
+unsafe extern "C" fn creator_add_conversion(
+    state: *const c_void,
+    key: RStr<'_>,
+    conversion: &'static FunctionDesc,
+) {
     let state = creator_state(state);
     let mut conversions = state.conversions.lock();
     let list = conversions.entry(key.as_str().to_owned()).or_default();
@@ -485,10 +579,17 @@ unsafe extern "C" fn creator_add_conversion(state: *const c_void, key: RStr<'_>,
     }
 }
 
-unsafe extern "C" fn creator_conversion_at(state: *const c_void, key: RStr<'_>, index: u32) -> Option<&'static FunctionDesc> {
+unsafe extern "C" fn creator_conversion_at(
+    state: *const c_void,
+    key: RStr<'_>,
+    index: u32,
+) -> Option<&'static FunctionDesc> {
     let state = creator_state(state);
     let conversions = state.conversions.lock();
-    conversions.get(key.as_str()).and_then(|l| l.get(index as usize)).copied()
+    conversions
+        .get(key.as_str())
+        .and_then(|l| l.get(index as usize))
+        .copied()
 }
 
 // ---------------------------------------------------------------------------
@@ -537,7 +638,10 @@ thread_local! {
 ///
 /// # Safety
 /// The thread is attached and this copy has joined a runtime.
-pub unsafe fn find_type_by_object(joined: &Joined, py_type: *mut ffi::PyObject) -> Option<TypeRecord_Ref> {
+pub unsafe fn find_type_by_object(
+    joined: &Joined,
+    py_type: *mut ffi::PyObject,
+) -> Option<TypeRecord_Ref> {
     let hit = TYPE_CACHE.with(|c| c.borrow().by_type.get(&(py_type as usize)).copied());
     if hit.is_some() {
         return hit;
@@ -565,7 +669,12 @@ pub unsafe fn find_type_by_key(joined: &Joined, key: &str) -> Option<TypeRecord_
 
 /// A record for a plain Python type (no instance layout): what the
 /// diagnostics registry stores.
-pub fn plain_record(key: &str, py_type: *mut ffi::PyObject, owner: &str, owner_version: &str) -> TypeRecord {
+pub fn plain_record(
+    key: &str,
+    py_type: *mut ffi::PyObject,
+    owner: &str,
+    owner_version: &str,
+) -> TypeRecord {
     TypeRecord {
         key: leak_str(key),
         py_type: py_type as *mut c_void,
@@ -617,26 +726,53 @@ pub unsafe fn info_dict(joined: &Joined) -> Result<Owned, ()> {
     let stats = (i.stats())(i.state());
     let dict = Owned::from_raw(ffi::PyDict_New()).ok_or(())?;
     let plugins = ffi::PyDict_Size(i.plugins() as *mut ffi::PyObject);
-    set_item(&dict, "runtime_id", ffi::PyLong_FromUnsignedLongLong(i.runtime_id() as u64))?;
-    set_item(&dict, "abi_version", errors::new_str(&version_of(joined.header.version)))?;
+    set_item(
+        &dict,
+        "runtime_id",
+        ffi::PyLong_FromUnsignedLongLong(i.runtime_id() as u64),
+    )?;
+    set_item(
+        &dict,
+        "abi_version",
+        errors::new_str(&version_of(joined.header.version)),
+    )?;
     set_item(&dict, "creator", errors::new_str(i.creator().as_str()))?;
-    set_item(&dict, "free_threaded", ffi::PyBool_FromLong(i.free_threaded() as _))?;
+    set_item(
+        &dict,
+        "free_threaded",
+        ffi::PyBool_FromLong(i.free_threaded() as _),
+    )?;
     set_item(&dict, "key", errors::new_str(&joined.key))?;
     set_item(&dict, "plugins", ffi::PyLong_FromSsize_t(plugins))?;
     set_item(&dict, "types", ffi::PyLong_FromLong(stats.types as _))?;
-    set_item(&dict, "mapped_instances", ffi::PyLong_FromUnsignedLongLong(stats.mapped_instances))?;
+    set_item(
+        &dict,
+        "mapped_instances",
+        ffi::PyLong_FromUnsignedLongLong(stats.mapped_instances),
+    )?;
     set_item(&dict, "shards", ffi::PyLong_FromLong(i.shard_count() as _))?;
     let copies = Owned::from_raw(ffi::PyList_New(0)).ok_or(())?;
     for index in 0..stats.copies {
-        let Some(c) = (i.copy_at())(i.state(), index).into_option() else { break };
-        let text = format!("{} (shim {}, internals ABI {})", c.module.as_str(), c.shim_version.as_str(), version_of(c.version));
+        let Some(c) = (i.copy_at())(i.state(), index).into_option() else {
+            break;
+        };
+        let text = format!(
+            "{} (shim {}, internals ABI {})",
+            c.module.as_str(),
+            c.shim_version.as_str(),
+            version_of(c.version)
+        );
         let item = Owned::from_raw(errors::new_str(&text)).ok_or(())?;
         if ffi::PyList_Append(copies.as_ptr(), item.as_ptr()) < 0 {
             return Err(());
         }
     }
     set_item(&dict, "copies", copies.into_raw())?;
-    set_item(&dict, "this_copy", errors::new_str(&this_copy_description(joined)))?;
+    set_item(
+        &dict,
+        "this_copy",
+        errors::new_str(&this_copy_description(joined)),
+    )?;
     set_item(&dict, "extension_field", extension_field(i))?;
     Ok(dict)
 }
@@ -684,7 +820,10 @@ unsafe fn set_item(dict: &Owned, key: &str, value: *mut ffi::PyObject) -> Result
 ///
 /// # Safety
 /// The thread is attached.
-pub unsafe fn dict_get(dict: *mut ffi::PyObject, key: *mut ffi::PyObject) -> Result<Option<Owned>, ()> {
+pub unsafe fn dict_get(
+    dict: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+) -> Result<Option<Owned>, ()> {
     let mut value = ptr::null_mut();
     match ffi::compat::PyDict_GetItemRef(dict, key, &mut value) {
         r if r < 0 => Err(()),
@@ -698,7 +837,11 @@ pub unsafe fn dict_get(dict: *mut ffi::PyObject, key: *mut ffi::PyObject) -> Res
 ///
 /// # Safety
 /// The thread is attached.
-pub unsafe fn dict_set_default(dict: *mut ffi::PyObject, key: *mut ffi::PyObject, value: *mut ffi::PyObject) -> Result<Owned, ()> {
+pub unsafe fn dict_set_default(
+    dict: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+) -> Result<Owned, ()> {
     #[cfg(Py_3_13)]
     {
         let mut result = ptr::null_mut();

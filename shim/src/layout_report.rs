@@ -7,7 +7,11 @@
 
 /// The one-line summary of an abi_stable layout error report.
 pub fn summarize(report: &str) -> String {
-    let lines: Vec<&str> = report.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = report
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let Some(error_at) = lines.iter().rposition(|l| l.starts_with("Error:")) else {
         return lines.iter().take(3).copied().collect::<Vec<_>>().join(" ");
     };
@@ -43,11 +47,17 @@ mod tests {
         let report = "Compared <this>:\n--- Type Layout ---\nfield_name:0\ntype:Internals\n\
             field_name:runtime_id\ntype:u32\nLayout of expected type:\ntype:u64\n\
             Error:mismatched type\nExpected:\nu64\nFound:\nu32\n";
-        assert_eq!(summarize(report), "field 'runtime_id': mismatched type (expected u64, found u32)");
+        assert_eq!(
+            summarize(report),
+            "field 'runtime_id': mismatched type (expected u64, found u32)"
+        );
     }
 
     #[test]
     fn falls_back_to_the_first_lines() {
-        assert_eq!(summarize("something odd\nhappened\n"), "something odd happened");
+        assert_eq!(
+            summarize("something odd\nhappened\n"),
+            "something odd happened"
+        );
     }
 }

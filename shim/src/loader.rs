@@ -12,10 +12,15 @@
 //! A plugin is never unloaded: it is opened with `RTLD_NODELETE` and its
 //! handle is leaked, so every pointer into it stays valid for the process.
 
-use std::{fmt, path::{Path, PathBuf}};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
 
 use oxbind_abi::{
-    abi_stable::{abi_stability::abi_checking::check_layout_compatibility, library::AbiHeader, StableAbi},
+    abi_stable::{
+        abi_stability::abi_checking::check_layout_compatibility, library::AbiHeader, StableAbi,
+    },
     root::{MAGIC, ROOT_VERSION},
     PluginModule_Ref, PluginRoot, ABI_VERSION, ROOT_SYMBOL,
 };
@@ -27,9 +32,16 @@ pub enum LoadError {
     NoRoot,
     BadMagic,
     UnknownRootVersion(u32),
-    AbiStableMismatch { theirs: (u32, u32), ours: (u32, u32) },
-    IncompatibleVersion { theirs: [u32; 3] },
-    NewerVersion { theirs: [u32; 3] },
+    AbiStableMismatch {
+        theirs: (u32, u32),
+        ours: (u32, u32),
+    },
+    IncompatibleVersion {
+        theirs: [u32; 3],
+    },
+    NewerVersion {
+        theirs: [u32; 3],
+    },
     LayoutMismatch(String),
 }
 
@@ -70,7 +82,8 @@ pub struct CheckedPlugin {
 /// Opens `path` and checks its root. Runs no plugin code beyond what the
 /// dynamic loader itself runs.
 pub fn open(path: &Path) -> Result<CheckedPlugin, LoadError> {
-    let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL | libc::RTLD_NODELETE;
+    let flags =
+        libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL | libc::RTLD_NODELETE;
     // SAFETY: opening a library runs its initialisers; oxbind plugins have
     // none of their own, and the user asked for this file to be loaded.
     let library = unsafe { libloading::os::unix::Library::open(Some(path), flags) }
@@ -97,14 +110,18 @@ pub fn open(path: &Path) -> Result<CheckedPlugin, LoadError> {
     }
     // SAFETY: the magic identifies an oxbind root, whose first fields
     // (magic, root_version) are frozen across all root versions.
-    let root_version = unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*root_ptr).root_version)) };
+    let root_version =
+        unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*root_ptr).root_version)) };
     if root_version != ROOT_VERSION {
         return Err(LoadError::UnknownRootVersion(root_version));
     }
     // SAFETY: root version 1 has exactly the layout of `PluginRoot`.
     let root: &'static PluginRoot = unsafe { &*root_ptr };
     check_root(root)?;
-    Ok(CheckedPlugin { path: path.to_owned(), root })
+    Ok(CheckedPlugin {
+        path: path.to_owned(),
+        root,
+    })
 }
 
 /// Checks 4 to 6 on a root whose magic and root version are known good.

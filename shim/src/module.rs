@@ -41,7 +41,10 @@ static METHODS: CpythonStatic<[ffi::PyMethodDef; 2]> = CpythonStatic::new([
 ]);
 
 static MODULE_SLOTS: CpythonStatic<[ffi::PyModuleDef_Slot; SLOT_COUNT]> =
-    CpythonStatic::new(standard_slots(ffi::PyModuleDef_Slot { slot: ffi::Py_mod_exec, value: exec as *mut _ }));
+    CpythonStatic::new(standard_slots(ffi::PyModuleDef_Slot {
+        slot: ffi::Py_mod_exec,
+        value: exec as *mut _,
+    }));
 
 const MODULE_DOC: &str = "oxbind: one runtime for many independently built Rust extensions.\n\n\
 oxbind.load(path) loads a plugin built with the oxbind SDK and returns it as a module.\0";
@@ -87,16 +90,26 @@ unsafe extern "C" fn exec(module: *mut ffi::PyObject) -> c_int {
 unsafe fn exec_inner(module: *mut ffi::PyObject) -> Result<(), ()> {
     internals::join("oxbind")?;
     let panic_error = errors::panic_error_type();
-    if panic_error.is_null() || ffi::PyModule_AddObjectRef(module, c"PanicError".as_ptr(), panic_error) < 0 {
+    if panic_error.is_null()
+        || ffi::PyModule_AddObjectRef(module, c"PanicError".as_ptr(), panic_error) < 0
+    {
         return Err(());
     }
     add_str(module, c"__version__", SHIM_VERSION)?;
     add_str(module, c"ABI_VERSION", oxbind_abi::ABI_VERSION_STR)?;
-    add_str(module, c"INTERNALS_ABI_VERSION", &internals::version_of(oxbind_internals::VERSION))?;
+    add_str(
+        module,
+        c"INTERNALS_ABI_VERSION",
+        &internals::version_of(oxbind_internals::VERSION),
+    )?;
     diagnostics::add_to(module)
 }
 
-unsafe fn add_str(module: *mut ffi::PyObject, name: &std::ffi::CStr, value: &str) -> Result<(), ()> {
+unsafe fn add_str(
+    module: *mut ffi::PyObject,
+    name: &std::ffi::CStr,
+    value: &str,
+) -> Result<(), ()> {
     let value = Owned::from_raw(errors::new_str(value)).ok_or(())?;
     if ffi::PyModule_AddObjectRef(module, name.as_ptr(), value.as_ptr()) < 0 {
         return Err(());
@@ -104,7 +117,10 @@ unsafe fn add_str(module: *mut ffi::PyObject, name: &std::ffi::CStr, value: &str
     Ok(())
 }
 
-unsafe extern "C" fn load(_module: *mut ffi::PyObject, arg: *mut ffi::PyObject) -> *mut ffi::PyObject {
+unsafe extern "C" fn load(
+    _module: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
     guarded("oxbind.load", ptr::null_mut(), || match load_inner(arg) {
         Ok(m) => m.into_raw(),
         Err(()) => ptr::null_mut(),
@@ -133,7 +149,10 @@ unsafe fn fs_path(arg: *mut ffi::PyObject) -> Result<PathBuf, ()> {
     let len = ffi::PyBytes_Size(bytes.as_ptr()) as usize;
     let raw = std::slice::from_raw_parts(data as *const u8, len);
     if raw.contains(&0) {
-        errors::raise(ffi::PyExc_ValueError, "load() argument 'path' contains a NUL byte");
+        errors::raise(
+            ffi::PyExc_ValueError,
+            "load() argument 'path' contains a NUL byte",
+        );
         return Err(());
     }
     Ok(PathBuf::from(OsStr::from_bytes(raw)))
@@ -149,7 +168,10 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
     let canonical = match std::fs::canonicalize(&path) {
         Ok(p) => p,
         Err(e) => {
-            errors::import_error(&format!("oxbind.load: cannot load {}: {e}", path.display()), Some(&path));
+            errors::import_error(
+                &format!("oxbind.load: cannot load {}: {e}", path.display()),
+                Some(&path),
+            );
             return Err(());
         }
     };
@@ -164,12 +186,18 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
     let checked = match opened {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            errors::import_error(&format!("oxbind.load: cannot load {}: {e}", canonical.display()), Some(&canonical));
+            errors::import_error(
+                &format!("oxbind.load: cannot load {}: {e}", canonical.display()),
+                Some(&canonical),
+            );
             return Err(());
         }
         Err(_) => {
             errors::import_error(
-                &format!("oxbind.load: cannot load {}: the ABI checks failed unexpectedly", canonical.display()),
+                &format!(
+                    "oxbind.load: cannot load {}: the ABI checks failed unexpectedly",
+                    canonical.display()
+                ),
                 Some(&canonical),
             );
             return Err(());

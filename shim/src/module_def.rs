@@ -42,7 +42,13 @@ pub const fn standard_slots(first: ffi::PyModuleDef_Slot) -> [ffi::PyModuleDef_S
             value: ffi::Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED,
         },
         #[cfg(Py_3_13)]
-        ffi::PyModuleDef_Slot { slot: ffi::Py_mod_gil, value: ffi::Py_MOD_GIL_NOT_USED },
-        ffi::PyModuleDef_Slot { slot: 0, value: ptr::null_mut() },
+        ffi::PyModuleDef_Slot {
+            slot: ffi::Py_mod_gil,
+            value: ffi::Py_MOD_GIL_NOT_USED,
+        },
+        ffi::PyModuleDef_Slot {
+            slot: 0,
+            value: ptr::null_mut(),
+        },
     ]
 }

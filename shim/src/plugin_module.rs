@@ -9,7 +9,8 @@
 use std::collections::HashSet;
 
 use oxbind_abi::{
-    ArgValue, ClassDesc, ClassRef, FunctionDesc, MethodKind, Passing, Receiver, SlotKind, TypeDesc, TypeKind,
+    ArgValue, ClassDesc, ClassRef, FunctionDesc, MethodKind, Passing, Receiver, SlotKind, TypeDesc,
+    TypeKind,
 };
 use pyo3_ffi as ffi;
 
@@ -36,30 +37,46 @@ enum Role {
 }
 
 /// Checks one function and returns its normalised defaults.
-fn validate_function(f: &FunctionDesc, context: &str, role: Role) -> Result<Defaults, InvalidPlugin> {
+fn validate_function(
+    f: &FunctionDesc,
+    context: &str,
+    role: Role,
+) -> Result<Defaults, InvalidPlugin> {
     let fname = f.name.as_str();
     if !is_identifier(fname) {
-        return Err(InvalidPlugin(format!("{context}: function name {fname:?} is not a Python identifier")));
+        return Err(InvalidPlugin(format!(
+            "{context}: function name {fname:?} is not a Python identifier"
+        )));
     }
     let receiver_ok = match role {
         Role::Method => f.receiver == Receiver::REF || f.receiver == Receiver::MUT,
         _ => f.receiver == Receiver::NONE,
     };
     if !receiver_ok {
-        return Err(InvalidPlugin(format!("{context}: {fname}() has receiver {} where it is not allowed", f.receiver.0)));
+        return Err(InvalidPlugin(format!(
+            "{context}: {fname}() has receiver {} where it is not allowed",
+            f.receiver.0
+        )));
     }
-    check_type(&f.ret, true).map_err(|why| InvalidPlugin(format!("{context}: {fname}() result: {why}")))?;
+    check_type(&f.ret, true)
+        .map_err(|why| InvalidPlugin(format!("{context}: {fname}() result: {why}")))?;
     if matches!(role, Role::Constructor | Role::Conversion)
         && !(f.ret.kind == TypeKind::OBJECT && f.ret.passing == Passing::VALUE && !f.ret.optional)
     {
-        return Err(InvalidPlugin(format!("{context}: {fname}() must return its class by value")));
+        return Err(InvalidPlugin(format!(
+            "{context}: {fname}() must return its class by value"
+        )));
     }
     let locks = f.params.as_slice().iter().filter(|p| p.lock).count() + f.lock_self as usize;
     if locks > 2 {
-        return Err(InvalidPlugin(format!("{context}: {fname}() locks {locks} objects; at most two can be locked")));
+        return Err(InvalidPlugin(format!(
+            "{context}: {fname}() locks {locks} objects; at most two can be locked"
+        )));
     }
     if f.lock_self && f.receiver == Receiver::NONE {
-        return Err(InvalidPlugin(format!("{context}: {fname}() has lock_self but no receiver")));
+        return Err(InvalidPlugin(format!(
+            "{context}: {fname}() has lock_self but no receiver"
+        )));
     }
     let mut params = HashSet::new();
     let mut defaults = Vec::with_capacity(f.params.len());
@@ -67,15 +84,17 @@ fn validate_function(f: &FunctionDesc, context: &str, role: Role) -> Result<Defa
     for p in f.params.as_slice() {
         let pname = p.name.as_str();
         if !is_identifier(pname) || !params.insert(pname) {
-            return Err(InvalidPlugin(format!("{context}: {fname}() has an invalid or repeated parameter name {pname:?}")));
+            return Err(InvalidPlugin(format!(
+                "{context}: {fname}() has an invalid or repeated parameter name {pname:?}"
+            )));
         }
-        check_type(&p.ty, false).map_err(|why| InvalidPlugin(format!("{context}: {fname}() parameter '{pname}': {why}")))?;
+        check_type(&p.ty, false).map_err(|why| {
+            InvalidPlugin(format!("{context}: {fname}() parameter '{pname}': {why}"))
+        })?;
         let default = match p.default.as_ref().into_option() {
-            None if seen_default => {
-                return Err(InvalidPlugin(format!(
-                    "{context}: {fname}() parameter '{pname}' has no default but follows one that has"
-                )))
-            }
+            None if seen_default => return Err(InvalidPlugin(format!(
+                "{context}: {fname}() parameter '{pname}' has no default but follows one that has"
+            ))),
             None => None,
             Some(d) => {
                 seen_default = true;
@@ -107,14 +126,22 @@ fn check_type(ty: &TypeDesc, is_result: bool) -> Result<(), String> {
                 return Err("results cannot be `&mut` references".into());
             }
             if class.align > instance::MAX_VALUE_ALIGN {
-                return Err(format!("class {} needs alignment {} (at most {})", class.key.as_str(), class.align, instance::MAX_VALUE_ALIGN));
+                return Err(format!(
+                    "class {} needs alignment {} (at most {})",
+                    class.key.as_str(),
+                    class.align,
+                    instance::MAX_VALUE_ALIGN
+                ));
             }
             Ok(())
         }
         TypeKind::LIST => {
             let item = ty.item.ok_or("a list type without an item type")?;
             if is_result {
-                if item.kind == TypeKind::LIST || item.kind == TypeKind::UNIT || (item.kind == TypeKind::OBJECT && item.passing != Passing::VALUE) {
+                if item.kind == TypeKind::LIST
+                    || item.kind == TypeKind::UNIT
+                    || (item.kind == TypeKind::OBJECT && item.passing != Passing::VALUE)
+                {
                     return Err("a list result holds scalars or class values".into());
                 }
                 return check_type(item, true);
@@ -134,18 +161,27 @@ fn normalise_default(d: ArgValue<'static>, ty: &TypeDesc) -> Option<ArgValue<'st
         (ArgValue::None, _) if ty.optional => Some(d),
         (ArgValue::Int(v), TypeKind::FLOAT) => Some(ArgValue::Float(v as f64)),
         (ArgValue::Object(_) | ArgValue::List(_), _) => None,
-        (d, kind) if kind != TypeKind::OBJECT && kind != TypeKind::LIST && d.kind() == Some(kind) => Some(d),
+        (d, kind)
+            if kind != TypeKind::OBJECT && kind != TypeKind::LIST && d.kind() == Some(kind) =>
+        {
+            Some(d)
+        }
         _ => None,
     }
 }
 
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric())
+    matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
 }
 
 /// Every class a plugin names in a signature, with where.
-fn classes_used(functions: &[FunctionDesc], classes: &[ClassDesc], conversions: &[FunctionDesc]) -> Vec<&'static ClassRef> {
+fn classes_used(
+    functions: &[FunctionDesc],
+    classes: &[ClassDesc],
+    conversions: &[FunctionDesc],
+) -> Vec<&'static ClassRef> {
     fn add(ty: &TypeDesc, out: &mut Vec<&'static ClassRef>) {
         if let Some(c) = ty.class {
             out.push(c);
@@ -161,13 +197,19 @@ fn classes_used(functions: &[FunctionDesc], classes: &[ClassDesc], conversions: 
         }
     }
     let mut out = Vec::new();
-    functions.iter().chain(conversions).for_each(|f| add_fn(f, &mut out));
+    functions
+        .iter()
+        .chain(conversions)
+        .for_each(|f| add_fn(f, &mut out));
     for c in classes {
         out.push(c.class);
         if let Some(ctor) = c.constructor.as_ref().into_option() {
             add_fn(ctor, &mut out);
         }
-        c.methods.as_slice().iter().for_each(|m| add_fn(&m.func, &mut out));
+        c.methods
+            .as_slice()
+            .iter()
+            .for_each(|m| add_fn(&m.func, &mut out));
         for p in c.properties.as_slice() {
             add_fn(&p.get, &mut out);
             if let Some(s) = p.set.as_ref().into_option() {
@@ -186,7 +228,9 @@ pub fn validate(
     conversions: &[FunctionDesc],
 ) -> Result<Vec<Defaults>, InvalidPlugin> {
     if !is_identifier(module_name) {
-        return Err(InvalidPlugin(format!("module name {module_name:?} is not a Python identifier")));
+        return Err(InvalidPlugin(format!(
+            "module name {module_name:?} is not a Python identifier"
+        )));
     }
     // Functions may share a name (overloads); classes may not share one.
     let mut names: HashSet<&str> = functions.iter().map(|f| f.name.as_str()).collect();
@@ -197,7 +241,10 @@ pub fn validate(
     for c in classes {
         let cname = c.class.name();
         if c.class.module() != module_name || !is_identifier(cname) {
-            return Err(InvalidPlugin(format!("class key {:?} must be \"{module_name}.<identifier>\"", c.class.key.as_str())));
+            return Err(InvalidPlugin(format!(
+                "class key {:?} must be \"{module_name}.<identifier>\"",
+                c.class.key.as_str()
+            )));
         }
         if !names.insert(cname) {
             return Err(InvalidPlugin(format!("{cname} is exported twice")));
@@ -211,7 +258,12 @@ pub fn validate(
                 MethodKind::STATIC => Role::StaticMethod,
                 MethodKind::INSTANCE => Role::Method,
                 MethodKind::SLOT if m.slot.0 >= 1 && m.slot.0 <= SlotKind::MAX.0 => Role::Method,
-                _ => return Err(InvalidPlugin(format!("{context}: unknown method kind {} / slot {}", m.kind.0, m.slot.0))),
+                _ => {
+                    return Err(InvalidPlugin(format!(
+                        "{context}: unknown method kind {} / slot {}",
+                        m.kind.0, m.slot.0
+                    )))
+                }
             };
             validate_function(&m.func, &context, role)?;
         }
@@ -231,7 +283,16 @@ pub fn validate(
 fn defaults_of(f: &FunctionDesc) -> Defaults {
     // Already validated: normalise again (cheap) rather than thread the
     // vectors of every class member through validation.
-    f.params.as_slice().iter().map(|p| p.default.as_ref().into_option().and_then(|d| normalise_default(*d, &p.ty))).collect()
+    f.params
+        .as_slice()
+        .iter()
+        .map(|p| {
+            p.default
+                .as_ref()
+                .into_option()
+                .and_then(|d| normalise_default(*d, &p.ty))
+        })
+        .collect()
 }
 
 /// Builds the module object for a checked plugin. Returns `Err` with a
@@ -248,7 +309,11 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     let conversions = module_ref.conversions().as_slice();
     let refuse = |why: String| {
         errors::import_error(
-            &format!("oxbind: cannot load {} ({}): {why}", name, plugin.path.display()),
+            &format!(
+                "oxbind: cannot load {} ({}): {why}",
+                name,
+                plugin.path.display()
+            ),
             Some(&plugin.path),
         );
     };
@@ -290,7 +355,11 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         }
     }
     for (fname, mut candidates) in groups {
-        let data = if candidates.len() == 1 { candidates.pop().expect("one") } else { function::new_overloaded(candidates)? };
+        let data = if candidates.len() == 1 {
+            candidates.pop().expect("one")
+        } else {
+            function::new_overloaded(candidates)?
+        };
         let func = function::new_function(data, module.as_ptr(), module_name.as_ptr())?;
         add_attr(module.as_ptr(), fname, func.as_ptr())?;
     }
@@ -307,32 +376,73 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     Ok(module)
 }
 
-unsafe fn build_class(desc: &'static ClassDesc, plugin: &'static str, version: &'static str) -> Result<Owned, ()> {
+unsafe fn build_class(
+    desc: &'static ClassDesc,
+    plugin: &'static str,
+    version: &'static str,
+) -> Result<Owned, ()> {
     let cname = desc.class.name();
     let ctor = match desc.constructor.as_ref().into_option() {
-        Some(c) => Some(function::new_data(c, defaults_of(c), cname.to_owned(), plugin, cname)?),
+        Some(c) => Some(function::new_data(
+            c,
+            defaults_of(c),
+            cname.to_owned(),
+            plugin,
+            cname,
+        )?),
         None => None,
     };
     let mut methods = Vec::new();
     for m in desc.methods.as_slice() {
         let mname = m.func.name.as_str();
-        let data = function::new_data(&m.func, defaults_of(&m.func), format!("{cname}.{mname}"), plugin, mname)?;
+        let data = function::new_data(
+            &m.func,
+            defaults_of(&m.func),
+            format!("{cname}.{mname}"),
+            plugin,
+            mname,
+        )?;
         methods.push((m.kind, m.slot, data));
     }
     let mut properties = Vec::new();
     for p in desc.properties.as_slice() {
         let pname = p.name.as_str();
-        let get = function::new_data(&p.get, Vec::new(), format!("{cname}.{pname}"), plugin, pname)?;
+        let get = function::new_data(
+            &p.get,
+            Vec::new(),
+            format!("{cname}.{pname}"),
+            plugin,
+            pname,
+        )?;
         let set = match p.set.as_ref().into_option() {
-            Some(s) => Some(function::new_data(s, defaults_of(s), format!("{cname}.{pname}"), plugin, pname)?),
+            Some(s) => Some(function::new_data(
+                s,
+                defaults_of(s),
+                format!("{cname}.{pname}"),
+                plugin,
+                pname,
+            )?),
             None => None,
         };
         properties.push((pname.to_owned(), p.doc.as_str().to_owned(), get, set));
     }
-    classes::create(desc, ClassFunctions { ctor, methods, properties }, plugin, version)
+    classes::create(
+        desc,
+        ClassFunctions {
+            ctor,
+            methods,
+            properties,
+        },
+        plugin,
+        version,
+    )
 }
 
-unsafe fn add_attr(module: *mut ffi::PyObject, name: &str, value: *mut ffi::PyObject) -> Result<(), ()> {
+unsafe fn add_attr(
+    module: *mut ffi::PyObject,
+    name: &str,
+    value: *mut ffi::PyObject,
+) -> Result<(), ()> {
     let c = errors::c_string(name);
     if ffi::PyModule_AddObjectRef(module, c.as_ptr(), value) < 0 {
         return Err(());
@@ -340,7 +450,11 @@ unsafe fn add_attr(module: *mut ffi::PyObject, name: &str, value: *mut ffi::PyOb
     Ok(())
 }
 
-unsafe fn set_str_attr(obj: *mut ffi::PyObject, attr: &std::ffi::CStr, value: &str) -> Result<(), ()> {
+unsafe fn set_str_attr(
+    obj: *mut ffi::PyObject,
+    attr: &std::ffi::CStr,
+    value: &str,
+) -> Result<(), ()> {
     let value = Owned::from_raw(errors::new_str(value)).ok_or(())?;
     if ffi::PyObject_SetAttrString(obj, attr.as_ptr(), value.as_ptr()) < 0 {
         return Err(());

@@ -114,7 +114,10 @@ unsafe impl<T: Send> Send for PyLock<T> {}
 
 impl<T> PyLock<T> {
     pub const fn new(value: T) -> Self {
-        PyLock { raw: RawPyLock::new(), data: UnsafeCell::new(value) }
+        PyLock {
+            raw: RawPyLock::new(),
+            data: UnsafeCell::new(value),
+        }
     }
 
     /// Locks, detaching from the interpreter while waiting.

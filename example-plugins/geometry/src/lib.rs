@@ -35,7 +35,9 @@ impl Polygon {
     /// The perimeter.
     fn perimeter(&self) -> f64 {
         let n = self.points.len();
-        (0..n).map(|i| (self.points[(i + 1) % n] - self.points[i]).norm()).sum()
+        (0..n)
+            .map(|i| (self.points[(i + 1) % n] - self.points[i]).norm())
+            .sum()
     }
 
     /// The corners, as new Points.
@@ -46,13 +48,17 @@ impl Polygon {
     /// The lengths of the sides, in order.
     fn side_lengths(&self) -> Vec<f64> {
         let n = self.points.len();
-        (0..n).map(|i| (self.points[(i + 1) % n] - self.points[i]).norm()).collect()
+        (0..n)
+            .map(|i| (self.points[(i + 1) % n] - self.points[i]).norm())
+            .collect()
     }
 
     /// Split a convex polygon into triangles fanning out from its first corner.
     fn triangulate(&self) -> Vec<Polygon> {
         (1..self.points.len().saturating_sub(1))
-            .map(|i| Polygon { points: vec![self.points[0], self.points[i], self.points[i + 1]] })
+            .map(|i| Polygon {
+                points: vec![self.points[0], self.points[i], self.points[i + 1]],
+            })
             .collect()
     }
 
@@ -89,7 +95,9 @@ pub fn triangle_area(ax: f64, ay: f64, bx: f64, by: f64, cx: f64, cy: f64) -> f6
 #[oxbind::function]
 pub fn angle_deg(dx: f64, dy: f64) -> oxbind::Result<f64> {
     if dx == 0.0 && dy == 0.0 {
-        return Err(oxbind::Error::value_error("the zero vector has no direction"));
+        return Err(oxbind::Error::value_error(
+            "the zero vector has no direction",
+        ));
     }
     Ok(dy.atan2(dx).to_degrees())
 }
@@ -109,7 +117,13 @@ pub fn scaled_point(p: &Point, factor: f64) -> Point {
 /// Scale every corner of a polygon by `factor`.
 #[oxbind::function(name = "scaled")]
 pub fn scaled_polygon(polygon: &Polygon, factor: f64) -> Polygon {
-    Polygon { points: polygon.points.iter().map(|p| Point::new(p.x * factor, p.y * factor)).collect() }
+    Polygon {
+        points: polygon
+            .points
+            .iter()
+            .map(|p| Point::new(p.x * factor, p.y * factor))
+            .collect(),
+    }
 }
 
 /// Scale a number by `factor`.

@@ -30,7 +30,11 @@ pub fn boom() {
 
 /// Scale a float, optionally rounding the result.
 #[oxbind::function]
-pub fn scale(x: f64, #[oxbind(default = 2.0)] factor: f64, #[oxbind(default = false)] round: bool) -> f64 {
+pub fn scale(
+    x: f64,
+    #[oxbind(default = 2.0)] factor: f64,
+    #[oxbind(default = false)] round: bool,
+) -> f64 {
     let y = x * factor;
     if round {
         y.round()
@@ -59,7 +63,10 @@ pub fn to_u8(a: u8) -> u8 {
 
 /// Parse an integer from text; a malformed number raises ValueError.
 #[oxbind::function]
-pub fn parse_int(text: &str, #[oxbind(default = None)] fallback: Option<i64>) -> Result<i64, Error> {
+pub fn parse_int(
+    text: &str,
+    #[oxbind(default = None)] fallback: Option<i64>,
+) -> Result<i64, Error> {
     match (text.trim().parse::<i64>(), fallback) {
         (Ok(v), _) => Ok(v),
         (Err(_), Some(f)) => Ok(f),

@@ -23,7 +23,9 @@ impl Body {
     #[oxbind(new)]
     fn new(position: Point, mass: f64) -> Result<Body, Error> {
         if mass < 0.0 {
-            return Err(Error::value_error(format!("mass must be non-negative, got {mass}")));
+            return Err(Error::value_error(format!(
+                "mass must be non-negative, got {mass}"
+            )));
         }
         Ok(Body { position, mass })
     }
@@ -35,7 +37,10 @@ impl Body {
     }
 
     fn __repr__(&self) -> String {
-        format!("Body(position=Point({:?}, {:?}), mass={:?})", self.position.x as f64, self.position.y as f64, self.mass)
+        format!(
+            "Body(position=Point({:?}, {:?}), mass={:?})",
+            self.position.x as f64, self.position.y as f64, self.mass
+        )
     }
 }
 
@@ -52,7 +57,9 @@ pub fn centroid(points: Vec<&Point>) -> Result<Point, Error> {
         return Err(Error::value_error("the centroid of no points is undefined"));
     }
     let n = points.len() as f64;
-    let (sx, sy) = points.iter().fold((0.0, 0.0), |(sx, sy), p| (sx + p.x as f64, sy + p.y as f64));
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(sx, sy), p| (sx + p.x as f64, sy + p.y as f64));
     Ok(Point::new(sx / n, sy / n))
 }
 

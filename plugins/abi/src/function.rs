@@ -39,8 +39,11 @@ pub enum CallOutcome {
 /// # Safety
 /// The shim calls it with arguments that satisfy the contract above, while
 /// attached to the interpreter.
-pub type CallFn =
-    unsafe extern "C" fn(this: *mut c_void, args: RSlice<'_, ArgValue<'_>>, ret_slot: *mut c_void) -> CallOutcome;
+pub type CallFn = unsafe extern "C" fn(
+    this: *mut c_void,
+    args: RSlice<'_, ArgValue<'_>>,
+    ret_slot: *mut c_void,
+) -> CallOutcome;
 
 /// What a function's `this` is.
 #[repr(transparent)]
@@ -88,5 +91,9 @@ pub struct FunctionDesc {
     pub lock_self: bool,
     /// The entry point; see [`CallFn`] for the contract. (Spelled out here
     /// because abi_stable's derive reads function-pointer fields inline.)
-    pub call: unsafe extern "C" fn(this: *mut c_void, args: RSlice<'_, ArgValue<'_>>, ret_slot: *mut c_void) -> CallOutcome,
+    pub call: unsafe extern "C" fn(
+        this: *mut c_void,
+        args: RSlice<'_, ArgValue<'_>>,
+        ret_slot: *mut c_void,
+    ) -> CallOutcome,
 }

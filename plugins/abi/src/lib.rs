@@ -14,8 +14,6 @@
 //! - [`error`]: how a Rust error or a panic travels back to the shim.
 //! - [`host`]: the services the shim offers plugin code.
 
-
-
 #![allow(non_camel_case_types)] // abi_stable names prefix references `Foo_Ref`.
 
 pub mod class;
@@ -26,8 +24,8 @@ pub mod root;
 pub mod value;
 
 pub use abi_stable;
-pub use error::{ErrorKind, ErrorRecord};
 pub use class::{ClassDesc, ClassRef, MethodDesc, MethodKind, PropertyDesc, SlotKind};
+pub use error::{ErrorKind, ErrorRecord};
 pub use function::{CallFn, CallOutcome, FunctionDesc, ParamDesc, Receiver};
 pub use host::{HostApi, HostApi_Ref};
 pub use root::{PluginModule, PluginModule_Ref, PluginRoot, ROOT_SYMBOL};

@@ -56,7 +56,11 @@ impl PluginRoot {
             root_version: ROOT_VERSION,
             reserved: 0,
             abi_header: AbiHeader::VALUE,
-            abi_version: [crate::ABI_VERSION.0, crate::ABI_VERSION.1, crate::ABI_VERSION.2],
+            abi_version: [
+                crate::ABI_VERSION.0,
+                crate::ABI_VERSION.1,
+                crate::ABI_VERSION.2,
+            ],
             reserved2: 0,
             module_layout: <PluginModule_Ref as StableAbi>::LAYOUT,
             module,

@@ -94,17 +94,42 @@ pub struct TypeDesc {
 impl TypeDesc {
     /// A scalar type description.
     pub const fn scalar(kind: TypeKind, rust_name: &'static str) -> Self {
-        TypeDesc { kind, optional: false, passing: Passing::VALUE, rust_name: RStr::from_str(rust_name), class: None, item: None }
+        TypeDesc {
+            kind,
+            optional: false,
+            passing: Passing::VALUE,
+            rust_name: RStr::from_str(rust_name),
+            class: None,
+            item: None,
+        }
     }
 
     /// An object of `class`, passed as `passing`.
-    pub const fn object(class: &'static crate::class::ClassRef, passing: Passing, rust_name: &'static str) -> Self {
-        TypeDesc { kind: TypeKind::OBJECT, optional: false, passing, rust_name: RStr::from_str(rust_name), class: Some(class), item: None }
+    pub const fn object(
+        class: &'static crate::class::ClassRef,
+        passing: Passing,
+        rust_name: &'static str,
+    ) -> Self {
+        TypeDesc {
+            kind: TypeKind::OBJECT,
+            optional: false,
+            passing,
+            rust_name: RStr::from_str(rust_name),
+            class: Some(class),
+            item: None,
+        }
     }
 
     /// A list of `item`.
     pub const fn list(item: &'static TypeDesc, rust_name: &'static str) -> Self {
-        TypeDesc { kind: TypeKind::LIST, optional: false, passing: Passing::VALUE, rust_name: RStr::from_str(rust_name), class: None, item: Some(item) }
+        TypeDesc {
+            kind: TypeKind::LIST,
+            optional: false,
+            passing: Passing::VALUE,
+            rust_name: RStr::from_str(rust_name),
+            class: None,
+            item: Some(item),
+        }
     }
 }
 

@@ -12,7 +12,8 @@ use syn::{
     parse::{Parse, ParseStream, Parser},
     punctuated::Punctuated,
     spanned::Spanned,
-    Attribute, Expr, ExprLit, FnArg, ItemFn, Lit, LitBool, LitStr, Meta, Pat, Path, ReturnType, Token, Type,
+    Attribute, Expr, ExprLit, FnArg, ItemFn, Lit, LitBool, LitStr, Meta, Pat, Path, ReturnType,
+    Token, Type,
 };
 
 /// Declares the plugin: its Python module name, docstring and exports.
@@ -48,11 +49,14 @@ struct PluginDecl {
 
 impl Parse for PluginDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let (mut name, mut doc, mut ft, mut functions, mut classes, mut conversions) = (None, None, None, None, None, None);
+        let (mut name, mut doc, mut ft, mut functions, mut classes, mut conversions) =
+            (None, None, None, None, None, None);
         let paths = |input: ParseStream| -> syn::Result<Vec<Path>> {
             let content;
             bracketed!(content in input);
-            Ok(Punctuated::<Path, Token![,]>::parse_terminated(&content)?.into_iter().collect())
+            Ok(Punctuated::<Path, Token![,]>::parse_terminated(&content)?
+                .into_iter()
+                .collect())
         };
         while !input.is_empty() {
             let key: syn::Ident = input.parse()?;
@@ -92,8 +96,14 @@ fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
     let doc = decl.doc.map(|d| d.value()).unwrap_or_default();
     let ft = decl.free_threading_safe.map(|b| b.value).unwrap_or(true);
     let init = format_ident!("PyInit_{}", decl.name.value());
-    let descs = decl.functions.iter().map(|path| quote!(#path::__OXBIND_DESC));
-    let convs = decl.conversions.iter().map(|path| quote!(#path::__OXBIND_DESC));
+    let descs = decl
+        .functions
+        .iter()
+        .map(|path| quote!(#path::__OXBIND_DESC));
+    let convs = decl
+        .conversions
+        .iter()
+        .map(|path| quote!(#path::__OXBIND_DESC));
     let classes = decl.classes.iter().map(|ty| {
         quote! {
             ::oxbind::abi::ClassDesc {
@@ -170,10 +180,16 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
     let mut params = Vec::new();
     for input in func.sig.inputs.iter_mut() {
         let FnArg::Typed(pat_type) = input else {
-            return Err(syn::Error::new(input.span(), "#[oxbind::function] exports free functions; `self` is not allowed here"));
+            return Err(syn::Error::new(
+                input.span(),
+                "#[oxbind::function] exports free functions; `self` is not allowed here",
+            ));
         };
         let Pat::Ident(pat_ident) = &*pat_type.pat else {
-            return Err(syn::Error::new(pat_type.pat.span(), "#[oxbind::function] parameters must be plain names"));
+            return Err(syn::Error::new(
+                pat_type.pat.span(),
+                "#[oxbind::function] parameters must be plain names",
+            ));
         };
         let (default, lock) = take_param_options(&mut pat_type.attrs)?;
         params.push(Param {
@@ -190,7 +206,10 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
         if p.default.is_some() {
             seen_default = true;
         } else if seen_default {
-            return Err(syn::Error::new(p.ident.span(), "a parameter without a default cannot follow one with a default"));
+            return Err(syn::Error::new(
+                p.ident.span(),
+                "a parameter without a default cannot follow one with a default",
+            ));
         }
     }
 
@@ -259,10 +278,22 @@ fn parse_function_options(attr: TokenStream2) -> syn::Result<Option<String>> {
     for meta in metas {
         match &meta {
             Meta::NameValue(nv) if nv.path.is_ident("name") => match &nv.value {
-                Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => name = Some(s.value()),
-                other => return Err(syn::Error::new(other.span(), "`name` takes a string literal")),
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => name = Some(s.value()),
+                other => {
+                    return Err(syn::Error::new(
+                        other.span(),
+                        "`name` takes a string literal",
+                    ))
+                }
             },
-            other => return Err(syn::Error::new(other.span(), "unknown option; expected `name = \"...\"`")),
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "unknown option; expected `name = \"...\"`",
+                ))
+            }
         }
     }
     Ok(name)
@@ -271,13 +302,22 @@ fn parse_function_options(attr: TokenStream2) -> syn::Result<Option<String>> {
 fn check_signature(func: &ItemFn) -> syn::Result<()> {
     let sig = &func.sig;
     if let Some(t) = &sig.asyncness {
-        return Err(syn::Error::new(t.span(), "#[oxbind::function] cannot export an async fn"));
+        return Err(syn::Error::new(
+            t.span(),
+            "#[oxbind::function] cannot export an async fn",
+        ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(sig.generics.span(), "#[oxbind::function] cannot export a generic fn"));
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "#[oxbind::function] cannot export a generic fn",
+        ));
     }
     if let Some(v) = &sig.variadic {
-        return Err(syn::Error::new(v.span(), "#[oxbind::function] cannot export a variadic fn"));
+        return Err(syn::Error::new(
+            v.span(),
+            "#[oxbind::function] cannot export a variadic fn",
+        ));
     }
     Ok(())
 }
@@ -308,10 +348,15 @@ fn take_param_options(attrs: &mut Vec<Attribute>) -> syn::Result<(Option<TokenSt
     let (mut default, mut lock) = (None, false);
     for meta in take_options(attrs)? {
         match meta {
-            Meta::NameValue(nv) if nv.path.is_ident("default") => default = Some(default_value(&nv.value)?),
+            Meta::NameValue(nv) if nv.path.is_ident("default") => {
+                default = Some(default_value(&nv.value)?)
+            }
             Meta::Path(p) if p.is_ident("lock") => lock = true,
             other => {
-                return Err(syn::Error::new(other.span(), "unknown parameter option; expected `default = <literal>` or `lock`"))
+                return Err(syn::Error::new(
+                    other.span(),
+                    "unknown parameter option; expected `default = <literal>` or `lock`",
+                ))
             }
         }
     }
@@ -331,7 +376,11 @@ fn default_value(expr: &Expr) -> syn::Result<TokenStream2> {
     let value = quote!(::oxbind::abi::ArgValue);
     let (negative, lit) = match expr {
         Expr::Lit(ExprLit { lit, .. }) => (false, lit),
-        Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr, .. }) => match &**expr {
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => match &**expr {
             Expr::Lit(ExprLit { lit, .. }) => (true, lit),
             other => return Err(unsupported_default(other.span())),
         },
@@ -356,7 +405,10 @@ fn default_value(expr: &Expr) -> syn::Result<TokenStream2> {
 }
 
 fn unsupported_default(span: Span) -> syn::Error {
-    syn::Error::new(span, "a default must be a string, byte string, integer, float or bool literal, or None")
+    syn::Error::new(
+        span,
+        "a default must be a string, byte string, integer, float or bool literal, or None",
+    )
 }
 
 /// Joins the `///` lines into a docstring, dropping rustdoc's leading space.
@@ -365,7 +417,10 @@ fn doc_string(attrs: &[Attribute]) -> String {
     for attr in attrs {
         if let Meta::NameValue(nv) = &attr.meta {
             if nv.path.is_ident("doc") {
-                if let Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) = &nv.value {
+                if let Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) = &nv.value
+                {
                     let line = s.value();
                     lines.push(line.strip_prefix(' ').map(str::to_owned).unwrap_or(line));
                 }
@@ -420,12 +475,25 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             Meta::NameValue(nv) if nv.path.is_ident("module") => module = Some(lit_str(&nv.value)?),
             Meta::NameValue(nv) if nv.path.is_ident("name") => name = Some(lit_str(&nv.value)?),
             Meta::Path(p) if p.is_ident("shared") => shared = true,
-            other => return Err(syn::Error::new(other.span(), "expected `module = \"...\"`, `name = \"...\"` or `shared`")),
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "expected `module = \"...\"`, `name = \"...\"` or `shared`",
+                ))
+            }
         }
     }
-    let module = module.ok_or_else(|| syn::Error::new(Span::call_site(), "#[oxbind::class] needs `module = \"<plugin module>\"`"))?;
+    let module = module.ok_or_else(|| {
+        syn::Error::new(
+            Span::call_site(),
+            "#[oxbind::class] needs `module = \"<plugin module>\"`",
+        )
+    })?;
     if !strukt.generics.params.is_empty() {
-        return Err(syn::Error::new(strukt.generics.span(), "#[oxbind::class] cannot expose a generic struct"));
+        return Err(syn::Error::new(
+            strukt.generics.span(),
+            "#[oxbind::class] cannot expose a generic struct",
+        ));
     }
     let ident = strukt.ident.clone();
     let py_name = name.unwrap_or_else(|| unraw(&ident));
@@ -445,14 +513,22 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
                     Meta::Path(p) if p.is_ident("get") => get = true,
                     Meta::Path(p) if p.is_ident("get_ref") => get_ref = true,
                     Meta::Path(p) if p.is_ident("set") => set = true,
-                    other => return Err(syn::Error::new(other.span(), "expected `get`, `get_ref` or `set`")),
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
+                            "expected `get`, `get_ref` or `set`",
+                        ))
+                    }
                 }
             }
             if !(get || get_ref || set) {
                 continue;
             }
             if get && get_ref {
-                return Err(syn::Error::new(field.span(), "a field takes `get` or `get_ref`, not both"));
+                return Err(syn::Error::new(
+                    field.span(),
+                    "a field takes `get` or `get_ref`, not both",
+                ));
             }
             let fident = field.ident.clone().expect("named field");
             let fname = unraw(&fident);
@@ -463,7 +539,10 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             let (get_ty, get_expr): (Type, TokenStream2) = if get_ref {
                 (syn::parse_quote!(&'static #fty), quote!(&this.#fident))
             } else {
-                (fty.clone(), quote!(::core::clone::Clone::clone(&this.#fident)))
+                (
+                    fty.clone(),
+                    quote!(::core::clone::Clone::clone(&this.#fident)),
+                )
             };
             accessors.push(quote! {
                 #[doc(hidden)]
@@ -527,7 +606,10 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
                 quote!(::oxbind::private::RNone)
             };
             if !(get || get_ref) {
-                return Err(syn::Error::new(field.span(), "a `set` property also needs `get` or `get_ref`"));
+                return Err(syn::Error::new(
+                    field.span(),
+                    "a `set` property also needs `get` or `get_ref`",
+                ));
             }
             properties.push(quote! {
                 ::oxbind::abi::PropertyDesc {
@@ -660,18 +742,27 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
 
 fn lit_str(expr: &Expr) -> syn::Result<String> {
     match expr {
-        Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.value()),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s.value()),
         other => Err(syn::Error::new(other.span(), "expected a string literal")),
     }
 }
 
 /// Whether `#[derive(...)]` on the item lists `name`.
 fn derives(attrs: &[Attribute], name: &str) -> bool {
-    attrs.iter().filter(|a| a.path().is_ident("derive")).any(|a| {
-        a.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
-            .map(|paths| paths.iter().any(|p| p.segments.last().is_some_and(|s| s.ident == name)))
-            .unwrap_or(false)
-    })
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .any(|a| {
+            a.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated)
+                .map(|paths| {
+                    paths
+                        .iter()
+                        .any(|p| p.segments.last().is_some_and(|s| s.ident == name))
+                })
+                .unwrap_or(false)
+        })
 }
 
 /// Exports the methods of an `#[oxbind::class]` struct.
@@ -692,7 +783,9 @@ fn derives(attrs: &[Attribute], name: &str) -> bool {
 #[proc_macro_attribute]
 pub fn methods(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
-        return syn::Error::new(Span::call_site(), "#[oxbind::methods] takes no options").to_compile_error().into();
+        return syn::Error::new(Span::call_site(), "#[oxbind::methods] takes no options")
+            .to_compile_error()
+            .into();
     }
     match expand_methods(item.into()) {
         Ok(tokens) => tokens.into(),
@@ -701,14 +794,32 @@ pub fn methods(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 const SLOT_NAMES: [&str; 17] = [
-    "__repr__", "__str__", "__eq__", "__hash__", "__add__", "__sub__", "__mul__", "__truediv__", "__neg__", "__len__",
-    "__getitem__", "__bool__", "__lt__", "__le__", "__gt__", "__ge__", "__iter__",
+    "__repr__",
+    "__str__",
+    "__eq__",
+    "__hash__",
+    "__add__",
+    "__sub__",
+    "__mul__",
+    "__truediv__",
+    "__neg__",
+    "__len__",
+    "__getitem__",
+    "__bool__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__iter__",
 ];
 
 fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut block: syn::ItemImpl = syn::parse2(item)?;
     if block.trait_.is_some() || !block.generics.params.is_empty() {
-        return Err(syn::Error::new(block.span(), "#[oxbind::methods] goes on a plain `impl Type { ... }` block"));
+        return Err(syn::Error::new(
+            block.span(),
+            "#[oxbind::methods] goes on a plain `impl Type { ... }` block",
+        ));
     }
     let self_ty = block.self_ty.clone();
     let class_name = quote!(#self_ty).to_string().replace(' ', "");
@@ -717,15 +828,23 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut constructor = quote!(::oxbind::private::RNone);
     for item in block.items.iter_mut() {
         let syn::ImplItem::Fn(f) = item else { continue };
-        let (mut is_new, mut is_static, mut rename, mut skip, mut lock_self) = (false, false, None, false, false);
+        let (mut is_new, mut is_static, mut rename, mut skip, mut lock_self) =
+            (false, false, None, false, false);
         for m in take_options(&mut f.attrs)? {
             match &m {
                 Meta::Path(p) if p.is_ident("lock_self") => lock_self = true,
                 Meta::Path(p) if p.is_ident("new") => is_new = true,
                 Meta::Path(p) if p.is_ident("staticmethod") => is_static = true,
                 Meta::Path(p) if p.is_ident("skip") => skip = true,
-                Meta::NameValue(nv) if nv.path.is_ident("name") => rename = Some(lit_str(&nv.value)?),
-                other => return Err(syn::Error::new(other.span(), "expected `new`, `staticmethod`, `lock_self`, `skip` or `name = \"...\"`")),
+                Meta::NameValue(nv) if nv.path.is_ident("name") => {
+                    rename = Some(lit_str(&nv.value)?)
+                }
+                other => {
+                    return Err(syn::Error::new(
+                        other.span(),
+                        "expected `new`, `staticmethod`, `lock_self`, `skip` or `name = \"...\"`",
+                    ))
+                }
             }
         }
         if skip {
@@ -741,13 +860,19 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
             match input {
                 FnArg::Receiver(r) => {
                     if r.reference.is_none() {
-                        return Err(syn::Error::new(r.span(), "methods take `&self` or `&mut self`, not `self`"));
+                        return Err(syn::Error::new(
+                            r.span(),
+                            "methods take `&self` or `&mut self`, not `self`",
+                        ));
                     }
                     receiver = Some(r.mutability.is_some());
                 }
                 FnArg::Typed(pat_type) => {
                     let Pat::Ident(pat_ident) = &*pat_type.pat else {
-                        return Err(syn::Error::new(pat_type.pat.span(), "parameters must be plain names"));
+                        return Err(syn::Error::new(
+                            pat_type.pat.span(),
+                            "parameters must be plain names",
+                        ));
                     };
                     let (default, lock) = take_param_options(&mut pat_type.attrs)?;
                     params.push(Param {
@@ -761,11 +886,17 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
             }
         }
         if lock_self && receiver.is_none() {
-            return Err(syn::Error::new(fn_ident.span(), "`lock_self` needs a `self` receiver"));
+            return Err(syn::Error::new(
+                fn_ident.span(),
+                "`lock_self` needs a `self` receiver",
+            ));
         }
         check_lock_count(&params, lock_self, fn_ident.span())?;
         if (is_new || is_static) && receiver.is_some() {
-            return Err(syn::Error::new(fn_ident.span(), "a constructor or static method takes no `self`"));
+            return Err(syn::Error::new(
+                fn_ident.span(),
+                "a constructor or static method takes no `self`",
+            ));
         }
         if !(is_new || is_static) && receiver.is_none() {
             return Err(syn::Error::new(
@@ -785,7 +916,9 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
             let pname = &p.python_name;
             quote! { let #ident: #ty = ::oxbind::private::arg::<#ty>(__args, #i, #qual, #pname)?; }
         });
-        let arg_idents: Vec<_> = (0..params.len()).map(|i| format_ident!("__oxbind_arg{}", i)).collect();
+        let arg_idents: Vec<_> = (0..params.len())
+            .map(|i| format_ident!("__oxbind_arg{}", i))
+            .collect();
         let (this_binding, call, receiver_tokens) = match receiver {
             Some(false) => (
                 quote!(let __this: &Self = unsafe { &*(this as *const Self) };),
@@ -797,7 +930,11 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                 quote!(Self::#fn_ident(__this, #(#arg_idents),*)),
                 quote!(::oxbind::abi::Receiver::MUT),
             ),
-            None => (quote!(), quote!(Self::#fn_ident(#(#arg_idents),*)), quote!(::oxbind::abi::Receiver::NONE)),
+            None => (
+                quote!(),
+                quote!(Self::#fn_ident(#(#arg_idents),*)),
+                quote!(::oxbind::abi::Receiver::NONE),
+            ),
         };
         trampolines.push(quote! {
             #[doc(hidden)]
@@ -836,7 +973,10 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
         } else if let Some(i) = SLOT_NAMES.iter().position(|n| *n == py_name) {
             (quote!(::oxbind::abi::MethodKind::SLOT), i as u8 + 1)
         } else if py_name.starts_with("__") && py_name.ends_with("__") {
-            return Err(syn::Error::new(fn_ident.span(), format!("oxbind does not support the special method {py_name} yet")));
+            return Err(syn::Error::new(
+                fn_ident.span(),
+                format!("oxbind does not support the special method {py_name} yet"),
+            ));
         } else {
             (quote!(::oxbind::abi::MethodKind::INSTANCE), 0u8)
         };
@@ -878,10 +1018,16 @@ fn param_desc(p: &Param) -> TokenStream2 {
 
 fn check_signature_sig(sig: &syn::Signature) -> syn::Result<()> {
     if let Some(t) = &sig.asyncness {
-        return Err(syn::Error::new(t.span(), "oxbind cannot export an async fn"));
+        return Err(syn::Error::new(
+            t.span(),
+            "oxbind cannot export an async fn",
+        ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(sig.generics.span(), "oxbind cannot export a generic fn"));
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "oxbind cannot export a generic fn",
+        ));
     }
     Ok(())
 }

@@ -76,13 +76,19 @@ pub const fn compatibility_line(v: [u32; 3]) -> (u32, u32) {
 /// and build flavour: `__oxbind_internals_v0_1_ft__`.
 pub fn key(version: [u32; 3], free_threaded: bool) -> String {
     let (a, b) = compatibility_line(version);
-    format!("__oxbind_internals_v{a}_{b}{}__", if free_threaded { "_ft" } else { "" })
+    format!(
+        "__oxbind_internals_v{a}_{b}{}__",
+        if free_threaded { "_ft" } else { "" }
+    )
 }
 
 /// The key under which the first runtime of a flavour is also published,
 /// whatever its line, so a copy of another line can notice it and warn.
 pub fn primary_key(free_threaded: bool) -> String {
-    format!("__oxbind_internals{}__", if free_threaded { "_ft" } else { "" })
+    format!(
+        "__oxbind_internals{}__",
+        if free_threaded { "_ft" } else { "" }
+    )
 }
 
 /// The frozen header the capsule points at.
@@ -264,9 +270,12 @@ pub struct Internals {
     /// Registers `record` under its key unless a record is there; returns the
     /// record registered now. The caller passes a strong reference to the
     /// type, kept forever if its record wins.
-    pub register_type: unsafe extern "C" fn(state: *const c_void, record: TypeRecord_Ref) -> TypeRecord_Ref,
-    pub find_type_by_key: unsafe extern "C" fn(state: *const c_void, key: RStr<'_>) -> ROption<TypeRecord_Ref>,
-    pub find_type_by_object: unsafe extern "C" fn(state: *const c_void, py_type: *mut c_void) -> ROption<TypeRecord_Ref>,
+    pub register_type:
+        unsafe extern "C" fn(state: *const c_void, record: TypeRecord_Ref) -> TypeRecord_Ref,
+    pub find_type_by_key:
+        unsafe extern "C" fn(state: *const c_void, key: RStr<'_>) -> ROption<TypeRecord_Ref>,
+    pub find_type_by_object:
+        unsafe extern "C" fn(state: *const c_void, py_type: *mut c_void) -> ROption<TypeRecord_Ref>,
     pub stats: unsafe extern "C" fn(state: *const c_void) -> InternalsStats,
     /// The instance map's shard count (a power of two) and the address
     /// shift of its shard index, `fmix64(addr >> shift) & (count - 1)`.
@@ -275,21 +284,37 @@ pub struct Internals {
     /// The live instance of `py_type` whose value is at `addr`, as a new
     /// reference; null if none. Never returns an instance that is being
     /// deallocated.
-    pub map_get: unsafe extern "C" fn(state: *const c_void, addr: *const c_void, py_type: *mut c_void) -> *mut c_void,
+    pub map_get: unsafe extern "C" fn(
+        state: *const c_void,
+        addr: *const c_void,
+        py_type: *mut c_void,
+    ) -> *mut c_void,
     /// Maps (`addr`, type of `obj`) to `obj` unless a live instance is
     /// mapped there; returns that instance as a new reference, or null if
     /// `obj` went in.
-    pub map_insert: unsafe extern "C" fn(state: *const c_void, addr: *const c_void, obj: *mut c_void) -> *mut c_void,
+    pub map_insert: unsafe extern "C" fn(
+        state: *const c_void,
+        addr: *const c_void,
+        obj: *mut c_void,
+    ) -> *mut c_void,
     /// Removes the entry for (`addr`, type of `obj`) if it maps to `obj`.
-    pub map_remove: unsafe extern "C" fn(state: *const c_void, addr: *const c_void, obj: *mut c_void),
+    pub map_remove:
+        unsafe extern "C" fn(state: *const c_void, addr: *const c_void, obj: *mut c_void),
     /// Registers an implicit conversion to the class `key` (a function of
     /// some plugin returning that class by value). Conversions apply in
     /// every plugin, in registration order.
-    pub add_conversion: unsafe extern "C" fn(state: *const c_void, key: RStr<'_>, conversion: &'static oxbind_abi::FunctionDesc),
+    pub add_conversion: unsafe extern "C" fn(
+        state: *const c_void,
+        key: RStr<'_>,
+        conversion: &'static oxbind_abi::FunctionDesc,
+    ),
     /// The `index`th conversion to `key`, if any.
     #[sabi(last_prefix_field)]
-    pub conversion_at:
-        unsafe extern "C" fn(state: *const c_void, key: RStr<'_>, index: u32) -> Option<&'static oxbind_abi::FunctionDesc>,
+    pub conversion_at: unsafe extern "C" fn(
+        state: *const c_void,
+        key: RStr<'_>,
+        index: u32,
+    ) -> Option<&'static oxbind_abi::FunctionDesc>,
     /// Appended by the "newer minor" compatibility fixture: a field older
     /// copies do not know and newer copies read as `None` from older ones.
     #[cfg(feature = "fixture-next-minor")]

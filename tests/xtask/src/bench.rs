@@ -12,14 +12,21 @@ use crate::{
 const TAGS: [&str; 2] = ["3.13t", "3.13"];
 
 pub fn bench(layout: &Layout) -> Result {
-    let interps: Vec<&Interpreter> = TAGS.iter().map(|t| Interpreter::by_tag(t).unwrap()).collect();
+    let interps: Vec<&Interpreter> = TAGS
+        .iter()
+        .map(|t| Interpreter::by_tag(t).unwrap())
+        .collect();
     provision(layout, &interps)?;
     build(layout, &interps)?;
     let mut results = Vec::new();
     for interp in &interps {
         let dir = layout.root.join("target/bench").join(interp.tag);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let include = python_out(layout, interp, "import sysconfig; print(sysconfig.get_paths()['include'])")?;
+        let include = python_out(
+            layout,
+            interp,
+            "import sysconfig; print(sysconfig.get_paths()['include'])",
+        )?;
         let suffix = layout.ext_suffix(interp)?;
         eprintln!("xtask: building the C floor for {}", interp.tag);
         crate::run(
@@ -39,21 +46,39 @@ pub fn bench(layout: &Layout) -> Result {
             .output()
             .map_err(|e| e.to_string())?;
         if !out.status.success() {
-            return Err(format!("bench.py failed on {}: {}", interp.tag, String::from_utf8_lossy(&out.stderr)));
+            return Err(format!(
+                "bench.py failed on {}: {}",
+                interp.tag,
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
-        results.push((interp.tag, String::from_utf8_lossy(&out.stdout).trim().to_owned()));
+        results.push((
+            interp.tag,
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        ));
     }
-    let json = results.iter().map(|(t, j)| format!("\"{t}\": {j}")).collect::<Vec<_>>().join(", ");
+    let json = results
+        .iter()
+        .map(|(t, j)| format!("\"{t}\": {j}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let report = layout.root.join("target/bench/results.json");
     std::fs::write(&report, format!("{{{json}}}")).map_err(|e| e.to_string())?;
     // Render with Python (json is there already; the xtask has no dependencies).
     let script = layout.root.join("tests/bench/render.py");
-    run(layout.python(interps[0]).arg(script).arg(&report).arg(layout.root.join("BENCHMARKS.md")))?;
+    run(layout
+        .python(interps[0])
+        .arg(script)
+        .arg(&report)
+        .arg(layout.root.join("BENCHMARKS.md")))?;
     eprintln!("xtask: wrote BENCHMARKS.md");
     Ok(())
 }
 
 fn python_out(layout: &Layout, interp: &Interpreter, code: &str) -> Result<String> {
-    let out = Command::new(layout.venv_python(interp)).args(["-c", code]).output().map_err(|e| e.to_string())?;
+    let out = Command::new(layout.venv_python(interp))
+        .args(["-c", code])
+        .output()
+        .map_err(|e| e.to_string())?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }

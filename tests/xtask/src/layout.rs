@@ -13,7 +13,11 @@ pub struct Interpreter {
     pub tag: &'static str,
 }
 
-pub static INTERPRETERS: [Interpreter; 3] = [Interpreter { tag: "3.13t" }, Interpreter { tag: "3.13" }, Interpreter { tag: "3.11" }];
+pub static INTERPRETERS: [Interpreter; 3] = [
+    Interpreter { tag: "3.13t" },
+    Interpreter { tag: "3.13" },
+    Interpreter { tag: "3.11" },
+];
 
 impl Interpreter {
     pub fn by_tag(tag: &str) -> Option<&'static Interpreter> {
@@ -28,7 +32,10 @@ pub struct Layout {
 
 impl Layout {
     pub fn discover() -> Layout {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .canonicalize()
+            .expect("repository root");
         let cache = match env::var_os("OXBIND_CACHE") {
             Some(c) => PathBuf::from(c),
             None => PathBuf::from(env::var_os("HOME").expect("HOME is set")).join(".cache/oxbind"),
@@ -75,7 +82,10 @@ impl Layout {
 
     pub fn ext_suffix(&self, interp: &Interpreter) -> Result<String, String> {
         let out = Command::new(self.venv_python(interp))
-            .args(["-c", "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))"])
+            .args([
+                "-c",
+                "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))",
+            ])
             .output()
             .map_err(|e| format!("cannot run {}: {e}", self.venv_python(interp).display()))?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -92,7 +102,14 @@ impl Layout {
         cmd.env("OXBIND_FIXTURE_DIR", self.fixture_dir(interp));
         let all: Vec<String> = INTERPRETERS
             .iter()
-            .map(|i| format!("{}={}={}", i.tag, self.venv_python(i).display(), self.python_path(i).display()))
+            .map(|i| {
+                format!(
+                    "{}={}={}",
+                    i.tag,
+                    self.venv_python(i).display(),
+                    self.python_path(i).display()
+                )
+            })
             .collect();
         cmd.env("OXBIND_INTERPRETERS", all.join(";"));
         cmd
@@ -110,8 +127,12 @@ pub struct Counts {
 
 impl Counts {
     pub fn from_junit(path: &Path) -> Counts {
-        let Ok(text) = std::fs::read_to_string(path) else { return Counts::default() };
-        let Some(start) = text.find("<testsuite ") else { return Counts::default() };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Counts::default();
+        };
+        let Some(start) = text.find("<testsuite ") else {
+            return Counts::default();
+        };
         let tag = &text[start..start + text[start..].find('>').unwrap_or(0)];
         let attr = |name: &str| -> u64 {
             let key = format!(" {name}=\"");
@@ -120,7 +141,12 @@ impl Counts {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
-        Counts { tests: attr("tests"), failures: attr("failures"), errors: attr("errors"), skipped: attr("skipped") }
+        Counts {
+            tests: attr("tests"),
+            failures: attr("failures"),
+            errors: attr("errors"),
+            skipped: attr("skipped"),
+        }
     }
 
     pub fn add(&mut self, other: &Counts) {
@@ -131,6 +157,7 @@ impl Counts {
     }
 
     pub fn passed(&self) -> u64 {
-        self.tests.saturating_sub(self.failures + self.errors + self.skipped)
+        self.tests
+            .saturating_sub(self.failures + self.errors + self.skipped)
     }
 }

@@ -72,7 +72,9 @@ fn select(names: &[String]) -> Vec<&'static Interpreter> {
 }
 
 pub(crate) fn run(cmd: &mut Command) -> Result {
-    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -85,7 +87,9 @@ pub(crate) fn provision(layout: &Layout, interps: &[&Interpreter]) -> Result {
         if layout.venv_python(interp).exists() && layout.marker_ok(interp) {
             continue;
         }
-        run(Command::new("bash").arg(layout.root.join("tests/provision-interpreters.sh")).arg(interp.tag))?;
+        run(Command::new("bash")
+            .arg(layout.root.join("tests/provision-interpreters.sh"))
+            .arg(interp.tag))?;
     }
     Ok(())
 }
@@ -95,7 +99,11 @@ const STANDALONE: [&str; 4] = ["geometry", "physics", "counter", "strings"];
 
 /// Compatibility fixtures: (cargo feature, module name). Built for the
 /// interpreters the compatibility tests run on.
-const FIXTURES: [(&str, &str); 3] = [("minor", "compat_minor"), ("major", "compat_major"), ("bad-layout", "compat_bad")];
+const FIXTURES: [(&str, &str); 3] = [
+    ("minor", "compat_minor"),
+    ("major", "compat_major"),
+    ("bad-layout", "compat_bad"),
+];
 const FIXTURE_INTERPRETERS: [&str; 2] = ["3.13t", "3.13"];
 
 /// Builds the plugins once (they are interpreter-independent); then, per
@@ -108,9 +116,22 @@ pub(crate) fn build(layout: &Layout, interps: &[&Interpreter]) -> Result {
     let bad_dir = layout.root.join("target/fixture-plugins");
     run(layout
         .cargo()
-        .args(["build", "--release", "-p", "physics", "--features", "physics/fixture-bad-point", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "physics",
+            "--features",
+            "physics/fixture-bad-point",
+            "--target-dir",
+        ])
         .arg(&bad_dir))?;
-    copy_fresh(&bad_dir.join("release/libphysics.so"), &layout.root.join("target/fixture-plugins/libphysics_bad_point.so"))?;
+    copy_fresh(
+        &bad_dir.join("release/libphysics.so"),
+        &layout
+            .root
+            .join("target/fixture-plugins/libphysics_bad_point.so"),
+    )?;
     for interp in interps {
         let suffix = layout.ext_suffix(interp)?;
         let dest_dir = layout.python_path(interp);
@@ -119,17 +140,29 @@ pub(crate) fn build(layout: &Layout, interps: &[&Interpreter]) -> Result {
 
         eprintln!("xtask: building the oxbind module for {}", interp.tag);
         run(shim_build(layout, interp).args(["-p", "oxbind-shim"]))?;
-        copy_fresh(&release.join("liboxbind_shim.so"), &dest_dir.join(format!("oxbind{suffix}")))?;
+        copy_fresh(
+            &release.join("liboxbind_shim.so"),
+            &dest_dir.join(format!("oxbind{suffix}")),
+        )?;
 
-        eprintln!("xtask: building standalone extension modules for {}", interp.tag);
-        let features: Vec<String> = STANDALONE.iter().map(|p| format!("{p}/standalone")).collect();
+        eprintln!(
+            "xtask: building standalone extension modules for {}",
+            interp.tag
+        );
+        let features: Vec<String> = STANDALONE
+            .iter()
+            .map(|p| format!("{p}/standalone"))
+            .collect();
         let mut cmd = shim_build(layout, interp);
         for p in STANDALONE {
             cmd.args(["-p", p]);
         }
         run(cmd.arg("--features").arg(features.join(",")))?;
         for p in STANDALONE {
-            copy_fresh(&release.join(format!("lib{p}.so")), &dest_dir.join(format!("{p}{suffix}")))?;
+            copy_fresh(
+                &release.join(format!("lib{p}.so")),
+                &dest_dir.join(format!("{p}{suffix}")),
+            )?;
         }
 
         if FIXTURE_INTERPRETERS.contains(&interp.tag) {
@@ -137,8 +170,16 @@ pub(crate) fn build(layout: &Layout, interps: &[&Interpreter]) -> Result {
             let fixture_dir = layout.fixture_dir(interp);
             std::fs::create_dir_all(&fixture_dir).map_err(|e| e.to_string())?;
             for (feature, module) in FIXTURES {
-                run(shim_build(layout, interp).args(["-p", "compat-fixture", "--features", feature]))?;
-                copy_fresh(&release.join("libcompat_fixture.so"), &fixture_dir.join(format!("{module}{suffix}")))?;
+                run(shim_build(layout, interp).args([
+                    "-p",
+                    "compat-fixture",
+                    "--features",
+                    feature,
+                ]))?;
+                copy_fresh(
+                    &release.join("libcompat_fixture.so"),
+                    &fixture_dir.join(format!("{module}{suffix}")),
+                )?;
             }
         }
     }
@@ -159,7 +200,8 @@ fn shim_build(layout: &Layout, interp: &Interpreter) -> Command {
 /// that has the old file mapped is never handed a half-written one.
 fn copy_fresh(from: &Path, to: &Path) -> Result {
     let tmp = to.with_extension("tmp");
-    std::fs::copy(from, &tmp).map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), tmp.display()))?;
+    std::fs::copy(from, &tmp)
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), tmp.display()))?;
     std::fs::rename(&tmp, to).map_err(|e| format!("cannot rename {}: {e}", tmp.display()))
 }
 
@@ -184,7 +226,9 @@ fn demo(layout: &Layout) -> Result {
     build(layout, &all)?;
     for interp in &all {
         println!("\n===== {} =====", interp.tag);
-        run(layout.python(interp).arg(layout.root.join("example-plugins/demo.py")))?;
+        run(layout
+            .python(interp)
+            .arg(layout.root.join("example-plugins/demo.py")))?;
     }
     Ok(())
 }
@@ -199,9 +243,19 @@ fn test(layout: &Layout, pytest_args: &[String]) -> Result {
     eprintln!("xtask: cargo test (shim unit tests, linked against 3.11's libpython)");
     run(layout
         .cargo()
-        .args(["test", "--release", "-p", "oxbind-shim", "--lib", "--target-dir"])
+        .args([
+            "test",
+            "--release",
+            "-p",
+            "oxbind-shim",
+            "--lib",
+            "--target-dir",
+        ])
         .arg(layout.root.join("target/shim-unit"))
-        .env("PYO3_PYTHON", layout.venv_python(Interpreter::by_tag("3.11").unwrap())))?;
+        .env(
+            "PYO3_PYTHON",
+            layout.venv_python(Interpreter::by_tag("3.11").unwrap()),
+        ))?;
 
     let mut totals = layout::Counts::default();
     let mut failed_runs = Vec::new();
@@ -209,12 +263,22 @@ fn test(layout: &Layout, pytest_args: &[String]) -> Result {
     // suite again under pytest-run-parallel (each test in 4 threads at once).
     let mut runs: Vec<(&Interpreter, &[&str])> = all.iter().map(|i| (*i, &[][..])).collect();
     for tag in ["3.13t", "3.13"] {
-        runs.push((Interpreter::by_tag(tag).unwrap(), &["--parallel-threads=4"][..]));
+        runs.push((
+            Interpreter::by_tag(tag).unwrap(),
+            &["--parallel-threads=4"][..],
+        ));
     }
     for (interp, extra) in runs {
-        let label = if extra.is_empty() { interp.tag.to_owned() } else { format!("{} {}", interp.tag, extra.join(" ")) };
+        let label = if extra.is_empty() {
+            interp.tag.to_owned()
+        } else {
+            format!("{} {}", interp.tag, extra.join(" "))
+        };
         println!("\n===== pytest on {label} =====");
-        let report = layout.root.join(format!("target/pytest-{}.xml", label.replace([' ', '='], "_")));
+        let report = layout.root.join(format!(
+            "target/pytest-{}.xml",
+            label.replace([' ', '='], "_")
+        ));
         let _ = std::fs::remove_file(&report);
         let status = layout
             .python(interp)

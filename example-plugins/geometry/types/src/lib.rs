@@ -31,7 +31,10 @@ impl Point {
     /// Create the point (x, y).
     #[oxbind(new)]
     pub fn new(x: f64, y: f64) -> Point {
-        Point { x: x as Coord, y: y as Coord }
+        Point {
+            x: x as Coord,
+            y: y as Coord,
+        }
     }
 
     /// The origin, (0, 0).
@@ -81,25 +84,37 @@ impl Point {
     }
 
     fn __mul__(&self, factor: f64) -> Point {
-        Point { x: (self.x as f64 * factor) as Coord, y: (self.y as f64 * factor) as Coord }
+        Point {
+            x: (self.x as f64 * factor) as Coord,
+            y: (self.y as f64 * factor) as Coord,
+        }
     }
 
     fn __neg__(&self) -> Point {
-        Point { x: -self.x, y: -self.y }
+        Point {
+            x: -self.x,
+            y: -self.y,
+        }
     }
 }
 
 impl std::ops::Add for Point {
     type Output = Point;
     fn add(self, other: Point) -> Point {
-        Point { x: self.x + other.x, y: self.y + other.y }
+        Point {
+            x: self.x + other.x,
+            y: self.y + other.y,
+        }
     }
 }
 
 impl std::ops::Sub for Point {
     type Output = Point;
     fn sub(self, other: Point) -> Point {
-        Point { x: self.x - other.x, y: self.y - other.y }
+        Point {
+            x: self.x - other.x,
+            y: self.y - other.y,
+        }
     }
 }
 
@@ -113,9 +128,15 @@ pub fn point_from_tuple(x: f64, y: f64) -> Point {
 /// Checks an index against a length, Python style (negative counts from
 /// the end).
 pub fn normalize_index(index: isize, len: usize) -> Result<usize, Error> {
-    let i = if index < 0 { index + len as isize } else { index };
+    let i = if index < 0 {
+        index + len as isize
+    } else {
+        index
+    };
     if i < 0 || i as usize >= len {
-        return Err(Error::index_error(format!("index {index} is out of range for length {len}")));
+        return Err(Error::index_error(format!(
+            "index {index} is out of range for length {len}"
+        )));
     }
     Ok(i as usize)
 }
