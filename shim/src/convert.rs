@@ -34,9 +34,42 @@ pub unsafe fn to_arg<'a>(
     obj: *mut ffi::PyObject,
     ty: &TypeDesc,
 ) -> Result<ArgValue<'a>, ArgFailure> {
-    if ty.optional && obj == ffi::Py_None() {
-        return Ok(ArgValue::None);
+    let mut out = std::mem::MaybeUninit::uninit();
+    to_arg_into(obj, ty, out.as_mut_ptr())?;
+    // SAFETY: `to_arg_into` wrote the value on success.
+    Ok(out.assume_init())
+}
+
+/// [`to_arg`], writing the value straight into `out`: the fast call paths
+/// build their argument arrays in place, since copying a value just written
+/// field by field stalls on store forwarding.
+///
+/// # Safety
+/// As for [`to_arg`]; `out` is valid for a write.
+#[inline(always)]
+pub unsafe fn to_arg_into<'a>(
+    obj: *mut ffi::PyObject,
+    ty: &TypeDesc,
+    out: *mut ArgValue<'a>,
+) -> Result<(), ArgFailure> {
+    // `None` is never a valid value of any scalar kind, so an optional
+    // parameter's `None` is tested only after the kind's own check fails:
+    // the common path (a real value) pays nothing for it.
+    match convert_kind(obj, ty, out) {
+        Err(ArgFailure::WrongType) if ty.optional && obj == ffi::Py_None() => {
+            out.write(ArgValue::None);
+            Ok(())
+        }
+        other => other,
     }
+}
+
+#[inline(always)]
+unsafe fn convert_kind<'a>(
+    obj: *mut ffi::PyObject,
+    ty: &TypeDesc,
+    out: *mut ArgValue<'a>,
+) -> Result<(), ArgFailure> {
     match ty.kind {
         TypeKind::INT => {
             if ffi::PyLong_Check(obj) == 0 {
@@ -47,29 +80,29 @@ pub unsafe fn to_arg<'a>(
                 ffi::PyErr_Clear();
                 return Err(ArgFailure::Overflow);
             }
-            Ok(ArgValue::Int(v))
+            out.write(ArgValue::Int(v));
         }
         TypeKind::FLOAT => {
             if ffi::PyFloat_Check(obj) != 0 {
-                Ok(ArgValue::Float(ffi::PyFloat_AsDouble(obj)))
+                out.write(ArgValue::Float(ffi::PyFloat_AsDouble(obj)));
             } else if ffi::PyLong_Check(obj) != 0 {
                 let v = ffi::PyLong_AsDouble(obj);
                 if v == -1.0 && !ffi::PyErr_Occurred().is_null() {
                     ffi::PyErr_Clear();
                     return Err(ArgFailure::Overflow);
                 }
-                Ok(ArgValue::Float(v))
+                out.write(ArgValue::Float(v));
             } else {
-                Err(ArgFailure::WrongType)
+                return Err(ArgFailure::WrongType);
             }
         }
         TypeKind::BOOL => {
             if obj == ffi::Py_True() {
-                Ok(ArgValue::Bool(true))
+                out.write(ArgValue::Bool(true));
             } else if obj == ffi::Py_False() {
-                Ok(ArgValue::Bool(false))
+                out.write(ArgValue::Bool(false));
             } else {
-                Err(ArgFailure::WrongType)
+                return Err(ArgFailure::WrongType);
             }
         }
         TypeKind::STR => {
@@ -84,9 +117,9 @@ pub unsafe fn to_arg<'a>(
             // SAFETY: CPython returns valid UTF-8 of `len` bytes, cached in
             // the str object and valid while the object lives.
             let bytes = std::slice::from_raw_parts(data as *const u8, len as usize);
-            Ok(ArgValue::Str(RStr::from_str(
+            out.write(ArgValue::Str(RStr::from_str(
                 std::str::from_utf8_unchecked(bytes),
-            )))
+            )));
         }
         TypeKind::BYTES => {
             if ffi::PyBytes_Check(obj) == 0 {
@@ -95,34 +128,12 @@ pub unsafe fn to_arg<'a>(
             let data = ffi::PyBytes_AsString(obj);
             let len = ffi::PyBytes_Size(obj);
             // SAFETY: a bytes object's buffer is immutable and lives as long as it.
-            Ok(ArgValue::Bytes(RSlice::from_slice(
+            out.write(ArgValue::Bytes(RSlice::from_slice(
                 std::slice::from_raw_parts(data as *const u8, len as usize),
-            )))
+            )));
         }
-        _ => Err(ArgFailure::WrongType),
+        _ => return Err(ArgFailure::WrongType),
     }
-}
-
-/// [`to_arg`], writing the value straight into `out`.
-///
-/// # Safety
-/// As for [`to_arg`]; `out` is valid for a write.
-#[inline(always)]
-pub unsafe fn to_arg_into<'a>(
-    obj: *mut ffi::PyObject,
-    ty: &TypeDesc,
-    out: *mut ArgValue<'a>,
-) -> Result<(), ArgFailure> {
-    if ty.kind == TypeKind::INT && ffi::PyLong_Check(obj) != 0 {
-        let v = ffi::PyLong_AsLongLong(obj);
-        if v == -1 && !ffi::PyErr_Occurred().is_null() {
-            ffi::PyErr_Clear();
-            return Err(ArgFailure::Overflow);
-        }
-        out.write(ArgValue::Int(v));
-        return Ok(());
-    }
-    out.write(to_arg(obj, ty)?);
     Ok(())
 }
 
@@ -145,7 +156,7 @@ pub fn expected_name(ty: &TypeDesc) -> String {
 ///
 /// # Safety
 /// The thread is attached.
-#[inline]
+#[inline(always)]
 pub unsafe fn from_ret(value: RetValue) -> *mut ffi::PyObject {
     match value {
         RetValue::None => ffi::Py_NewRef(ffi::Py_None()),

@@ -810,6 +810,9 @@ unsafe fn list_result(
 #[inline(always)]
 unsafe fn finish_scalar(outcome: CallOutcome) -> *mut ffi::PyObject {
     match outcome {
+        // The commonest results are converted here, in place: passing the
+        // RetValue on to `from_ret` copies it, which measurably slows
+        // `add(1, 2)` (BENCHMARKS.md) even with `from_ret` inlined.
         CallOutcome::Ok(RetValue::None) => ffi::Py_NewRef(ffi::Py_None()),
         CallOutcome::Ok(RetValue::Int(v)) => ffi::PyLong_FromLongLong(v),
         CallOutcome::Ok(RetValue::Float(v)) => ffi::PyFloat_FromDouble(v),

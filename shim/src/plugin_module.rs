@@ -92,9 +92,11 @@ fn validate_function(
             InvalidPlugin(format!("{context}: {fname}() parameter '{pname}': {why}"))
         })?;
         let default = match p.default.as_ref().into_option() {
-            None if seen_default => return Err(InvalidPlugin(format!(
+            None if seen_default => {
+                return Err(InvalidPlugin(format!(
                 "{context}: {fname}() parameter '{pname}' has no default but follows one that has"
-            ))),
+            )))
+            }
             None => None,
             Some(d) => {
                 seen_default = true;

@@ -84,11 +84,25 @@ def run_python(code, *, extra_path=(), check=True):
 
 
 def fixture_dir():
-    """The compatibility fixtures' directory; they are built for 3.13t and 3.13."""
+    """The compatibility fixtures' directory (built by `cargo xtask build`)."""
     path = pathlib.Path(_require_env("OXBIND_FIXTURE_DIR"))
     if not path.is_dir():
-        pytest.skip("compatibility fixtures are built for 3.13t and 3.13 only")
+        pytest.fail(f"the compatibility fixtures are not built at {path}: run `cargo xtask build`")
     return path
+
+
+def expected_gil_state():
+    """What `sys._is_gil_enabled()` must say in a process that imported
+    oxbind and loaded plugins: False on free-threaded builds (the GIL stays
+    off), True on 3.13 with the GIL, and "absent" on 3.11, which has no such
+    function."""
+    if FREE_THREADED:
+        return False
+    return True if hasattr(sys, "_is_gil_enabled") else "absent"
+
+
+GIL_STATE = 'getattr(sys, "_is_gil_enabled", lambda: "absent")()'
+
 
 
 def pytest_configure(config):

@@ -185,33 +185,9 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
                 "#[oxbind::function] exports free functions; `self` is not allowed here",
             ));
         };
-        let Pat::Ident(pat_ident) = &*pat_type.pat else {
-            return Err(syn::Error::new(
-                pat_type.pat.span(),
-                "#[oxbind::function] parameters must be plain names",
-            ));
-        };
-        let (default, lock) = take_param_options(&mut pat_type.attrs)?;
-        params.push(Param {
-            ident: pat_ident.ident.clone(),
-            python_name: unraw(&pat_ident.ident),
-            ty: (*pat_type.ty).clone(),
-            default,
-            lock,
-        });
+        params.push(parse_param(pat_type)?);
     }
-    check_lock_count(&params, false, func.sig.ident.span())?;
-    let mut seen_default = false;
-    for p in &params {
-        if p.default.is_some() {
-            seen_default = true;
-        } else if seen_default {
-            return Err(syn::Error::new(
-                p.ident.span(),
-                "a parameter without a default cannot follow one with a default",
-            ));
-        }
-    }
+    check_params(&params, false, func.sig.ident.span())?;
 
     let doc = doc_string(&func.attrs);
     let fn_ident = func.sig.ident.clone();
@@ -222,12 +198,7 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
 
-    let conversions = params.iter().enumerate().map(|(i, p)| {
-        let ident = format_ident!("__oxbind_arg{}", i);
-        let ty = &p.ty;
-        let pname = &p.python_name;
-        quote! { let #ident: #ty = ::oxbind::private::arg::<#ty>(__args, #i, #python_name, #pname)?; }
-    });
+    let conversions = arg_conversions(&params, &python_name);
     let arg_idents = (0..params.len()).map(|i| format_ident!("__oxbind_arg{}", i));
     let param_descs = params.iter().map(param_desc);
 
@@ -363,8 +334,53 @@ fn take_param_options(attrs: &mut Vec<Attribute>) -> syn::Result<(Option<TokenSt
     Ok((default, lock))
 }
 
-/// At most two objects can be locked by one call.
-fn check_lock_count(params: &[Param], lock_self: bool, span: Span) -> syn::Result<()> {
+/// One exported parameter: a plain name, its type and its options.
+fn parse_param(pat_type: &mut syn::PatType) -> syn::Result<Param> {
+    let Pat::Ident(pat_ident) = &*pat_type.pat else {
+        return Err(syn::Error::new(
+            pat_type.pat.span(),
+            "oxbind parameters must be plain names",
+        ));
+    };
+    let (default, lock) = take_param_options(&mut pat_type.attrs)?;
+    Ok(Param {
+        ident: pat_ident.ident.clone(),
+        python_name: unraw(&pat_ident.ident),
+        ty: (*pat_type.ty).clone(),
+        default,
+        lock,
+    })
+}
+
+/// The statements converting each argument: `let __oxbind_argN: T = ...?;`.
+/// `context` names the function in error messages.
+fn arg_conversions(params: &[Param], context: &str) -> Vec<TokenStream2> {
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let ident = format_ident!("__oxbind_arg{}", i);
+            let ty = &p.ty;
+            let pname = &p.python_name;
+            quote! { let #ident: #ty = ::oxbind::private::arg::<#ty>(__args, #i, #context, #pname)?; }
+        })
+        .collect()
+}
+
+/// Checks that apply to every exported function: no parameter without a
+/// default after one with a default, and at most two locked objects.
+fn check_params(params: &[Param], lock_self: bool, span: Span) -> syn::Result<()> {
+    let mut seen_default = false;
+    for p in params {
+        if p.default.is_some() {
+            seen_default = true;
+        } else if seen_default {
+            return Err(syn::Error::new(
+                p.ident.span(),
+                "a parameter without a default cannot follow one with a default",
+            ));
+        }
+    }
     let count = params.iter().filter(|p| p.lock).count() + lock_self as usize;
     if count > 2 {
         return Err(syn::Error::new(span, format!("at most two objects can be locked by one call ({count} are: lock_self and `#[oxbind(lock)]` parameters)")));
@@ -867,22 +883,7 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                     }
                     receiver = Some(r.mutability.is_some());
                 }
-                FnArg::Typed(pat_type) => {
-                    let Pat::Ident(pat_ident) = &*pat_type.pat else {
-                        return Err(syn::Error::new(
-                            pat_type.pat.span(),
-                            "parameters must be plain names",
-                        ));
-                    };
-                    let (default, lock) = take_param_options(&mut pat_type.attrs)?;
-                    params.push(Param {
-                        ident: pat_ident.ident.clone(),
-                        python_name: unraw(&pat_ident.ident),
-                        ty: (*pat_type.ty).clone(),
-                        default,
-                        lock,
-                    });
-                }
+                FnArg::Typed(pat_type) => params.push(parse_param(pat_type)?),
             }
         }
         if lock_self && receiver.is_none() {
@@ -891,7 +892,7 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                 "`lock_self` needs a `self` receiver",
             ));
         }
-        check_lock_count(&params, lock_self, fn_ident.span())?;
+        check_params(&params, lock_self, fn_ident.span())?;
         if (is_new || is_static) && receiver.is_some() {
             return Err(syn::Error::new(
                 fn_ident.span(),
@@ -910,12 +911,7 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
         };
         let trampoline = format_ident!("__oxbind_m_{}", unraw(&fn_ident));
         let qual = format!("{class_name}.{py_name}");
-        let conversions = params.iter().enumerate().map(|(i, p)| {
-            let ident = format_ident!("__oxbind_arg{}", i);
-            let ty = &p.ty;
-            let pname = &p.python_name;
-            quote! { let #ident: #ty = ::oxbind::private::arg::<#ty>(__args, #i, #qual, #pname)?; }
-        });
+        let conversions = arg_conversions(&params, &qual);
         let arg_idents: Vec<_> = (0..params.len())
             .map(|i| format_ident!("__oxbind_arg{}", i))
             .collect();

@@ -97,14 +97,14 @@ pub(crate) fn provision(layout: &Layout, interps: &[&Interpreter]) -> Result {
 /// Example plugins that are also built as standalone extension modules.
 const STANDALONE: [&str; 4] = ["geometry", "physics", "counter", "strings"];
 
-/// Compatibility fixtures: (cargo feature, module name). Built for the
-/// interpreters the compatibility tests run on.
+/// Compatibility fixtures: (cargo feature, module name), built for every
+/// interpreter the suite runs on.
 const FIXTURES: [(&str, &str); 3] = [
     ("minor", "compat_minor"),
     ("major", "compat_major"),
     ("bad-layout", "compat_bad"),
 ];
-const FIXTURE_INTERPRETERS: [&str; 2] = ["3.13t", "3.13"];
+const FIXTURE_INTERPRETERS: [&str; 3] = ["3.13t", "3.13", "3.11"];
 
 /// Builds the plugins once (they are interpreter-independent); then, per
 /// interpreter, the shim, the standalone extension modules and the fixtures.
