@@ -10,6 +10,9 @@
 //! | `&str`, `String` | `str` |
 //! | `&[u8]`, `Vec<u8>` | `bytes` |
 //! | `Option<T>` | `T` or `None` |
+//! | `Vec<T>` (parameter) | `list` or `tuple` of `T`: scalars (not `u8`) or class instances |
+//! | `HashMap<K, V>`, `BTreeMap<K, V>` (parameter) | `dict`: scalar keys; scalar or class values |
+//! | `Vec<T>` (result) | a new `list` |
 //! | `()` (result only) | `None` |
 //! | `Result<T, E>` (result only) | `T`, or raises `E` converted into [`crate::Error`] |
 
@@ -72,9 +75,11 @@ impl ReturnSlot {
     }
 }
 
-/// A class instance can be an item of a `Vec` parameter: `Vec<&T>` borrows
-/// each instance, `Vec<T>` clones each value. `#[oxbind::class]` implements
-/// it for `&T` (and for `T` when the struct derives `Clone`).
+/// A type that can be an item of a `Vec` parameter or a key or value of a
+/// map parameter. Implemented for the integer types (except `u8`: `Vec<u8>`
+/// is `bytes`), floats, `bool`, `&str` and `String`; and by
+/// `#[oxbind::class]` for class instances: `&T` borrows each instance, `T`
+/// (when the struct derives `Clone`) clones each value.
 pub trait ListItem<'a>: FromArg<'a> {
     /// The item's type, as a static for the list's description.
     const ITEM: &'static TypeDesc;
@@ -87,6 +92,60 @@ impl<'a, T: ListItem<'a>> FromArg<'a> for Vec<T> {
             ArgValue::List(items) => items.as_slice().iter().map(|v| T::from_arg(*v)).collect(),
             other => Err(unexpected(other, TypeKind::LIST)),
         }
+    }
+}
+
+macro_rules! scalar_list_items {
+    ($($t:ty => $kind:ident),*) => {$(
+        impl<'a> ListItem<'a> for $t {
+            const ITEM: &'static TypeDesc = &TypeDesc::scalar(TypeKind::$kind, stringify!($t));
+        }
+    )*};
+}
+scalar_list_items!(i8 => INT, i16 => INT, i32 => INT, i64 => INT, isize => INT, u16 => INT, u32 => INT,
+                   u64 => INT, usize => INT, f32 => FLOAT, f64 => FLOAT, bool => BOOL, String => STR);
+
+impl<'a> ListItem<'a> for &'a str {
+    const ITEM: &'static TypeDesc = &TypeDesc::scalar(TypeKind::STR, "&str");
+}
+
+/// The key and value descriptions of a map parameter, as the one static
+/// pair [`TypeDesc::dict`] needs.
+struct MapTypes<K, V>(std::marker::PhantomData<(K, V)>);
+
+impl<'a, K: ListItem<'a>, V: ListItem<'a>> MapTypes<K, V> {
+    const PAIR: &'static [TypeDesc; 2] = &[*K::ITEM, *V::ITEM];
+}
+
+/// Pairs up a dict argument: the shim passes key, value, key, value, ….
+fn map_pairs<'a, K: ListItem<'a>, V: ListItem<'a>>(
+    value: ArgValue<'a>,
+) -> Result<impl Iterator<Item = Result<(K, V), Error>> + 'a, Error> {
+    match value {
+        ArgValue::List(flat) if flat.len() % 2 == 0 => Ok(flat
+            .as_slice()
+            .chunks_exact(2)
+            .map(|kv| Ok((K::from_arg(kv[0])?, V::from_arg(kv[1])?)))),
+        other => Err(unexpected(other, TypeKind::DICT)),
+    }
+}
+
+impl<'a, K, V, S> FromArg<'a> for std::collections::HashMap<K, V, S>
+where
+    K: ListItem<'a> + Eq + std::hash::Hash,
+    V: ListItem<'a>,
+    S: std::hash::BuildHasher + Default,
+{
+    const TYPE: TypeDesc = TypeDesc::dict(MapTypes::<K, V>::PAIR, "HashMap");
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        map_pairs(value)?.collect()
+    }
+}
+
+impl<'a, K: ListItem<'a> + Ord, V: ListItem<'a>> FromArg<'a> for std::collections::BTreeMap<K, V> {
+    const TYPE: TypeDesc = TypeDesc::dict(MapTypes::<K, V>::PAIR, "BTreeMap");
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        map_pairs(value)?.collect()
     }
 }
 

@@ -9,6 +9,12 @@
 //!
 //! Before any shim has loaded the plugin (in plain Rust tests, say), it
 //! falls back to a spin lock on the same byte.
+//!
+//! [`CriticalSection`] locks the Python objects that hold one or two class
+//! values the running call borrowed (`&self`, `&T` arguments): the same
+//! per-object lock that `#[oxbind(lock_self)]` and `#[oxbind(lock)]` take,
+//! so a `&self` method that mutates through interior mutability can run
+//! atomically with respect to them. With the GIL it is a no-op.
 
 use std::{
     cell::UnsafeCell,
@@ -100,6 +106,105 @@ impl<T> Drop for PyMutexGuard<'_, T> {
     }
 }
 
+/// Pointer-aligned storage for one CPython critical section. It lives in a
+/// `Box`, because CPython links an active section into the thread state by
+/// address, and the guard that owns it may move.
+#[repr(C, align(16))]
+struct SectionStorage([u8; oxbind_abi::CRITICAL_SECTION_SIZE]);
+
+/// An active critical section on the Python objects holding one or two
+/// values; ended when dropped.
+///
+/// ```ignore
+/// #[oxbind::methods]
+/// impl Tally {
+///     fn record(&self, hit: bool) -> oxbind::Result<()> {
+///         let _section = oxbind::sync::CriticalSection::lock(self)?;
+///         // Runs alone with every other section or `lock_self` call on this object.
+///         Ok(())
+///     }
+/// }
+/// ```
+///
+/// Blocking inside a section (on another lock, or by starting a section on
+/// other objects that another thread holds) suspends the outer sections of
+/// this thread until it resumes, as CPython does for its own sections: keep
+/// sections short and do not nest them where atomicity across the nesting
+/// matters.
+#[must_use = "the section ends when the guard is dropped"]
+pub struct CriticalSection<'a> {
+    /// The section's storage and the host that began it; `None` when there
+    /// is nothing to lock (no shim has loaded the plugin).
+    active: Option<(Box<SectionStorage>, oxbind_abi::HostApi_Ref)>,
+    _values: std::marker::PhantomData<&'a ()>,
+    /// Sections end on the thread that began them.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl<'a> CriticalSection<'a> {
+    /// Locks the object holding `value`, which must be a class value the
+    /// running call borrowed: `self`, a `&T`/`&mut T` argument, or a value
+    /// inside one of them. Anything else (a clone, a local) is a
+    /// `RuntimeError`.
+    pub fn lock<T>(value: &'a T) -> Result<Self, crate::Error> {
+        Self::begin(
+            value as *const T as *const std::ffi::c_void,
+            std::ptr::null(),
+        )
+    }
+
+    /// Locks the objects holding `a` and `b` together, in an order that
+    /// cannot deadlock with another thread locking the same two.
+    pub fn lock2<A, B>(a: &'a A, b: &'a B) -> Result<Self, crate::Error> {
+        Self::begin(
+            a as *const A as *const std::ffi::c_void,
+            b as *const B as *const std::ffi::c_void,
+        )
+    }
+
+    fn begin(a: *const std::ffi::c_void, b: *const std::ffi::c_void) -> Result<Self, crate::Error> {
+        let inactive = CriticalSection {
+            active: None,
+            _values: std::marker::PhantomData,
+            _not_send: std::marker::PhantomData,
+        };
+        let Some(h) = host() else {
+            return Ok(inactive); // no interpreter: nothing else can run
+        };
+        let (Some(begin), Some(_)) = (h.critical_begin(), h.critical_end()) else {
+            return Err(crate::Error::runtime_error(
+                "oxbind: this oxbind shim predates critical sections (plugin ABI 0.1.1); upgrade oxbind",
+            ));
+        };
+        let mut storage = Box::new(SectionStorage([0; oxbind_abi::CRITICAL_SECTION_SIZE]));
+        // SAFETY: the storage is CRITICAL_SECTION_SIZE pointer-aligned bytes
+        // on the heap, which stay put until `critical_end` in Drop.
+        let status = unsafe { begin(a, b, storage.0.as_mut_ptr() as *mut std::ffi::c_void) };
+        if status == oxbind_abi::CRITICAL_NOT_BORROWED {
+            return Err(crate::Error::runtime_error(
+                "oxbind::sync::CriticalSection: the value is not one this call borrowed \
+                 (lock `self` or a reference argument, not a copy)",
+            ));
+        }
+        Ok(CriticalSection {
+            active: Some((storage, h)),
+            ..inactive
+        })
+    }
+}
+
+impl Drop for CriticalSection<'_> {
+    fn drop(&mut self) {
+        if let Some((storage, h)) = self.active.as_mut() {
+            if let Some(end) = h.critical_end() {
+                // SAFETY: `critical_begin` began a section in this storage on
+                // this thread (the guard is not Send).
+                unsafe { end(storage.0.as_mut_ptr() as *mut std::ffi::c_void) };
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +225,12 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(*COUNT.lock(), 40_000);
+    }
+
+    #[test]
+    fn a_critical_section_without_a_shim_locks_nothing() {
+        let value = 5u32;
+        let section = CriticalSection::lock(&value).expect("no host: a no-op guard");
+        assert!(section.active.is_none());
     }
 }

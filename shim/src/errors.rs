@@ -172,6 +172,27 @@ pub unsafe fn type_name(obj: *mut ffi::PyObject) -> String {
         .into_owned()
 }
 
+/// `repr(obj)` for a message; a placeholder if the repr itself raises (that
+/// error is cleared, so the caller's own error is the one raised).
+///
+/// # Safety
+/// The thread is attached, `obj` is valid, and no oxbind lock is held:
+/// `repr` may run Python code.
+pub unsafe fn repr(obj: *mut ffi::PyObject) -> String {
+    let Some(text) = crate::pyref::Owned::from_raw(ffi::PyObject_Repr(obj)) else {
+        ffi::PyErr_Clear();
+        return format!("<{} object>", type_name(obj));
+    };
+    let mut len: ffi::Py_ssize_t = 0;
+    let utf8 = ffi::PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut len);
+    if utf8.is_null() {
+        ffi::PyErr_Clear();
+        return format!("<{} object>", type_name(obj));
+    }
+    String::from_utf8_lossy(std::slice::from_raw_parts(utf8 as *const u8, len as usize))
+        .into_owned()
+}
+
 /// A C string from Rust text, with interior NULs replaced, for the few C APIs
 /// that take `const char*`.
 pub fn c_string(text: &str) -> CString {

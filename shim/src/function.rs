@@ -40,7 +40,7 @@ use pyo3_ffi as ffi;
 use smallvec::SmallVec;
 
 use crate::{
-    classes,
+    classes, containers,
     convert::{self, ArgFailure},
     critical, errors, instance,
     pyref::Owned,
@@ -226,7 +226,7 @@ unsafe fn dispatch_overloads(
 }
 
 fn is_scalar(ty: &TypeDesc) -> bool {
-    !matches!(ty.kind, TypeKind::OBJECT | TypeKind::LIST)
+    !matches!(ty.kind, TypeKind::OBJECT | TypeKind::LIST | TypeKind::DICT)
 }
 
 /// Builds the data of one function. `qualname` is the name in messages.
@@ -260,7 +260,7 @@ pub unsafe fn new_data(
         .params
         .as_slice()
         .iter()
-        .filter(|p| p.ty.kind == TypeKind::OBJECT || p.ty.kind == TypeKind::LIST)
+        .filter(|p| !is_scalar(&p.ty))
         .count();
     let mut_args = desc
         .params
@@ -572,6 +572,20 @@ struct Scratch<'a> {
     /// The borrows the call needs (object, exclusive), taken all at once
     /// after conversion by `instance::borrow_all`.
     wanted: SmallVec<[(*mut ffi::PyObject, bool); 3]>,
+}
+
+impl<'a> Scratch<'a> {
+    /// Keeps a converted list (or flattened dict) for the whole call and
+    /// returns it as the slice the plugin reads.
+    fn keep_list(&mut self, values: Vec<ArgValue<'a>>) -> RSlice<'a, ArgValue<'a>> {
+        self.lists.push(values);
+        let stored = self.lists.last().expect("just pushed");
+        // SAFETY: the inner Vec's buffer never moves or changes while
+        // `self` lives, which outlives the call.
+        let slice: &'a [ArgValue<'a>] =
+            unsafe { std::slice::from_raw_parts(stored.as_ptr(), stored.len()) };
+        RSlice::from_slice(slice)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -964,6 +978,10 @@ pub fn expected_name(ty: &TypeDesc) -> String {
             "list[{}]",
             ty.item.map_or("object".to_owned(), expected_name)
         ),
+        TypeKind::DICT => match ty.dict_types() {
+            Some((k, v)) => format!("dict[{}, {}]", expected_name(k), expected_name(v)),
+            None => "dict".to_owned(),
+        },
         _ => return convert::expected_name(ty),
     };
     if ty.optional {
@@ -1017,44 +1035,57 @@ unsafe fn convert_arg<'a>(
         TypeKind::OBJECT => convert_object(data, i, obj, ty, scratch),
         TypeKind::LIST => {
             let item_ty = ty.item.expect("checked at load");
-            let is_list = ffi::PyList_Check(obj) != 0;
-            if !is_list && ffi::PyTuple_Check(obj) == 0 {
+            // Strong references to the items, taken under the list's lock:
+            // a list another thread mutates cannot change under the call.
+            let items: Vec<Owned> = if ffi::PyList_Check(obj) != 0 {
+                containers::list_items(obj).map_err(|()| Mismatch::Raised)?
+            } else if ffi::PyTuple_Check(obj) != 0 {
+                (0..ffi::PyTuple_GET_SIZE(obj))
+                    .map(|k| Owned::from_borrowed(ffi::PyTuple_GET_ITEM(obj, k)))
+                    .collect()
+            } else {
+                return Err(Mismatch::WrongType);
+            };
+            let mut values = Vec::with_capacity(items.len());
+            for (k, item) in items.iter().enumerate() {
+                let v = convert_item(data, i, item.as_ptr(), item_ty, scratch, || {
+                    format!("item {k}")
+                })?;
+                values.push(v);
+            }
+            scratch.temps.extend(items);
+            Ok(ArgValue::List(scratch.keep_list(values)))
+        }
+        TypeKind::DICT => {
+            let (key_ty, value_ty) = ty.dict_types().expect("checked at load");
+            if ffi::PyDict_Check(obj) == 0 {
                 return Err(Mismatch::WrongType);
             }
-            // A snapshot: a list another thread mutates cannot move under us.
-            let seq = if is_list {
-                Owned::from_raw(ffi::PyList_AsTuple(obj)).ok_or(Mismatch::Raised)?
-            } else {
-                Owned::from_borrowed(obj)
-            };
-            let n = ffi::PyTuple_GET_SIZE(seq.as_ptr()) as usize;
-            let mut items = Vec::with_capacity(n);
-            for k in 0..n {
-                let item = ffi::PyTuple_GET_ITEM(seq.as_ptr(), k as ffi::Py_ssize_t);
-                match convert_arg(data, i, item, item_ty, scratch) {
-                    Ok(v) => items.push(v),
-                    Err(Mismatch::WrongType) => {
-                        let param = &data.desc.params.as_slice()[i];
-                        errors::type_error(&format!(
-                            "{}() argument '{}' item {k} must be {}, not {}",
-                            data.name,
-                            param.name.as_str(),
-                            expected_name(item_ty),
-                            errors::type_name(item)
-                        ));
-                        return Err(Mismatch::Raised);
-                    }
-                    Err(e) => return Err(e),
-                }
+            let pairs = containers::dict_items(obj);
+            let mut values = Vec::with_capacity(2 * pairs.len());
+            for (key, value) in &pairs {
+                values.push(convert_item(
+                    data,
+                    i,
+                    key.as_ptr(),
+                    key_ty,
+                    scratch,
+                    || "key".to_owned(),
+                )?);
+                values.push(convert_item(
+                    data,
+                    i,
+                    value.as_ptr(),
+                    value_ty,
+                    scratch,
+                    || format!("value for key {}", errors::repr(key.as_ptr())),
+                )?);
             }
-            scratch.temps.push(seq);
-            scratch.lists.push(items);
-            let stored = scratch.lists.last().expect("just pushed");
-            // SAFETY: the inner Vec's buffer never moves or changes while
-            // `scratch` lives, which outlives the call.
-            let slice: &'a [ArgValue<'a>] =
-                std::slice::from_raw_parts(stored.as_ptr(), stored.len());
-            Ok(ArgValue::List(RSlice::from_slice(slice)))
+            for (key, value) in pairs {
+                scratch.temps.push(key);
+                scratch.temps.push(value);
+            }
+            Ok(ArgValue::List(scratch.keep_list(values)))
         }
         _ => match convert::to_arg(obj, ty) {
             Ok(v) => Ok(v),
@@ -1065,6 +1096,33 @@ unsafe fn convert_arg<'a>(
             }
             Err(ArgFailure::Raised) => Err(Mismatch::Raised),
         },
+    }
+}
+
+/// One item of a list or dict argument; `what` names it in the TypeError
+/// ("item 3", "value for key 'a'").
+unsafe fn convert_item<'a>(
+    data: &FunctionData,
+    i: usize,
+    item: *mut ffi::PyObject,
+    item_ty: &TypeDesc,
+    scratch: &mut Scratch<'a>,
+    what: impl FnOnce() -> String,
+) -> Result<ArgValue<'a>, Mismatch> {
+    match convert_arg(data, i, item, item_ty, scratch) {
+        Err(Mismatch::WrongType) => {
+            let param = &data.desc.params.as_slice()[i];
+            errors::type_error(&format!(
+                "{}() argument '{}' {} must be {}, not {}",
+                data.name,
+                param.name.as_str(),
+                what(),
+                expected_name(item_ty),
+                errors::type_name(item)
+            ));
+            Err(Mismatch::Raised)
+        }
+        other => other,
     }
 }
 

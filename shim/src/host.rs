@@ -6,13 +6,22 @@
 //! serves it for good (every copy in one process implements the same
 //! operations for the same interpreter).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::{
+    ffi::c_void,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
-use oxbind_abi::{abi_stable::prefix_type::WithMetadata, HostApi, HostApi_Ref};
+use oxbind_abi::{
+    abi_stable::prefix_type::WithMetadata, HostApi, HostApi_Ref, CRITICAL_NOT_BORROWED,
+};
+
+use crate::instance;
 
 static HOST_TABLE: WithMetadata<HostApi> = WithMetadata::new(HostApi {
     mutex_lock,
     mutex_unlock,
+    critical_begin,
+    critical_end,
 });
 static HOST: HostApi_Ref = HostApi_Ref(HOST_TABLE.static_as_prefix());
 
@@ -40,4 +49,69 @@ unsafe extern "C" fn mutex_unlock(mutex: *const u8) {
     pyo3_ffi::PyMutex_Unlock(mutex as *mut pyo3_ffi::PyMutex);
     #[cfg(not(Py_GIL_DISABLED))]
     let _ = mutex;
+}
+
+/// Where, in the plugin's section storage, the number of objects locked is
+/// kept (after the `PyCriticalSection2` itself).
+#[cfg(Py_GIL_DISABLED)]
+const LOCKED_COUNT_OFFSET: usize = oxbind_abi::CRITICAL_SECTION_SIZE - 8;
+
+#[cfg(Py_GIL_DISABLED)]
+const _: () = assert!(
+    std::mem::size_of::<pyo3_ffi::PyCriticalSection2>() <= LOCKED_COUNT_OFFSET,
+    "the plugin's section storage is too small for this CPython"
+);
+
+/// The guard behind `oxbind::sync::CriticalSection`: locks the instances
+/// that hold `a` and `b`, which the running call must have borrowed.
+unsafe extern "C" fn critical_begin(
+    a: *const c_void,
+    b: *const c_void,
+    section: *mut c_void,
+) -> u32 {
+    let Some(root_a) = instance::borrowed_root_holding(a) else {
+        return CRITICAL_NOT_BORROWED;
+    };
+    let root_b = if b.is_null() {
+        None
+    } else {
+        match instance::borrowed_root_holding(b) {
+            Some(r) => Some(r),
+            None => return CRITICAL_NOT_BORROWED,
+        }
+    };
+    #[cfg(Py_GIL_DISABLED)]
+    {
+        use pyo3_ffi as ffi;
+        let two = matches!(root_b, Some(r) if r != root_a);
+        let cs = section as *mut ffi::PyCriticalSection2;
+        // SAFETY: the plugin gives CRITICAL_SECTION_SIZE pointer-aligned bytes
+        // that stay put until `critical_end`; the roots are alive (borrowed
+        // by the running call) and the thread is attached (it runs plugin
+        // code inside a call).
+        match root_b {
+            Some(rb) if two => ffi::PyCriticalSection2_Begin(cs, root_a, rb),
+            _ => ffi::PyCriticalSection_Begin(cs as *mut ffi::PyCriticalSection, root_a),
+        }
+        *((section as *mut u8).add(LOCKED_COUNT_OFFSET)) = if two { 2 } else { 1 };
+    }
+    #[cfg(not(Py_GIL_DISABLED))]
+    let _ = (root_a, root_b, section); // the GIL serialises plugin code
+    0
+}
+
+unsafe extern "C" fn critical_end(section: *mut c_void) {
+    #[cfg(Py_GIL_DISABLED)]
+    {
+        use pyo3_ffi as ffi;
+        // SAFETY: `critical_begin` began a section in this storage on this
+        // thread and recorded how many objects it locked.
+        if *((section as *const u8).add(LOCKED_COUNT_OFFSET)) == 2 {
+            ffi::PyCriticalSection2_End(section as *mut ffi::PyCriticalSection2);
+        } else {
+            ffi::PyCriticalSection_End(section as *mut ffi::PyCriticalSection);
+        }
+    }
+    #[cfg(not(Py_GIL_DISABLED))]
+    let _ = section;
 }

@@ -207,6 +207,23 @@ impl Held {
     }
 }
 
+impl Held {
+    /// The first held root for which `f` is true.
+    fn find(&self, f: impl Fn(usize) -> bool) -> Option<usize> {
+        let n = self.len.get();
+        (0..n.min(HELD_INLINE))
+            .map(|i| self.inline[i].get().0)
+            .find(|&r| f(r))
+            .or_else(|| {
+                if n > HELD_INLINE {
+                    self.spill.borrow().iter().map(|e| e.0).find(|&r| f(r))
+                } else {
+                    None
+                }
+            })
+    }
+}
+
 thread_local! {
     static HELD: Held = const {
         Held {
@@ -240,6 +257,25 @@ impl Drop for Borrow {
         let key = (self.root as usize, self.exclusive);
         HELD.with(|held| held.remove(key));
     }
+}
+
+/// The instance this thread has borrowed (in the call now running) whose
+/// value holds the address `value`: the receiver or an object argument, or
+/// the root owner of a reference wrapper. `None` if no borrowed value holds
+/// it (a clone passed by value, say, or plugin-local data).
+pub fn borrowed_root_holding(value: *const c_void) -> Option<*mut ffi::PyObject> {
+    let p = value as usize;
+    HELD.with(|held| {
+        held.find(|root| {
+            // SAFETY: a held root is alive: the call holding its borrow keeps
+            // a strong reference to the borrowed object, hence to its root.
+            let h = unsafe { header(root as *mut ffi::PyObject) };
+            let start = h.value as usize;
+            let size = h.record.size().max(1);
+            start <= p && p < start + size
+        })
+    })
+    .map(|root| root as *mut ffi::PyObject)
 }
 
 /// The object to lock for `obj`: the instance its value lives in, for a

@@ -28,6 +28,7 @@
 //! - [`pyref`]: an owned strong reference.
 
 pub mod classes;
+pub mod containers;
 pub mod convert;
 pub mod critical;
 pub mod diagnostics;

@@ -148,13 +148,41 @@ fn check_type(ty: &TypeDesc, is_result: bool) -> Result<(), String> {
                 }
                 return check_type(item, true);
             }
-            if item.kind != TypeKind::OBJECT {
-                return Err("list parameters hold class instances".into());
+            check_item(item)
+        }
+        TypeKind::DICT => {
+            if is_result {
+                return Err("dict results are not supported".into());
             }
-            check_type(item, false)
+            let (key, value) = ty
+                .dict_types()
+                .ok_or("a dict type without key and value types")?;
+            if key.optional
+                || !matches!(
+                    key.kind,
+                    TypeKind::INT
+                        | TypeKind::FLOAT
+                        | TypeKind::BOOL
+                        | TypeKind::STR
+                        | TypeKind::BYTES
+                )
+            {
+                return Err("dict keys are integers, floats, bools, str or bytes".into());
+            }
+            check_type(key, false)?;
+            check_item(value)
         }
         _ => Ok(()),
     }
+}
+
+/// An item of a list or dict parameter: a scalar or a class instance, not
+/// another container.
+fn check_item(item: &TypeDesc) -> Result<(), String> {
+    if matches!(item.kind, TypeKind::LIST | TypeKind::DICT | TypeKind::UNIT) {
+        return Err("list and dict parameters hold scalars or class instances".into());
+    }
+    check_type(item, false)
 }
 
 /// A default as the parameter expects it, or `None` if it cannot be one.
@@ -164,7 +192,8 @@ fn normalise_default(d: ArgValue<'static>, ty: &TypeDesc) -> Option<ArgValue<'st
         (ArgValue::Int(v), TypeKind::FLOAT) => Some(ArgValue::Float(v as f64)),
         (ArgValue::Object(_) | ArgValue::List(_), _) => None,
         (d, kind)
-            if kind != TypeKind::OBJECT && kind != TypeKind::LIST && d.kind() == Some(kind) =>
+            if !matches!(kind, TypeKind::OBJECT | TypeKind::LIST | TypeKind::DICT)
+                && d.kind() == Some(kind) =>
         {
             Some(d)
         }

@@ -50,8 +50,8 @@ print(json.dumps(infos))
     infos = json.loads(run_python(code).stdout)
     assert len({i["runtime_id"] for i in infos}) == 1
     for i in infos:
-        # geometry.Point, geometry.Polygon and counter.Counter.
-        assert i["plugins"] == 4 and i["types"] == 3
+        # geometry.Point, geometry.Polygon, counter.Counter and counter.Tally.
+        assert i["plugins"] == 4 and i["types"] == 4
         assert i["copies"] == [
             "geometry (shim 0.1.0, internals ABI 0.1.0)",
             "counter (shim 0.1.0, internals ABI 0.1.0)",

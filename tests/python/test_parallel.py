@@ -131,6 +131,87 @@ def test_shared_borrows_and_exclusive_borrows_interleave(geometry):
     assert p == geometry.Point(3, 4)
 
 
+def test_critical_section_guard_keeps_counts_in_step(counter):
+    """Four threads record events through `&self` while four take
+    snapshots: every snapshot sees events == hits + misses, because both
+    sides run under the object's critical section (without the guard, a
+    snapshot between the two increments of `record` would not)."""
+    t = counter.Tally()
+    n = ITERATIONS // 4
+
+    def f(i):
+        if i % 2:
+            for k in range(n):
+                t.record(k % 3 == 0)
+        else:
+            for _ in range(n):
+                events, hits, misses = t.snapshot()
+                assert events == hits + misses, (events, hits, misses)
+
+    parallelize(f)
+    hits_per_thread = len(range(0, n, 3))
+    assert t.snapshot() == [THREADS // 2 * n, THREADS // 2 * hits_per_thread,
+                            THREADS // 2 * (n - hits_per_thread)]
+
+
+def test_two_object_guard_in_both_orders_keeps_the_sum(counter):
+    a, b = counter.Tally(), counter.Tally()
+    n = ITERATIONS // 4
+
+    def f(i):
+        first, second = (a, b) if i % 2 else (b, a)
+        for _ in range(n):
+            first.record(True)
+            first.absorb(second)
+
+    parallelize(f)
+    events = [x + y for x, y in zip(a.snapshot(), b.snapshot())]
+    assert events == [THREADS * n, THREADS * n, 0]
+
+
+def test_dict_argument_while_another_thread_mutates_it(counter):
+    """Half the threads sum a dict that the other half grow and shrink (which
+    resizes it). The dict is read under its own lock, so each sum is the
+    sum of one state of the dict: the 100 fixed keys (total 4950) plus some
+    of the transient keys, each worth 10**6."""
+    d = {f"k{i}": i for i in range(100)}
+    base = sum(d.values())
+
+    def f(i):
+        if i % 2:
+            for k in range(ITERATIONS // 20):
+                key = f"t{i}-{k % 50}"
+                d[key] = 10**6
+                if k % 50 == 49:
+                    for j in range(50):
+                        d.pop(f"t{i}-{j}", None)
+        else:
+            for _ in range(ITERATIONS // 20):
+                s = counter.total(d)
+                assert s >= base and (s - base) % 10**6 == 0, s
+
+    parallelize(f)
+
+
+def test_list_argument_while_another_thread_mutates_it(counter):
+    """Each sum is of one state of the list: the fixed items (4950) plus one
+    1000 for each of the (up to four) appenders between append and pop."""
+    items = list(range(100))
+    allowed = {4950 + 1000 * k for k in range(THREADS // 2 + 1)}
+
+    def f(i):
+        if i % 2:
+            for k in range(ITERATIONS // 20):
+                items.append(1000)
+                items.pop()
+        else:
+            for _ in range(ITERATIONS // 20):
+                s = counter.sum_all(items)
+                assert s in allowed, s
+
+    parallelize(f)
+
+
 CONCURRENT_LOADS = """
 import json, sys, threading, oxbind
 names = ["hello", "geometry", "physics", "counter", "strings"] * 2

@@ -1,7 +1,13 @@
-//! `counter`: a `Counter` class, integer arithmetic and a process-wide
-//! count.
+//! `counter`: a `Counter` class, a `Tally` recorded through `&self` under
+//! critical sections, integer arithmetic on scalars, lists and dicts, and a
+//! process-wide count.
 
-use oxbind::sync::PyMutex;
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicI64, Ordering::Relaxed},
+};
+
+use oxbind::sync::{CriticalSection, PyMutex};
 
 /// The module-level count, behind a PyMutex: free-threaded callers never
 /// lose an increment.
@@ -66,6 +72,94 @@ impl Counter {
     }
 }
 
+/// Return the sum of a list (or tuple) of integers.
+#[oxbind::function]
+pub fn sum_all(values: Vec<i64>) -> i64 {
+    values.iter().fold(0i64, |a, v| a.wrapping_add(*v))
+}
+
+/// Return the sum of the values of a dict from names to integers. The dict
+/// is read under its own lock: another thread may be changing it.
+#[oxbind::function]
+pub fn total(counts: HashMap<&str, i64>) -> i64 {
+    counts.values().fold(0i64, |a, v| a.wrapping_add(*v))
+}
+
+/// Events, each a hit or a miss, recorded from many threads at once through
+/// `&self`: the three counts change together under the object's critical
+/// section, so `snapshot()` always sees `events == hits + misses`.
+#[oxbind::class(module = "counter")]
+pub struct Tally {
+    events: AtomicI64,
+    hits: AtomicI64,
+    misses: AtomicI64,
+}
+
+#[oxbind::methods]
+impl Tally {
+    /// Create an empty tally.
+    #[oxbind(new)]
+    fn new() -> Tally {
+        Tally {
+            events: AtomicI64::new(0),
+            hits: AtomicI64::new(0),
+            misses: AtomicI64::new(0),
+        }
+    }
+
+    /// Record one event, a hit or a miss.
+    fn record(&self, hit: bool) -> oxbind::Result<()> {
+        let _section = CriticalSection::lock(self)?;
+        self.events.fetch_add(1, Relaxed);
+        if hit {
+            self.hits.fetch_add(1, Relaxed);
+        } else {
+            self.misses.fetch_add(1, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// `[events, hits, misses]`, read together.
+    fn snapshot(&self) -> oxbind::Result<Vec<i64>> {
+        let _section = CriticalSection::lock(self)?;
+        Ok(vec![
+            self.events.load(Relaxed),
+            self.hits.load(Relaxed),
+            self.misses.load(Relaxed),
+        ])
+    }
+
+    /// Move `other`'s counts into this tally (other drops to zero), with
+    /// both objects locked: their sum never changes.
+    fn absorb(&self, other: &Tally) -> oxbind::Result<()> {
+        let _section = CriticalSection::lock2(self, other)?;
+        for (mine, theirs) in [
+            (&self.events, &other.events),
+            (&self.hits, &other.hits),
+            (&self.misses, &other.misses),
+        ] {
+            mine.fetch_add(theirs.swap(0, Relaxed), Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Try to lock a copy of this tally, which no call borrowed: raises
+    /// RuntimeError. (A test of the guard's check.)
+    fn lock_a_copy(&self) -> oxbind::Result<()> {
+        let copy = Tally::new();
+        let _section = CriticalSection::lock(&copy)?;
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Tally(events={}, hits={})",
+            self.events.load(Relaxed),
+            self.hits.load(Relaxed)
+        )
+    }
+}
+
 /// Return `c` itself: the same Python object.
 #[oxbind::function]
 pub fn return_self(c: &Counter) -> &Counter {
@@ -75,6 +169,6 @@ pub fn return_self(c: &Counter) -> &Counter {
 oxbind::plugin! {
     name: "counter",
     doc: "Counting, safely from many threads.",
-    functions: [add, inc_global, global_value, return_self],
-    classes: [Counter],
+    functions: [add, inc_global, global_value, return_self, sum_all, total],
+    classes: [Counter, Tally],
 }

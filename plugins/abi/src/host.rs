@@ -4,6 +4,8 @@
 //! calls through this table. The shim stores a pointer to its table in the
 //! plugin's `PluginModule::host` slot when it loads the plugin.
 
+use std::ffi::c_void;
+
 use abi_stable::StableAbi;
 
 /// The shim's services. Minor versions append functions.
@@ -19,4 +21,24 @@ pub struct HostApi {
     /// Unlocks it.
     #[sabi(last_prefix_field)]
     pub mutex_unlock: unsafe extern "C" fn(mutex: *const u8),
+    /// Since ABI 0.1.1. Begins a critical section on the instances that hold
+    /// the values at `a` and `b` (`b` may be null), which must be values the
+    /// current call borrowed (its receiver or arguments, or values inside
+    /// them). `section` is [`CRITICAL_SECTION_SIZE`] bytes, aligned to
+    /// pointers, that stay put until [`HostApi::critical_end`]. Returns 0 on
+    /// success, or [`CRITICAL_NOT_BORROWED`] if a value is not one the call
+    /// borrowed; then no section was begun. A no-op (that still checks the
+    /// values) with the GIL.
+    pub critical_begin:
+        unsafe extern "C" fn(a: *const c_void, b: *const c_void, section: *mut c_void) -> u32,
+    /// Ends the section `critical_begin` began in `section`. Sections end
+    /// in the reverse order they began, on the thread that began them.
+    pub critical_end: unsafe extern "C" fn(section: *mut c_void),
 }
+
+/// The bytes a critical section needs (`PyCriticalSection2` is four
+/// pointers on CPython 3.13; room is left for growth).
+pub const CRITICAL_SECTION_SIZE: usize = 64;
+
+/// `critical_begin`'s result when a value is not one the call borrowed.
+pub const CRITICAL_NOT_BORROWED: u32 = 1;

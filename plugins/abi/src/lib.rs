@@ -27,7 +27,7 @@ pub use abi_stable;
 pub use class::{ClassDesc, ClassRef, MethodDesc, MethodKind, PropertyDesc, SlotKind};
 pub use error::{ErrorKind, ErrorRecord};
 pub use function::{CallFn, CallOutcome, FunctionDesc, ParamDesc, Receiver};
-pub use host::{HostApi, HostApi_Ref};
+pub use host::{HostApi, HostApi_Ref, CRITICAL_NOT_BORROWED, CRITICAL_SECTION_SIZE};
 pub use root::{PluginModule, PluginModule_Ref, PluginRoot, ROOT_SYMBOL};
 pub use value::{ArgValue, Passing, RetValue, TypeDesc, TypeKind};
 

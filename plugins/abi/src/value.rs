@@ -41,9 +41,14 @@ impl TypeKind {
     /// class instances (`Vec<&T>`, `Vec<T>`); as a result, a new `list` of
     /// scalars or of class values (`Vec<T>`).
     pub const LIST: Self = Self(7);
+    /// A `dict` parameter (`HashMap<K, V>`, `BTreeMap<K, V>`): keys and
+    /// values of the two types [`TypeDesc::dict_types`] gives. Since ABI
+    /// 0.1.1; the argument is an [`ArgValue::List`] of key, value, key,
+    /// value, … read under the dict's critical section.
+    pub const DICT: Self = Self(8);
 
     /// The largest kind this version of the ABI defines.
-    pub const MAX: Self = Self::LIST;
+    pub const MAX: Self = Self::DICT;
 
     /// The Python type name used in signatures and error messages.
     pub const fn python_name(self) -> &'static str {
@@ -56,6 +61,7 @@ impl TypeKind {
             5 => "bytes",
             6 => "object",
             7 => "list",
+            8 => "dict",
             _ => "<unknown>",
         }
     }
@@ -87,7 +93,9 @@ pub struct TypeDesc {
     pub rust_name: RStr<'static>,
     /// For [`TypeKind::OBJECT`]: the class.
     pub class: Option<&'static crate::class::ClassRef>,
-    /// For [`TypeKind::LIST`]: the item type.
+    /// For [`TypeKind::LIST`]: the item type. For [`TypeKind::DICT`]: the
+    /// key type, the first of two consecutive descriptions (key, value);
+    /// read both with [`TypeDesc::dict_types`].
     pub item: Option<&'static TypeDesc>,
 }
 
@@ -118,6 +126,30 @@ impl TypeDesc {
             class: Some(class),
             item: None,
         }
+    }
+
+    /// A dict from `types[0]` (keys) to `types[1]` (values).
+    pub const fn dict(types: &'static [TypeDesc; 2], rust_name: &'static str) -> Self {
+        TypeDesc {
+            kind: TypeKind::DICT,
+            optional: false,
+            passing: Passing::VALUE,
+            rust_name: RStr::from_str(rust_name),
+            class: None,
+            item: Some(&types[0]),
+        }
+    }
+
+    /// For a [`TypeKind::DICT`]: its key and value types.
+    pub fn dict_types(&self) -> Option<(&'static TypeDesc, &'static TypeDesc)> {
+        if self.kind != TypeKind::DICT {
+            return None;
+        }
+        let key = self.item? as *const TypeDesc;
+        // SAFETY: a DICT's `item` is the first element of a static
+        // `[TypeDesc; 2]` (`TypeDesc::dict`, spec/PLUGIN-ABI.md), so the
+        // next element is its value type, in the same static.
+        Some(unsafe { (&*key, &*key.add(1)) })
     }
 
     /// A list of `item`.
