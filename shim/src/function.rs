@@ -57,6 +57,10 @@ static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 
 /// How many parameters are converted without a heap allocation.
 const INLINE_PARAMS: usize = 8;
+const _: () = assert!(
+    instance::BorrowSet::CAPACITY > INLINE_PARAMS,
+    "a receiver plus INLINE_PARAMS objects"
+);
 
 /// A class record resolved once and kept (records are never freed).
 #[derive(Default)]
@@ -110,6 +114,12 @@ pub struct FunctionData {
     /// A method whose other parameters and result are scalars, with no
     /// locks: one borrow of `self` and nothing else to hold.
     simple_method: bool,
+    /// No locks and no exclusive borrows: the receiver (if any) is `&self`,
+    /// every parameter is a scalar or a `&T`, and the result is a scalar or
+    /// a `&T` (`return_self`, `distance(p, q)`, `Point.norm`). Such a call
+    /// takes only shared borrows, so it can never wait in a way that needs
+    /// the general path's all-or-nothing retry.
+    shared_only: bool,
     ml_name: CString,
     ml_doc: CString,
 }
@@ -170,12 +180,14 @@ pub unsafe fn new_overloaded(
         overloads: candidates,
         locks: false,
         simple_method: false,
+        shared_only: false,
         ml_name: errors::c_string(name),
         ml_doc: errors::c_string(&doc),
     })))
 }
 
 /// Tries each overload; raises TypeError listing them all if none fits.
+#[inline(never)]
 unsafe fn dispatch_overloads(
     data: &FunctionData,
     slf: *mut ffi::PyObject,
@@ -275,6 +287,17 @@ pub unsafe fn new_data(
             .iter()
             .all(|p| is_scalar(&p.ty) && !p.lock)
         && is_scalar(&desc.ret);
+    let shared_ref =
+        |ty: &TypeDesc| ty.kind == TypeKind::OBJECT && ty.passing == Passing::REF && !ty.optional;
+    let shared_only = desc.receiver != Receiver::MUT
+        && !desc.lock_self
+        && desc.params.len() <= INLINE_PARAMS
+        && desc
+            .params
+            .as_slice()
+            .iter()
+            .all(|p| !p.lock && (is_scalar(&p.ty) || shared_ref(&p.ty)))
+        && (is_scalar(&desc.ret) || shared_ref(&desc.ret));
     let locks = desc.lock_self
         || desc.params.as_slice().iter().any(|p| p.lock)
         || mut_args
@@ -293,6 +316,7 @@ pub unsafe fn new_data(
         overloads: Vec::new(),
         locks,
         simple_method,
+        shared_only,
         ml_name: errors::c_string(desc.name.as_str()),
         ml_doc: errors::c_string(&docstring(desc, doc_name)),
     })))
@@ -400,6 +424,7 @@ pub unsafe fn dispatch(
     if !data.overloads.is_empty() {
         return dispatch_overloads(data, slf, args, nargs, kwnames);
     }
+    // Each fast path below returns, or falls through to the general path.
     let nparams = data.desc.params.len();
     // A method on scalars, called positionally: borrow self, call, release.
     if data.simple_method
@@ -418,6 +443,22 @@ pub unsafe fn dispatch(
         ));
         return ptr::null_mut();
     }
+    // Shared borrows only (`&self`, `&T`), passed positionally: no scratch.
+    if data.shared_only && !data.simple && kwnames.is_null() && nargs as usize == nparams {
+        match catch_unwind(AssertUnwindSafe(|| {
+            call_shared_positional(data, slf, args, nparams)
+        })) {
+            Ok(Some(result)) => return result,
+            Ok(None) => {} // something unusual: the general path handles it
+            Err(_) => {
+                errors::raise_panic(&format!(
+                    "internal error in the oxbind shim while calling {}()",
+                    data.name
+                ));
+                return ptr::null_mut();
+            }
+        }
+    }
     // The common case: scalars only, passed positionally, all given.
     if data.simple && kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS {
         if let Ok(result) = catch_unwind(AssertUnwindSafe(|| {
@@ -431,6 +472,22 @@ pub unsafe fn dispatch(
         ));
         return ptr::null_mut();
     }
+    dispatch_general(data, slf, args, nargs, kwnames, mode)
+}
+
+/// The general path: keywords, defaults, conversions, locks, waits. Kept
+/// out of line, so that its large stack frame is set up only for the calls
+/// that take it, never for the fast paths in [`dispatch`].
+#[inline(never)]
+unsafe fn dispatch_general(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+    mode: Mode,
+) -> *mut ffi::PyObject {
+    let nparams = data.desc.params.len();
     let result = catch_unwind(AssertUnwindSafe(|| {
         if nparams <= INLINE_PARAMS {
             let mut slots = [ptr::null_mut(); INLINE_PARAMS];
@@ -539,24 +596,118 @@ unsafe fn call_method_positional(
         return mismatch(mode);
     };
     let exclusive = data.desc.receiver == Receiver::MUT;
-    let mut borrows: SmallVec<[instance::Borrow; 3]> = SmallVec::new();
-    match instance::try_borrow(slf, exclusive) {
-        Ok(b) => borrows.push(b),
-        Err(instance::BorrowFail::Raised) => return ptr::null_mut(),
-        Err(instance::BorrowFail::Busy) => {
-            if instance::borrow_all(&[(slf, exclusive)], &mut borrows).is_err() {
-                return ptr::null_mut();
+    instance::BorrowSet::with(|set| {
+        // The fallback for a borrow another thread holds: wait for it.
+        let mut waited: SmallVec<[instance::Borrow; 3]> = SmallVec::new();
+        match set.try_add(slf, exclusive) {
+            Ok(()) => {}
+            Err(instance::BorrowFail::Raised) => return ptr::null_mut(),
+            Err(instance::BorrowFail::Busy) => {
+                if instance::borrow_all(&[(slf, exclusive)], &mut waited).is_err() {
+                    return ptr::null_mut();
+                }
             }
         }
+        // SAFETY: self is borrowed for the call.
+        let outcome = (data.desc.call)(
+            instance::header(slf).value,
+            RSlice::from_slice(values),
+            ptr::null_mut(),
+        );
+        set.release_all();
+        drop(waited);
+        finish_scalar(outcome)
+    })
+}
+
+/// `call` for a `shared_only` function or method, all arguments given
+/// positionally. Each object argument must be an exact, ready instance of
+/// its class, and every borrow must be free of other threads' exclusive
+/// borrows; otherwise it returns `None` having done nothing (no borrow
+/// held, no error set), and the general path takes over: implicit
+/// conversions, waiting for borrows, and the error messages.
+#[inline(always)]
+unsafe fn call_shared_positional(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    n: usize,
+) -> Option<*mut ffi::PyObject> {
+    let params = data.desc.params.as_slice();
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
+    // The objects whose values are passed: the receiver first, if any.
+    let mut objects = [ptr::null_mut(); INLINE_PARAMS + 1];
+    let mut count = 0;
+    let has_self = data.desc.receiver != Receiver::NONE;
+    if has_self {
+        if slf.is_null() || !instance::is_ready(slf) {
+            return None;
+        }
+        objects[0] = slf;
+        count = 1;
     }
-    // SAFETY: self is borrowed for the call.
-    let outcome = (data.desc.call)(
-        instance::header(slf).value,
-        RSlice::from_slice(values),
-        ptr::null_mut(),
-    );
-    drop(borrows);
-    finish_scalar(outcome)
+    for (i, param) in params.iter().enumerate().take(n) {
+        let obj = *args.add(i);
+        if param.ty.kind == TypeKind::OBJECT {
+            let Ok(record) = data.classes[i].get(
+                param.ty.class.expect("checked at load"),
+                data.plugin,
+                &data.name,
+            ) else {
+                return Some(ptr::null_mut());
+            };
+            if !instance::is_instance(obj, record) || !instance::is_ready(obj) {
+                return None;
+            }
+            storage[i].write(ArgValue::Object(instance::header(obj).value));
+            objects[count] = obj;
+            count += 1;
+        } else if let Err(failure) = convert::to_arg_into(obj, &param.ty, storage[i].as_mut_ptr()) {
+            // The general path converts again and reports the failure as
+            // the mode requires (TypeError, NotImplemented, no match).
+            if let ArgFailure::Raised = failure {
+                ffi::PyErr_Clear();
+            }
+            return None;
+        }
+    }
+    let objects = &objects[..count];
+    instance::BorrowSet::with(|set| {
+        for &obj in objects {
+            match set.try_add(obj, false) {
+                Ok(()) => {}
+                Err(instance::BorrowFail::Raised) => return Some(ptr::null_mut()),
+                Err(instance::BorrowFail::Busy) => return None, // the set releases
+            }
+        }
+        // SAFETY: the first `n` values were written above; the objects they
+        // point into are borrowed until the set is released, after the
+        // result is converted.
+        let values = std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'_>, n);
+        let this = if has_self {
+            instance::header(slf).value
+        } else {
+            ptr::null_mut()
+        };
+        let outcome = (data.desc.call)(this, RSlice::from_slice(values), ptr::null_mut());
+        let result = match outcome {
+            CallOutcome::Ok(RetValue::Ref(p)) => {
+                match data.classes[n].get(
+                    data.desc.ret.class.expect("checked at load"),
+                    data.plugin,
+                    &data.name,
+                ) {
+                    Ok(record) => instance::object_for_ref(p, record, objects),
+                    Err(()) => ptr::null_mut(),
+                }
+            }
+            other => {
+                set.release_all();
+                finish_scalar(other)
+            }
+        };
+        Some(result)
+    })
 }
 
 /// What a call holds until it returns: borrows first (released first),

@@ -144,7 +144,7 @@ pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
 
 /// The roots this thread has borrowed, and whether exclusively: a small
 /// inline stack (a call holds a few borrows), spilling to a Vec.
-struct Held {
+pub struct Held {
     len: std::cell::Cell<usize>,
     inline: [std::cell::Cell<(usize, bool)>; HELD_INLINE],
     spill: std::cell::RefCell<Vec<(usize, bool)>>,
@@ -153,6 +153,7 @@ struct Held {
 const HELD_INLINE: usize = 8;
 
 impl Held {
+    #[inline(always)]
     fn push(&self, entry: (usize, bool)) {
         let n = self.len.get();
         if n < HELD_INLINE {
@@ -163,7 +164,19 @@ impl Held {
         self.len.set(n + 1);
     }
 
+    #[inline(always)]
     fn remove(&self, entry: (usize, bool)) {
+        let n = self.len.get();
+        // Borrows are released in reverse order: the entry is usually last.
+        if n > 0 && n <= HELD_INLINE && self.inline[n - 1].get() == entry {
+            self.len.set(n - 1);
+            return;
+        }
+        self.remove_slow(entry);
+    }
+
+    #[cold]
+    fn remove_slow(&self, entry: (usize, bool)) {
         let n = self.len.get();
         let spilled = n.saturating_sub(HELD_INLINE);
         if spilled > 0 {
@@ -248,15 +261,91 @@ impl Drop for Borrow {
     fn drop(&mut self) {
         // SAFETY: the root outlives the borrow: the caller holds a strong
         // reference to the borrowed object, which keeps its owner alive.
-        let h = unsafe { header(self.root) };
-        if self.exclusive {
-            h.borrow.store(0, Ordering::Release);
-        } else {
-            h.borrow.fetch_sub(1, Ordering::Release);
-        }
-        let key = (self.root as usize, self.exclusive);
-        HELD.with(|held| held.remove(key));
+        HELD.with(|held| unsafe { release(held, self.root, self.exclusive) });
     }
+}
+
+/// Up to [`BorrowSet::CAPACITY`] borrows taken by one call on the fast
+/// paths, with a single lookup of this thread's borrow record; released
+/// in reverse order on drop.
+pub struct BorrowSet<'h> {
+    held: &'h Held,
+    roots: [std::mem::MaybeUninit<(*mut ffi::PyObject, bool)>; BorrowSet::CAPACITY],
+    len: usize,
+}
+
+impl BorrowSet<'_> {
+    pub const CAPACITY: usize = 9;
+
+    /// Runs `f` with an empty set on this thread's borrow record.
+    #[inline(always)]
+    pub fn with<R>(f: impl FnOnce(&mut BorrowSet<'_>) -> R) -> R {
+        HELD.with(|held| {
+            f(&mut BorrowSet {
+                held,
+                roots: [const { std::mem::MaybeUninit::uninit() }; BorrowSet::CAPACITY],
+                len: 0,
+            })
+        })
+    }
+
+    /// Tries to borrow `obj`'s value, without waiting; on failure nothing
+    /// is added (the borrows already in the set stay).
+    ///
+    /// # Safety
+    /// As for [`try_borrow`]; at most `CAPACITY` borrows are added.
+    #[inline(always)]
+    pub unsafe fn try_add(
+        &mut self,
+        obj: *mut ffi::PyObject,
+        exclusive: bool,
+    ) -> Result<(), BorrowFail> {
+        let root = acquire(self.held, obj, exclusive)?;
+        self.roots[self.len].write((root, exclusive));
+        self.len += 1;
+        Ok(())
+    }
+}
+
+impl BorrowSet<'_> {
+    /// Releases every borrow in the set, newest first.
+    #[inline(always)]
+    pub fn release_all(&mut self) {
+        for slot in self.roots[..self.len].iter().rev() {
+            // SAFETY: the first `len` slots were written by `try_add`, whose
+            // roots are borrowed; the caller keeps the borrowed objects
+            // (hence their roots) alive.
+            unsafe {
+                let (root, exclusive) = slot.assume_init();
+                release(self.held, root, exclusive)
+            };
+        }
+        self.len = 0;
+    }
+}
+
+impl Drop for BorrowSet<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.release_all();
+    }
+}
+
+/// Releases a borrow taken by [`acquire`].
+#[inline(always)]
+unsafe fn release(held: &Held, root: *mut ffi::PyObject, exclusive: bool) {
+    let h = header(root);
+    if exclusive {
+        h.borrow.store(0, Ordering::Release);
+    } else {
+        #[cfg(Py_GIL_DISABLED)]
+        h.borrow.fetch_sub(1, Ordering::Release);
+        // See `try_acquire`: the GIL orders every access.
+        #[cfg(not(Py_GIL_DISABLED))]
+        h.borrow
+            .store(h.borrow.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+    }
+    held.remove((root as usize, exclusive));
 }
 
 /// The instance this thread has borrowed (in the call now running) whose
@@ -321,6 +410,7 @@ pub unsafe fn immortalize(obj: *mut ffi::PyObject) {
 }
 
 /// The instance whose value `obj`'s value lives in (itself if owned).
+#[inline(always)]
 unsafe fn borrow_root(mut obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     loop {
         let owner = header(obj).owner as *mut ffi::PyObject;
@@ -331,6 +421,26 @@ unsafe fn borrow_root(mut obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     }
 }
 
+/// With the GIL, only the thread holding it ever touches borrow flags (a
+/// call borrows and releases while attached, and waits only after
+/// releasing), and the GIL's hand-over orders those accesses: a plain read
+/// and write suffice, with no locked instruction. A free-threaded build
+/// (even one running with the GIL re-enabled) always uses atomics.
+#[cfg(not(Py_GIL_DISABLED))]
+#[inline(always)]
+fn try_acquire(h: &InstanceHeader, exclusive: bool) -> bool {
+    let current = h.borrow.load(Ordering::Relaxed);
+    let next = match (exclusive, current) {
+        (true, 0) => u32::MAX,
+        (false, n) if n < u32::MAX - 1 => n + 1,
+        _ => return false,
+    };
+    h.borrow.store(next, Ordering::Relaxed);
+    true
+}
+
+#[cfg(Py_GIL_DISABLED)]
+#[inline(always)]
 fn try_acquire(h: &InstanceHeader, exclusive: bool) -> bool {
     if exclusive {
         return h
@@ -369,30 +479,42 @@ pub enum BorrowFail {
 /// `obj` is a ready oxbind instance the caller keeps alive; the thread is
 /// attached.
 pub unsafe fn try_borrow(obj: *mut ffi::PyObject, exclusive: bool) -> Result<Borrow, BorrowFail> {
+    let root = HELD.with(|held| acquire(held, obj, exclusive))?;
+    Ok(Borrow { root, exclusive })
+}
+
+/// Borrows `obj`'s root and records it in `held`; returns the root.
+#[inline(always)]
+unsafe fn acquire(
+    held: &Held,
+    obj: *mut ffi::PyObject,
+    exclusive: bool,
+) -> Result<*mut ffi::PyObject, BorrowFail> {
     let root = borrow_root(obj);
     let h = header(root);
     for _ in 0..64 {
         if try_acquire(h, exclusive) {
-            HELD.with(|held| held.push((root as usize, exclusive)));
-            return Ok(Borrow { root, exclusive });
+            held.push((root as usize, exclusive));
+            return Ok(root);
         }
-        if HELD.with(|held| held.holds_conflicting(root as usize, exclusive)) {
-            let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
-            let message = if exclusive {
-                format!(
-                    "{name} is already borrowed by this thread; it cannot also be borrowed mutably"
-                )
-            } else {
-                format!(
-                    "{name} is already mutably borrowed by this thread; it cannot also be borrowed"
-                )
-            };
-            errors::raise(ffi::PyExc_RuntimeError, &message);
+        if held.holds_conflicting(root as usize, exclusive) {
+            raise_reentrant(obj, exclusive);
             return Err(BorrowFail::Raised);
         }
         std::hint::spin_loop();
     }
     Err(BorrowFail::Busy)
+}
+
+#[cold]
+unsafe fn raise_reentrant(obj: *mut ffi::PyObject, exclusive: bool) {
+    let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
+    let message = if exclusive {
+        format!("{name} is already borrowed by this thread; it cannot also be borrowed mutably")
+    } else {
+        format!("{name} is already mutably borrowed by this thread; it cannot also be borrowed")
+    };
+    errors::raise(ffi::PyExc_RuntimeError, &message);
 }
 
 /// Takes every borrow in `wanted` (object, exclusive), or none: if another
