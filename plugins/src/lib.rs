@@ -83,3 +83,6 @@ macro_rules! __oxbind_standalone_entry {
 macro_rules! __oxbind_standalone_entry {
     ($init:ident, $root:ident) => {};
 }
+
+mod handle;
+pub use handle::Instance;

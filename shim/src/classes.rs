@@ -38,6 +38,9 @@ use crate::{
 /// Everything this copy knows about a class it created.
 pub struct ClassData {
     pub desc: &'static ClassDesc,
+    /// This class's index in the per-thread live-instance counts
+    /// (`leaks`); `None` past the counting limit.
+    pub leak_index: Option<u32>,
     ctor: Option<&'static FunctionData>,
     slots: [Option<&'static FunctionData>; SlotKind::MAX.0 as usize + 1],
 }
@@ -117,6 +120,7 @@ pub unsafe fn create(
 
     let data: &'static ClassData = Box::leak(Box::new(ClassData {
         desc,
+        leak_index: crate::leaks::new_class_index(),
         ctor: functions.ctor,
         slots,
     }));
@@ -218,6 +222,7 @@ pub unsafe fn create(
         clone_value: desc.clone,
         class_data: data as *const ClassData as *const c_void,
         new_instance: oxbind_abi::abi_stable::std_types::RSome(instance::new_instance),
+        live_instances: oxbind_abi::abi_stable::std_types::RSome(live_instances),
     };
     let winner = internals::register_type(joined, record);
     if winner.py_type() != ty.as_ptr() as *mut c_void {
@@ -226,6 +231,13 @@ pub unsafe fn create(
     }
     immortalize_type(ty.as_ptr());
     Ok(ty)
+}
+
+/// `TypeRecord::live_instances` of the classes this copy creates.
+unsafe extern "C" fn live_instances(record: TypeRecord_Ref) -> i64 {
+    // SAFETY: this copy created the record, so its class data is ours.
+    let class = &*(record.class_data() as *const ClassData);
+    crate::leaks::live(class.leak_index).unwrap_or(0)
 }
 
 /// Makes a registered type and the descriptors in its dict immortal

@@ -1,5 +1,5 @@
-//! Functions that show the shared runtime from Python: `internals_info()`,
-//! and the type-registry hooks the tests use.
+//! Functions that show and control the shared runtime from Python:
+//! `internals_info()`, `set_leak_warnings()`, and the hooks the tests use.
 //!
 //! The `oxbind` module exposes them directly. An extension module that embeds
 //! a shim exposes them on its `__oxbind__` attribute, so every copy can be
@@ -24,8 +24,33 @@ const FIND_DOC: &str = "_find_type(key_or_type)\n--\n\n\
 Diagnostics: look up a registered type by key (str) or by type object. Returns \
 (key, type, owner) or None.\0";
 
+const LEAK_DOC: &str = "set_leak_warnings(enabled)\n--\n\n\
+Turn the leak report at interpreter exit on (True, the default) or off (False) for the whole \
+runtime: every plugin and extension module sharing it. With the report off, a leak also never \
+changes the exit status (OXBIND_LEAKS_FATAL). See spec/LEAKS.md.\0";
+
+const LIVE_DOC: &str = "_live_instances(key)\n--\n\n\
+Diagnostics: how many instances of the registered class `key` are alive now, as the leak \
+report counts them; None if the class is not registered or not counted.\0";
+
 /// The diagnostics functions, as module-level functions.
-pub static METHODS: CpythonStatic<[ffi::PyMethodDef; 4]> = CpythonStatic::new([
+pub static METHODS: CpythonStatic<[ffi::PyMethodDef; 6]> = CpythonStatic::new([
+    ffi::PyMethodDef {
+        ml_name: c"set_leak_warnings".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: set_leak_warnings,
+        },
+        ml_flags: ffi::METH_O,
+        ml_doc: LEAK_DOC.as_ptr() as *const _,
+    },
+    ffi::PyMethodDef {
+        ml_name: c"_live_instances".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: live_instances,
+        },
+        ml_flags: ffi::METH_O,
+        ml_doc: LIVE_DOC.as_ptr() as *const _,
+    },
     ffi::PyMethodDef {
         ml_name: c"internals_info".as_ptr(),
         ml_meth: ffi::PyMethodDefPointer {
@@ -72,6 +97,54 @@ unsafe extern "C" fn internals_info(
         return ptr::null_mut();
     };
     internals::info_dict(j).map_or(ptr::null_mut(), Owned::into_raw)
+}
+
+unsafe extern "C" fn set_leak_warnings(
+    _m: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    if ffi::PyBool_Check(arg) == 0 {
+        errors::type_error(&format!(
+            "set_leak_warnings() argument 'enabled' must be bool, not {}",
+            errors::type_name(arg)
+        ));
+        return ptr::null_mut();
+    }
+    let Some(j) = joined() else {
+        return ptr::null_mut();
+    };
+    let i = j.internals;
+    let Some(set) = i.set_leak_warnings() else {
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            &format!(
+                "set_leak_warnings(): this runtime's creator ({}) predates the leak report",
+                i.creator().as_str()
+            ),
+        );
+        return ptr::null_mut();
+    };
+    set(i.state(), arg == ffi::Py_True());
+    ffi::Py_NewRef(ffi::Py_None())
+}
+
+unsafe extern "C" fn live_instances(
+    _m: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let Some(key) = str_arg(arg, "_live_instances", "key") else {
+        return ptr::null_mut();
+    };
+    let Some(j) = joined() else {
+        return ptr::null_mut();
+    };
+    match internals::find_type_by_key(j, &key).and_then(|r| match r.live_instances() {
+        Some(oxbind_internals::abi_stable::std_types::RSome(live)) => Some(live(r)),
+        _ => None,
+    }) {
+        Some(n) => ffi::PyLong_FromLongLong(n),
+        None => ffi::Py_NewRef(ffi::Py_None()),
+    }
 }
 
 unsafe extern "C" fn register_type(

@@ -1316,6 +1316,10 @@ unsafe fn convert_object<'a>(
         );
         return Err(Mismatch::Raised);
     }
+    if ty.passing == Passing::HANDLE {
+        // The object itself; the plugin takes its own strong reference.
+        return Ok(ArgValue::Object(target as *mut c_void));
+    }
     scratch.wanted.push((target, ty.passing == Passing::MUT));
     scratch.objects.push(target);
     Ok(ArgValue::Object(instance::header(target).value))

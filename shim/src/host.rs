@@ -22,6 +22,8 @@ static HOST_TABLE: WithMetadata<HostApi> = WithMetadata::new(HostApi {
     mutex_unlock,
     critical_begin,
     critical_end,
+    incref,
+    decref,
 });
 static HOST: HostApi_Ref = HostApi_Ref(HOST_TABLE.static_as_prefix());
 
@@ -114,4 +116,30 @@ unsafe extern "C" fn critical_end(section: *mut c_void) {
     }
     #[cfg(not(Py_GIL_DISABLED))]
     let _ = section;
+}
+
+/// Runs `f` attached to the interpreter, through `PyGILState_Ensure`: a
+/// no-op for a thread that is attached already (inside a call), else it
+/// attaches a thread state (free-threaded) or takes the GIL. Nothing runs
+/// once the interpreter is finalized: the reference is left alone (leaked).
+unsafe fn attached(f: impl FnOnce()) {
+    use pyo3_ffi as ffi;
+    if ffi::Py_IsInitialized() == 0 {
+        return;
+    }
+    let state = ffi::PyGILState_Ensure();
+    f();
+    ffi::PyGILState_Release(state);
+}
+
+unsafe extern "C" fn incref(obj: *mut c_void) {
+    // SAFETY: `obj` is a live object the plugin holds (or was just passed).
+    attached(|| pyo3_ffi::Py_INCREF(obj as *mut pyo3_ffi::PyObject));
+}
+
+unsafe extern "C" fn decref(obj: *mut c_void) {
+    // SAFETY: the plugin owns one reference to `obj`, taken with `incref`;
+    // the release may run any Python code, and the plugin holds no lock of
+    // ours while dropping a handle.
+    attached(|| pyo3_ffi::Py_DECREF(obj as *mut pyo3_ffi::PyObject));
 }

@@ -76,6 +76,10 @@ pub unsafe extern "C" fn new_instance(record: TypeRecord_Ref) -> *mut c_void {
     if obj.is_null() {
         return ptr::null_mut();
     }
+    // SAFETY: this copy created the record (`new_instance` is its own), so
+    // the class data is ours.
+    let class = &*(record.class_data() as *const ClassData);
+    crate::leaks::count(class.leak_index, 1);
     let h = header_mut(obj);
     h.value = (obj as *mut u8).add(record.value_offset()) as *mut c_void;
     h.owner = ptr::null_mut();
@@ -119,6 +123,9 @@ pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
         // A panicking Drop must not unwind into CPython; the value is gone either way.
         let _ = catch_unwind(AssertUnwindSafe(|| drop_value(value)));
     }
+    // SAFETY: `dealloc` is the tp_dealloc of classes this copy created.
+    let class = &*(record.class_data() as *const ClassData);
+    crate::leaks::count(class.leak_index, -1);
     let owner = h.owner as *mut ffi::PyObject;
     let ty = ffi::Py_TYPE(obj);
     match (*ty).tp_free {

@@ -42,7 +42,7 @@ use oxbind_internals::{
 };
 use pyo3_ffi as ffi;
 
-use crate::{errors, pyref::Owned, sync::PyLock, SHIM_VERSION};
+use crate::{errors, instance, leaks, pyref::Owned, sync::PyLock, SHIM_VERSION};
 
 /// Whether this shim copy was built for a free-threaded interpreter.
 pub const FREE_THREADED: bool = cfg!(Py_GIL_DISABLED);
@@ -106,6 +106,9 @@ pub unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
             let candidate = create(module)?;
             let stored = dict_set_default(dict, key_obj.as_ptr(), candidate.capsule.as_ptr())?;
             if stored.as_ptr() == candidate.capsule.as_ptr() {
+                let state = candidate.header.internals.state() as *mut CreatorState;
+                CREATED_STATE.store(state, Ordering::Release);
+                leaks::install_report(gather_leaks);
                 (candidate.header, true)
             } else {
                 // Another thread published first; ours was never seen.
@@ -398,6 +401,7 @@ unsafe fn create(module: &str) -> Result<Candidate, ()> {
         map_remove: creator_map_remove,
         add_conversion: creator_add_conversion,
         conversion_at: creator_conversion_at,
+        set_leak_warnings: creator_set_leak_warnings,
         #[cfg(feature = "fixture-next-minor")]
         motto: RStr::from_str("appended by the newer-minor fixture"),
     };
@@ -566,6 +570,77 @@ unsafe extern "C" fn creator_map_remove(
     }
 }
 
+unsafe extern "C" fn creator_set_leak_warnings(_state: *const c_void, enabled: bool) {
+    leaks::LEAK_WARNINGS.store(enabled, Ordering::Release);
+}
+
+/// The state of the runtime this copy created, if it created one: what the
+/// leak report reads at exit.
+static CREATED_STATE: AtomicPtr<CreatorState> = AtomicPtr::new(ptr::null_mut());
+
+/// The leaks of the runtime this copy created (`spec/LEAKS.md`). Runs at
+/// exit, after finalization: it takes locks only with `try_lock`, runs no
+/// Python code and changes no reference count. What is still alive now was
+/// leaked.
+fn gather_leaks() -> leaks::Leaks {
+    let mut out = leaks::Leaks::default();
+    let state = CREATED_STATE.load(Ordering::Acquire);
+    if state.is_null() {
+        return out;
+    }
+    // SAFETY: the creator's state is leaked, never freed.
+    let state = unsafe { &*state };
+    if let Some(registry) = state.registry.try_lock() {
+        for (key, record) in &registry.by_key {
+            if record.size() == 0 && record.new_instance().is_none() {
+                continue; // not an oxbind class (the diagnostics registry)
+            }
+            match record.live_instances() {
+                // SAFETY: records and the code of every copy live as long
+                // as the process; the function only reads counters.
+                Some(RSome(live)) => {
+                    let n = unsafe { live(*record) };
+                    if n > 0 {
+                        out.instances.push((
+                            key.clone(),
+                            format!(
+                                "{} {}",
+                                record.owner().as_str(),
+                                record.owner_version().as_str()
+                            ),
+                            n,
+                        ));
+                    }
+                }
+                _ => out.uncounted.push(key.clone()),
+            }
+        }
+    }
+    for shard in state.shards.iter() {
+        let Some(map) = shard.map.try_lock() else {
+            continue;
+        };
+        for &obj in map.values() {
+            // SAFETY: mapped objects are alive (dealloc unmaps them first);
+            // their headers, and their owners' headers, are readable.
+            unsafe {
+                let h = instance::header(obj as *mut ffi::PyObject);
+                if !h.owner.is_null() {
+                    let owner = instance::header(h.owner as *mut ffi::PyObject);
+                    out.keep_alive.push((
+                        h.record.key().as_str().to_owned(),
+                        owner.record.key().as_str().to_owned(),
+                    ));
+                }
+            }
+        }
+    }
+    out.instances.sort();
+    out.uncounted.sort();
+    out.keep_alive.sort();
+    out
+}
+
 unsafe extern "C" fn creator_add_conversion(
     state: *const c_void,
     key: RStr<'_>,
@@ -689,6 +764,7 @@ pub fn plain_record(
         clone_value: RNone,
         class_data: ptr::null(),
         new_instance: RNone,
+        live_instances: RNone,
     }
 }
 

@@ -40,6 +40,7 @@ pub mod host;
 pub mod instance;
 pub mod internals;
 pub mod layout_report;
+pub mod leaks;
 pub mod loader;
 #[cfg(feature = "extension-module")]
 pub mod module;

@@ -121,8 +121,11 @@ fn check_type(ty: &TypeDesc, is_result: bool) -> Result<(), String> {
     match k {
         TypeKind::OBJECT => {
             let class = ty.class.ok_or("an object type without a class")?;
-            if ty.passing.0 > Passing::MUT.0 {
+            if ty.passing.0 > Passing::HANDLE.0 {
                 return Err(format!("unknown passing mode {}", ty.passing.0));
+            }
+            if is_result && ty.passing == Passing::HANDLE {
+                return Err("results cannot be instance handles".into());
             }
             if is_result && ty.passing == Passing::MUT {
                 return Err("results cannot be `&mut` references".into());

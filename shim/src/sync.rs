@@ -78,6 +78,29 @@ impl RawPyLock {
         }
     }
 
+    /// Takes the lock if it is free, without waiting and without needing
+    /// the thread to be attached (the leak report runs after finalization).
+    pub fn try_lock(&self) -> bool {
+        #[cfg(Py_3_13)]
+        {
+            // SAFETY: a PyMutex is one byte whose low bit is the locked bit
+            // (CPython's `_Py_LOCKED`); taking it from 0 to 1 with a
+            // compare-exchange is exactly CPython's uncontended fast path.
+            let bits = unsafe { &*(self.mutex.get() as *const std::sync::atomic::AtomicU8) };
+            bits.compare_exchange(
+                0,
+                1,
+                std::sync::atomic::Ordering::Acquire,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_ok()
+        }
+        #[cfg(not(Py_3_13))]
+        {
+            self.mutex.try_lock().map(std::mem::forget).is_some()
+        }
+    }
+
     /// Releases the lock.
     ///
     /// # Safety
@@ -129,6 +152,11 @@ impl<T> PyLock<T> {
     pub unsafe fn lock(&self) -> PyLockGuard<'_, T> {
         self.raw.lock();
         PyLockGuard { lock: self }
+    }
+
+    /// Locks if the lock is free; never waits and needs no thread state.
+    pub fn try_lock(&self) -> Option<PyLockGuard<'_, T>> {
+        self.raw.try_lock().then_some(PyLockGuard { lock: self })
     }
 }
 

@@ -68,15 +68,21 @@ def counter(oxbind):
     return oxbind.load(plugin_path("counter"))
 
 
-def run_python(code, *, extra_path=(), check=True):
+def run_python(code, *, extra_path=(), check=True, env_update=None):
     """Runs `code` in a fresh interpreter of the running kind, with oxbind,
     the standalone example modules and `extra_path` importable. Returns the
-    CompletedProcess (stdout and stderr as text)."""
+    CompletedProcess (stdout and stderr as text). `env_update` sets (or,
+    with None values, removes) environment variables."""
     import subprocess
 
     path = [*map(str, extra_path), os.environ.get("PYTHONPATH", "")]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
     env.pop("PYTHON_GIL", None)
+    for key, value in (env_update or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     if check and out.returncode != 0:
         raise AssertionError(f"subprocess failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")

@@ -34,6 +34,14 @@ pub struct HostApi {
     /// Ends the section `critical_begin` began in `section`. Sections end
     /// in the reverse order they began, on the thread that began them.
     pub critical_end: unsafe extern "C" fn(section: *mut c_void),
+    /// Since ABI 0.1.1. Takes a strong reference to `obj` (an object the
+    /// shim passed as a `Passing::HANDLE` argument). Safe from any thread:
+    /// the shim attaches to the interpreter if needed.
+    pub incref: unsafe extern "C" fn(obj: *mut c_void),
+    /// Releases one strong reference taken with `incref`; attaches to the
+    /// interpreter if needed. Never called after the interpreter finalized
+    /// (the reference is leaked then, and the leak report shows it).
+    pub decref: unsafe extern "C" fn(obj: *mut c_void),
 }
 
 /// The bytes a critical section needs (`PyCriticalSection2` is four

@@ -77,6 +77,11 @@ impl Passing {
     pub const VALUE: Self = Self(0);
     pub const REF: Self = Self(1);
     pub const MUT: Self = Self(2);
+    /// Since 0.1.1, parameters only: a strong reference to the instance
+    /// itself (`oxbind::Instance<T>`), not its value. The argument is
+    /// `ArgValue::Object` holding the `PyObject*`; the SDK takes its own
+    /// reference through the host API. No borrow is taken.
+    pub const HANDLE: Self = Self(3);
 }
 
 /// The type of one parameter or result.

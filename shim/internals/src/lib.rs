@@ -199,6 +199,11 @@ pub struct TypeRecord {
     /// are `OWNED` (not yet `READY`). Null with a Python error on failure.
     #[sabi(last_prefix_field)]
     pub new_instance: ROption<unsafe extern "C" fn(record: TypeRecord_Ref) -> *mut c_void>,
+    /// Since 0.1.1. How many instances of the type are alive, for the leak
+    /// report (`spec/LEAKS.md`): the creating copy counts them per thread,
+    /// without any shared counter, and sums the counts here. Reads as
+    /// absent in records of older copies (their instances go uncounted).
+    pub live_instances: ROption<unsafe extern "C" fn(record: TypeRecord_Ref) -> i64>,
 }
 
 // SAFETY: records are immutable after registration.
@@ -315,6 +320,9 @@ pub struct Internals {
         key: RStr<'_>,
         index: u32,
     ) -> Option<&'static oxbind_abi::FunctionDesc>,
+    /// Since 0.1.1. Turns the creator's leak report at exit on or off
+    /// (`oxbind.set_leak_warnings`), for the whole runtime.
+    pub set_leak_warnings: unsafe extern "C" fn(state: *const c_void, enabled: bool),
     /// Appended by the "newer minor" compatibility fixture: a field older
     /// copies do not know and newer copies read as `None` from older ones.
     #[cfg(feature = "fixture-next-minor")]

@@ -283,6 +283,9 @@ fn test(layout: &Layout, pytest_args: &[String]) -> Result {
         let status = layout
             .python(interp)
             .args(["-m", "pytest", "-p", "no:cacheprovider", "-q"])
+            // Any leak at exit fails the run, in pytest and in every
+            // subprocess the tests start (spec/LEAKS.md).
+            .env("OXBIND_LEAKS_FATAL", "1")
             .args(extra)
             .arg(format!("--junitxml={}", report.display()))
             .arg(layout.root.join("tests/python"))

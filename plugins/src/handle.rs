@@ -1,0 +1,84 @@
+//! [`Instance<T>`]: a strong reference to a Python instance of a class, that
+//! plugin code may keep beyond the call that received it.
+
+use std::{ffi::c_void, marker::PhantomData};
+
+use oxbind_abi::{ArgValue, Passing, TypeDesc, TypeKind};
+
+use crate::{private::host, Class, Error, FromArg};
+
+/// A strong reference to an instance of the class `T`, taken as a
+/// parameter (`fn keep(item: oxbind::Instance<Blob>)`). Unlike `&T`, it may
+/// outlive the call: store it, and the Python object stays alive until the
+/// handle is dropped. It is an opaque keep-alive: it gives no access to the
+/// value (take `&T` for that).
+///
+/// Dropping a handle releases the reference through the shim, attaching to
+/// the interpreter if needed, so it may be dropped on any thread. A handle
+/// that is never dropped (one in a `static`, say) keeps its object alive
+/// for good: the leak report at exit lists it (`spec/LEAKS.md`).
+pub struct Instance<T: Class> {
+    obj: *mut c_void,
+    _class: PhantomData<fn() -> T>,
+}
+
+// SAFETY: the handle only holds a reference count, which the shim changes
+// attached to the interpreter, from whatever thread drops or clones it.
+unsafe impl<T: Class> Send for Instance<T> {}
+unsafe impl<T: Class> Sync for Instance<T> {}
+
+impl<T: Class> Instance<T> {
+    /// Whether two handles refer to the same Python object.
+    pub fn is(&self, other: &Instance<T>) -> bool {
+        self.obj == other.obj
+    }
+}
+
+impl<'a, T: Class> FromArg<'a> for Instance<T> {
+    const TYPE: TypeDesc = TypeDesc::object(T::CLASS, Passing::HANDLE, "Instance");
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        let ArgValue::Object(obj) = value else {
+            return Err(Error::type_error(format!(
+                "expected {}, got {value:?} (shim and plugin disagree on the parameter type)",
+                TypeKind::OBJECT.python_name()
+            )));
+        };
+        let incref = host().and_then(|h| h.incref()).ok_or_else(|| {
+            Error::runtime_error("oxbind: this oxbind shim predates instance handles (plugin ABI 0.1.1); upgrade oxbind")
+        })?;
+        // SAFETY: the shim passed a live object for a HANDLE parameter.
+        unsafe { incref(obj) };
+        Ok(Instance {
+            obj,
+            _class: PhantomData,
+        })
+    }
+}
+
+impl<T: Class> Clone for Instance<T> {
+    fn clone(&self) -> Self {
+        if let Some(incref) = host().and_then(|h| h.incref()) {
+            // SAFETY: this handle keeps the object alive.
+            unsafe { incref(self.obj) };
+        }
+        Instance {
+            obj: self.obj,
+            _class: PhantomData,
+        }
+    }
+}
+
+impl<T: Class> Drop for Instance<T> {
+    fn drop(&mut self) {
+        if let Some(decref) = host().and_then(|h| h.decref()) {
+            // SAFETY: this handle owns one reference, taken in from_arg/clone.
+            unsafe { decref(self.obj) };
+        }
+    }
+}
+
+impl<T: Class> std::fmt::Debug for Instance<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Instance<{}>({:p})", T::CLASS.key.as_str(), self.obj)
+    }
+}

@@ -1,0 +1,120 @@
+"""The leak report at exit (spec/LEAKS.md): exact lines from a plugin that
+leaks on purpose (tests/fixtures/leaky), the exit status that
+OXBIND_LEAKS_FATAL asks for, the switch, a clean run that prints nothing,
+and the per-thread live counts behind it. They run on every interpreter
+the suite runs on: 3.13t, 3.13 and 3.11."""
+
+import threading
+
+import pytest
+
+from conftest import plugin_path, run_python
+
+LEAK = f"""
+import oxbind
+leaky = oxbind.load({str(plugin_path("leaky"))!r})
+leaky.keep(leaky.Blob(3))
+leaky.keep(leaky.Shelf(5).blob)   # a reference into the shelf: keeps it alive
+"""
+
+EXPECTED = [
+    "oxbind: leaked 3 instances",
+    "oxbind:   2 x leaky.Blob (plugin leaky 0.1.0)",
+    "oxbind:   1 x leaky.Shelf (plugin leaky 0.1.0)",
+    "oxbind: leaked 1 keep-alive record",
+    "oxbind:   a leaky.Blob reference keeps a leaky.Shelf alive",
+    "oxbind: turn this report off with oxbind.set_leak_warnings(False); see spec/LEAKS.md",
+]
+
+pytestmark = pytest.mark.thread_unsafe  # live counts are process-wide
+
+
+def test_the_report_lists_leaked_instances_and_keep_alive_records():
+    out = run_python(LEAK, env_update={"OXBIND_LEAKS_FATAL": None})
+    assert out.returncode == 0
+    assert out.stderr.splitlines() == EXPECTED
+
+
+@pytest.mark.parametrize("value, status", [("1", 70), ("yes", 70), ("0", 0), ("", 0)])
+def test_the_exit_status_follows_the_environment(value, status):
+    out = run_python(LEAK, check=False, env_update={"OXBIND_LEAKS_FATAL": value})
+    assert out.returncode == status, out.stderr
+    assert out.stderr.splitlines() == EXPECTED
+
+
+def test_set_leak_warnings_false_turns_report_and_status_off():
+    out = run_python(LEAK + "oxbind.set_leak_warnings(False)\n", check=False,
+                     env_update={"OXBIND_LEAKS_FATAL": "1"})
+    assert (out.returncode, out.stderr) == (0, "")
+
+
+def test_set_leak_warnings_from_a_standalone_module_controls_the_runtime():
+    # The report belongs to the runtime, whichever module created it.
+    out = run_python("import geometry\n" + LEAK + "geometry.__oxbind__.set_leak_warnings(False)\n",
+                     check=False, env_update={"OXBIND_LEAKS_FATAL": "1"})
+    assert (out.returncode, out.stderr) == (0, "")
+
+
+def test_set_leak_warnings_wants_a_bool(oxbind):
+    with pytest.raises(TypeError, match=r"set_leak_warnings\(\) argument 'enabled' must be bool, not int"):
+        oxbind.set_leak_warnings(0)
+    assert "leak report" in oxbind.set_leak_warnings.__doc__
+
+
+def test_a_clean_run_of_every_example_plugin_prints_nothing():
+    code = f"""
+import oxbind, geometry, counter, strings
+d = {str(plugin_path("hello").parent)!r}
+hello = oxbind.load(d + "/libhello.so")
+g = oxbind.load(d + "/libgeometry.so")
+ph = oxbind.load(d + "/libphysics.so")
+c = oxbind.load(d + "/libcounter.so")
+s = oxbind.load(d + "/libstrings.so")
+leaky = oxbind.load(d + "/libleaky.so")
+hello.greet("x")
+b = ph.Body(g.Point(1, 2), 3.0)
+pos = b.position
+assert pos is b.position
+ph.distance(g.Point(0, 0), (3, 4))
+k = c.Counter(); k.inc(); c.return_self(k); c.total({{"a": 1}})
+t = c.Tally(); t.record(True)
+assert leaky.hold_briefly(leaky.Blob(1))
+try:
+    hello.add("1", 2)
+except TypeError as e:
+    err = e
+cycle = [b]; cycle.append(cycle)
+"""
+    out = run_python(code, check=False, env_update={"OXBIND_LEAKS_FATAL": "1"})
+    assert (out.returncode, out.stderr) == (0, "")
+
+
+def test_live_counts_follow_construction_and_destruction(counter, oxbind):
+    before = oxbind._live_instances("counter.Counter")
+    items = [counter.Counter() for _ in range(10)]
+    assert oxbind._live_instances("counter.Counter") == before + 10
+    del items
+    assert oxbind._live_instances("counter.Counter") == before
+    assert oxbind._live_instances("no.Such") is None
+
+
+def test_objects_freed_on_another_thread_are_counted_once(counter, oxbind):
+    before = oxbind._live_instances("counter.Counter")
+    made = []
+    maker = threading.Thread(target=lambda: made.extend(counter.Counter() for _ in range(100)))
+    maker.start()
+    maker.join()
+    assert oxbind._live_instances("counter.Counter") == before + 100
+    freer = threading.Thread(target=made.clear)
+    freer.start()
+    freer.join()
+    assert oxbind._live_instances("counter.Counter") == before
+
+
+def test_a_handle_kept_only_for_a_call_is_released(oxbind):
+    leaky = oxbind.load(plugin_path("leaky"))
+    before = oxbind._live_instances("leaky.Blob")
+    assert leaky.hold_briefly(leaky.Blob(1)) is True
+    assert oxbind._live_instances("leaky.Blob") == before
+    with pytest.raises(TypeError, match=r"keep\(\) argument 'blob' must be leaky.Blob, not int"):
+        leaky.keep(1)
