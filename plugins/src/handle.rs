@@ -28,6 +28,11 @@ unsafe impl<T: Class> Send for Instance<T> {}
 unsafe impl<T: Class> Sync for Instance<T> {}
 
 impl<T: Class> Instance<T> {
+    /// The `PyObject*`, for the collector's visitor.
+    pub(crate) fn as_ptr(&self) -> *mut c_void {
+        self.obj
+    }
+
     /// Whether two handles refer to the same Python object.
     pub fn is(&self, other: &Instance<T>) -> bool {
         self.obj == other.obj

@@ -25,9 +25,12 @@
 //! - [`convert`]: which Rust types can be parameters and results.
 //! - [`Error`]: how a Rust error becomes a Python exception.
 //! - [`sync`]: locks for plugin state shared between threads.
+//! - [`Instance`]: a strong reference to an instance that plugin code may keep.
+//! - [`gc`]: garbage-collector hooks for classes that hold [`Instance`] handles.
 
 pub mod convert;
 mod error;
+pub mod gc;
 #[doc(hidden)]
 pub mod private;
 pub mod sync;

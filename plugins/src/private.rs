@@ -51,6 +51,13 @@ pub trait NoMethods {
 }
 impl<T> NoMethods for T {}
 
+/// The default for classes not declared `gc`: no collector hooks.
+/// `#[oxbind::class(gc)]` shadows it with an inherent constant.
+pub trait NoGc {
+    const __OXBIND_GC: oxbind_abi::ClassGc = oxbind_abi::ClassGc::NONE;
+}
+impl<T> NoGc for T {}
+
 /// Runs a function body, turning `Err` into an error record and catching any
 /// panic so that it never unwinds into the shim.
 #[inline]

@@ -23,9 +23,9 @@ use std::{
 
 use oxbind_abi::{
     abi_stable::{abi_stability::abi_checking::check_layout_compatibility, std_types::RStr},
-    ArgValue, ClassDesc, ClassRef, FunctionDesc, MethodKind, SlotKind,
+    ArgValue, ClassDesc, ClassGc, ClassRef, FunctionDesc, MethodKind, SlotKind,
 };
-use oxbind_internals::{TypeRecord, TypeRecord_Ref};
+use oxbind_internals::{instance_flags, TypeRecord, TypeRecord_Ref};
 use pyo3_ffi as ffi;
 
 use crate::{
@@ -41,6 +41,8 @@ pub struct ClassData {
     /// This class's index in the per-thread live-instance counts
     /// (`leaks`); `None` past the counting limit.
     pub leak_index: Option<u32>,
+    /// The garbage-collector hooks; with them the type is a GC type.
+    pub gc: ClassGc,
     ctor: Option<&'static FunctionData>,
     slots: [Option<&'static FunctionData>; SlotKind::MAX.0 as usize + 1],
 }
@@ -64,6 +66,8 @@ pub struct ClassFunctions {
         &'static FunctionData,
         Option<&'static FunctionData>,
     )>,
+    /// The class's garbage-collector hooks (none for most classes).
+    pub gc: ClassGc,
 }
 
 /// Creates and registers the type of `desc`, owned by `plugin`. Returns
@@ -121,6 +125,7 @@ pub unsafe fn create(
     let data: &'static ClassData = Box::leak(Box::new(ClassData {
         desc,
         leak_index: crate::leaks::new_class_index(),
+        gc: functions.gc,
         ctor: functions.ctor,
         slots,
     }));
@@ -135,6 +140,11 @@ pub unsafe fn create(
         slot(ffi::Py_tp_methods, method_defs.as_mut_ptr() as *mut c_void),
         slot(ffi::Py_tp_getset, getsets.as_mut_ptr() as *mut c_void),
     ];
+    let collected = data.gc.traverse.is_some();
+    if collected {
+        type_slots.push(slot(ffi::Py_tp_traverse, slot_traverse as *mut c_void));
+        type_slots.push(slot(ffi::Py_tp_clear, slot_clear as *mut c_void));
+    }
     let has = |k: SlotKind| data.slots[k.0 as usize].is_some();
     if has(SlotKind::REPR) {
         type_slots.push(slot(ffi::Py_tp_repr, slot_repr as *mut c_void));
@@ -201,7 +211,13 @@ pub unsafe fn create(
         name: c_name.as_ptr(),
         basicsize: (offset + class.size) as c_int,
         itemsize: 0,
-        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_IMMUTABLETYPE) as _,
+        flags: (ffi::Py_TPFLAGS_DEFAULT
+            | ffi::Py_TPFLAGS_IMMUTABLETYPE
+            | if collected {
+                ffi::Py_TPFLAGS_HAVE_GC
+            } else {
+                0
+            }) as _,
         slots: type_slots.as_mut_ptr(),
     };
     let ty = Owned::from_raw(ffi::PyType_FromSpec(&mut spec)).ok_or(())?;
@@ -231,6 +247,78 @@ pub unsafe fn create(
     }
     immortalize_type(ty.as_ptr());
     Ok(ty)
+}
+
+/// `tp_traverse` of GC classes: the type (a heap type), a wrapper's owner,
+/// and the handles the plugin's value holds. It never changes a reference
+/// count, as free-threaded CPython's collector requires, and takes no lock:
+/// on free-threaded builds the collector has stopped every other thread.
+unsafe extern "C" fn slot_traverse(
+    obj: *mut ffi::PyObject,
+    visit: ffi::visitproc,
+    arg: *mut c_void,
+) -> c_int {
+    let ty = ffi::Py_TYPE(obj) as *mut ffi::PyObject;
+    let r = visit(ty, arg);
+    if r != 0 {
+        return r;
+    }
+    let h = instance::header(obj);
+    // A freshly allocated instance is tracked before its header is written;
+    // the allocator zeroed it, so its flags read as "not ready".
+    let flags = h.flags.load(std::sync::atomic::Ordering::Acquire);
+    let owner = h.owner as *mut ffi::PyObject;
+    if !owner.is_null() {
+        let r = visit(owner, arg);
+        if r != 0 {
+            return r;
+        }
+    }
+    let both = instance_flags::READY | instance_flags::OWNED;
+    if flags & both == both {
+        let class = class_of(obj);
+        if let Some(traverse) = class.gc.traverse.into_option() {
+            return traverse(h.value, visit as *const c_void, arg);
+        }
+    }
+    0
+}
+
+/// `tp_clear` of GC classes: drops the handles the value holds (through the
+/// plugin), and a wrapper's owner (the wrapper is then no longer ready:
+/// using it raises). A value someone has borrowed is left alone: a borrower
+/// holds a reference, so the object cannot be garbage.
+unsafe extern "C" fn slot_clear(obj: *mut ffi::PyObject) -> c_int {
+    use std::sync::atomic::Ordering;
+    let h = instance::header(obj);
+    if h.borrow.load(Ordering::Acquire) != 0 {
+        return 0;
+    }
+    let flags = h.flags.load(Ordering::Acquire);
+    let both = instance_flags::READY | instance_flags::OWNED;
+    if flags & both == both {
+        let class = class_of(obj);
+        if let Some(clear) = class.gc.clear.into_option() {
+            clear(h.value);
+        }
+    }
+    let owner = h.owner as *mut ffi::PyObject;
+    if !owner.is_null() {
+        // Unmapped, so that no later `&T` result at this address finds it.
+        let was = h.flags.fetch_and(
+            !(instance_flags::READY | instance_flags::MAPPED),
+            Ordering::AcqRel,
+        );
+        if was & instance_flags::MAPPED != 0 {
+            if let Some(j) = internals::joined() {
+                let i = j.internals;
+                (i.map_remove())(i.state(), h.value, obj as *mut c_void);
+            }
+        }
+        instance::take_owner(obj);
+        ffi::Py_DECREF(owner);
+    }
+    0
 }
 
 /// `TypeRecord::live_instances` of the classes this copy creates.

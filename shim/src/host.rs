@@ -118,12 +118,17 @@ unsafe extern "C" fn critical_end(section: *mut c_void) {
     let _ = section;
 }
 
-/// Runs `f` attached to the interpreter, through `PyGILState_Ensure`: a
-/// no-op for a thread that is attached already (inside a call), else it
-/// attaches a thread state (free-threaded) or takes the GIL. Nothing runs
-/// once the interpreter is finalized: the reference is left alone (leaked).
+/// Runs `f` attached to the interpreter: directly if this thread is attached
+/// (inside a call, or the collector running `tp_clear`, even during
+/// finalization), else through `PyGILState_Ensure`, which attaches a thread
+/// state (free-threaded) or takes the GIL. A detached thread does nothing
+/// once the interpreter is finalizing: the reference is left alone (leaked).
 unsafe fn attached(f: impl FnOnce()) {
     use pyo3_ffi as ffi;
+    if !ffi::compat::PyThreadState_GetUnchecked().is_null() {
+        f();
+        return;
+    }
     if ffi::Py_IsInitialized() == 0 {
         return;
     }

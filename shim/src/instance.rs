@@ -103,8 +103,22 @@ pub unsafe fn is_ready(obj: *mut ffi::PyObject) -> bool {
     header(obj).flags.load(Ordering::Acquire) & instance_flags::READY != 0
 }
 
+/// Forgets a reference wrapper's owner (the caller releases the reference).
+///
+/// # Safety
+/// `obj` is an oxbind instance that no other thread can reach (`tp_clear`
+/// runs with the collector's guarantees).
+pub unsafe fn take_owner(obj: *mut ffi::PyObject) {
+    header_mut(obj).owner = ptr::null_mut();
+}
+
 /// `tp_dealloc` of every class this copy creates.
 pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
+    let ty = ffi::Py_TYPE(obj);
+    if ffi::PyType_IS_GC(ty) != 0 {
+        // Untracked first: the collector must never see a half-freed object.
+        ffi::PyObject_GC_UnTrack(obj as *mut c_void);
+    }
     let h = header(obj);
     let flags = h.flags.load(Ordering::Acquire);
     let record = h.record;
@@ -127,7 +141,6 @@ pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
     let class = &*(record.class_data() as *const ClassData);
     crate::leaks::count(class.leak_index, -1);
     let owner = h.owner as *mut ffi::PyObject;
-    let ty = ffi::Py_TYPE(obj);
     match (*ty).tp_free {
         Some(free) => free(obj as *mut c_void),
         None => ffi::PyObject_Free(obj as *mut c_void),

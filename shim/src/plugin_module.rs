@@ -9,8 +9,8 @@
 use std::collections::HashSet;
 
 use oxbind_abi::{
-    ArgValue, ClassDesc, ClassRef, FunctionDesc, MethodKind, Passing, Receiver, SlotKind, TypeDesc,
-    TypeKind,
+    ArgValue, ClassDesc, ClassGc, ClassRef, FunctionDesc, MethodKind, Passing, Receiver, SlotKind,
+    TypeDesc, TypeKind,
 };
 use pyo3_ffi as ffi;
 
@@ -397,8 +397,31 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         let func = function::new_function(data, module.as_ptr(), module_name.as_ptr())?;
         add_attr(module.as_ptr(), fname, func.as_ptr())?;
     }
-    for desc in class_descs {
-        let ty = build_class(desc, name, version)?;
+    // Appended in ABI 0.1.1: only plugins that new have it (its accessor
+    // panics on an older plugin's module).
+    let class_gc = if plugin.root.abi_version >= [0, 1, 1] {
+        module_ref.class_gc().as_slice()
+    } else {
+        &[]
+    };
+    if !class_gc.is_empty() && class_gc.len() != class_descs.len() {
+        refuse(format!(
+            "it lists {} classes but garbage-collector hooks for {}",
+            class_descs.len(),
+            class_gc.len()
+        ));
+        return Err(());
+    }
+    for (k, desc) in class_descs.iter().enumerate() {
+        let gc = class_gc.get(k).copied().unwrap_or(ClassGc::NONE);
+        if gc.traverse.is_some() != gc.clear.is_some() {
+            refuse(format!(
+                "class {} has only one of its garbage-collector hooks",
+                desc.class.key.as_str()
+            ));
+            return Err(());
+        }
+        let ty = build_class(desc, gc, name, version)?;
         add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
     }
     crate::host::install(module_ref.host());
@@ -412,6 +435,7 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
 
 unsafe fn build_class(
     desc: &'static ClassDesc,
+    gc: ClassGc,
     plugin: &'static str,
     version: &'static str,
 ) -> Result<Owned, ()> {
@@ -466,6 +490,7 @@ unsafe fn build_class(
             ctor,
             methods,
             properties,
+            gc,
         },
         plugin,
         version,

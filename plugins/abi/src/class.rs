@@ -167,3 +167,32 @@ pub struct ClassDesc {
     pub methods: RSlice<'static, MethodDesc>,
     pub properties: RSlice<'static, PropertyDesc>,
 }
+
+/// `tp_traverse`'s visit function, as CPython passes it (`visitproc`).
+pub type VisitProc = unsafe extern "C" fn(obj: *mut c_void, arg: *mut c_void) -> i32;
+
+/// The garbage-collector hooks of a class whose values hold Python
+/// references (`oxbind::Instance` handles). Since ABI 0.1.1; one per class,
+/// in `PluginModule::class_gc`, in the order of `PluginModule::classes`.
+#[repr(C)]
+#[derive(StableAbi, Copy, Clone, Debug)]
+pub struct ClassGc {
+    /// Calls `visit(obj, arg)` for each object the value references, and
+    /// returns the first non-zero result (or 0). `visit` is a [`VisitProc`]
+    /// (passed as a data pointer: abi_stable cannot describe a function
+    /// pointer taking a function pointer). Never changes a reference count
+    /// (a free-threaded GC rule), never panics across the boundary.
+    pub traverse: ROption<
+        unsafe extern "C" fn(value: *const c_void, visit: *const c_void, arg: *mut c_void) -> i32,
+    >,
+    /// Drops the value's references, leaving a valid value (`tp_clear`).
+    pub clear: ROption<unsafe extern "C" fn(value: *mut c_void)>,
+}
+
+impl ClassGc {
+    /// No hooks: the class holds no Python references.
+    pub const NONE: ClassGc = ClassGc {
+        traverse: ROption::RNone,
+        clear: ROption::RNone,
+    };
+}

@@ -24,7 +24,9 @@ pub mod root;
 pub mod value;
 
 pub use abi_stable;
-pub use class::{ClassDesc, ClassRef, MethodDesc, MethodKind, PropertyDesc, SlotKind};
+pub use class::{
+    ClassDesc, ClassGc, ClassRef, MethodDesc, MethodKind, PropertyDesc, SlotKind, VisitProc,
+};
 pub use error::{ErrorKind, ErrorRecord};
 pub use function::{CallFn, CallOutcome, FunctionDesc, ParamDesc, Receiver};
 pub use host::{HostApi, HostApi_Ref, CRITICAL_NOT_BORROWED, CRITICAL_SECTION_SIZE};

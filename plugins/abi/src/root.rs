@@ -94,6 +94,10 @@ pub struct PluginModule {
     /// (zero until a shim loads the plugin; the first one wins).
     #[sabi(last_prefix_field)]
     pub host: &'static std::sync::atomic::AtomicUsize,
+    /// Since ABI 0.1.1: each class's garbage-collector hooks, in the order
+    /// of `classes`. The shim reads it only from plugins of ABI 0.1.1 or
+    /// later (the accessor panics on an older plugin, which lacks it).
+    pub class_gc: RSlice<'static, crate::class::ClassGc>,
 }
 
 #[cfg(test)]

@@ -117,6 +117,10 @@ fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
             }
         }
     });
+    let class_gc = decl
+        .classes
+        .iter()
+        .map(|ty| quote!({ use ::oxbind::private::NoGc as _; <#ty>::__OXBIND_GC }));
     quote! {
         const _: () = {
             use ::oxbind::abi::abi_stable::{
@@ -125,6 +129,7 @@ fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
             };
             static FUNCTIONS: &[::oxbind::abi::FunctionDesc] = &[#(#descs),*];
             static CLASSES: &[::oxbind::abi::ClassDesc] = &[#(#classes),*];
+            static CLASS_GC: &[::oxbind::abi::ClassGc] = &[#(#class_gc),*];
             static CONVERSIONS: &[::oxbind::abi::FunctionDesc] = &[#(#convs),*];
             static MODULE: WithMetadata<::oxbind::abi::PluginModule> = WithMetadata::new(::oxbind::abi::PluginModule {
                 name: RStr::from_str(#name),
@@ -135,6 +140,7 @@ fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
                 classes: RSlice::from_slice(CLASSES),
                 conversions: RSlice::from_slice(CONVERSIONS),
                 host: &::oxbind::private::HOST,
+                class_gc: RSlice::from_slice(CLASS_GC),
             });
             /// The oxbind plugin root (`spec/PLUGIN-ABI.md`).
             #[no_mangle]
@@ -469,6 +475,9 @@ fn doc_string(attrs: &[Attribute]) -> String {
 /// - `shared`: other plugins may use the class. The struct must be
 ///   `#[repr(C)]` and derive `abi_stable::StableAbi`; its layout is checked
 ///   wherever plugins meet.
+/// - `gc`: the value holds Python references (`oxbind::Instance` handles).
+///   The struct must implement `oxbind::gc::Traverse`; its type then takes
+///   part in garbage collection, so cycles through it are collected.
 /// - Field attributes: `#[oxbind(get)]` (a property returning a copy of the
 ///   field), `#[oxbind(get_ref)]` (returning a reference that keeps the
 ///   instance alive, for class-typed fields), `#[oxbind(set)]`.
@@ -485,16 +494,17 @@ pub fn class(attr: TokenStream, item: TokenStream) -> TokenStream {
 fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut strukt: syn::ItemStruct = syn::parse2(item)?;
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
-    let (mut module, mut name, mut shared) = (None, None, false);
+    let (mut module, mut name, mut shared, mut gc) = (None, None, false, false);
     for meta in metas {
         match &meta {
             Meta::NameValue(nv) if nv.path.is_ident("module") => module = Some(lit_str(&nv.value)?),
             Meta::NameValue(nv) if nv.path.is_ident("name") => name = Some(lit_str(&nv.value)?),
             Meta::Path(p) if p.is_ident("shared") => shared = true,
+            Meta::Path(p) if p.is_ident("gc") => gc = true,
             other => {
                 return Err(syn::Error::new(
                     other.span(),
-                    "expected `module = \"...\"`, `name = \"...\"` or `shared`",
+                    "expected `module = \"...\"`, `name = \"...\"`, `shared` or `gc`",
                 ))
             }
         }
@@ -638,6 +648,19 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
         }
     }
 
+    let gc_hooks = if gc {
+        quote! {
+            impl #ident {
+                #[doc(hidden)]
+                pub const __OXBIND_GC: ::oxbind::abi::ClassGc = ::oxbind::abi::ClassGc {
+                    traverse: ::oxbind::private::RSome(::oxbind::gc::traverse_value::<#ident>),
+                    clear: ::oxbind::private::RSome(::oxbind::gc::clear_value::<#ident>),
+                };
+            }
+        }
+    } else {
+        quote!()
+    };
     let layout = if shared {
         quote!(::oxbind::private::RSome(<#ident as ::oxbind::abi::abi_stable::StableAbi>::LAYOUT))
     } else {
@@ -753,6 +776,7 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
         }
 
         #by_value
+        #gc_hooks
     })
 }
 

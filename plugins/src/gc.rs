@@ -1,0 +1,90 @@
+//! Garbage-collector support for classes whose values hold Python
+//! references ([`Instance`] handles), so that reference cycles through them
+//! are collected.
+//!
+//! ```ignore
+//! #[oxbind::class(module = "graph", gc)]
+//! pub struct Node { next: Option<oxbind::Instance<Node>> }
+//!
+//! impl oxbind::gc::Traverse for Node {
+//!     fn traverse(&self, visit: &mut oxbind::gc::Visit<'_>) {
+//!         if let Some(next) = &self.next { visit.instance(next) }
+//!     }
+//!     fn clear(&mut self) { self.next = None }
+//! }
+//! ```
+//!
+//! A class declared `gc` must implement [`Traverse`]; the shim then makes its
+//! type a GC type whose `tp_traverse` and `tp_clear` call these methods.
+
+use std::{ffi::c_void, marker::PhantomData};
+
+use oxbind_abi::VisitProc;
+
+use crate::{Class, Instance};
+
+/// How a `gc` class shows the collector its references.
+pub trait Traverse {
+    /// Calls `visit.instance(h)` for every handle the value holds. It must
+    /// not create, clone or drop handles (it runs inside the collector, and
+    /// on free-threaded builds must never change a reference count).
+    fn traverse(&self, visit: &mut Visit<'_>);
+    /// Drops every handle the value holds (typically by setting fields to
+    /// `None` or clearing collections), breaking the cycle. The value must
+    /// stay valid: methods may still be called on it afterwards.
+    fn clear(&mut self);
+}
+
+/// The collector's visitor, given to [`Traverse::traverse`].
+pub struct Visit<'a> {
+    visit: VisitProc,
+    arg: *mut c_void,
+    status: i32,
+    _call: PhantomData<&'a mut ()>,
+}
+
+impl Visit<'_> {
+    /// Reports one held reference to the collector.
+    pub fn instance<T: Class>(&mut self, handle: &Instance<T>) {
+        if self.status == 0 {
+            // SAFETY: `visit` and `arg` are the collector's, valid for this
+            // traversal; the handle keeps its object alive.
+            self.status = unsafe { (self.visit)(handle.as_ptr(), self.arg) };
+        }
+    }
+}
+
+/// `ClassGc::traverse` for `T`.
+///
+/// # Safety
+/// `value` is a live `T`; `visit` and `arg` come from CPython's collector.
+#[doc(hidden)]
+pub unsafe extern "C" fn traverse_value<T: Traverse>(
+    value: *const c_void,
+    visit: *const c_void,
+    arg: *mut c_void,
+) -> i32 {
+    let mut v = Visit {
+        // SAFETY: the shim passes CPython's visitproc (`ClassGc::traverse`).
+        visit: std::mem::transmute::<*const c_void, VisitProc>(visit),
+        arg,
+        status: 0,
+        _call: PhantomData,
+    };
+    // A panic must not unwind into the collector; what was visited stands.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        (*(value as *const T)).traverse(&mut v)
+    }));
+    v.status
+}
+
+/// `ClassGc::clear` for `T`.
+///
+/// # Safety
+/// `value` is a live `T` that no one else borrows.
+#[doc(hidden)]
+pub unsafe extern "C" fn clear_value<T: Traverse>(value: *mut c_void) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        (*(value as *mut T)).clear()
+    }));
+}
