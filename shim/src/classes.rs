@@ -19,6 +19,7 @@ use std::{
     ffi::{c_void, CString},
     os::raw::{c_int, c_long},
     ptr,
+    sync::atomic::{AtomicPtr, AtomicUsize, Ordering},
 };
 
 use oxbind_abi::{
@@ -222,7 +223,7 @@ pub unsafe fn create(
     };
     let ty = Owned::from_raw(ffi::PyType_FromSpec(&mut spec)).ok_or(())?;
     // Construction through vectorcall: no argument tuple or dict.
-    (*(ty.as_ptr() as *mut ffi::PyTypeObject)).tp_vectorcall = Some(class_vectorcall);
+    (*(ty.as_ptr() as *mut ffi::PyTypeObject)).tp_vectorcall = Some(class_entry(data));
 
     let record = TypeRecord {
         key: class.key,
@@ -581,6 +582,60 @@ unsafe fn invoke(
     }
 }
 
+include!(concat!(env!("OUT_DIR"), "/class_entry_points.rs"));
+
+/// Class data by constructor slot, for [`class_entry_point`]. Written once
+/// per slot (before the type is visible), never freed.
+static CLASS_SLOTS: [AtomicPtr<ClassData>; CLASS_SLOT_COUNT] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; CLASS_SLOT_COUNT];
+static NEXT_CLASS_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+/// The `tp_vectorcall` for a new class: a direct entry point that knows
+/// its class, or, once every slot is taken, the registry-based one.
+fn class_entry(data: &'static ClassData) -> ffi::vectorcallfunc {
+    let slot = NEXT_CLASS_SLOT.fetch_add(1, Ordering::Relaxed);
+    if slot >= CLASS_SLOT_COUNT {
+        return class_vectorcall;
+    }
+    CLASS_SLOTS[slot].store(
+        data as *const ClassData as *mut ClassData,
+        Ordering::Release,
+    );
+    CLASS_ENTRY_POINTS[slot]
+}
+
+/// Construction through a class's own slot: no registry lookup.
+unsafe extern "C" fn class_entry_point<const I: usize>(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: the slot was filled before its entry point was installed.
+    let data = &*CLASS_SLOTS[I].load(Ordering::Acquire);
+    construct(data, callable, args, nargsf, kwnames)
+}
+
+/// Calls the constructor of `data`'s class.
+#[inline(always)]
+unsafe fn construct(
+    data: &ClassData,
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let Some(ctor) = data.ctor else {
+        errors::type_error(&format!(
+            "cannot create '{}' instances: the class has no constructor",
+            errors::type_name_of_type(callable)
+        ));
+        return ptr::null_mut();
+    };
+    let nargs = ffi::PyVectorcall_NARGS(nargsf);
+    function::dispatch(ctor, ptr::null_mut(), args, nargs, kwnames, Mode::Raise)
+}
+
 unsafe extern "C" fn class_vectorcall(
     callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -595,15 +650,7 @@ unsafe extern "C" fn class_vectorcall(
         return ptr::null_mut();
     };
     let data = &*(record.class_data() as *const ClassData);
-    let Some(ctor) = data.ctor else {
-        errors::type_error(&format!(
-            "cannot create '{}' instances: the class has no constructor",
-            record.key().as_str()
-        ));
-        return ptr::null_mut();
-    };
-    let nargs = ffi::PyVectorcall_NARGS(nargsf);
-    function::dispatch(ctor, ptr::null_mut(), args, nargs, kwnames, Mode::Raise)
+    construct(data, callable, args, nargsf, kwnames)
 }
 
 /// `tp_new`, for calls that do not go through vectorcall.

@@ -193,6 +193,20 @@ pub unsafe fn repr(obj: *mut ffi::PyObject) -> String {
         .into_owned()
 }
 
+/// The name of a type object, for messages.
+///
+/// # Safety
+/// `ty` is a valid type object.
+pub unsafe fn type_name_of_type(ty: *mut ffi::PyObject) -> String {
+    let name = (*(ty as *mut ffi::PyTypeObject)).tp_name;
+    if name.is_null() {
+        return "<unknown>".to_owned();
+    }
+    std::ffi::CStr::from_ptr(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// A C string from Rust text, with interior NULs replaced, for the few C APIs
 /// that take `const char*`.
 pub fn c_string(text: &str) -> CString {

@@ -120,6 +120,9 @@ pub struct FunctionData {
     /// takes only shared borrows, so it can never wait in a way that needs
     /// the general path's all-or-nothing retry.
     shared_only: bool,
+    /// No receiver, scalar parameters without locks, and a class result by
+    /// value: constructors like `Counter()`, which borrow nothing.
+    scalar_to_value: bool,
     ml_name: CString,
     ml_doc: CString,
 }
@@ -181,6 +184,7 @@ pub unsafe fn new_overloaded(
         locks: false,
         simple_method: false,
         shared_only: false,
+        scalar_to_value: false,
         ml_name: errors::c_string(name),
         ml_doc: errors::c_string(&doc),
     })))
@@ -298,6 +302,15 @@ pub unsafe fn new_data(
             .iter()
             .all(|p| !p.lock && (is_scalar(&p.ty) || shared_ref(&p.ty)))
         && (is_scalar(&desc.ret) || shared_ref(&desc.ret));
+    let scalar_to_value = desc.receiver == Receiver::NONE
+        && desc
+            .params
+            .as_slice()
+            .iter()
+            .all(|p| is_scalar(&p.ty) && !p.lock)
+        && desc.ret.kind == TypeKind::OBJECT
+        && desc.ret.passing == Passing::VALUE
+        && !desc.ret.optional;
     let locks = desc.lock_self
         || desc.params.as_slice().iter().any(|p| p.lock)
         || mut_args
@@ -317,6 +330,7 @@ pub unsafe fn new_data(
         locks,
         simple_method,
         shared_only,
+        scalar_to_value,
         ml_name: errors::c_string(desc.name.as_str()),
         ml_doc: errors::c_string(&docstring(desc, doc_name)),
     })))
@@ -458,6 +472,23 @@ pub unsafe fn dispatch(
                 return ptr::null_mut();
             }
         }
+    }
+    // A constructor from scalars, passed positionally.
+    if data.scalar_to_value
+        && kwnames.is_null()
+        && nargs as usize == nparams
+        && nparams <= INLINE_PARAMS
+    {
+        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| {
+            call_scalar_to_value(data, args, nparams, mode)
+        })) {
+            return result;
+        }
+        errors::raise_panic(&format!(
+            "internal error in the oxbind shim while calling {}()",
+            data.name
+        ));
+        return ptr::null_mut();
     }
     // The common case: scalars only, passed positionally, all given.
     if data.simple && kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS {
@@ -618,6 +649,48 @@ unsafe fn call_method_positional(
         drop(waited);
         finish_scalar(outcome)
     })
+}
+
+/// `call` for a `scalar_to_value` function (a constructor from scalars):
+/// the new instance is allocated first and the plugin moves the value into
+/// it; no borrow, no scratch.
+#[inline(always)]
+unsafe fn call_scalar_to_value(
+    data: &FunctionData,
+    args: *const *mut ffi::PyObject,
+    n: usize,
+    mode: Mode,
+) -> *mut ffi::PyObject {
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
+    let Some(values) = convert_positional(data, args, n, &mut storage) else {
+        return mismatch(mode);
+    };
+    let Ok(record) = data.classes[n].get(
+        data.desc.ret.class.expect("checked at load"),
+        data.plugin,
+        &data.name,
+    ) else {
+        return ptr::null_mut();
+    };
+    let Some(obj) = new_instance(record) else {
+        return ptr::null_mut();
+    };
+    let slot = instance::header(obj.as_ptr()).value;
+    match (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), slot) {
+        CallOutcome::Ok(RetValue::Written) => {
+            instance::mark_ready(obj.as_ptr());
+            obj.into_raw()
+        }
+        // The instance was never made ready: dropping it drops no value.
+        CallOutcome::Ok(_) => {
+            errors::raise(
+                ffi::PyExc_RuntimeError,
+                &format!("{}() did not write the result it returns", data.name),
+            );
+            ptr::null_mut()
+        }
+        other => finish_scalar(other),
+    }
 }
 
 /// `call` for a `shared_only` function or method, all arguments given
