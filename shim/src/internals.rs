@@ -801,7 +801,12 @@ pub unsafe fn info_dict(joined: &Joined) -> Result<Owned, ()> {
     let i = joined.internals;
     let stats = (i.stats())(i.state());
     let dict = Owned::from_raw(ffi::PyDict_New()).ok_or(())?;
-    let plugins = ffi::PyDict_Size(i.plugins() as *mut ffi::PyObject);
+    // The dict also holds name reservations (`name:<plugin>` → path):
+    // count the modules only.
+    let plugins = crate::containers::dict_items(i.plugins() as *mut ffi::PyObject)
+        .iter()
+        .filter(|(_, v)| ffi::PyModule_Check(v.as_ptr()) != 0)
+        .count() as ffi::Py_ssize_t;
     set_item(
         &dict,
         "runtime_id",

@@ -24,18 +24,34 @@ use crate::{
     SHIM_VERSION,
 };
 
-const LOAD_DOC: &str = "load(path)\n--\n\n\
-Load the oxbind plugin at `path` (a str or os.PathLike) and return it as a module.\n\n\
+const LOAD_DOC: &str = "load(path_or_name)\n--\n\n\
+Load an oxbind plugin and return it as a module.\n\n\
+`path_or_name` is a path (a str containing '/' or ending in '.so', bytes, or os.PathLike), or a\n\
+plugin name such as 'geometry', looked up as lib<name>.so or <name>.so in the directories of\n\
+OXBIND_PLUGIN_PATH, then in those of sys.path.\n\n\
 The file is checked before any of its code runs: it must be a shared library exporting an oxbind\n\
 plugin root with a compatible ABI version and layout; otherwise ImportError says what is wrong.\n\
-Loading the same file again returns the same module. Plugins are never unloaded.\0";
+Loading the same file again returns the same module; a different file that claims the name of a\n\
+loaded plugin raises ImportError. Plugins are never unloaded.\0";
 
-static METHODS: CpythonStatic<[ffi::PyMethodDef; 2]> = CpythonStatic::new([
+const PLUGINS_DOC: &str = "plugins()\n--\n\n\
+The loaded plugins, sorted by name: one dict each with 'name', 'version', 'path', 'sdk_version'\n\
+(the oxbind plugin ABI it was built against) and 'free_threading_safe'.\0";
+
+static METHODS: CpythonStatic<[ffi::PyMethodDef; 3]> = CpythonStatic::new([
     ffi::PyMethodDef {
         ml_name: c"load".as_ptr(),
         ml_meth: ffi::PyMethodDefPointer { PyCFunction: load },
         ml_flags: ffi::METH_O,
         ml_doc: LOAD_DOC.as_ptr() as *const _,
+    },
+    ffi::PyMethodDef {
+        ml_name: c"plugins".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: plugins,
+        },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: PLUGINS_DOC.as_ptr() as *const _,
     },
     ffi::PyMethodDef::zeroed(),
 ]);
@@ -158,8 +174,83 @@ unsafe fn fs_path(arg: *mut ffi::PyObject) -> Result<PathBuf, ()> {
     Ok(PathBuf::from(OsStr::from_bytes(raw)))
 }
 
+/// The plugin name `arg` stands for, if it is a name rather than a path: a
+/// `str` with no '/' that does not end in ".so".
+unsafe fn plugin_name(arg: *mut ffi::PyObject) -> Option<String> {
+    if ffi::PyUnicode_Check(arg) == 0 {
+        return None;
+    }
+    let mut len: ffi::Py_ssize_t = 0;
+    let utf8 = ffi::PyUnicode_AsUTF8AndSize(arg, &mut len);
+    if utf8.is_null() {
+        ffi::PyErr_Clear();
+        return None;
+    }
+    let text =
+        std::str::from_utf8(std::slice::from_raw_parts(utf8 as *const u8, len as usize)).ok()?;
+    let is_name =
+        !text.is_empty() && !text.contains('/') && !text.ends_with(".so") && !text.contains('\0');
+    is_name.then(|| text.to_owned())
+}
+
+/// The directories a plugin name is looked up in: `OXBIND_PLUGIN_PATH`'s,
+/// then `sys.path`'s (strings only; '' is the current directory).
+unsafe fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("OXBIND_PLUGIN_PATH")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    let sys_path = ffi::PySys_GetObject(c"path".as_ptr()); // borrowed
+    if !sys_path.is_null() && ffi::PyList_Check(sys_path) != 0 {
+        if let Ok(items) = crate::containers::list_items(sys_path) {
+            for item in items {
+                if ffi::PyUnicode_Check(item.as_ptr()) == 0 {
+                    continue;
+                }
+                if let Ok(dir) = fs_path(item.as_ptr()) {
+                    dirs.push(if dir.as_os_str().is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        dir
+                    });
+                }
+            }
+        }
+        ffi::PyErr_Clear();
+    }
+    dirs
+}
+
+/// Finds the file of the plugin `name`, or raises ModuleNotFoundError.
+unsafe fn find_plugin(name: &str) -> Result<PathBuf, ()> {
+    let dirs = search_dirs();
+    let files = [format!("lib{name}.so"), format!("{name}.so")];
+    for dir in &dirs {
+        for file in &files {
+            let candidate = dir.join(file);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    errors::raise(
+        ffi::PyExc_ModuleNotFoundError,
+        &format!(
+            "oxbind.load: no plugin named '{name}': looked for {} and {} in {} directories \
+             (OXBIND_PLUGIN_PATH, then sys.path)",
+            files[0],
+            files[1],
+            dirs.len()
+        ),
+    );
+    Err(())
+}
+
 unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
-    let path = fs_path(arg)?;
+    let wanted = plugin_name(arg);
+    let path = match &wanted {
+        Some(name) => find_plugin(name)?,
+        None => fs_path(arg)?,
+    };
     let Some(joined) = internals::joined() else {
         errors::raise(ffi::PyExc_RuntimeError, "oxbind is not initialised");
         return Err(());
@@ -203,6 +294,89 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
             return Err(());
         }
     };
-    let module = plugin_module::build(&checked)?;
-    internals::dict_set_default(plugins, key.as_ptr(), module.as_ptr())
+    let name = checked.root.module.name().as_str();
+    if let Some(wanted) = &wanted {
+        if wanted != name {
+            errors::import_error(
+                &format!(
+                    "oxbind.load: {} was found for '{wanted}' but is the plugin '{name}'",
+                    canonical.display()
+                ),
+                Some(&canonical),
+            );
+            return Err(());
+        }
+    }
+    // One file per plugin name: reserve the name for this path, atomically,
+    // before any of the plugin is registered.
+    let name_key = Owned::from_raw(errors::new_str(&format!("name:{name}"))).ok_or(())?;
+    let reserved = internals::dict_set_default(plugins, name_key.as_ptr(), key.as_ptr())?;
+    if ffi::PyObject_RichCompareBool(reserved.as_ptr(), key.as_ptr(), ffi::Py_EQ) != 1 {
+        ffi::PyErr_Clear();
+        errors::import_error(
+            &format!(
+                "oxbind.load: cannot load {}: a different file is already loaded as plugin '{name}' ({})",
+                canonical.display(),
+                errors::repr(reserved.as_ptr())
+            ),
+            Some(&canonical),
+        );
+        return Err(());
+    }
+    match plugin_module::build(&checked) {
+        Ok(module) => internals::dict_set_default(plugins, key.as_ptr(), module.as_ptr()),
+        Err(()) => {
+            // Release the name, keeping the error that build raised.
+            let (mut ty, mut value, mut tb) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+            ffi::PyErr_Fetch(&mut ty, &mut value, &mut tb);
+            if ffi::PyDict_DelItem(plugins, name_key.as_ptr()) < 0 {
+                ffi::PyErr_Clear();
+            }
+            ffi::PyErr_Restore(ty, value, tb);
+            Err(())
+        }
+    }
+}
+
+unsafe extern "C" fn plugins(
+    _module: *mut ffi::PyObject,
+    _unused: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    guarded("oxbind.plugins", ptr::null_mut(), || {
+        plugins_inner().map_or(ptr::null_mut(), Owned::into_raw)
+    })
+}
+
+unsafe fn plugins_inner() -> Result<Owned, ()> {
+    let Some(joined) = internals::joined() else {
+        errors::raise(ffi::PyExc_RuntimeError, "oxbind is not initialised");
+        return Err(());
+    };
+    let dict = joined.internals.plugins() as *mut ffi::PyObject;
+    let mut infos: Vec<(String, Owned)> = Vec::new();
+    for (_, value) in crate::containers::dict_items(dict) {
+        if ffi::PyModule_Check(value.as_ptr()) == 0 {
+            continue; // a name reservation
+        }
+        let Some(info) = Owned::from_raw(ffi::PyObject_GetAttrString(
+            value.as_ptr(),
+            c"__oxbind_plugin__".as_ptr(),
+        )) else {
+            return Err(());
+        };
+        let Some(copy) = Owned::from_raw(ffi::PyDict_Copy(info.as_ptr())) else {
+            return Err(());
+        };
+        let name = ffi::PyModule_GetNameObject(value.as_ptr());
+        let name = Owned::from_raw(name).map_or(String::new(), |n| errors::repr(n.as_ptr()));
+        infos.push((name, copy));
+    }
+    infos.sort_by(|a, b| a.0.cmp(&b.0));
+    let list = Owned::from_raw(ffi::PyList_New(0)).ok_or(())?;
+    for (_, info) in infos {
+        if ffi::PyList_Append(list.as_ptr(), info.as_ptr()) < 0 {
+            return Err(());
+        }
+    }
+    Ok(list)
 }

@@ -378,6 +378,7 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     set_str_attr(module.as_ptr(), c"__file__", &plugin.path.to_string_lossy())?;
     set_str_attr(module.as_ptr(), c"__doc__", module_ref.doc().as_str())?;
     set_str_attr(module.as_ptr(), c"__version__", version)?;
+    set_plugin_info(module.as_ptr(), plugin, name, version)?;
     // Group functions by Python name, in order: a shared name is an overload set.
     let mut groups: Vec<(&str, Vec<&'static function::FunctionData>)> = Vec::new();
     for (desc, defaults) in functions.iter().zip(defaults) {
@@ -533,4 +534,41 @@ mod tests {
         assert!(!is_identifier("a-b"));
         assert!(!is_identifier(""));
     }
+}
+
+/// `__oxbind_plugin__`: what `oxbind.plugins()` lists about this plugin.
+unsafe fn set_plugin_info(
+    module: *mut ffi::PyObject,
+    plugin: &CheckedPlugin,
+    name: &str,
+    version: &str,
+) -> Result<(), ()> {
+    let info = Owned::from_raw(ffi::PyDict_New()).ok_or(())?;
+    let [a, b, c] = plugin.root.abi_version;
+    let entries: [(&std::ffi::CStr, *mut ffi::PyObject); 5] = [
+        (c"name", errors::new_str(name)),
+        (c"version", errors::new_str(version)),
+        (c"path", errors::new_str(&plugin.path.to_string_lossy())),
+        (c"sdk_version", errors::new_str(&format!("{a}.{b}.{c}"))),
+        (
+            c"free_threading_safe",
+            ffi::PyBool_FromLong(plugin.root.module.free_threading_safe() as _),
+        ),
+    ];
+    let mut failed = false;
+    for (key, value) in entries {
+        let Some(value) = Owned::from_raw(value) else {
+            failed = true;
+            continue;
+        };
+        if !failed && ffi::PyDict_SetItemString(info.as_ptr(), key.as_ptr(), value.as_ptr()) < 0 {
+            failed = true;
+        }
+    }
+    if failed
+        || ffi::PyObject_SetAttrString(module, c"__oxbind_plugin__".as_ptr(), info.as_ptr()) < 0
+    {
+        return Err(());
+    }
+    Ok(())
 }
