@@ -1,6 +1,10 @@
 //! Opening a plugin file and checking its root, before any plugin code runs.
 //!
 //! The checks, in order (`spec/PLUGIN-ABI.md`, "Loading"):
+//! 0. the file is a whole ELF shared object for this machine: its headers
+//!    and every loadable segment lie inside the file (a truncated library
+//!    would otherwise be mapped past its end, and touching that memory
+//!    kills the process with SIGBUS);
 //! 1. the file opens as a shared library;
 //! 2. it exports `OXBIND_PLUGIN_ROOT`;
 //! 3. the root starts with the magic bytes and has a known root version;
@@ -82,6 +86,7 @@ pub struct CheckedPlugin {
 /// Opens `path` and checks its root. Runs no plugin code beyond what the
 /// dynamic loader itself runs.
 pub fn open(path: &Path) -> Result<CheckedPlugin, LoadError> {
+    check_elf(path).map_err(LoadError::NotALibrary)?;
     let flags =
         libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL | libc::RTLD_NODELETE;
     // SAFETY: opening a library runs its initialisers; oxbind plugins have
@@ -122,6 +127,83 @@ pub fn open(path: &Path) -> Result<CheckedPlugin, LoadError> {
         path: path.to_owned(),
         root,
     })
+}
+
+/// The ELF machine of this build (`e_machine`).
+#[cfg(target_arch = "x86_64")]
+const ELF_MACHINE: u16 = 62;
+#[cfg(target_arch = "aarch64")]
+const ELF_MACHINE: u16 = 183;
+
+/// Check 0: reads the ELF header and program headers of `path` and checks
+/// that it is a 64-bit little-endian shared object for this machine whose
+/// loadable segments all lie inside the file. Reads the file only; maps
+/// and runs nothing.
+fn check_elf(path: &Path) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let len = meta.len();
+    let mut header = [0u8; 64];
+    file.read_exact(&mut header)
+        .map_err(|_| format!("{len} bytes: too short for an ELF header"))?;
+    if &header[..4] != b"\x7fELF" {
+        return Err("not an ELF file".into());
+    }
+    if header[4] != 2 || header[5] != 1 {
+        return Err("not a 64-bit little-endian ELF file".into());
+    }
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+    if u16_at(&header, 16) != 3 {
+        return Err("an ELF file, but not a shared object".into());
+    }
+    let machine = u16_at(&header, 18);
+    if machine != ELF_MACHINE {
+        return Err(format!(
+            "an ELF shared object for machine {machine}, not this machine ({ELF_MACHINE})"
+        ));
+    }
+    let (phoff, phentsize, phnum) = (
+        u64_at(&header, 32),
+        u16_at(&header, 54),
+        u16_at(&header, 56),
+    );
+    if phentsize < 56 || phnum == 0 {
+        return Err("an ELF shared object without program headers".into());
+    }
+    if phoff
+        .checked_add(phentsize as u64 * phnum as u64)
+        .is_none_or(|end| end > len)
+    {
+        return Err(format!(
+            "truncated: its program headers end past the file's {len} bytes"
+        ));
+    }
+    let mut headers = vec![0u8; phentsize as usize * phnum as usize];
+    file.seek(SeekFrom::Start(phoff))
+        .map_err(|e| e.to_string())?;
+    file.read_exact(&mut headers).map_err(|e| e.to_string())?;
+    for ph in headers.chunks_exact(phentsize as usize) {
+        const PT_LOAD: u32 = 1;
+        const PT_DYNAMIC: u32 = 2;
+        let kind = u32_at(ph, 0);
+        if kind != PT_LOAD && kind != PT_DYNAMIC {
+            continue;
+        }
+        let (offset, filesz) = (u64_at(ph, 8), u64_at(ph, 32));
+        if offset.checked_add(filesz).is_none_or(|end| end > len) {
+            return Err(format!(
+                "truncated: a segment ends at byte {}, past the file's {len} bytes",
+                offset.saturating_add(filesz)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks 4 to 6 on a root whose magic and root version are known good.
