@@ -48,6 +48,18 @@ def written(directory, name, content):
     return path
 
 
+def renamed(directory, name, old, new):
+    """A copy of the leaky fixture plugin with every occurrence of the bytes
+    `old` replaced by `new` (same length): a descriptor the plugin's own
+    macros would never produce."""
+    assert len(old) == len(new)
+    data = plugin_path("leaky").read_bytes()
+    assert old in data, old
+    path = pathlib.Path(directory) / name
+    path.write_bytes(data.replace(old, new))
+    return path
+
+
 def truncated(directory):
     good = plugin_path("hello").read_bytes()
     return written(directory, "libtruncated.so", good[: len(good) // 3])
@@ -80,6 +92,11 @@ KINDS = [
     ("a directory", lambda d: (pathlib.Path(d) / "libdir.so").mkdir() or pathlib.Path(d) / "libdir.so",
      "not a loadable shared library"),
     ("a missing file", lambda d: pathlib.Path(d) / "libmissing.so", "No such file or directory"),
+    ("function name that is not an identifier",
+     lambda d: renamed(d, "libbadname.so", b"hold_briefly", b"hold-briefly"),
+     "function name \"hold-briefly\" is not a Python identifier"),
+    ("two classes with one name", lambda d: renamed(d, "libtwice.so", b"leaky.Node", b"leaky.Blob"),
+     "Blob is exported twice"),
     ("class layout mismatch", lambda d: plugin_path("geometry").parent.parent / "fixture-plugins" / "libphysics_bad_point.so",
      "field 'x': mismatched type (expected f64, found f32)"),
 ]
