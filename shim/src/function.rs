@@ -438,8 +438,21 @@ pub unsafe fn dispatch(
     if !data.overloads.is_empty() {
         return dispatch_overloads(data, slf, args, nargs, kwnames);
     }
-    // Each fast path below returns, or falls through to the general path.
     let nparams = data.desc.params.len();
+    // Each fast path below returns, or falls through to the general path.
+    // The common case first: scalars only, passed positionally, all given.
+    if data.simple && kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS {
+        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| {
+            call_positional(data, args, nparams, mode)
+        })) {
+            return result;
+        }
+        errors::raise_panic(&format!(
+            "internal error in the oxbind shim while calling {}()",
+            data.name
+        ));
+        return ptr::null_mut();
+    }
     // A method on scalars, called positionally: borrow self, call, release.
     if data.simple_method
         && kwnames.is_null()
@@ -481,19 +494,6 @@ pub unsafe fn dispatch(
     {
         if let Ok(result) = catch_unwind(AssertUnwindSafe(|| {
             call_scalar_to_value(data, args, nparams, mode)
-        })) {
-            return result;
-        }
-        errors::raise_panic(&format!(
-            "internal error in the oxbind shim while calling {}()",
-            data.name
-        ));
-        return ptr::null_mut();
-    }
-    // The common case: scalars only, passed positionally, all given.
-    if data.simple && kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS {
-        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| {
-            call_positional(data, args, nparams, mode)
         })) {
             return result;
         }
