@@ -311,10 +311,7 @@ unsafe extern "C" fn slot_clear(obj: *mut ffi::PyObject) -> c_int {
             Ordering::AcqRel,
         );
         if was & instance_flags::MAPPED != 0 {
-            if let Some(j) = internals::joined() {
-                let i = j.internals;
-                (i.map_remove())(i.state(), h.value, obj as *mut c_void);
-            }
+            instance::unmap(obj);
         }
         instance::take_owner(obj);
         ffi::Py_DECREF(owner);

@@ -161,15 +161,8 @@ pub unsafe fn exception_for(kind: ErrorKind) -> *mut ffi::PyObject {
 /// # Safety
 /// The thread is attached and `obj` is valid.
 pub unsafe fn type_name(obj: *mut ffi::PyObject) -> String {
-    let ty = ffi::Py_TYPE(obj);
-    let name = (*ty).tp_name;
-    if name.is_null() {
-        return "<unknown>".to_owned();
-    }
     // As in CPython's own messages: "str", "geometry.Point".
-    std::ffi::CStr::from_ptr(name)
-        .to_string_lossy()
-        .into_owned()
+    type_name_of_type(ffi::Py_TYPE(obj) as *mut ffi::PyObject)
 }
 
 /// `repr(obj)` for a message; a placeholder if the repr itself raises (that

@@ -440,68 +440,34 @@ pub unsafe fn dispatch(
     }
     let nparams = data.desc.params.len();
     // Each fast path below returns, or falls through to the general path.
-    // The common case first: scalars only, passed positionally, all given.
-    if data.simple && kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS {
-        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| {
-            call_positional(data, args, nparams, mode)
-        })) {
-            return result;
+    let positional = kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS;
+    if positional {
+        let null = ptr::null_mut();
+        // The common case first: scalars only.
+        if data.simple {
+            return guarded(data, null, || call_positional(data, args, nparams, mode));
         }
-        errors::raise_panic(&format!(
-            "internal error in the oxbind shim while calling {}()",
-            data.name
-        ));
-        return ptr::null_mut();
-    }
-    // A method on scalars, called positionally: borrow self, call, release.
-    if data.simple_method
-        && kwnames.is_null()
-        && nargs as usize == nparams
-        && nparams <= INLINE_PARAMS
-    {
-        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| {
-            call_method_positional(data, slf, args, nparams, mode)
-        })) {
-            return result;
+        // A method on scalars: borrow self, call, release.
+        if data.simple_method {
+            return guarded(data, null, || {
+                call_method_positional(data, slf, args, nparams, mode)
+            });
         }
-        errors::raise_panic(&format!(
-            "internal error in the oxbind shim while calling {}()",
-            data.name
-        ));
-        return ptr::null_mut();
-    }
-    // Shared borrows only (`&self`, `&T`), passed positionally: no scratch.
-    if data.shared_only && !data.simple && kwnames.is_null() && nargs as usize == nparams {
-        match catch_unwind(AssertUnwindSafe(|| {
-            call_shared_positional(data, slf, args, nparams)
-        })) {
-            Ok(Some(result)) => return result,
-            Ok(None) => {} // something unusual: the general path handles it
-            Err(_) => {
-                errors::raise_panic(&format!(
-                    "internal error in the oxbind shim while calling {}()",
-                    data.name
-                ));
-                return ptr::null_mut();
+        // A constructor from scalars.
+        if data.scalar_to_value {
+            return guarded(data, null, || {
+                call_scalar_to_value(data, args, nparams, mode)
+            });
+        }
+        // Shared borrows only (`&self`, `&T`): no scratch. `None` means
+        // something unusual, which the general path handles.
+        if data.shared_only {
+            if let Some(result) = guarded(data, Some(null), || {
+                call_shared_positional(data, slf, args, nparams)
+            }) {
+                return result;
             }
         }
-    }
-    // A constructor from scalars, passed positionally.
-    if data.scalar_to_value
-        && kwnames.is_null()
-        && nargs as usize == nparams
-        && nparams <= INLINE_PARAMS
-    {
-        if let Ok(result) = catch_unwind(AssertUnwindSafe(|| {
-            call_scalar_to_value(data, args, nparams, mode)
-        })) {
-            return result;
-        }
-        errors::raise_panic(&format!(
-            "internal error in the oxbind shim while calling {}()",
-            data.name
-        ));
-        return ptr::null_mut();
     }
     dispatch_general(data, slf, args, nargs, kwnames, mode)
 }
@@ -519,7 +485,7 @@ unsafe fn dispatch_general(
     mode: Mode,
 ) -> *mut ffi::PyObject {
     let nparams = data.desc.params.len();
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    guarded(data, ptr::null_mut(), || {
         if nparams <= INLINE_PARAMS {
             let mut slots = [ptr::null_mut(); INLINE_PARAMS];
             let mut values = [ArgValue::None; INLINE_PARAMS];
@@ -547,15 +513,22 @@ unsafe fn dispatch_general(
                 mode,
             )
         }
-    }));
-    match result {
-        Ok(obj) => obj,
+    })
+}
+
+/// Runs one call path, turning a panic in the shim's own code into
+/// `oxbind.PanicError` (set) and `on_panic` returned: none crosses into
+/// CPython.
+#[inline(always)]
+unsafe fn guarded<R>(data: &FunctionData, on_panic: R, path: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(path)) {
+        Ok(result) => result,
         Err(_) => {
             errors::raise_panic(&format!(
                 "internal error in the oxbind shim while calling {}()",
                 data.name
             ));
-            ptr::null_mut()
+            on_panic
         }
     }
 }

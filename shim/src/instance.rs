@@ -112,6 +112,18 @@ pub unsafe fn take_owner(obj: *mut ffi::PyObject) {
     header_mut(obj).owner = ptr::null_mut();
 }
 
+/// Removes a reference wrapper's entry from the instance map, so that no
+/// later `&T` result at its address finds it.
+///
+/// # Safety
+/// `obj` is an oxbind instance that was mapped (`instance_flags::MAPPED`).
+pub unsafe fn unmap(obj: *mut ffi::PyObject) {
+    if let Some(j) = internals::joined() {
+        let i = j.internals;
+        (i.map_remove())(i.state(), header(obj).value, obj as *mut c_void);
+    }
+}
+
 /// `tp_dealloc` of every class this copy creates.
 pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
     let ty = ffi::Py_TYPE(obj);
@@ -123,10 +135,7 @@ pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
     let flags = h.flags.load(Ordering::Acquire);
     let record = h.record;
     if flags & instance_flags::MAPPED != 0 {
-        if let Some(j) = internals::joined() {
-            let i = j.internals;
-            (i.map_remove())(i.state(), h.value, obj as *mut c_void);
-        }
+        unmap(obj);
     }
     if flags & (instance_flags::READY | instance_flags::OWNED)
         == instance_flags::READY | instance_flags::OWNED
