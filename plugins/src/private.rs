@@ -72,6 +72,12 @@ pub fn call(body: impl FnOnce() -> Result<RetValue, Error>) -> CallOutcome {
     }
 }
 
+/// Runs a plugin's init function (`plugin! { init: f }`): `Ok` becomes an
+/// `Ok(None)` outcome, `Err` an error record, and a panic a `Panic` outcome.
+pub fn run_init<E: Into<Error>>(init: fn() -> Result<(), E>) -> CallOutcome {
+    call(|| init().map(|()| RetValue::None).map_err(Into::into))
+}
+
 /// Converts argument `index`, naming the function and parameter on failure.
 #[inline]
 pub fn arg<'a, T: FromArg<'a>>(

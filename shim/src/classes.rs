@@ -71,22 +71,38 @@ pub struct ClassFunctions {
     pub gc: ClassGc,
 }
 
-/// Creates and registers the type of `desc`, owned by `plugin`. Returns
-/// the type object to expose, which is an earlier registration's type if
-/// the same class (same crate, version and layout) was loaded before.
+/// A class whose type object is built but not registered: nothing of it is
+/// visible to other plugins until [`publish`].
+pub enum PreparedClass {
+    /// A new type, with its registry record.
+    New {
+        ty: Owned,
+        data: &'static ClassData,
+        record: TypeRecord,
+        plugin: &'static str,
+    },
+    /// The same class (same crate, version and layout) is registered
+    /// already: its type, checked compatible.
+    Registered(Owned),
+}
+
+/// Builds the type of `desc`, owned by `plugin`, without registering it. If
+/// the class's key is registered already, checks that the registered class
+/// is compatible and uses its type. Fails with a Python error set, having
+/// registered nothing.
 ///
 /// # Safety
 /// The thread is attached and this copy has joined a runtime.
-pub unsafe fn create(
+pub unsafe fn prepare(
     desc: &'static ClassDesc,
     functions: ClassFunctions,
     plugin: &'static str,
     plugin_version: &'static str,
-) -> Result<Owned, ()> {
+) -> Result<PreparedClass, ()> {
     let class = desc.class;
     let joined = internals::joined().ok_or(())?;
     if let Some(existing) = internals::find_type_by_key(joined, class.key.as_str()) {
-        return reuse(existing, class, plugin);
+        return reuse(existing, class, plugin).map(PreparedClass::Registered);
     }
 
     let mut slots = [None; SlotKind::MAX.0 as usize + 1];
@@ -222,9 +238,6 @@ pub unsafe fn create(
         slots: type_slots.as_mut_ptr(),
     };
     let ty = Owned::from_raw(ffi::PyType_FromSpec(&mut spec)).ok_or(())?;
-    // Construction through vectorcall: no argument tuple or dict.
-    (*(ty.as_ptr() as *mut ffi::PyTypeObject)).tp_vectorcall = Some(class_entry(data));
-
     let record = TypeRecord {
         key: class.key,
         py_type: ty.as_ptr() as *mut c_void,
@@ -241,9 +254,42 @@ pub unsafe fn create(
         new_instance: oxbind_abi::abi_stable::std_types::RSome(instance::new_instance),
         live_instances: oxbind_abi::abi_stable::std_types::RSome(live_instances),
     };
+    Ok(PreparedClass::New {
+        ty,
+        data,
+        record,
+        plugin,
+    })
+}
+
+/// Registers a prepared class and returns the type object to expose.
+///
+/// It fails only if another registration of the same key, made after
+/// [`prepare`] looked, is incompatible. A plugin's keys are
+/// `<plugin>.<Class>` and its name is reserved while it builds
+/// (`plugin_table.rs`), so only the diagnostics hook `_register_type` can
+/// do that.
+///
+/// # Safety
+/// The thread is attached and this copy has joined a runtime.
+pub unsafe fn publish(prepared: PreparedClass) -> Result<Owned, ()> {
+    let (ty, data, record, plugin) = match prepared {
+        PreparedClass::Registered(ty) => return Ok(ty),
+        PreparedClass::New {
+            ty,
+            data,
+            record,
+            plugin,
+        } => (ty, data, record, plugin),
+    };
+    let joined = internals::joined().ok_or(())?;
+    // Construction through vectorcall: no argument tuple or dict. Installed
+    // here, so that a failed build uses none of the generated entry points.
+    (*(ty.as_ptr() as *mut ffi::PyTypeObject)).tp_vectorcall = Some(class_entry(data));
+    let class = data.desc.class;
     let winner = internals::register_type(joined, record);
     if winner.py_type() != ty.as_ptr() as *mut c_void {
-        // Another thread registered the class first.
+        // Registered by someone else after `prepare` looked.
         return reuse(winner, class, plugin);
     }
     immortalize_type(ty.as_ptr());

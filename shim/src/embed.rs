@@ -28,7 +28,7 @@ use pyo3_ffi as ffi;
 use crate::{
     diagnostics, errors, internals, loader,
     module_def::{standard_slots, SLOT_COUNT},
-    plugin_module,
+    plugin_module, plugin_table,
     pyref::Owned,
 };
 
@@ -129,16 +129,18 @@ unsafe fn create_module(spec: *mut ffi::PyObject, def: &StandaloneDef) -> Result
         return Err(());
     }
     let plugins = joined.internals.plugins() as *mut ffi::PyObject;
-    let key = Owned::from_raw(errors::new_str(&path.to_string_lossy())).ok_or(())?;
-    if let Some(existing) = internals::dict_get(plugins, key.as_ptr())? {
-        return Ok(existing);
-    }
+    // One file per plugin name, one build per plugin (plugin_table.rs). The
+    // import system puts the module in sys.modules itself.
+    let reservation = match plugin_table::claim(plugins, def.name, &path)? {
+        plugin_table::Claim::Loaded(module) => return Ok(module),
+        plugin_table::Claim::Build(r) => r,
+    };
     let module = plugin_module::build(&loader::CheckedPlugin {
         path,
         root: def.root,
     })?;
     add_namespace(module.as_ptr(), def.name)?;
-    internals::dict_set_default(plugins, key.as_ptr(), module.as_ptr())
+    reservation.finish(module, false)
 }
 
 /// `module.__oxbind__`: the shim copy's diagnostics and `PanicError`.

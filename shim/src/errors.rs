@@ -106,6 +106,83 @@ pub unsafe fn import_error(message: &str, path: Option<&Path>) {
     ffi::PyErr_SetImportError(msg.as_ptr(), std::ptr::null_mut(), path_ptr);
 }
 
+/// Raises `ImportError(message)`, with its `path` attribute set, from the
+/// exception that is set now: that exception becomes its `__cause__`.
+///
+/// # Safety
+/// The thread is attached and an exception is set.
+pub unsafe fn import_error_from_current(message: &str, path: Option<&Path>) {
+    let cause = take_exception();
+    import_error(message, path);
+    let error = take_exception();
+    if !error.is_null() && !cause.is_null() {
+        // SetContext and SetCause each steal a reference: `cause` gives one
+        // and one more is taken.
+        ffi::Py_INCREF(cause);
+        ffi::PyException_SetContext(error, cause);
+        ffi::PyException_SetCause(error, cause);
+    } else if !cause.is_null() {
+        ffi::Py_DECREF(cause);
+    }
+    restore_exception(error);
+}
+
+/// Takes the exception that is set (a new reference, with its traceback),
+/// clearing the error indicator; null if none is set.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn take_exception() -> *mut ffi::PyObject {
+    #[cfg(Py_3_12)]
+    {
+        ffi::PyErr_GetRaisedException()
+    }
+    #[cfg(not(Py_3_12))]
+    {
+        let (mut ty, mut value, mut tb) = (
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        ffi::PyErr_Fetch(&mut ty, &mut value, &mut tb);
+        if ty.is_null() {
+            return std::ptr::null_mut();
+        }
+        ffi::PyErr_NormalizeException(&mut ty, &mut value, &mut tb);
+        if !tb.is_null() && !value.is_null() {
+            ffi::PyException_SetTraceback(value, tb);
+        }
+        for obj in [ty, tb] {
+            if !obj.is_null() {
+                ffi::Py_DECREF(obj);
+            }
+        }
+        value
+    }
+}
+
+/// Sets `exception` (a reference taken by [`take_exception`], which this
+/// consumes) as the current exception again; does nothing if it is null.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn restore_exception(exception: *mut ffi::PyObject) {
+    if exception.is_null() {
+        return;
+    }
+    #[cfg(Py_3_12)]
+    {
+        ffi::PyErr_SetRaisedException(exception);
+    }
+    #[cfg(not(Py_3_12))]
+    {
+        let ty = ffi::Py_TYPE(exception) as *mut ffi::PyObject;
+        ffi::Py_INCREF(ty);
+        let tb = ffi::PyException_GetTraceback(exception); // new reference or null
+        ffi::PyErr_Restore(ty, exception, tb);
+    }
+}
+
 /// Raises `oxbind.PanicError(message)`.
 ///
 /// # Safety

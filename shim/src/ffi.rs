@@ -11,6 +11,10 @@ extern "C" {
         key: *mut PyObject,
         default: *mut PyObject,
     ) -> *mut PyObject;
+
+    /// `PyThread_get_thread_ident` (3.x): the calling thread's identifier,
+    /// as `threading.get_ident()` gives it.
+    pub fn PyThread_get_thread_ident() -> std::os::raw::c_ulong;
 }
 
 #[cfg(Py_3_13)]

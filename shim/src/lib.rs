@@ -16,6 +16,8 @@
 //! - [`loader`]: opening a plugin file and checking its root before any of
 //!   its code runs.
 //! - [`plugin_module`]: turning a checked plugin into a Python module.
+//! - [`plugin_table`]: which file holds each plugin name, and which load
+//!   builds it.
 //! - [`function`]: exported functions as vectorcall `PyCFunction`s, and the
 //!   dispatch from Python arguments to a plugin call.
 //! - [`classes`]: Python types for plugin classes, their slots, and checks
@@ -46,6 +48,7 @@ pub mod loader;
 pub mod module;
 pub mod module_def;
 pub mod plugin_module;
+pub mod plugin_table;
 pub mod pyref;
 pub mod sync;
 

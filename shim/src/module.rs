@@ -1,10 +1,10 @@
 //! The `oxbind` extension module: `PyInit_oxbind`, its exec slot, and
 //! `oxbind.load`.
 //!
-//! Shared state: loaded plugins live in the runtime's `plugins` dict
-//! (`internals.rs`), keyed by canonical path. It is only read and extended
-//! with atomic dict operations (`PyDict_SetDefaultRef` on 3.13+,
-//! `PyDict_SetDefault` under the GIL before that); no oxbind lock is held.
+//! Shared state: loaded plugins live in the runtime's plugin table
+//! (`plugin_table.rs`), keyed by canonical path and by name, and a loaded
+//! plugin is also registered in `sys.modules` under its name. Both are dicts
+//! changed with atomic dict operations only; no oxbind lock is held.
 
 use std::{
     ffi::OsStr,
@@ -19,20 +19,24 @@ use pyo3_ffi as ffi;
 use crate::{
     diagnostics, errors, internals, loader,
     module_def::{standard_slots, CpythonStatic, SLOT_COUNT},
-    plugin_module,
+    plugin_module, plugin_table,
     pyref::Owned,
     SHIM_VERSION,
 };
 
 const LOAD_DOC: &str = "load(path_or_name)\n--\n\n\
-Load an oxbind plugin and return it as a module.\n\n\
+Load an oxbind plugin and return it as a module, registered in sys.modules under its name.\n\n\
 `path_or_name` is a path (a str containing '/' or ending in '.so', bytes, or os.PathLike), or a\n\
-plugin name such as 'geometry', looked up as lib<name>.so or <name>.so in the directories of\n\
+plugin name such as 'geometry'. A name answers with the loaded plugin of that name if there is\n\
+one; otherwise it is looked up as lib<name>.so or <name>.so in the directories of\n\
 OXBIND_PLUGIN_PATH, then in those of sys.path.\n\n\
 The file is checked before any of its code runs: it must be a shared library exporting an oxbind\n\
 plugin root with a compatible ABI version and layout; otherwise ImportError says what is wrong.\n\
-Loading the same file again returns the same module; a different file that claims the name of a\n\
-loaded plugin raises ImportError. Plugins are never unloaded.\0";
+Then the plugin's init runs, if it has one; if it fails, ImportError (whose __cause__ is the\n\
+plugin's error) is raised and nothing of the plugin stays registered.\n\n\
+Loading the same file again returns the same module. A different file that claims the name of a\n\
+loaded plugin or standalone oxbind module, or a name that sys.modules holds already, raises\n\
+ImportError. Concurrent loads of one plugin build it once. Plugins are never unloaded.\0";
 
 const PLUGINS_DOC: &str = "plugins()\n--\n\n\
 The loaded plugins, sorted by name: one dict each with 'name', 'version', 'path', 'sdk_version'\n\
@@ -246,16 +250,22 @@ unsafe fn find_plugin(name: &str) -> Result<PathBuf, ()> {
 }
 
 unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
-    let wanted = plugin_name(arg);
-    let path = match &wanted {
-        Some(name) => find_plugin(name)?,
-        None => fs_path(arg)?,
-    };
     let Some(joined) = internals::joined() else {
         errors::raise(ffi::PyExc_RuntimeError, "oxbind is not initialised");
         return Err(());
     };
     let plugins = joined.internals.plugins() as *mut ffi::PyObject;
+    let wanted = plugin_name(arg);
+    let path = match &wanted {
+        Some(name) => {
+            // A loaded plugin answers to its name, wherever its file is.
+            if let Some(module) = plugin_table::loaded_by_name(plugins, name)? {
+                return Ok(module);
+            }
+            find_plugin(name)?
+        }
+        None => fs_path(arg)?,
+    };
     let canonical = match std::fs::canonicalize(&path) {
         Ok(p) => p,
         Err(e) => {
@@ -307,35 +317,15 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
             return Err(());
         }
     }
-    // One file per plugin name: reserve the name for this path, atomically,
-    // before any of the plugin is registered.
-    let name_key = Owned::from_raw(errors::new_str(&format!("name:{name}"))).ok_or(())?;
-    let reserved = internals::dict_set_default(plugins, name_key.as_ptr(), key.as_ptr())?;
-    if ffi::PyObject_RichCompareBool(reserved.as_ptr(), key.as_ptr(), ffi::Py_EQ) != 1 {
-        ffi::PyErr_Clear();
-        errors::import_error(
-            &format!(
-                "oxbind.load: cannot load {}: a different file is already loaded as plugin '{name}' ({})",
-                canonical.display(),
-                errors::repr(reserved.as_ptr())
-            ),
-            Some(&canonical),
-        );
-        return Err(());
-    }
-    match plugin_module::build(&checked) {
-        Ok(module) => internals::dict_set_default(plugins, key.as_ptr(), module.as_ptr()),
-        Err(()) => {
-            // Release the name, keeping the error that build raised.
-            let (mut ty, mut value, mut tb) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-            ffi::PyErr_Fetch(&mut ty, &mut value, &mut tb);
-            if ffi::PyDict_DelItem(plugins, name_key.as_ptr()) < 0 {
-                ffi::PyErr_Clear();
-            }
-            ffi::PyErr_Restore(ty, value, tb);
-            Err(())
-        }
-    }
+    // One file per plugin name, one build per plugin (plugin_table.rs).
+    let reservation = match plugin_table::claim(plugins, name, &canonical)? {
+        plugin_table::Claim::Loaded(module) => return Ok(module),
+        plugin_table::Claim::Build(r) => r,
+    };
+    plugin_table::check_sys_modules(name, &canonical)?;
+    // On failure, dropping the reservation releases the name.
+    let module = plugin_module::build(&checked)?;
+    reservation.finish(module, true)
 }
 
 unsafe extern "C" fn plugins(

@@ -9,8 +9,8 @@
 use std::collections::HashSet;
 
 use oxbind_abi::{
-    ArgValue, ClassDesc, ClassGc, ClassRef, FunctionDesc, MethodKind, Passing, Receiver, SlotKind,
-    TypeDesc, TypeKind,
+    ArgValue, CallOutcome, ClassDesc, ClassGc, ClassRef, FunctionDesc, MethodKind, Passing,
+    Receiver, SlotKind, TypeDesc, TypeKind,
 };
 use pyo3_ffi as ffi;
 
@@ -332,6 +332,13 @@ fn defaults_of(f: &FunctionDesc) -> Defaults {
 /// Builds the module object for a checked plugin. Returns `Err` with a
 /// Python error set.
 ///
+/// The steps run in an order that leaves nothing half-registered: every
+/// check, then the module, its functions and its (unregistered) class types,
+/// then the plugin's init, and only then the registration of its classes
+/// and conversions, which other plugins can see. A failure before the
+/// registration leaves nothing behind in the runtime; the caller releases
+/// the plugin's name.
+///
 /// # Safety
 /// The thread is attached and this copy has joined a runtime.
 pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
@@ -358,6 +365,32 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
             return Err(());
         }
     };
+    // Appended in ABI 0.1.1: only plugins that new have it (its accessor
+    // panics on an older plugin's module).
+    let class_gc = if plugin.root.abi_version >= [0, 1, 1] {
+        module_ref.class_gc().as_slice()
+    } else {
+        &[]
+    };
+    if !class_gc.is_empty() && class_gc.len() != class_descs.len() {
+        refuse(format!(
+            "it lists {} classes but garbage-collector hooks for {}",
+            class_descs.len(),
+            class_gc.len()
+        ));
+        return Err(());
+    }
+    if let Some(desc) = class_descs
+        .iter()
+        .zip(class_gc)
+        .find_map(|(desc, gc)| (gc.traverse.is_some() != gc.clear.is_some()).then_some(desc))
+    {
+        refuse(format!(
+            "class {} has only one of its garbage-collector hooks",
+            desc.class.key.as_str()
+        ));
+        return Err(());
+    }
     // Classes from other plugins that are loaded already are checked now.
     let joined = internals::joined().ok_or(())?;
     for class in classes_used(functions, class_descs, conversions) {
@@ -398,34 +431,20 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         let func = function::new_function(data, module.as_ptr(), module_name.as_ptr())?;
         add_attr(module.as_ptr(), fname, func.as_ptr())?;
     }
-    // Appended in ABI 0.1.1: only plugins that new have it (its accessor
-    // panics on an older plugin's module).
-    let class_gc = if plugin.root.abi_version >= [0, 1, 1] {
-        module_ref.class_gc().as_slice()
-    } else {
-        &[]
-    };
-    if !class_gc.is_empty() && class_gc.len() != class_descs.len() {
-        refuse(format!(
-            "it lists {} classes but garbage-collector hooks for {}",
-            class_descs.len(),
-            class_gc.len()
-        ));
-        return Err(());
-    }
+    let mut prepared = Vec::with_capacity(class_descs.len());
     for (k, desc) in class_descs.iter().enumerate() {
         let gc = class_gc.get(k).copied().unwrap_or(ClassGc::NONE);
-        if gc.traverse.is_some() != gc.clear.is_some() {
-            refuse(format!(
-                "class {} has only one of its garbage-collector hooks",
-                desc.class.key.as_str()
-            ));
-            return Err(());
-        }
-        let ty = build_class(desc, gc, name, version)?;
+        prepared.push((desc, prepare_class(desc, gc, name, version)?));
+    }
+
+    crate::host::install(module_ref.host());
+    run_init(plugin, name)?;
+
+    // Registration: from here on other plugins can see the classes.
+    for (desc, class) in prepared {
+        let ty = classes::publish(class)?;
         add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
     }
-    crate::host::install(module_ref.host());
     let i = joined.internals;
     for conv in conversions {
         let key = conv.ret.class.expect("validated").key;
@@ -434,12 +453,43 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     Ok(module)
 }
 
-unsafe fn build_class(
+/// Runs the plugin's init function, if it has one (plugin ABI 0.1.2). An
+/// error or a panic becomes an ImportError whose cause is the plugin's
+/// exception.
+unsafe fn run_init(plugin: &CheckedPlugin, name: &str) -> Result<(), ()> {
+    if plugin.root.abi_version < [0, 1, 2] {
+        return Ok(());
+    }
+    let Some(init) = plugin.root.module.init().into_option() else {
+        return Ok(());
+    };
+    let what = match init() {
+        CallOutcome::Ok(_) => return Ok(()),
+        CallOutcome::Err(record) => {
+            errors::raise_record(&record);
+            "failed"
+        }
+        CallOutcome::Panic(message) => {
+            errors::raise_panic(message.as_str());
+            "panicked"
+        }
+    };
+    errors::import_error_from_current(
+        &format!(
+            "oxbind: cannot load {name} ({}): its init {what}",
+            plugin.path.display()
+        ),
+        Some(&plugin.path),
+    );
+    Err(())
+}
+
+unsafe fn prepare_class(
     desc: &'static ClassDesc,
     gc: ClassGc,
     plugin: &'static str,
     version: &'static str,
-) -> Result<Owned, ()> {
+) -> Result<classes::PreparedClass, ()> {
     let cname = desc.class.name();
     let ctor = match desc.constructor.as_ref().into_option() {
         Some(c) => Some(function::new_data(
@@ -485,7 +535,7 @@ unsafe fn build_class(
         };
         properties.push((pname.to_owned(), p.doc.as_str().to_owned(), get, set));
     }
-    classes::create(
+    classes::prepare(
         desc,
         ClassFunctions {
             ctor,

@@ -61,17 +61,27 @@ def test_set_leak_warnings_wants_a_bool(oxbind):
     assert "leak report" in oxbind.set_leak_warnings.__doc__
 
 
-def test_a_clean_run_of_every_example_plugin_prints_nothing():
+# Every example plugin, as plugins only, or with geometry, counter and
+# strings as standalone extension modules (one file per name, so those
+# three are then not loaded as plugins).
+CLEAN_LOADS = {
+    "plugins": 'g = load("geometry"); c = load("counter"); s = load("strings")',
+    "mixed": "import geometry as g, counter as c, strings as s",
+}
+
+
+@pytest.mark.parametrize("mode", sorted(CLEAN_LOADS))
+def test_a_clean_run_of_every_example_plugin_prints_nothing(mode):
     code = f"""
-import oxbind, geometry, counter, strings
+import oxbind
 d = {str(plugin_path("hello").parent)!r}
-hello = oxbind.load(d + "/libhello.so")
-g = oxbind.load(d + "/libgeometry.so")
-ph = oxbind.load(d + "/libphysics.so")
-c = oxbind.load(d + "/libcounter.so")
-s = oxbind.load(d + "/libstrings.so")
-leaky = oxbind.load(d + "/libleaky.so")
+load = lambda name: oxbind.load(d + "/lib" + name + ".so")
+{CLEAN_LOADS[mode]}
+hello = load("hello")
+ph = load("physics")
+leaky = load("leaky")
 hello.greet("x")
+assert s.count_words("a b c") == 3
 b = ph.Body(g.Point(1, 2), 3.0)
 pos = b.position
 assert pos is b.position
@@ -84,6 +94,7 @@ try:
 except TypeError as e:
     err = e
 cycle = [b]; cycle.append(cycle)
+assert sorted(p["name"] for p in oxbind.plugins()) == ["counter", "geometry", "hello", "leaky", "physics", "strings"]
 """
     out = run_python(code, check=False, env_update={"OXBIND_LEAKS_FATAL": "1"})
     assert (out.returncode, out.stderr) == (0, "")

@@ -1,6 +1,7 @@
-"""oxbind.load by name, one file per plugin name, and oxbind.plugins()
-(issue 7, first part). Each test runs in a fresh interpreter, so that the
-plugins it loads (and copies it makes) do not meet the suite's own."""
+"""oxbind.load: by name, one file per plugin name (plugins and standalone
+extension modules alike), sys.modules, plugin init and its rollback, and
+oxbind.plugins(). Each test runs in a fresh interpreter, so that the plugins
+it loads (and copies it makes) do not meet the suite's own."""
 
 import json
 import shutil
@@ -113,7 +114,7 @@ print(json.dumps(oxbind.plugins()))
     assert [p["name"] for p in plugins] == ["counter", "hello"]
     for p in plugins:
         assert p["version"] == "0.1.0"
-        assert p["sdk_version"] == "0.1.1"
+        assert p["sdk_version"] == "0.1.2"
         assert p["free_threading_safe"] is True
         assert p["path"] == str(plugin_path(p["name"]).resolve())
 
@@ -121,3 +122,145 @@ print(json.dumps(oxbind.plugins()))
 def test_plugins_doc(oxbind):
     assert oxbind.plugins.__text_signature__ == "()"
     assert "sdk_version" in oxbind.plugins.__doc__
+
+
+def test_a_loaded_plugin_is_in_sys_modules_under_its_name():
+    out = run_python(f"""
+import sys, oxbind
+counter = oxbind.load({str(plugin_path("counter"))!r})
+import counter as imported
+from counter import Counter
+print(sys.modules["counter"] is counter, imported is counter, Counter is counter.Counter)
+print(oxbind.load("counter") is counter, Counter.__module__)
+""", env_update={"OXBIND_PLUGIN_PATH": None})
+    assert out.stdout.split() == ["True", "True", "True", "True", "counter"]
+
+
+def test_a_foreign_module_in_sys_modules_keeps_its_name():
+    out = run_python(f"""
+import sys, types, oxbind
+sys.modules["hello"] = types.ModuleType("hello")
+try:
+    oxbind.load({str(plugin_path("hello"))!r})
+except ImportError as e:
+    print(e)
+print(oxbind.plugins())
+del sys.modules["hello"]
+print(oxbind.load({str(plugin_path("hello"))!r}).greet("Ada"))
+""")
+    message, plugins, greeting = out.stdout.splitlines()
+    assert message.endswith("sys.modules['hello'] is already <module 'hello'>, which is not this plugin")
+    assert plugins == "[]"
+    assert greeting == "Hello, Ada!"
+
+
+STANDALONE_VS_PLUGIN = f"""
+import sys, oxbind, geometry
+standalone = geometry
+try:
+    oxbind.load({str(plugin_path("geometry"))!r})
+except ImportError as e:
+    print("refused:", e)
+print(oxbind.load("geometry") is standalone, oxbind.load(standalone.__file__) is standalone)
+"""
+
+
+def test_a_standalone_module_holds_its_name_against_a_plugin():
+    out = run_python(STANDALONE_VS_PLUGIN, env_update={"OXBIND_PLUGIN_PATH": None})
+    refused, same = out.stdout.splitlines()
+    assert refused.startswith("refused: oxbind: cannot load " + str(plugin_path("geometry").resolve()))
+    assert "a different file is already loaded as plugin 'geometry'" in refused
+    assert same == "True True"
+
+
+def test_a_plugin_holds_its_name_against_a_standalone_module():
+    out = run_python(f"""
+import sys, oxbind
+plugin = oxbind.load({str(plugin_path("geometry"))!r})
+import geometry
+print(geometry is plugin)
+del sys.modules["geometry"]
+try:
+    import geometry
+except ImportError as e:
+    print("refused:", e)
+""")
+    same, refused = out.stdout.splitlines()
+    assert same == "True"
+    assert "a different file is already loaded as plugin 'geometry'" in refused
+    assert str(plugin_path("geometry").resolve()) in refused
+
+
+FLAKY = str(plugin_path("flaky"))
+
+REGISTERED = """
+def registered():
+    info = oxbind.internals_info()
+    return [info["types"], oxbind._find_type("flaky.Widget"), oxbind._find_type("flaky.Gadget"),
+            "flaky" in sys.modules, [p["name"] for p in oxbind.plugins()]]
+"""
+
+
+@pytest.mark.parametrize("mode, cause, what", [
+    ("error", "ValueError: FLAKY_INIT asks init to fail", "failed"),
+    ("panic", "PanicError: FLAKY_INIT asks init to panic", "panicked"),
+])
+def test_a_failed_init_raises_import_error_and_registers_nothing(mode, cause, what):
+    out = run_python(f"""
+import os, sys, json, oxbind
+{REGISTERED}
+before = registered()
+os.environ["FLAKY_INIT"] = {mode!r}
+try:
+    oxbind.load({FLAKY!r})
+except ImportError as e:
+    print(e)
+    print(type(e.__cause__).__name__ + ": " + str(e.__cause__), e.path == {FLAKY!r})
+print(json.dumps(registered() == before))
+os.environ["FLAKY_INIT"] = "ok"
+flaky = oxbind.load({FLAKY!r})
+print(flaky.Gadget(flaky.Widget(3)).widget_size, flaky.init_counts())
+print(registered()[0] == before[0] + 2, registered()[3:])
+""")
+    message, cause_line, nothing, works, after = out.stdout.splitlines()
+    assert message == f"oxbind: cannot load flaky ({FLAKY}): its init {what}"
+    assert cause_line == f"{cause} True"
+    assert nothing == "true"
+    assert works == "3 [2, 1]"
+    assert after == "True [True, ['flaky']]"
+
+
+def test_a_failed_class_registration_registers_nothing():
+    # A type registered under flaky.Gadget beforehand makes the second class
+    # fail: the first must not stay registered, and init must not run.
+    out = run_python(f"""
+import sys, json, oxbind
+{REGISTERED}
+class Impostor: pass
+oxbind._register_type("flaky.Gadget", Impostor)
+before = registered()
+try:
+    oxbind.load({FLAKY!r})
+except ImportError as e:
+    print(e)
+print(json.dumps(registered() == before))
+""")
+    message, nothing = out.stdout.splitlines()
+    assert message.startswith("flaky: cannot define class flaky.Gadget: it is already registered by plugin '<diagnostics>'")
+    assert nothing == "true"
+
+
+def test_concurrent_loads_of_one_plugin_build_it_once():
+    out = run_python(f"""
+import threading, oxbind
+barrier = threading.Barrier(8)
+results = [None] * 8
+def load(i):
+    barrier.wait()
+    results[i] = oxbind.load({FLAKY!r} if i % 2 else "flaky")
+threads = [threading.Thread(target=load, args=(i,)) for i in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(len({{id(m) for m in results}}), results[0].init_counts(), len(oxbind.plugins()))
+""", env_update={"FLAKY_INIT": "slow", "OXBIND_PLUGIN_PATH": str(plugin_path("flaky").parent)})
+    assert out.stdout.split() == ["1", "[1,", "1]", "1"]

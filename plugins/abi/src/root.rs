@@ -7,7 +7,7 @@
 
 use abi_stable::{
     library::AbiHeader,
-    std_types::{RSlice, RStr},
+    std_types::{ROption, RSlice, RStr},
     type_layout::TypeLayout,
     StableAbi,
 };
@@ -98,6 +98,12 @@ pub struct PluginModule {
     /// of `classes`. The shim reads it only from plugins of ABI 0.1.1 or
     /// later (the accessor panics on an older plugin, which lacks it).
     pub class_gc: RSlice<'static, crate::class::ClassGc>,
+    /// Since ABI 0.1.2: the plugin's init function, if it declares one. The
+    /// shim calls it once, after the checks and before any of the plugin's
+    /// classes or functions exist in Python; an `Err` or `Panic` outcome
+    /// makes the load fail with nothing registered. An `Ok` outcome carries
+    /// `RetValue::None`. Read only from plugins of ABI 0.1.2 or later.
+    pub init: ROption<extern "C" fn() -> crate::function::CallOutcome>,
 }
 
 #[cfg(test)]

@@ -23,9 +23,14 @@ use syn::{
 ///     name: "hello",
 ///     doc: "A first plugin.",              // optional
 ///     free_threading_safe: true,           // optional, default true
+///     init: setup,                         // optional: fn() -> Result<(), oxbind::Error>
 ///     functions: [add, greet],
 /// }
 /// ```
+///
+/// `init` runs once when the plugin is loaded, after the shim's checks and
+/// before any of its classes or functions exist in Python. An `Err` or a
+/// panic makes the load raise ImportError, with nothing registered.
 ///
 /// Expands to the exported `OXBIND_PLUGIN_ROOT` static that `oxbind.load`
 /// looks for. When the SDK's `standalone` feature is on, it also exports
@@ -42,6 +47,7 @@ struct PluginDecl {
     name: LitStr,
     doc: Option<LitStr>,
     free_threading_safe: Option<LitBool>,
+    init: Option<Path>,
     functions: Vec<Path>,
     classes: Vec<Path>,
     conversions: Vec<Path>,
@@ -49,8 +55,8 @@ struct PluginDecl {
 
 impl Parse for PluginDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let (mut name, mut doc, mut ft, mut functions, mut classes, mut conversions) =
-            (None, None, None, None, None, None);
+        let (mut name, mut doc, mut ft, mut init, mut functions, mut classes, mut conversions) =
+            (None, None, None, None, None, None, None);
         let paths = |input: ParseStream| -> syn::Result<Vec<Path>> {
             let content;
             bracketed!(content in input);
@@ -65,13 +71,14 @@ impl Parse for PluginDecl {
                 "name" => name = Some(input.parse::<LitStr>()?),
                 "doc" => doc = Some(input.parse::<LitStr>()?),
                 "free_threading_safe" => ft = Some(input.parse::<LitBool>()?),
+                "init" => init = Some(input.parse::<Path>()?),
                 "functions" => functions = Some(paths(input)?),
                 "classes" => classes = Some(paths(input)?),
                 "conversions" => conversions = Some(paths(input)?),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown plugin! key `{other}`; expected name, doc, free_threading_safe, functions, classes or conversions"),
+                        format!("unknown plugin! key `{other}`; expected name, doc, free_threading_safe, init, functions, classes or conversions"),
                     ))
                 }
             }
@@ -84,6 +91,7 @@ impl Parse for PluginDecl {
             name,
             doc,
             free_threading_safe: ft,
+            init,
             functions: functions.unwrap_or_default(),
             classes: classes.unwrap_or_default(),
             conversions: conversions.unwrap_or_default(),
@@ -95,7 +103,16 @@ fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
     let name = &decl.name;
     let doc = decl.doc.map(|d| d.value()).unwrap_or_default();
     let ft = decl.free_threading_safe.map(|b| b.value).unwrap_or(true);
-    let init = format_ident!("PyInit_{}", decl.name.value());
+    let py_init = format_ident!("PyInit_{}", decl.name.value());
+    let init = match &decl.init {
+        Some(path) => quote! {{
+            extern "C" fn __oxbind_init() -> ::oxbind::abi::CallOutcome {
+                ::oxbind::private::run_init(#path)
+            }
+            ::oxbind::private::RSome(__oxbind_init as extern "C" fn() -> ::oxbind::abi::CallOutcome)
+        }},
+        None => quote!(::oxbind::private::RNone),
+    };
     let descs = decl
         .functions
         .iter()
@@ -141,13 +158,14 @@ fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
                 conversions: RSlice::from_slice(CONVERSIONS),
                 host: &::oxbind::private::HOST,
                 class_gc: RSlice::from_slice(CLASS_GC),
+                init: #init,
             });
             /// The oxbind plugin root (`spec/PLUGIN-ABI.md`).
             #[no_mangle]
             #[used]
             pub static OXBIND_PLUGIN_ROOT: ::oxbind::abi::PluginRoot =
                 ::oxbind::abi::PluginRoot::new(::oxbind::abi::PluginModule_Ref(MODULE.static_as_prefix()));
-            ::oxbind::__oxbind_standalone_entry!(#init, OXBIND_PLUGIN_ROOT);
+            ::oxbind::__oxbind_standalone_entry!(#py_init, OXBIND_PLUGIN_ROOT);
         };
     }
 }
