@@ -28,6 +28,7 @@
 //! - [`errors`]: exceptions, `oxbind.PanicError`, and the error helpers.
 //! - [`ffi`]: CPython declarations that `pyo3-ffi` lacks.
 //! - [`pyref`]: an owned strong reference.
+//! - [`stubs`]: `.pyi` type stubs from a plugin's registered signatures.
 
 pub mod classes;
 pub mod containers;
@@ -50,6 +51,7 @@ pub mod module_def;
 pub mod plugin_module;
 pub mod plugin_table;
 pub mod pyref;
+pub mod stubs;
 pub mod sync;
 
 /// The version of this shim crate.

@@ -21,7 +21,7 @@ use crate::{
     module_def::{standard_slots, CpythonStatic, SLOT_COUNT},
     plugin_module, plugin_table,
     pyref::Owned,
-    SHIM_VERSION,
+    stubs, SHIM_VERSION,
 };
 
 const LOAD_DOC: &str = "load(path_or_name)\n--\n\n\
@@ -42,7 +42,7 @@ const PLUGINS_DOC: &str = "plugins()\n--\n\n\
 The loaded plugins, sorted by name: one dict each with 'name', 'version', 'path', 'sdk_version'\n\
 (the oxbind plugin ABI it was built against) and 'free_threading_safe'.\0";
 
-static METHODS: CpythonStatic<[ffi::PyMethodDef; 3]> = CpythonStatic::new([
+static METHODS: CpythonStatic<[ffi::PyMethodDef; 4]> = CpythonStatic::new([
     ffi::PyMethodDef {
         ml_name: c"load".as_ptr(),
         ml_meth: ffi::PyMethodDefPointer { PyCFunction: load },
@@ -56,6 +56,12 @@ static METHODS: CpythonStatic<[ffi::PyMethodDef; 3]> = CpythonStatic::new([
         },
         ml_flags: ffi::METH_NOARGS,
         ml_doc: PLUGINS_DOC.as_ptr() as *const _,
+    },
+    ffi::PyMethodDef {
+        ml_name: c"stub".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunction: stub },
+        ml_flags: ffi::METH_O,
+        ml_doc: stubs::STUB_DOC.as_ptr() as *const _,
     },
     ffi::PyMethodDef::zeroed(),
 ]);
@@ -326,6 +332,23 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
     // On failure, dropping the reservation releases the name.
     let module = plugin_module::build(&checked)?;
     reservation.finish(module, true)
+}
+
+unsafe extern "C" fn stub(
+    _module: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    guarded("oxbind.stub", ptr::null_mut(), || {
+        let module = if ffi::PyModule_Check(arg) != 0 {
+            Owned::from_borrowed(arg)
+        } else {
+            match load_inner(arg) {
+                Ok(m) => m,
+                Err(()) => return ptr::null_mut(),
+            }
+        };
+        stubs::stub(module.as_ptr()).map_or(ptr::null_mut(), Owned::into_raw)
+    })
 }
 
 unsafe extern "C" fn plugins(

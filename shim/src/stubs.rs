@@ -1,0 +1,435 @@
+//! Type stubs (`.pyi`) for a plugin, generated from its registered
+//! signatures: `oxbind.stub(module_or_name)`.
+//!
+//! The text is built from the plugin's descriptors alone (names, types,
+//! defaults, docs), plus the implicit conversions registered in the runtime
+//! for the classes its parameters take. Nothing here holds a lock.
+
+use std::{collections::BTreeSet, fmt::Write as _, panic::catch_unwind};
+
+use oxbind_abi::{
+    ClassDesc, FunctionDesc, MethodKind, Passing, PluginRoot, SlotKind, TypeDesc, TypeKind,
+};
+use pyo3_ffi as ffi;
+
+use crate::{convert, errors, internals, loader, pyref::Owned, SHIM_VERSION};
+
+/// `oxbind.stub`'s docstring.
+pub const STUB_DOC: &str = "stub(module)\n--\n\n\
+The type stub (.pyi text) of an oxbind plugin module, generated from its registered signatures.\n\n\
+`module` is a module that oxbind loaded (a plugin or a standalone oxbind extension module), or\n\
+anything oxbind.load accepts, which is loaded first. Parameters that take a class also name\n\
+the implicit conversions registered for it when the stub is made.\0";
+
+/// Implementation of `oxbind.stub(module)`.
+///
+/// # Safety
+/// The thread is attached and no oxbind lock is held.
+pub unsafe fn stub(module: *mut ffi::PyObject) -> Result<Owned, ()> {
+    let Some(info) = Owned::from_raw(ffi::PyObject_GetAttrString(
+        module,
+        c"__oxbind_plugin__".as_ptr(),
+    )) else {
+        ffi::PyErr_Clear();
+        errors::type_error(&format!(
+            "stub() argument 'module' must be a module that oxbind loaded, not {}",
+            errors::repr(module)
+        ));
+        return Err(());
+    };
+    let path = ffi::PyDict_GetItemString(info.as_ptr(), c"path".as_ptr()); // borrowed
+    if path.is_null() || ffi::PyUnicode_Check(path) == 0 {
+        errors::type_error("stub(): the module's __oxbind_plugin__ has no 'path'");
+        return Err(());
+    }
+    let path = std::path::PathBuf::from(text_of(path)?);
+    // The file is loaded already: this finds the same mapping and root.
+    let state = ffi::PyEval_SaveThread();
+    let opened = catch_unwind(|| loader::open(&path));
+    ffi::PyEval_RestoreThread(state);
+    let checked = match opened {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            errors::import_error(
+                &format!("stub(): cannot read {}: {e}", path.display()),
+                Some(&path),
+            );
+            return Err(());
+        }
+        Err(_) => {
+            errors::import_error(
+                &format!("stub(): cannot read {}", path.display()),
+                Some(&path),
+            );
+            return Err(());
+        }
+    };
+    let joined = internals::joined().ok_or(())?;
+    let conversions = |key: &str| -> Vec<&'static FunctionDesc> {
+        let i = joined.internals;
+        (0..)
+            .map_while(|n| {
+                (i.conversion_at())(
+                    i.state(),
+                    oxbind_abi::abi_stable::std_types::RStr::from_str(key),
+                    n,
+                )
+            })
+            .collect()
+    };
+    let text = render(checked.root, &conversions);
+    Owned::from_raw(errors::new_str(&text)).ok_or(())
+}
+
+unsafe fn text_of(s: *mut ffi::PyObject) -> Result<String, ()> {
+    let mut len: ffi::Py_ssize_t = 0;
+    let utf8 = ffi::PyUnicode_AsUTF8AndSize(s, &mut len);
+    if utf8.is_null() {
+        return Err(());
+    }
+    Ok(
+        String::from_utf8_lossy(std::slice::from_raw_parts(utf8 as *const u8, len as usize))
+            .into_owned(),
+    )
+}
+
+/// What rendering needs besides the descriptors.
+struct Renderer<'a> {
+    /// The plugin's module name: its own classes are named bare.
+    module: &'a str,
+    /// The conversions registered for a class key.
+    conversions: &'a dyn Fn(&str) -> Vec<&'static FunctionDesc>,
+    /// Modules the stub must import (other plugins' classes).
+    imports: BTreeSet<String>,
+    /// Whether `Iterator` is used.
+    uses_iterator: bool,
+    /// Whether `overload` is used.
+    uses_overload: bool,
+}
+
+/// The stub text of the plugin whose root is `root`.
+fn render(root: &PluginRoot, conversions: &dyn Fn(&str) -> Vec<&'static FunctionDesc>) -> String {
+    let module = root.module;
+    let name = module.name().as_str();
+    let mut r = Renderer {
+        module: name,
+        conversions,
+        imports: BTreeSet::new(),
+        uses_iterator: false,
+        uses_overload: false,
+    };
+    let mut body = String::new();
+    let _ = writeln!(body, "__version__: str\n");
+    for class in module.classes().as_slice() {
+        r.class(&mut body, class);
+    }
+    let functions = module.functions().as_slice();
+    for f in functions {
+        let overloaded = functions
+            .iter()
+            .filter(|g| g.name.as_str() == f.name.as_str())
+            .count()
+            > 1;
+        if overloaded {
+            r.uses_overload = true;
+            body.push_str("@overload\n");
+        }
+        r.function(&mut body, "", f, f.name.as_str(), FnKind::Plain);
+    }
+
+    let mut out = String::new();
+    let doc = module.doc().as_str();
+    if !doc.is_empty() {
+        let _ = writeln!(out, "{}", docstring_literal(doc, ""));
+    }
+    let _ = writeln!(
+        out,
+        "# Generated by oxbind {SHIM_VERSION} from the registered signatures of plugin '{name}' {}.",
+        module.version().as_str()
+    );
+    out.push_str("from __future__ import annotations\n\n");
+    if r.uses_iterator {
+        out.push_str("from collections.abc import Iterator\n");
+    }
+    let typing: Vec<&str> = [
+        (!module.classes().is_empty()).then_some("final"),
+        r.uses_overload.then_some("overload"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !typing.is_empty() {
+        let _ = writeln!(out, "from typing import {}", typing.join(", "));
+    }
+    for m in &r.imports {
+        let _ = writeln!(out, "import {m}");
+    }
+    out.push('\n');
+    out.push_str(&body);
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FnKind {
+    Plain,
+    Method,
+    Static,
+    Init,
+}
+
+impl Renderer<'_> {
+    fn class(&mut self, out: &mut String, class: &ClassDesc) {
+        let cname = class.class.name();
+        let _ = writeln!(out, "@final\nclass {cname}:");
+        let doc = class.doc.as_str();
+        if !doc.is_empty() {
+            let _ = writeln!(out, "    {}", docstring_literal(doc, "    "));
+        }
+        if let Some(ctor) = class.constructor.as_ref().into_option() {
+            self.function(out, "    ", ctor, "__init__", FnKind::Init);
+        }
+        for p in class.properties.as_slice() {
+            let pname = p.name.as_str();
+            let ty = self.ty(&p.get.ret, false);
+            let _ = writeln!(out, "    @property\n    def {pname}(self) -> {ty}:");
+            let _ = writeln!(out, "        {}", body_of(p.doc.as_str(), "        "));
+            if let Some(set) = p.set.as_ref().into_option() {
+                let value = set
+                    .params
+                    .as_slice()
+                    .first()
+                    .map_or("object".to_owned(), |v| self.ty(&v.ty, true));
+                let _ = writeln!(
+                    out,
+                    "    @{pname}.setter\n    def {pname}(self, value: {value}) -> None: ..."
+                );
+            }
+        }
+        let methods = class.methods.as_slice();
+        for m in methods {
+            let (kind, name) = match m.kind {
+                MethodKind::STATIC => (FnKind::Static, m.func.name.as_str()),
+                MethodKind::SLOT => (FnKind::Method, m.slot.dunder()),
+                _ => (FnKind::Method, m.func.name.as_str()),
+            };
+            let overloaded = methods
+                .iter()
+                .filter(|o| o.kind == m.kind && o.func.name.as_str() == m.func.name.as_str())
+                .count()
+                > 1;
+            if overloaded {
+                self.uses_overload = true;
+                out.push_str("    @overload\n");
+            }
+            if kind == FnKind::Static {
+                out.push_str("    @staticmethod\n");
+            }
+            if m.kind == MethodKind::SLOT {
+                self.slot(out, m.slot, &m.func);
+            } else {
+                self.function(out, "    ", &m.func, name, kind);
+            }
+        }
+        if class.constructor.is_none()
+            && class.properties.is_empty()
+            && methods.is_empty()
+            && doc.is_empty()
+        {
+            out.push_str("    ...\n");
+        }
+        out.push('\n');
+    }
+
+    /// A special method: its Python signature where it differs from the
+    /// descriptor's (`__eq__` takes any object; `__iter__` yields the items).
+    fn slot(&mut self, out: &mut String, slot: SlotKind, f: &FunctionDesc) {
+        let name = slot.dunder();
+        let line = match slot {
+            SlotKind::EQ => "def __eq__(self, other: object) -> bool: ...".to_owned(),
+            SlotKind::HASH => "def __hash__(self) -> int: ...".to_owned(),
+            SlotKind::LEN => "def __len__(self) -> int: ...".to_owned(),
+            SlotKind::BOOL => "def __bool__(self) -> bool: ...".to_owned(),
+            SlotKind::ITER => {
+                self.uses_iterator = true;
+                let item = match f.ret.item {
+                    Some(item) if f.ret.kind == TypeKind::LIST => self.ty(item, false),
+                    _ => "object".to_owned(),
+                };
+                format!("def __iter__(self) -> Iterator[{item}]: ...")
+            }
+            _ => {
+                let mut sig = String::new();
+                self.function(&mut sig, "", f, name, FnKind::Method);
+                // One line, without a docstring: special methods are documented by Python.
+                sig.lines().next().unwrap_or_default().to_owned() + " ..."
+            }
+        };
+        let _ = writeln!(out, "    {line}");
+    }
+
+    fn function(
+        &mut self,
+        out: &mut String,
+        indent: &str,
+        f: &FunctionDesc,
+        name: &str,
+        kind: FnKind,
+    ) {
+        let mut params = Vec::new();
+        if matches!(kind, FnKind::Method | FnKind::Init) {
+            params.push("self".to_owned());
+        }
+        for p in f.params.as_slice() {
+            let ty = self.ty(&p.ty, true);
+            let default = p
+                .default
+                .as_ref()
+                .into_option()
+                .map(|d| match d {
+                    oxbind_abi::ArgValue::Float(v) if !v.is_finite() => " = ...".to_owned(),
+                    d => format!(" = {}", convert::default_literal(d)),
+                })
+                .unwrap_or_default();
+            params.push(format!("{}: {ty}{default}", p.name.as_str()));
+        }
+        let ret = if kind == FnKind::Init {
+            "None".to_owned()
+        } else {
+            self.ty(&f.ret, false)
+        };
+        let _ = writeln!(out, "{indent}def {name}({}) -> {ret}:", params.join(", "));
+        let inner = format!("{indent}    ");
+        let _ = writeln!(out, "{inner}{}", body_of(f.doc.as_str(), &inner));
+    }
+
+    /// The Python type of `ty`, as a parameter (what is accepted) or a result.
+    fn ty(&mut self, ty: &TypeDesc, param: bool) -> String {
+        let base = match ty.kind {
+            TypeKind::UNIT => return "None".to_owned(),
+            TypeKind::INT => "int".to_owned(),
+            TypeKind::FLOAT => "float".to_owned(),
+            TypeKind::BOOL => "bool".to_owned(),
+            TypeKind::STR => "str".to_owned(),
+            TypeKind::BYTES => "bytes".to_owned(),
+            TypeKind::OBJECT => match ty.class {
+                Some(class) => {
+                    let mut alternatives =
+                        vec![self.class_name(class.key.as_str(), class.module(), class.name())];
+                    if param && ty.passing != Passing::MUT {
+                        for conv in (self.conversions)(class.key.as_str()) {
+                            alternatives.push(self.conversion_source(conv));
+                        }
+                    }
+                    alternatives.join(" | ")
+                }
+                None => "object".to_owned(),
+            },
+            TypeKind::LIST => {
+                let item = ty.item.map_or("object".to_owned(), |i| self.ty(i, param));
+                if param {
+                    format!("list[{item}] | tuple[{item}, ...]")
+                } else {
+                    format!("list[{item}]")
+                }
+            }
+            TypeKind::DICT => match ty.dict_types() {
+                Some((k, v)) => format!("dict[{}, {}]", self.ty(k, param), self.ty(v, param)),
+                None => "dict[object, object]".to_owned(),
+            },
+            _ => "object".to_owned(),
+        };
+        if ty.optional {
+            format!("{base} | None")
+        } else {
+            base
+        }
+    }
+
+    fn class_name(&mut self, _key: &str, module: &str, name: &str) -> String {
+        if module == self.module {
+            name.to_owned()
+        } else {
+            self.imports.insert(module.to_owned());
+            format!("{module}.{name}")
+        }
+    }
+
+    /// What a conversion accepts: its one parameter's type, or a tuple of
+    /// its parameters' types.
+    fn conversion_source(&mut self, conv: &FunctionDesc) -> String {
+        let params = conv.params.as_slice();
+        let mut types: Vec<String> = Vec::with_capacity(params.len());
+        for p in params {
+            // A conversion's own class parameters take no further conversions.
+            types.push(match p.ty.kind {
+                TypeKind::OBJECT => self.ty(
+                    &TypeDesc {
+                        passing: Passing::MUT,
+                        ..p.ty
+                    },
+                    true,
+                ),
+                _ => self.ty(&p.ty, true),
+            });
+        }
+        if types.len() == 1 {
+            types.pop().expect("one")
+        } else {
+            format!("tuple[{}]", types.join(", "))
+        }
+    }
+}
+
+/// A function body: its docstring, or `...`.
+fn body_of(doc: &str, indent: &str) -> String {
+    if doc.trim().is_empty() {
+        "...".to_owned()
+    } else {
+        docstring_literal(doc, indent)
+    }
+}
+
+/// `doc` as a triple-quoted literal, continuation lines indented.
+fn docstring_literal(doc: &str, indent: &str) -> String {
+    let escaped = doc
+        .trim_end()
+        .replace('\\', "\\\\")
+        .replace("\"\"\"", "\\\"\\\"\\\"");
+    let escaped = if escaped.ends_with('"') {
+        format!("{escaped} ")
+    } else {
+        escaped
+    };
+    let mut lines = escaped.lines();
+    let mut text = lines.next().unwrap_or_default().to_owned();
+    for line in lines {
+        text.push('\n');
+        if !line.is_empty() {
+            text.push_str(indent);
+        }
+        text.push_str(line);
+    }
+    if text.contains('\n') {
+        text.push('\n');
+        text.push_str(indent);
+    }
+    format!("\"\"\"{text}\"\"\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docstrings_are_escaped_and_indented() {
+        assert_eq!(docstring_literal("One line.", ""), "\"\"\"One line.\"\"\"");
+        assert_eq!(
+            docstring_literal("a \"\"\" b\\n\nsecond", "    "),
+            "\"\"\"a \\\"\\\"\\\" b\\\\n\n    second\n    \"\"\""
+        );
+        assert_eq!(
+            docstring_literal("ends in \"", ""),
+            "\"\"\"ends in \" \"\"\""
+        );
+    }
+}
