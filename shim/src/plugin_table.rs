@@ -16,7 +16,7 @@
 //! `name:<plugin>`, and it deletes the name before the token, so a waiting
 //! load never builds without the name.
 
-use std::{marker::PhantomData, path::Path, time::Duration};
+use std::{marker::PhantomData, os::unix::ffi::OsStrExt, path::Path, time::Duration};
 
 use pyo3_ffi as ffi;
 
@@ -163,7 +163,10 @@ impl Drop for Reservation {
 }
 
 /// Checks, before a plugin is built, that `sys.modules` has no other module
-/// under its name; raises ImportError if it has.
+/// under its name; raises ImportError if it has. The one module it may
+/// replace is a package shell that names this very file in
+/// `__oxbind_plugin_file__`: a plugin wheel's `__init__.py`, which loads
+/// the plugin while it is being imported (`spec/PLUGIN-ABI.md`, "Wheels").
 ///
 /// # Safety
 /// The thread is attached and no oxbind lock is held (a repr may run Python code).
@@ -171,6 +174,9 @@ pub unsafe fn check_sys_modules(name: &str, path: &Path) -> Result<(), ()> {
     let modules = ffi::PyImport_GetModuleDict();
     let key = Owned::from_raw(errors::new_str(name)).ok_or(())?;
     if let Some(existing) = internals::dict_get(modules, key.as_ptr())? {
+        if names_this_file(existing.as_ptr(), path) {
+            return Ok(());
+        }
         errors::import_error(
             &format!(
                 "oxbind: cannot load {}: sys.modules['{name}'] is already {}, which is not this plugin",
@@ -182,6 +188,29 @@ pub unsafe fn check_sys_modules(name: &str, path: &Path) -> Result<(), ()> {
         return Err(());
     }
     Ok(())
+}
+
+/// Whether `module.__oxbind_plugin_file__` is a path to the file `path`.
+unsafe fn names_this_file(module: *mut ffi::PyObject, path: &Path) -> bool {
+    let Some(file) = Owned::from_raw(ffi::PyObject_GetAttrString(
+        module,
+        c"__oxbind_plugin_file__".as_ptr(),
+    )) else {
+        ffi::PyErr_Clear();
+        return false;
+    };
+    if ffi::PyUnicode_Check(file.as_ptr()) == 0 {
+        return false;
+    }
+    let mut len: ffi::Py_ssize_t = 0;
+    let utf8 = ffi::PyUnicode_AsUTF8AndSize(file.as_ptr(), &mut len);
+    if utf8.is_null() {
+        ffi::PyErr_Clear();
+        return false;
+    }
+    let text = std::slice::from_raw_parts(utf8 as *const u8, len as usize);
+    let named = Path::new(std::ffi::OsStr::from_bytes(text));
+    std::fs::canonicalize(named).is_ok_and(|p| p == path)
 }
 
 /// The module of the plugin `name`, if it is loaded.

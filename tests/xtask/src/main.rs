@@ -3,14 +3,17 @@
 //!
 //! - `cargo xtask demo`: provisions the interpreters, builds everything and
 //!   runs `example-plugins/demo.py` under 3.13t, 3.13 and 3.11.
-//! - `cargo xtask test [PYTEST ARGS]`: provisions, builds, runs `cargo test`
-//!   and the pytest suite under every interpreter. `.ci/run` runs this.
+//! - `cargo xtask test [PYTEST ARGS]`: provisions, builds (the wheels too),
+//!   runs `cargo test` and the pytest suite under every interpreter. `.ci/run`
+//!   runs this.
 //! - `cargo xtask python <3.13t|3.13|3.11> script.py [ARGS]`: runs a script
 //!   with `oxbind` importable and the example plugins built.
 //! - `cargo xtask build [INTERPRETER...]`: builds the plugins and the shim.
 //! - `cargo xtask provision [INTERPRETER]`: only provisions interpreters.
 //! - `cargo xtask bench`: runs the benchmarks on 3.13t and 3.13 and writes
 //!   `BENCHMARKS.md`.
+//! - `cargo xtask wheels [INTERPRETER...]`: builds the `oxbind`, plugin and
+//!   standalone wheels with maturin into `target/wheels/`.
 //!
 //! Interpreters are cached under `$OXBIND_CACHE` (default `~/.cache/oxbind`)
 //! by `tests/provision-interpreters.sh`. Build outputs: plugins in
@@ -18,6 +21,7 @@
 
 mod bench;
 mod layout;
+mod wheels;
 
 use std::{
     env,
@@ -40,9 +44,15 @@ fn main() {
         }
         Some("provision") => provision(&layout, &select(&args[1..])),
         Some("bench") => bench::bench(&layout),
+        Some("wheels") => {
+            let interps = select(&args[1..]);
+            provision(&layout, &interps)
+                .and_then(|()| build(&layout, &interps))
+                .and_then(|()| wheels::wheels(&layout, &interps))
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [PYTEST ARGS] | python <3.13t|3.13|3.11> SCRIPT [ARGS] | build [INTERP...] | provision [INTERP...]>"
+                "usage: cargo xtask <demo | test [PYTEST ARGS] | python <3.13t|3.13|3.11> SCRIPT [ARGS] | build [INTERP...] | provision [INTERP...] | wheels [INTERP...] | bench>"
             );
             exit(2);
         }
@@ -237,6 +247,8 @@ fn test(layout: &Layout, pytest_args: &[String]) -> Result {
     let all = select(&[]);
     provision(layout, &all)?;
     build(layout, &all)?;
+    // tests/python/test_wheels.py installs these.
+    wheels::wheels(layout, &all)?;
 
     eprintln!("xtask: cargo test (SDK, ABI, plugins)");
     run(layout.cargo().args(["test", "--release"]))?;
