@@ -256,6 +256,7 @@ pub unsafe fn new_data(
     plugin: &'static str,
     doc_name: &str,
 ) -> Result<&'static FunctionData, ()> {
+    convert::check_int_layout();
     let mut keywords = Vec::with_capacity(desc.params.len());
     for p in desc.params.as_slice() {
         let Some(s) = Owned::from_raw(errors::new_str(p.name.as_str())) else {
@@ -1024,7 +1025,7 @@ unsafe fn finish_scalar(outcome: CallOutcome) -> *mut ffi::PyObject {
         // The commonest results are converted here, in place: passing the
         // RetValue on to `from_ret` copies it, which measurably slows
         // `add(1, 2)` (BENCHMARKS.md) even with `from_ret` inlined.
-        CallOutcome::Ok(RetValue::None) => ffi::Py_NewRef(ffi::Py_None()),
+        CallOutcome::Ok(RetValue::None) => convert::none(),
         CallOutcome::Ok(RetValue::Int(v)) => ffi::PyLong_FromLongLong(v),
         CallOutcome::Ok(RetValue::Float(v)) => ffi::PyFloat_FromDouble(v),
         CallOutcome::Ok(value) => convert::from_ret(value),
