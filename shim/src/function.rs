@@ -601,28 +601,49 @@ unsafe fn call_method_positional(
         return mismatch(mode);
     };
     let exclusive = data.desc.receiver == Receiver::MUT;
-    instance::BorrowSet::with(|set| {
-        // The fallback for a borrow another thread holds: wait for it.
-        let mut waited: SmallVec<[instance::Borrow; 3]> = SmallVec::new();
-        match set.try_add(slf, exclusive) {
-            Ok(()) => {}
-            Err(instance::BorrowFail::Raised) => return ptr::null_mut(),
-            Err(instance::BorrowFail::Busy) => {
-                if instance::borrow_all(&[(slf, exclusive)], &mut waited).is_err() {
-                    return ptr::null_mut();
-                }
-            }
-        }
-        // SAFETY: self is borrowed for the call.
-        let outcome = (data.desc.call)(
+    let mut outcome = std::mem::MaybeUninit::<CallOutcome>::uninit();
+    // SAFETY (of the call): self is borrowed for the call; the values are
+    // scalars converted above.
+    let call = || {
+        outcome.write((data.desc.call)(
             instance::header(slf).value,
             RSlice::from_slice(values),
             ptr::null_mut(),
-        );
-        set.release_all();
-        drop(waited);
-        finish_scalar(outcome)
-    })
+        ));
+    };
+    // The borrow is released before the outcome is converted: converting
+    // may allocate, and a collection may run Python code that uses `self`.
+    match instance::with_one_borrow(slf, exclusive, call) {
+        // SAFETY: the call ran, and wrote the outcome.
+        Ok(()) => finish_scalar_in_place(&mut outcome),
+        Err(instance::BorrowFail::Raised) => ptr::null_mut(),
+        Err(instance::BorrowFail::Busy) => call_method_after_wait(data, slf, values, exclusive),
+    }
+}
+
+/// [`call_method_positional`] when another thread holds a conflicting
+/// borrow of `self`: waits for it (detached), then calls. Out of line, so
+/// that the uncontended path carries none of its state.
+#[cold]
+#[inline(never)]
+unsafe fn call_method_after_wait(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    values: &[ArgValue<'_>],
+    exclusive: bool,
+) -> *mut ffi::PyObject {
+    let mut waited: SmallVec<[instance::Borrow; 3]> = SmallVec::new();
+    if instance::borrow_all(&[(slf, exclusive)], &mut waited).is_err() {
+        return ptr::null_mut();
+    }
+    // SAFETY: self is borrowed for the call.
+    let outcome = (data.desc.call)(
+        instance::header(slf).value,
+        RSlice::from_slice(values),
+        ptr::null_mut(),
+    );
+    drop(waited);
+    finish_scalar(outcome)
 }
 
 /// `call` for a `scalar_to_value` function (a constructor from scalars):
@@ -1037,6 +1058,25 @@ unsafe fn finish_scalar(outcome: CallOutcome) -> *mut ffi::PyObject {
             errors::raise_panic(message.as_str());
             ptr::null_mut()
         }
+    }
+}
+
+/// [`finish_scalar`] for an outcome the plugin wrote into `outcome`: the
+/// commonest results are read where they were written (moving the outcome
+/// out first copies it, and a copy of a value just written stalls on store
+/// forwarding). Those variants own nothing, so not dropping them is right.
+///
+/// # Safety
+/// `outcome` is initialised; it is moved out of (do not read it again).
+#[inline(always)]
+unsafe fn finish_scalar_in_place(
+    outcome: &mut std::mem::MaybeUninit<CallOutcome>,
+) -> *mut ffi::PyObject {
+    match outcome.assume_init_ref() {
+        CallOutcome::Ok(RetValue::None) => convert::none(),
+        CallOutcome::Ok(RetValue::Int(v)) => ffi::PyLong_FromLongLong(*v),
+        CallOutcome::Ok(RetValue::Float(v)) => ffi::PyFloat_FromDouble(*v),
+        _ => finish_scalar(outcome.assume_init_read()),
     }
 }
 

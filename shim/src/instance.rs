@@ -360,6 +360,47 @@ impl Drop for BorrowSet<'_> {
     }
 }
 
+/// Runs `f` holding one borrow of `obj`'s value (the receiver of a method
+/// on scalars), with a single lookup of this thread's borrow record; the
+/// borrow is released when `f` returns, or if it panics. `Err` when the
+/// borrow was not taken: [`BorrowFail::Busy`] (another thread holds it;
+/// nothing held, no error set) or [`BorrowFail::Raised`]. `f` returns
+/// nothing: a result written to the caller's storage stays where it was
+/// written (returning a call outcome through here copied it bytewise).
+///
+/// # Safety
+/// As for [`try_borrow`].
+#[inline(always)]
+pub unsafe fn with_one_borrow(
+    obj: *mut ffi::PyObject,
+    exclusive: bool,
+    f: impl FnOnce(),
+) -> Result<(), BorrowFail> {
+    HELD.with(|held| {
+        let root = acquire(held, obj, exclusive)?;
+        struct Release<'h> {
+            held: &'h Held,
+            root: *mut ffi::PyObject,
+            exclusive: bool,
+        }
+        impl Drop for Release<'_> {
+            #[inline(always)]
+            fn drop(&mut self) {
+                // SAFETY: taken by `acquire` above; the caller keeps the
+                // borrowed object (hence its root) alive.
+                unsafe { release(self.held, self.root, self.exclusive) }
+            }
+        }
+        let _release = Release {
+            held,
+            root,
+            exclusive,
+        };
+        f();
+        Ok(())
+    })
+}
+
 /// Releases a borrow taken by [`acquire`].
 #[inline(always)]
 unsafe fn release(held: &Held, root: *mut ffi::PyObject, exclusive: bool) {
