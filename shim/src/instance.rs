@@ -653,6 +653,7 @@ pub unsafe fn borrow_all(
 ///
 /// # Safety
 /// The thread is attached; every candidate is a live oxbind instance.
+#[inline]
 pub unsafe fn object_for_ref(
     ptr_value: *const c_void,
     record: TypeRecord_Ref,
@@ -660,7 +661,7 @@ pub unsafe fn object_for_ref(
 ) -> *mut ffi::PyObject {
     for &c in candidates {
         if header(c).value as *const c_void == ptr_value && is_instance(c, record) {
-            return ffi::Py_NewRef(c);
+            return crate::pyref::new_ref(c);
         }
     }
     let Some(joined) = internals::joined() else {
@@ -799,7 +800,7 @@ pub unsafe fn try_incref(obj: *mut ffi::PyObject) -> bool {
 /// CPython's `_Py_ThreadId()`: the thread pointer.
 #[cfg(Py_GIL_DISABLED)]
 #[inline]
-fn thread_id() -> usize {
+pub(crate) fn thread_id() -> usize {
     let tid: usize;
     // SAFETY: reads the thread pointer register, as CPython's _Py_ThreadId does.
     unsafe {
