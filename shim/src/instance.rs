@@ -276,6 +276,21 @@ thread_local! {
     };
 }
 
+/// This thread's borrow record, as a plain reference: the fast paths use it
+/// directly instead of through a `LocalKey::with` closure, which the
+/// compiler kept out of line with every value the call needs captured in
+/// it.
+///
+/// # Safety
+/// The reference is used only by the running call, on this thread: never
+/// kept past it (the record lives until the thread exits, and no call runs
+/// during that). `Held` is not `Sync`, so the reference cannot be sent to
+/// another thread.
+#[inline(always)]
+unsafe fn this_thread_held<'a>() -> &'a Held {
+    &*HELD.with(|held| held as *const Held)
+}
+
 /// How long a borrow waits for other threads before it reports a likely
 /// lock-order deadlock.
 const BORROW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -309,12 +324,12 @@ impl BorrowSet<'_> {
     /// Runs `f` with an empty set on this thread's borrow record.
     #[inline(always)]
     pub fn with<R>(f: impl FnOnce(&mut BorrowSet<'_>) -> R) -> R {
-        HELD.with(|held| {
-            f(&mut BorrowSet {
-                held,
-                roots: [const { std::mem::MaybeUninit::uninit() }; BorrowSet::CAPACITY],
-                len: 0,
-            })
+        // SAFETY: used only by this call, on this thread.
+        let held = unsafe { this_thread_held() };
+        f(&mut BorrowSet {
+            held,
+            roots: [const { std::mem::MaybeUninit::uninit() }; BorrowSet::CAPACITY],
+            len: 0,
         })
     }
 
@@ -376,7 +391,8 @@ pub unsafe fn with_one_borrow(
     exclusive: bool,
     f: impl FnOnce(),
 ) -> Result<(), BorrowFail> {
-    HELD.with(|held| {
+    {
+        let held = this_thread_held();
         let root = acquire(held, obj, exclusive)?;
         struct Release<'h> {
             held: &'h Held,
@@ -398,7 +414,7 @@ pub unsafe fn with_one_borrow(
         };
         f();
         Ok(())
-    })
+    }
 }
 
 /// Releases a borrow taken by [`acquire`].
