@@ -196,12 +196,22 @@ const fn desc(kind: TypeKind, rust_name: &'static str) -> TypeDesc {
     TypeDesc::scalar(kind, rust_name)
 }
 
+#[cold]
+#[inline(never)]
 fn unexpected(value: ArgValue<'_>, expected: TypeKind) -> Error {
     Error::type_error(format!(
         "expected {}, got {:?} (shim and plugin disagree on the parameter type)",
         expected.python_name(),
         value
     ))
+}
+
+/// The error for an integer argument outside its Rust type's range (out
+/// of line: the wrappers inline only the success path).
+#[cold]
+#[inline(never)]
+fn int_overflow(v: i64, ty: &str) -> Error {
+    Error::overflow_error(format!("{v} does not fit in {ty}"))
 }
 
 macro_rules! int_types {
@@ -211,9 +221,10 @@ macro_rules! int_types {
             #[inline]
             fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
                 match value {
-                    ArgValue::Int(v) => <$t>::try_from(v).map_err(|_| {
-                        Error::overflow_error(format!("{v} does not fit in {}", stringify!($t)))
-                    }),
+                    ArgValue::Int(v) => match <$t>::try_from(v) {
+                        Ok(n) => Ok(n),
+                        Err(_) => Err(int_overflow(v, stringify!($t))),
+                    },
                     other => Err(unexpected(other, TypeKind::INT)),
                 }
             }

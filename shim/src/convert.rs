@@ -75,6 +75,10 @@ unsafe fn convert_kind<'a>(
             if ffi::PyLong_Check(obj) == 0 {
                 return Err(ArgFailure::WrongType);
             }
+            if let Some(v) = compact_int(obj) {
+                out.write(ArgValue::Int(v));
+                return Ok(());
+            }
             let v = ffi::PyLong_AsLongLong(obj);
             if v == -1 && !ffi::PyErr_Occurred().is_null() {
                 ffi::PyErr_Clear();
@@ -137,6 +141,88 @@ unsafe fn convert_kind<'a>(
     Ok(())
 }
 
+/// Whether ints may be read in place ([`compact_int`]): CPython's digits
+/// are 4 bytes (30-bit digits, the default on 64-bit platforms). Set by
+/// [`check_int_layout`] before any function exists, read on every int
+/// argument.
+#[cfg(Py_3_12)]
+static COMPACT_INTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Enables [`compact_int`] if this interpreter's ints have 4-byte digits
+/// (`sys.int_info.sizeof_digit`). Called when function data is built,
+/// before any call can convert an argument; idempotent.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn check_int_layout() {
+    #[cfg(Py_3_12)]
+    {
+        use std::sync::atomic::Ordering;
+        if COMPACT_INTS.load(Ordering::Relaxed) {
+            return;
+        }
+        let info = ffi::PyLong_GetInfo();
+        if info.is_null() {
+            ffi::PyErr_Clear();
+            return;
+        }
+        // sys.int_info is a struct sequence: (bits_per_digit, sizeof_digit, ...).
+        let sizeof_digit = ffi::PyLong_AsLong(ffi::PyTuple_GetItem(info, 1));
+        ffi::Py_DECREF(info);
+        if sizeof_digit == 4 {
+            COMPACT_INTS.store(true, Ordering::Relaxed);
+        } else {
+            ffi::PyErr_Clear();
+        }
+    }
+}
+
+/// The value of an int of at most one digit, read in place as CPython's
+/// own `PyUnstable_Long_IsCompact` and `PyUnstable_Long_CompactValue`
+/// (static inline functions of its 3.12+ headers) do; `None` for larger
+/// ints, which go through `PyLong_AsLongLong`. An int is immutable, so the
+/// read needs no synchronisation.
+///
+/// # Safety
+/// `obj` is an int (`PyLong_Check`).
+#[inline(always)]
+unsafe fn compact_int(obj: *mut ffi::PyObject) -> Option<i64> {
+    #[cfg(Py_3_12)]
+    {
+        use std::sync::atomic::Ordering;
+        // struct _longobject { PyObject_HEAD; uintptr_t lv_tag; digit ob_digit[1]; }
+        let base = (obj as *const u8).add(std::mem::size_of::<ffi::PyObject>());
+        let tag = *(base as *const usize);
+        // Compact: fewer than two digits (the digit count is lv_tag >> 3).
+        if tag < (2 << 3) && COMPACT_INTS.load(Ordering::Relaxed) {
+            let digit = *(base.add(std::mem::size_of::<usize>()) as *const u32);
+            // The sign is 1 - (lv_tag & 3): 0 positive, 1 zero, 2 negative.
+            let sign = 1 - (tag & 3) as i64;
+            return Some(sign * digit as i64);
+        }
+        None
+    }
+    #[cfg(not(Py_3_12))]
+    {
+        let _ = obj;
+        None
+    }
+}
+
+/// A new reference to `None`. From 3.12 `None` is immortal, so no count is
+/// taken (on free-threaded builds `Py_INCREF` would be a call).
+#[inline(always)]
+pub unsafe fn none() -> *mut ffi::PyObject {
+    #[cfg(Py_3_12)]
+    {
+        ffi::Py_None()
+    }
+    #[cfg(not(Py_3_12))]
+    {
+        ffi::Py_NewRef(ffi::Py_None())
+    }
+}
+
 /// How a parameter of type `ty` is described in an error message
 /// ("int", "str or None").
 pub fn expected_name(ty: &TypeDesc) -> String {
@@ -159,7 +245,7 @@ pub fn expected_name(ty: &TypeDesc) -> String {
 #[inline(always)]
 pub unsafe fn from_ret(value: RetValue) -> *mut ffi::PyObject {
     match value {
-        RetValue::None => ffi::Py_NewRef(ffi::Py_None()),
+        RetValue::None => none(),
         RetValue::Int(v) => ffi::PyLong_FromLongLong(v),
         RetValue::Float(v) => ffi::PyFloat_FromDouble(v),
         RetValue::Bool(v) => ffi::PyBool_FromLong(v as std::os::raw::c_long),

@@ -120,6 +120,9 @@ pub struct FunctionData {
     /// takes only shared borrows, so it can never wait in a way that needs
     /// the general path's all-or-nothing retry.
     shared_only: bool,
+    /// A `shared_only` call with exactly one object to borrow (the receiver
+    /// or one `&T` parameter): `return_self(c)`, `p.norm()`.
+    shared_one: bool,
     /// No receiver, scalar parameters without locks, and a class result by
     /// value: constructors like `Counter()`, which borrow nothing.
     scalar_to_value: bool,
@@ -184,6 +187,7 @@ pub unsafe fn new_overloaded(
         locks: false,
         simple_method: false,
         shared_only: false,
+        shared_one: false,
         scalar_to_value: false,
         ml_name: errors::c_string(name),
         ml_doc: errors::c_string(&doc),
@@ -256,6 +260,7 @@ pub unsafe fn new_data(
     plugin: &'static str,
     doc_name: &str,
 ) -> Result<&'static FunctionData, ()> {
+    convert::check_int_layout();
     let mut keywords = Vec::with_capacity(desc.params.len());
     for p in desc.params.as_slice() {
         let Some(s) = Owned::from_raw(errors::new_str(p.name.as_str())) else {
@@ -330,6 +335,7 @@ pub unsafe fn new_data(
         locks,
         simple_method,
         shared_only,
+        shared_one: shared_only && objects + usize::from(desc.receiver != Receiver::NONE) == 1,
         scalar_to_value,
         ml_name: errors::c_string(desc.name.as_str()),
         ml_doc: errors::c_string(&docstring(desc, doc_name)),
@@ -461,7 +467,13 @@ pub unsafe fn dispatch(
         }
         // Shared borrows only (`&self`, `&T`): no scratch. `None` means
         // something unusual, which the general path handles.
-        if data.shared_only {
+        if data.shared_one {
+            if let Some(result) = guarded(data, Some(null), || {
+                call_shared_one_positional(data, slf, args, nparams)
+            }) {
+                return result;
+            }
+        } else if data.shared_only {
             if let Some(result) = guarded(data, Some(null), || {
                 call_shared_positional(data, slf, args, nparams)
             }) {
@@ -600,28 +612,49 @@ unsafe fn call_method_positional(
         return mismatch(mode);
     };
     let exclusive = data.desc.receiver == Receiver::MUT;
-    instance::BorrowSet::with(|set| {
-        // The fallback for a borrow another thread holds: wait for it.
-        let mut waited: SmallVec<[instance::Borrow; 3]> = SmallVec::new();
-        match set.try_add(slf, exclusive) {
-            Ok(()) => {}
-            Err(instance::BorrowFail::Raised) => return ptr::null_mut(),
-            Err(instance::BorrowFail::Busy) => {
-                if instance::borrow_all(&[(slf, exclusive)], &mut waited).is_err() {
-                    return ptr::null_mut();
-                }
-            }
-        }
-        // SAFETY: self is borrowed for the call.
-        let outcome = (data.desc.call)(
+    let mut outcome = std::mem::MaybeUninit::<CallOutcome>::uninit();
+    // SAFETY (of the call): self is borrowed for the call; the values are
+    // scalars converted above.
+    let call = || {
+        outcome.write((data.desc.call)(
             instance::header(slf).value,
             RSlice::from_slice(values),
             ptr::null_mut(),
-        );
-        set.release_all();
-        drop(waited);
-        finish_scalar(outcome)
-    })
+        ));
+    };
+    // The borrow is released before the outcome is converted: converting
+    // may allocate, and a collection may run Python code that uses `self`.
+    match instance::with_one_borrow(slf, exclusive, call) {
+        // SAFETY: the call ran, and wrote the outcome.
+        Ok(()) => finish_scalar_in_place(&mut outcome),
+        Err(instance::BorrowFail::Raised) => ptr::null_mut(),
+        Err(instance::BorrowFail::Busy) => call_method_after_wait(data, slf, values, exclusive),
+    }
+}
+
+/// [`call_method_positional`] when another thread holds a conflicting
+/// borrow of `self`: waits for it (detached), then calls. Out of line, so
+/// that the uncontended path carries none of its state.
+#[cold]
+#[inline(never)]
+unsafe fn call_method_after_wait(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    values: &[ArgValue<'_>],
+    exclusive: bool,
+) -> *mut ffi::PyObject {
+    let mut waited: SmallVec<[instance::Borrow; 3]> = SmallVec::new();
+    if instance::borrow_all(&[(slf, exclusive)], &mut waited).is_err() {
+        return ptr::null_mut();
+    }
+    // SAFETY: self is borrowed for the call.
+    let outcome = (data.desc.call)(
+        instance::header(slf).value,
+        RSlice::from_slice(values),
+        ptr::null_mut(),
+    );
+    drop(waited);
+    finish_scalar(outcome)
 }
 
 /// `call` for a `scalar_to_value` function (a constructor from scalars):
@@ -753,6 +786,96 @@ unsafe fn call_shared_positional(
             }
         };
         Some(result)
+    })
+}
+
+/// [`call_shared_positional`] for a call with exactly one object to borrow
+/// (`shared_one`): one borrow through [`instance::with_one_borrow`], no
+/// list of objects, and a scalar outcome read where the plugin wrote it.
+/// The same contract: `None`, with nothing held and no error set, hands the
+/// call to the general path.
+#[inline(always)]
+unsafe fn call_shared_one_positional(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    n: usize,
+) -> Option<*mut ffi::PyObject> {
+    let params = data.desc.params.as_slice();
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
+    let has_self = data.desc.receiver != Receiver::NONE;
+    // The one object whose value is passed.
+    let mut object = ptr::null_mut();
+    if has_self {
+        if slf.is_null() || !instance::is_ready(slf) {
+            return None;
+        }
+        object = slf;
+    }
+    for (i, param) in params.iter().enumerate().take(n) {
+        let obj = *args.add(i);
+        if param.ty.kind == TypeKind::OBJECT {
+            let Ok(record) = data.classes[i].get(
+                param.ty.class.expect("checked at load"),
+                data.plugin,
+                &data.name,
+            ) else {
+                return Some(ptr::null_mut());
+            };
+            if !instance::is_instance(obj, record) || !instance::is_ready(obj) {
+                return None;
+            }
+            storage[i].write(ArgValue::Object(instance::header(obj).value));
+            object = obj;
+        } else if let Err(failure) = convert::to_arg_into(obj, &param.ty, storage[i].as_mut_ptr()) {
+            // As in `call_shared_positional`: the general path reports it.
+            if let ArgFailure::Raised = failure {
+                ffi::PyErr_Clear();
+            }
+            return None;
+        }
+    }
+    // SAFETY: the first `n` values were written above.
+    let values = std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'_>, n);
+    let this = if has_self {
+        instance::header(slf).value
+    } else {
+        ptr::null_mut()
+    };
+    let mut outcome = std::mem::MaybeUninit::<CallOutcome>::uninit();
+    let mut result = None;
+    let call = || {
+        // SAFETY: `object` is borrowed until this closure returns; a `&T`
+        // result becomes its object before then, as on the several-object
+        // path.
+        let written = outcome.write((data.desc.call)(
+            this,
+            RSlice::from_slice(values),
+            ptr::null_mut(),
+        ));
+        if let CallOutcome::Ok(RetValue::Ref(p)) = written {
+            result = Some(
+                match data.classes[n].get(
+                    data.desc.ret.class.expect("checked at load"),
+                    data.plugin,
+                    &data.name,
+                ) {
+                    Ok(record) => instance::object_for_ref(*p, record, &[object]),
+                    Err(()) => ptr::null_mut(),
+                },
+            );
+        }
+    };
+    match instance::with_one_borrow(object, false, call) {
+        Ok(()) => {}
+        Err(instance::BorrowFail::Raised) => return Some(ptr::null_mut()),
+        Err(instance::BorrowFail::Busy) => return None,
+    }
+    Some(match result {
+        // A `Ref` outcome owns nothing: there is nothing to drop.
+        Some(r) => r,
+        // SAFETY: the call ran and wrote the outcome.
+        None => finish_scalar_in_place(&mut outcome),
     })
 }
 
@@ -1024,7 +1147,7 @@ unsafe fn finish_scalar(outcome: CallOutcome) -> *mut ffi::PyObject {
         // The commonest results are converted here, in place: passing the
         // RetValue on to `from_ret` copies it, which measurably slows
         // `add(1, 2)` (BENCHMARKS.md) even with `from_ret` inlined.
-        CallOutcome::Ok(RetValue::None) => ffi::Py_NewRef(ffi::Py_None()),
+        CallOutcome::Ok(RetValue::None) => convert::none(),
         CallOutcome::Ok(RetValue::Int(v)) => ffi::PyLong_FromLongLong(v),
         CallOutcome::Ok(RetValue::Float(v)) => ffi::PyFloat_FromDouble(v),
         CallOutcome::Ok(value) => convert::from_ret(value),
@@ -1036,6 +1159,25 @@ unsafe fn finish_scalar(outcome: CallOutcome) -> *mut ffi::PyObject {
             errors::raise_panic(message.as_str());
             ptr::null_mut()
         }
+    }
+}
+
+/// [`finish_scalar`] for an outcome the plugin wrote into `outcome`: the
+/// commonest results are read where they were written (moving the outcome
+/// out first copies it, and a copy of a value just written stalls on store
+/// forwarding). Those variants own nothing, so not dropping them is right.
+///
+/// # Safety
+/// `outcome` is initialised; it is moved out of (do not read it again).
+#[inline(always)]
+unsafe fn finish_scalar_in_place(
+    outcome: &mut std::mem::MaybeUninit<CallOutcome>,
+) -> *mut ffi::PyObject {
+    match outcome.assume_init_ref() {
+        CallOutcome::Ok(RetValue::None) => convert::none(),
+        CallOutcome::Ok(RetValue::Int(v)) => ffi::PyLong_FromLongLong(*v),
+        CallOutcome::Ok(RetValue::Float(v)) => ffi::PyFloat_FromDouble(*v),
+        _ => finish_scalar(outcome.assume_init_read()),
     }
 }
 

@@ -276,6 +276,21 @@ thread_local! {
     };
 }
 
+/// This thread's borrow record, as a plain reference: the fast paths use it
+/// directly instead of through a `LocalKey::with` closure, which the
+/// compiler kept out of line with every value the call needs captured in
+/// it.
+///
+/// # Safety
+/// The reference is used only by the running call, on this thread: never
+/// kept past it (the record lives until the thread exits, and no call runs
+/// during that). `Held` is not `Sync`, so the reference cannot be sent to
+/// another thread.
+#[inline(always)]
+unsafe fn this_thread_held<'a>() -> &'a Held {
+    &*HELD.with(|held| held as *const Held)
+}
+
 /// How long a borrow waits for other threads before it reports a likely
 /// lock-order deadlock.
 const BORROW_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -309,12 +324,12 @@ impl BorrowSet<'_> {
     /// Runs `f` with an empty set on this thread's borrow record.
     #[inline(always)]
     pub fn with<R>(f: impl FnOnce(&mut BorrowSet<'_>) -> R) -> R {
-        HELD.with(|held| {
-            f(&mut BorrowSet {
-                held,
-                roots: [const { std::mem::MaybeUninit::uninit() }; BorrowSet::CAPACITY],
-                len: 0,
-            })
+        // SAFETY: used only by this call, on this thread.
+        let held = unsafe { this_thread_held() };
+        f(&mut BorrowSet {
+            held,
+            roots: [const { std::mem::MaybeUninit::uninit() }; BorrowSet::CAPACITY],
+            len: 0,
         })
     }
 
@@ -357,6 +372,48 @@ impl Drop for BorrowSet<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         self.release_all();
+    }
+}
+
+/// Runs `f` holding one borrow of `obj`'s value (the receiver of a method
+/// on scalars), with a single lookup of this thread's borrow record; the
+/// borrow is released when `f` returns, or if it panics. `Err` when the
+/// borrow was not taken: [`BorrowFail::Busy`] (another thread holds it;
+/// nothing held, no error set) or [`BorrowFail::Raised`]. `f` returns
+/// nothing: a result written to the caller's storage stays where it was
+/// written (returning a call outcome through here copied it bytewise).
+///
+/// # Safety
+/// As for [`try_borrow`].
+#[inline(always)]
+pub unsafe fn with_one_borrow(
+    obj: *mut ffi::PyObject,
+    exclusive: bool,
+    f: impl FnOnce(),
+) -> Result<(), BorrowFail> {
+    {
+        let held = this_thread_held();
+        let root = acquire(held, obj, exclusive)?;
+        struct Release<'h> {
+            held: &'h Held,
+            root: *mut ffi::PyObject,
+            exclusive: bool,
+        }
+        impl Drop for Release<'_> {
+            #[inline(always)]
+            fn drop(&mut self) {
+                // SAFETY: taken by `acquire` above; the caller keeps the
+                // borrowed object (hence its root) alive.
+                unsafe { release(self.held, self.root, self.exclusive) }
+            }
+        }
+        let _release = Release {
+            held,
+            root,
+            exclusive,
+        };
+        f();
+        Ok(())
     }
 }
 
@@ -612,6 +669,7 @@ pub unsafe fn borrow_all(
 ///
 /// # Safety
 /// The thread is attached; every candidate is a live oxbind instance.
+#[inline]
 pub unsafe fn object_for_ref(
     ptr_value: *const c_void,
     record: TypeRecord_Ref,
@@ -619,7 +677,7 @@ pub unsafe fn object_for_ref(
 ) -> *mut ffi::PyObject {
     for &c in candidates {
         if header(c).value as *const c_void == ptr_value && is_instance(c, record) {
-            return ffi::Py_NewRef(c);
+            return crate::pyref::new_ref(c);
         }
     }
     let Some(joined) = internals::joined() else {
@@ -758,7 +816,7 @@ pub unsafe fn try_incref(obj: *mut ffi::PyObject) -> bool {
 /// CPython's `_Py_ThreadId()`: the thread pointer.
 #[cfg(Py_GIL_DISABLED)]
 #[inline]
-fn thread_id() -> usize {
+pub(crate) fn thread_id() -> usize {
     let tid: usize;
     // SAFETY: reads the thread pointer register, as CPython's _Py_ThreadId does.
     unsafe {

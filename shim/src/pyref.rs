@@ -51,3 +51,36 @@ impl Drop for Owned {
         unsafe { Py_DECREF(self.0.as_ptr()) }
     }
 }
+
+/// `Py_NewRef`, inlined on free-threaded builds as CPython 3.13's own
+/// `Py_INCREF` is (pyo3-ffi calls the out-of-line `_Py_IncRef` there): an
+/// immortal object is left alone, the owning thread bumps its local count
+/// with a plain store, any other thread adds to the shared count
+/// atomically. With the GIL, pyo3-ffi's inline `Py_INCREF`.
+///
+/// # Safety
+/// `obj` is a valid object and the thread is attached.
+#[inline(always)]
+pub unsafe fn new_ref(obj: *mut PyObject) -> *mut PyObject {
+    #[cfg(Py_GIL_DISABLED)]
+    {
+        use std::sync::atomic::Ordering;
+        let o = &*obj;
+        let local = o.ob_ref_local.load(Ordering::Relaxed);
+        let new_local = local.wrapping_add(1);
+        if new_local == 0 {
+            return obj; // immortal
+        }
+        if o.ob_tid == crate::instance::thread_id() {
+            o.ob_ref_local.store(new_local, Ordering::Relaxed);
+        } else {
+            // _Py_REF_SHARED_SHIFT is 2.
+            o.ob_ref_shared.fetch_add(1 << 2, Ordering::Relaxed);
+        }
+        obj
+    }
+    #[cfg(not(Py_GIL_DISABLED))]
+    {
+        pyo3_ffi::Py_NewRef(obj)
+    }
+}
