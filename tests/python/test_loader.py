@@ -264,3 +264,20 @@ for t in threads: t.join()
 print(len({{id(m) for m in results}}), results[0].init_counts(), len(oxbind.plugins()))
 """, env_update={"FLAKY_INIT": "slow", "OXBIND_PLUGIN_PATH": str(plugin_path("flaky").parent)})
     assert out.stdout.split() == ["1", "[1,", "1]", "1"]
+
+
+def test_a_package_shell_naming_the_file_is_replaced_and_no_other():
+    out = run_python(f"""
+import sys, types, oxbind
+shell = types.ModuleType("hello")
+shell.__oxbind_plugin_file__ = {str(plugin_path("counter"))!r}  # another file
+sys.modules["hello"] = shell
+try:
+    oxbind.load({str(plugin_path("hello"))!r})
+except ImportError as e:
+    print("refused")
+shell.__oxbind_plugin_file__ = {str(plugin_path("hello").parent / "." / "libhello.so")!r}
+hello = oxbind.load({str(plugin_path("hello"))!r})
+print(sys.modules["hello"] is hello, hello.greet("Ada"))
+""")
+    assert out.stdout.splitlines() == ["refused", "True Hello, Ada!"]

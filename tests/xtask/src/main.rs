@@ -197,11 +197,20 @@ pub(crate) fn build(layout: &Layout, interps: &[&Interpreter]) -> Result {
 }
 
 /// `cargo build --release` for code that links against `interp`'s C API.
-fn shim_build(layout: &Layout, interp: &Interpreter) -> Command {
+/// The environment is the one maturin gives the same build (`cargo xtask
+/// wheels` shares the target directory), so neither rebuilds pyo3-ffi
+/// and everything above it for the other.
+pub(crate) fn shim_build(layout: &Layout, interp: &Interpreter) -> Command {
     let mut cmd = layout.cargo();
+    let version = interp.tag.trim_end_matches('t');
     cmd.args(["build", "--release", "--target-dir"])
         .arg(layout.shim_target_dir(interp))
         .env("PYO3_PYTHON", layout.venv_python(interp))
+        .env("PYTHON_SYS_EXECUTABLE", layout.venv_python(interp))
+        .env(
+            "PYO3_ENVIRONMENT_SIGNATURE",
+            format!("cpython-{version}-64bit"),
+        )
         .env("PYO3_BUILD_EXTENSION_MODULE", "1");
     cmd
 }

@@ -4,7 +4,7 @@
 //!
 //! A plugin wheel (`oxbind-<name>`, tagged `py3-none`) holds the package
 //! `<name>`: a generated `__init__.py` that loads the plugin file shipped
-//! beside it (`<name>/_plugin/lib<name>.so`, packaged by maturin's `cffi`
+//! beside it (`<name>/_plugin/lib_plugin.so`, packaged by maturin's `cffi`
 //! bindings, which ship a plain cdylib), its type stub `__init__.pyi` and
 //! `py.typed`. It depends on the `oxbind` wheel. A standalone wheel
 //! (`<name>-standalone`) holds the extension module `<name>` with the shim
@@ -46,6 +46,10 @@ pub fn wheels(layout: &Layout, interps: &[&Interpreter]) -> Result {
         fs::remove_dir_all(&out).map_err(|e| format!("cannot clear {}: {e}", out.display()))?;
     }
     let projects = layout.root.join("target/wheel-projects");
+    if projects.exists() {
+        fs::remove_dir_all(&projects)
+            .map_err(|e| format!("cannot clear {}: {e}", projects.display()))?;
+    }
     let stub_python = interps
         .first()
         .ok_or("no interpreter to generate stubs with")?;
@@ -68,15 +72,20 @@ pub fn wheels(layout: &Layout, interps: &[&Interpreter]) -> Result {
             needs,
             &package.join("__init__.pyi"),
         )?;
-        run(
-            maturin_build(&maturin, &dir, &out).env("CARGO_TARGET_DIR", layout.root.join("target"))
-        )?;
+        // maturin looks for cffi in VIRTUAL_ENV: the tools venv has it. No
+        // pyo3 crate is in a plugin's build, so nothing reruns for it.
+        let tools_venv = maturin.parent().and_then(Path::parent).unwrap_or(&dir);
+        run(maturin_build(&maturin, &dir, &out)
+            .env("CARGO_TARGET_DIR", layout.root.join("target"))
+            .env("VIRTUAL_ENV", tools_venv))?;
     }
     for interp in interps {
         eprintln!("xtask: building the oxbind wheel for {}", interp.tag);
         let dir = projects.join("oxbind");
-        fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let package = dir.join("python/oxbind");
+        fs::create_dir_all(&package).map_err(|e| e.to_string())?;
         write(&dir.join("pyproject.toml"), &shim_pyproject(layout))?;
+        write(&package.join("__init__.py"), &extension_init("oxbind"))?;
         run(maturin_build(&maturin, &dir, &out)
             .arg("-i")
             .arg(layout.venv_python(interp))
@@ -90,17 +99,20 @@ pub fn wheels(layout: &Layout, interps: &[&Interpreter]) -> Result {
                 interp.tag
             );
             let dir = projects.join("standalone").join(name);
-            fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let package = dir.join("python").join(name);
+            fs::create_dir_all(&package).map_err(|e| e.to_string())?;
             write(
                 &dir.join("pyproject.toml"),
                 &standalone_pyproject(layout, name, needs),
             )?;
+            write(&package.join("__init__.py"), &extension_init(name))?;
+            write(&package.join("py.typed"), "")?;
             write_stub(
                 layout,
                 stub_python,
                 name,
                 needs,
-                &dir.join(format!("{name}.pyi")),
+                &package.join("__init__.pyi"),
             )?;
             run(maturin_build(&maturin, &dir, &out)
                 .arg("-i")
@@ -137,16 +149,15 @@ fn tools(layout: &Layout) -> Result<PathBuf> {
     Ok(maturin)
 }
 
+/// `maturin build` of `project` into `out`. VIRTUAL_ENV is left unset, as
+/// `cargo xtask build` leaves it: pyo3's build script reruns when it changes,
+/// and with it every crate above pyo3-ffi.
 fn maturin_build(maturin: &Path, project: &Path, out: &Path) -> Command {
     let mut cmd = Command::new(maturin);
     cmd.current_dir(project)
         .args(["build", "--release", "--quiet", "-o"])
         .arg(out)
-        // The tools venv has cffi; maturin must not look for another.
-        .env(
-            "VIRTUAL_ENV",
-            maturin.parent().and_then(Path::parent).unwrap_or(project),
-        );
+        .env_remove("VIRTUAL_ENV");
     cmd
 }
 
@@ -229,8 +240,26 @@ import sys as _sys
 
 import oxbind as _oxbind
 {imports}
-__oxbind_plugin_file__ = _os.path.join(_os.path.dirname(__file__), "_plugin", "lib{name}.so")
+# maturin's cffi bindings name the plugin file after the `_plugin` module.
+__oxbind_plugin_file__ = _os.path.join(_os.path.dirname(__file__), "_plugin", "lib_plugin.so")
 _sys.modules[__name__] = _oxbind.load(__oxbind_plugin_file__)
+"#
+    )
+}
+
+/// The `__init__.py` of a wheel whose package `<name>` holds the extension
+/// module `<name>.<name>`: maturin always packages an extension module so,
+/// and this puts the module itself in the package's place, dunders and all.
+fn extension_init(name: &str) -> String {
+    format!(
+        r#""""`{name}`, installed from its wheel: this package is replaced in
+sys.modules by the extension module it holds."""
+
+import sys as _sys
+
+from . import {name} as _module
+
+_sys.modules[__name__] = _module
 "#
     )
 }
@@ -251,7 +280,8 @@ requires-python = ">=3.11"
 [tool.maturin]
 manifest-path = "{}"
 bindings = "pyo3-ffi"
-module-name = "oxbind"
+module-name = "oxbind.oxbind"
+python-source = "python"
 features = ["extension-module"]
 "#,
         manifest(layout, "shim")
@@ -279,7 +309,8 @@ dependencies = [{deps}]
 [tool.maturin]
 manifest-path = "{manifest}"
 bindings = "pyo3-ffi"
-module-name = "{name}"
+module-name = "{name}.{name}"
+python-source = "python"
 features = ["standalone"]
 "#,
         deps = deps.join(", "),
