@@ -1,30 +1,69 @@
-"""oxbind's benchmarks: per-call overhead against a raw C-API floor, and
-construction scaling across threads. Run by `cargo xtask bench`, which
-builds the floor and passes the paths; prints one JSON object.
+"""oxbind's benchmarks against the raw C-API floor and the peers (nanobind,
+pybind11, PyO3): per-call overhead, one cross-module call, and scaling
+across threads. Run by `cargo xtask bench`, which builds every extension and
+puts them on PYTHONPATH; prints one JSON object.
+
+Usage: bench.py --libs floor,nanobind,... [--scaling-libs ...] [--controls]
+
+Libraries (each the same tiny API: add, Counter with inc / inc_safe / value,
+return_self): floor (tests/bench/floor.c), nanobind (nb_counter), pybind11
+(pb_counter), PyO3 (pyo3_counter), "oxbind plugin" (the counter plugin
+through oxbind.load) and "oxbind standalone" (`import counter`). The two
+oxbind forms cannot share a process (one module per plugin name), so xtask
+runs this script once per form, each time with the floor beside it.
 
 Timing: each operation runs in a loop of `n` iterations, several rounds,
 libraries interleaved round by round; the figure is the minimum over rounds
 (the least disturbed run on a noisy machine), in ns per operation, loop
 overhead included equally for every library."""
 
+import argparse
 import gc
+import importlib
 import json
 import os
 import sys
 import threading
 import time
 
-import floor
-import oxbind
-
-PLUGINS = os.environ["OXBIND_PLUGIN_DIR"]
-counter = oxbind.load(os.path.join(PLUGINS, "libcounter.so"))
 ROUNDS = int(os.environ.get("OXBIND_BENCH_ROUNDS", "7"))
 N = int(os.environ.get("OXBIND_BENCH_N", "300000"))
+# Objects built (construction) or calls made (inc_safe) per thread, and rounds.
+SCALING_N = int(os.environ.get("OXBIND_BENCH_SCALING_N", "200000"))
+SCALING_ROUNDS = int(os.environ.get("OXBIND_BENCH_SCALING_ROUNDS", "5"))
+PLUGINS = os.environ.get("OXBIND_PLUGIN_DIR", "")
 
 
-def loops(lib):
-    add, Counter, return_self = lib.add, lib.Counter, lib.return_self
+def oxbind_plugin(name):
+    import oxbind
+
+    return oxbind.load(os.path.join(PLUGINS, f"lib{name}.so"))
+
+
+def counter_module(lib):
+    """The tiny extension of library `lib`."""
+    if lib == "oxbind plugin":
+        return oxbind_plugin("counter")
+    name = {"floor": "floor", "nanobind": "nb_counter", "pybind11": "pb_counter",
+            "PyO3": "pyo3_counter", "oxbind standalone": "counter"}[lib]
+    return importlib.import_module(name)
+
+
+def cross_modules(lib):
+    """(Point, distance) from two modules sharing the Point type, or None."""
+    if lib == "oxbind plugin":
+        geometry, physics = oxbind_plugin("geometry"), oxbind_plugin("physics")
+    elif lib == "oxbind standalone":
+        geometry, physics = importlib.import_module("geometry"), importlib.import_module("physics")
+    elif lib == "nanobind":
+        geometry, physics = importlib.import_module("nb_geometry"), importlib.import_module("nb_physics")
+    else:
+        return None
+    return geometry.Point, physics.distance
+
+
+def loops(mod):
+    add, Counter, return_self = mod.add, mod.Counter, mod.return_self
     c = Counter()
     inc = c.inc
     r = range(N)
@@ -45,6 +84,14 @@ def loops(lib):
         for _ in r:
             c.inc()
 
+    def bench_inc_safe():
+        for _ in r:
+            c.inc_safe()
+
+    def bench_value():
+        for _ in r:
+            c.value
+
     def bench_return_self():
         for _ in r:
             return_self(c)
@@ -54,19 +101,36 @@ def loops(lib):
         "Counter()": bench_counter,
         "c.inc()": bench_inc_attr,
         "bound inc()": bench_inc,
+        "c.inc_safe()": bench_inc_safe,
+        "c.value": bench_value,
         "return_self(c)": bench_return_self,
     }
 
 
-def single_thread():
-    libs = {"floor": loops(floor), "oxbind": loops(counter)}
-    best = {lib: {op: float("inf") for op in ops} for lib, ops in libs.items()}
+def cross_loop(Point, distance):
+    p, q = Point(0.0, 0.0), Point(3.0, 4.0)
+    assert distance(p, q) == 5.0
+    r = range(N)
+
+    def bench_distance():
+        for _ in r:
+            distance(p, q)
+
+    return {"distance(p, q)": bench_distance}
+
+
+def interleaved(benches):
+    """benches: {lib: {op: fn}}. Best ns per call, rounds interleaved."""
+    best = {lib: {op: float("inf") for op in ops} for lib, ops in benches.items()}
+    ops = list(dict.fromkeys(op for b in benches.values() for op in b))
     for _ in range(ROUNDS):
-        for op in libs["floor"]:
-            for lib in libs:
+        for op in ops:
+            for lib, b in benches.items():
+                if op not in b:
+                    continue
                 gc.collect()
                 t0 = time.perf_counter_ns()
-                libs[lib][op]()
+                b[op]()
                 dt = (time.perf_counter_ns() - t0) / N
                 best[lib][op] = min(best[lib][op], dt)
     return best
@@ -90,57 +154,99 @@ def timed_threads(work, k):
     return time.perf_counter() - t0
 
 
-def ratio_of(work, threads=(1, 2), rounds=5):
-    """Best times for 1 and 2 threads each running work(), and their ratio.
-    Total work grows with the thread count: on 2 cores the ideal is 1.0."""
-    best = {k: float("inf") for k in threads}
-    for _ in range(rounds):
-        for k in threads:
-            gc.collect()
-            best[k] = min(best[k], timed_threads(work, k))
-    return {f"T{k}": best[k] for k in threads} | {"ratio": best[threads[-1]] / best[threads[0]]}
+def ratios_of(works, threads=(1, 2)):
+    """works: {name: fn}. Best times for 1 and 2 threads each running the
+    work, and their ratio; the works are interleaved round by round. Total
+    work grows with the thread count: on 2 cores the ideal is 1.0."""
+    best = {name: {k: float("inf") for k in threads} for name in works}
+    for _ in range(SCALING_ROUNDS):
+        for name, work in works.items():
+            for k in threads:
+                gc.collect()
+                best[name][k] = min(best[name][k], timed_threads(work, k))
+    return {name: {f"T{k}": b[k] for k in threads} | {"ratio": b[threads[-1]] / b[threads[0]]}
+            for name, b in best.items()}
 
 
-def scaling(Counter, n_objects=200_000):
-    """Each thread builds n_objects instances into a list, then drops it."""
+def construction(Counter):
+    """Each thread builds SCALING_N instances into a list, then drops it."""
 
     def work():
-        items = [Counter() for _ in range(n_objects)]
+        items = [Counter() for _ in range(SCALING_N)]
         del items
 
-    return ratio_of(work)
+    return work
 
 
-def pure_python_class_scaling():
-    class Plain:
-        __slots__ = ("value",)
+def inc_safe_shared(Counter):
+    """Every thread calls inc_safe() SCALING_N times on one shared object."""
+    c = Counter()
 
-        def __init__(self):
-            self.value = 0
+    def work():
+        f = c.inc_safe
+        for _ in range(SCALING_N):
+            f()
 
-    return scaling(Plain)
+    return work
 
 
-def pure_python_loop_scaling(n=2_000_000):
+class Plain:
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+def pure_python_loop(n=None):
     """The practical best: arithmetic in a pure-Python loop, sharing no object."""
+    n = n or SCALING_N * 10
 
     def work():
         x = 0
         for i in range(n):
             x += i * 2
 
-    return ratio_of(work)
+    return work
 
 
-result = {
-    "python": sys.version.split()[0],
-    "free_threaded": not getattr(sys, "_is_gil_enabled", lambda: True)(),
-    "single": single_thread(),
-    "scaling": {
-        "oxbind Counter": scaling(counter.Counter),
-        "raw C heap type": scaling(floor.Counter),
-        "pure Python class": pure_python_class_scaling(),
-        "pure-Python arithmetic loop (no shared object)": pure_python_loop_scaling(),
-    },
-}
-print(json.dumps(result))
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--libs", required=True)
+    ap.add_argument("--scaling-libs", default=None, help="default: all of --libs")
+    ap.add_argument("--controls", action="store_true",
+                    help="also measure the pure-Python scaling controls")
+    args = ap.parse_args()
+    libs = args.libs.split(",")
+    scaling_libs = libs if args.scaling_libs is None else [x for x in args.scaling_libs.split(",") if x]
+    mods = {lib: counter_module(lib) for lib in libs}
+    free_threaded = not getattr(sys, "_is_gil_enabled", lambda: True)()
+
+    single = interleaved({lib: loops(mods[lib]) for lib in libs})
+    crosses = {lib: cross_loop(*pair) for lib in libs if (pair := cross_modules(lib))}
+    cross = {lib: v["distance(p, q)"] for lib, v in interleaved(crosses).items()}
+
+    result = {
+        "python": sys.version.split()[0],
+        "free_threaded": free_threaded,
+        "n": N,
+        "rounds": ROUNDS,
+        "libs": libs,
+        "single": single,
+        "cross": cross,
+    }
+    if free_threaded:
+        build = {lib: construction(mods[lib].Counter) for lib in scaling_libs}
+        if args.controls:
+            build["pure Python class"] = construction(Plain)
+            build["pure-Python arithmetic loop (no shared object)"] = pure_python_loop()
+        result["scaling"] = {
+            "n": SCALING_N,
+            "rounds": SCALING_ROUNDS,
+            "construction": ratios_of(build),
+            "inc_safe": ratios_of({lib: inc_safe_shared(mods[lib].Counter) for lib in scaling_libs}),
+        }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

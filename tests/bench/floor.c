@@ -26,12 +26,25 @@ static PyObject *counter_inc(PyObject *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* inc() under the object's critical section (3.13+; a no-op with the GIL). */
+static PyObject *counter_inc_safe(PyObject *self, PyObject *unused) {
+#if PY_VERSION_HEX >= 0x030D0000
+    Py_BEGIN_CRITICAL_SECTION(self);
+    ((CounterObject *)self)->value += 1;
+    Py_END_CRITICAL_SECTION();
+#else
+    ((CounterObject *)self)->value += 1;
+#endif
+    Py_RETURN_NONE;
+}
+
 static PyObject *counter_value(PyObject *self, void *closure) {
     return PyLong_FromLongLong(((CounterObject *)self)->value);
 }
 
 static PyMethodDef counter_methods[] = {
     {"inc", counter_inc, METH_NOARGS, NULL},
+    {"inc_safe", counter_inc_safe, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,22 @@
+// nb_counter: the benchmark's tiny extension written with nanobind.
+#include <nanobind/nanobind.h>
+
+namespace nb = nanobind;
+
+namespace {
+struct Counter {
+    long long value = 0;
+};
+}  // namespace
+
+NB_MODULE(nb_counter, m) {
+    m.def("add", [](long long a, long long b) { return a + b; });
+    nb::class_<Counter>(m, "Counter")
+        .def(nb::init<>())
+        .def("inc", [](Counter &c) { c.value += 1; })
+        // The object's critical section for the call (nothing with the GIL).
+        .def("inc_safe", [](Counter &c) { c.value += 1; }, nb::lock_self())
+        .def_ro("value", &Counter::value);
+    m.def("return_self", [](Counter &c) -> Counter & { return c; },
+          nb::rv_policy::reference);
+}

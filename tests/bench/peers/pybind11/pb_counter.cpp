@@ -1,0 +1,29 @@
+// pb_counter: the benchmark's tiny extension written with pybind11.
+#include <pybind11/critical_section.h>
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace {
+struct Counter {
+    long long value = 0;
+};
+}  // namespace
+
+PYBIND11_MODULE(pb_counter, m, py::mod_gil_not_used()) {
+    m.def("add", [](long long a, long long b) { return a + b; });
+    py::class_<Counter>(m, "Counter")
+        .def(py::init<>())
+        .def("inc", [](Counter &c) { c.value += 1; })
+        // pybind11 has no lock_self: the method takes the object's critical
+        // section itself (py::scoped_critical_section, nothing with the GIL),
+        // then converts self.
+        .def("inc_safe",
+             [](py::handle self) {
+                 py::scoped_critical_section guard(self);
+                 self.cast<Counter &>().value += 1;
+             })
+        .def_readonly("value", &Counter::value);
+    m.def("return_self", [](Counter &c) -> Counter & { return c; },
+          py::return_value_policy::reference);
+}

@@ -1,0 +1,52 @@
+//! `pyo3_counter`: the benchmark's tiny extension written with PyO3, the
+//! idiomatic way: `add`, a `Counter` class with `inc`, a locked `inc_safe`
+//! and a `value` getter, and `return_self`.
+
+use pyo3::prelude::*;
+use pyo3::sync::critical_section::with_critical_section;
+
+/// Return a + b.
+#[pyfunction]
+fn add(a: i64, b: i64) -> i64 {
+    a.wrapping_add(b)
+}
+
+/// A counter that starts at zero.
+#[pyclass]
+struct Counter {
+    #[pyo3(get)]
+    value: i64,
+}
+
+#[pymethods]
+impl Counter {
+    #[new]
+    fn new() -> Self {
+        Counter { value: 0 }
+    }
+
+    /// Add one (PyO3's runtime borrow checker guards `&mut self`).
+    fn inc(&mut self) {
+        self.value += 1;
+    }
+
+    /// Add one inside the object's critical section (a no-op with the GIL),
+    /// PyO3's counterpart of nanobind's `nb::lock_self()`.
+    fn inc_safe(slf: &Bound<'_, Self>) {
+        with_critical_section(slf.as_any(), || slf.borrow_mut().value += 1);
+    }
+}
+
+/// Return `c` itself: the same Python object.
+#[pyfunction]
+fn return_self(c: Bound<'_, Counter>) -> Bound<'_, Counter> {
+    c
+}
+
+#[pymodule(gil_used = false)]
+fn pyo3_counter(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(add, m)?)?;
+    m.add_function(wrap_pyfunction!(return_self, m)?)?;
+    m.add_class::<Counter>()?;
+    Ok(())
+}
