@@ -13,6 +13,9 @@
 //! 6. the layout of its `PluginModule_Ref` matches ours, with its (older or
 //!    equal) layout as the interface.
 //!
+//! [`open_detached`] runs them for the shim's Python-facing callers: detached
+//! from the interpreter, with a failure raised as ImportError.
+//!
 //! A plugin is never unloaded: it is opened with `RTLD_NODELETE` and its
 //! handle is leaked, so every pointer into it stays valid for the process.
 
@@ -249,4 +252,22 @@ mod tests {
         assert_eq!(compatibility_line([1, 4, 0]), compatibility_line([1, 0, 3]));
         assert_ne!(compatibility_line([1, 0, 0]), compatibility_line([2, 0, 0]));
     }
+}
+
+/// [`open`], detached from the interpreter (it runs no Python code), with a
+/// failure raised as `ImportError("<failure> <path>: <why>")`.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn open_detached(path: &Path, failure: &str) -> Result<CheckedPlugin, ()> {
+    let state = pyo3_ffi::PyEval_SaveThread();
+    let opened = std::panic::catch_unwind(|| open(path));
+    pyo3_ffi::PyEval_RestoreThread(state);
+    let why = match opened {
+        Ok(Ok(checked)) => return Ok(checked),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "the ABI checks failed unexpectedly".to_owned(),
+    };
+    crate::errors::import_error(&format!("{failure} {}: {why}", path.display()), Some(path));
+    Err(())
 }

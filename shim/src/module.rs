@@ -286,30 +286,7 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
     if let Some(existing) = internals::dict_get(plugins, key.as_ptr())? {
         return Ok(existing);
     }
-    // Opening and checking runs no Python code: let other threads run.
-    let state = ffi::PyEval_SaveThread();
-    let opened = catch_unwind(|| loader::open(&canonical));
-    ffi::PyEval_RestoreThread(state);
-    let checked = match opened {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            errors::import_error(
-                &format!("oxbind.load: cannot load {}: {e}", canonical.display()),
-                Some(&canonical),
-            );
-            return Err(());
-        }
-        Err(_) => {
-            errors::import_error(
-                &format!(
-                    "oxbind.load: cannot load {}: the ABI checks failed unexpectedly",
-                    canonical.display()
-                ),
-                Some(&canonical),
-            );
-            return Err(());
-        }
-    };
+    let checked = loader::open_detached(&canonical, "oxbind.load: cannot load")?;
     let name = checked.root.module.name().as_str();
     if let Some(wanted) = &wanted {
         if wanted != name {

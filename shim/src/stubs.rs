@@ -5,7 +5,7 @@
 //! defaults, docs), plus the implicit conversions registered in the runtime
 //! for the classes its parameters take. Nothing here holds a lock.
 
-use std::{collections::BTreeSet, fmt::Write as _, panic::catch_unwind};
+use std::{collections::BTreeSet, fmt::Write as _};
 
 use oxbind_abi::{
     ClassDesc, FunctionDesc, MethodKind, Passing, PluginRoot, SlotKind, TypeDesc, TypeKind,
@@ -44,26 +44,7 @@ pub unsafe fn stub(module: *mut ffi::PyObject) -> Result<Owned, ()> {
     }
     let path = std::path::PathBuf::from(text_of(path)?);
     // The file is loaded already: this finds the same mapping and root.
-    let state = ffi::PyEval_SaveThread();
-    let opened = catch_unwind(|| loader::open(&path));
-    ffi::PyEval_RestoreThread(state);
-    let checked = match opened {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            errors::import_error(
-                &format!("stub(): cannot read {}: {e}", path.display()),
-                Some(&path),
-            );
-            return Err(());
-        }
-        Err(_) => {
-            errors::import_error(
-                &format!("stub(): cannot read {}", path.display()),
-                Some(&path),
-            );
-            return Err(());
-        }
-    };
+    let checked = loader::open_detached(&path, "stub(): cannot read")?;
     let joined = internals::joined().ok_or(())?;
     let conversions = |key: &str| -> Vec<&'static FunctionDesc> {
         let i = joined.internals;
