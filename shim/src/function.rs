@@ -112,7 +112,8 @@ pub struct FunctionData {
     /// Whether calls take a critical section (see `lock_targets`).
     locks: bool,
     /// A method whose other parameters and result are scalars, with no
-    /// locks: one borrow of `self` and nothing else to hold.
+    /// argument locks: one borrow of `self` and, for `lock_self`, the
+    /// critical section on `self` (`c.inc()`, `c.inc_safe()`).
     simple_method: bool,
     /// No locks and no exclusive borrows: the receiver (if any) is `&self`,
     /// every parameter is a scalar or a `&T`, and the result is a scalar or
@@ -289,7 +290,6 @@ pub unsafe fn new_data(
         .iter()
         .any(|p| p.ty.kind == TypeKind::OBJECT && p.ty.passing == Passing::MUT);
     let simple_method = desc.receiver != Receiver::NONE
-        && !desc.lock_self
         && desc
             .params
             .as_slice()
@@ -453,10 +453,15 @@ pub unsafe fn dispatch(
         if data.simple {
             return guarded(data, null, || call_positional(data, args, nparams, mode));
         }
-        // A method on scalars: borrow self, call, release.
+        // A method on scalars: borrow self, call, release; `lock_self`
+        // holds self's critical section around all of it.
         if data.simple_method {
             return guarded(data, null, || {
-                call_method_positional(data, slf, args, nparams, mode)
+                if data.desc.lock_self {
+                    call_locked_method_positional(data, slf, args, nparams, mode)
+                } else {
+                    call_method_positional(data, slf, args, nparams, mode)
+                }
             });
         }
         // A constructor from scalars.
@@ -601,11 +606,7 @@ unsafe fn call_method_positional(
     mode: Mode,
 ) -> *mut ffi::PyObject {
     if slf.is_null() || !instance::is_ready(slf) {
-        errors::raise(
-            ffi::PyExc_RuntimeError,
-            &format!("{}() called on an uninitialised instance", data.name),
-        );
-        return ptr::null_mut();
+        return raise_uninitialised(data);
     }
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
     let Some(values) = convert_positional(data, args, n, &mut storage) else {
@@ -630,6 +631,40 @@ unsafe fn call_method_positional(
         Err(instance::BorrowFail::Raised) => ptr::null_mut(),
         Err(instance::BorrowFail::Busy) => call_method_after_wait(data, slf, values, exclusive),
     }
+}
+
+/// [`call_method_positional`] for a `lock_self` method: self's critical
+/// section is taken before the arguments are converted and held through the
+/// call and the result conversion, as on the general path
+/// (`spec/THREADING.md`, "Locks a call takes"). The borrow inside it is
+/// still needed: unlocked `&self` calls on other threads take only their
+/// shared borrow.
+#[inline(always)]
+unsafe fn call_locked_method_positional(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    n: usize,
+    mode: Mode,
+) -> *mut ffi::PyObject {
+    if slf.is_null() || !instance::is_ready(slf) {
+        return raise_uninitialised(data);
+    }
+    let mut slot = critical::SectionSlot::uninit();
+    let _section = critical::lock(&mut slot, instance::lock_root(slf), None);
+    call_method_positional(data, slf, args, n, mode)
+}
+
+/// RuntimeError for a method called on an instance whose value was never
+/// written (`Counter.__new__(Counter)`); returns NULL.
+#[cold]
+#[inline(never)]
+unsafe fn raise_uninitialised(data: &FunctionData) -> *mut ffi::PyObject {
+    errors::raise(
+        ffi::PyExc_RuntimeError,
+        &format!("{}() called on an uninitialised instance", data.name),
+    );
+    ptr::null_mut()
 }
 
 /// [`call_method_positional`] when another thread holds a conflicting

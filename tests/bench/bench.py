@@ -63,36 +63,40 @@ def cross_modules(lib):
 
 
 def loops(mod):
+    """The per-call loops. Everything a loop touches is bound as a default
+    argument, so that the loop reads locals: on 3.13t a closure variable is
+    read under the cell's critical section (see `construction`), which would
+    add a lock and an unlock to every iteration of every library."""
     add, Counter, return_self = mod.add, mod.Counter, mod.return_self
     c = Counter()
     inc = c.inc
     r = range(N)
 
-    def bench_add():
+    def bench_add(add=add, r=r):
         for _ in r:
             add(1, 2)
 
-    def bench_counter():
+    def bench_counter(Counter=Counter, r=r):
         for _ in r:
             Counter()
 
-    def bench_inc():
+    def bench_inc(inc=inc, r=r):
         for _ in r:
             inc()
 
-    def bench_inc_attr():
+    def bench_inc_attr(c=c, r=r):
         for _ in r:
             c.inc()
 
-    def bench_inc_safe():
+    def bench_inc_safe(c=c, r=r):
         for _ in r:
             c.inc_safe()
 
-    def bench_value():
+    def bench_value(c=c, r=r):
         for _ in r:
             c.value
 
-    def bench_return_self():
+    def bench_return_self(return_self=return_self, c=c, r=r):
         for _ in r:
             return_self(c)
 
@@ -112,7 +116,7 @@ def cross_loop(Point, distance):
     assert distance(p, q) == 5.0
     r = range(N)
 
-    def bench_distance():
+    def bench_distance(distance=distance, p=p, q=q, r=r):
         for _ in r:
             distance(p, q)
 
@@ -168,11 +172,19 @@ def ratios_of(works, threads=(1, 2)):
             for name, b in best.items()}
 
 
+# Every scaling work function copies what its loop calls into a local first.
+# On 3.13t, reading a closure variable (LOAD_DEREF) takes the cell's critical
+# section (CPython 3.13's PyCell_GetRef), so a loop that named the class
+# through the enclosing function's parameter made the threads contend on
+# that one cell's lock on every iteration, whatever the library.
+
+
 def construction(Counter):
     """Each thread builds SCALING_N instances into a list, then drops it."""
 
     def work():
-        items = [Counter() for _ in range(SCALING_N)]
+        make, n = Counter, SCALING_N  # locals: see above
+        items = [make() for _ in range(n)]
         del items
 
     return work
@@ -183,8 +195,8 @@ def inc_safe_shared(Counter):
     c = Counter()
 
     def work():
-        f = c.inc_safe
-        for _ in range(SCALING_N):
+        f, n = c.inc_safe, SCALING_N  # locals: see above
+        for _ in range(n):
             f()
 
     return work
@@ -202,8 +214,8 @@ def pure_python_loop(n=None):
     n = n or SCALING_N * 10
 
     def work():
-        x = 0
-        for i in range(n):
+        x, k = 0, n  # a local: see above
+        for i in range(k):
             x += i * 2
 
     return work

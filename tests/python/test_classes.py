@@ -131,6 +131,26 @@ def test_returning_an_argument_returns_the_same_object(counter):
     assert counter.return_self(c).value == 42 and repr(c) == "Counter(42)"
 
 
+def test_lock_self_methods_on_scalars(counter):
+    """`inc_safe` and `Tally.imbalance` are `lock_self` methods whose other
+    parameters and result are scalars: they run under self's critical
+    section on the method fast path, and argument errors still raise."""
+    c = counter.Counter()
+    for _ in range(3):
+        c.inc_safe()
+    c.inc()
+    assert c.value == 4
+    with pytest.raises(TypeError, match=r"Counter\.inc_safe\(\) takes 0 positional arguments but 1 was given"):
+        c.inc_safe(1)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'n'"):
+        c.inc_safe(n=1)
+    assert c.value == 4
+    t = counter.Tally()
+    t.record(True)
+    t.record(False)
+    assert t.imbalance() == 0 and t.snapshot() == [2, 1, 1]
+
+
 def test_interior_references_have_one_identity(physics, geometry):
     body = physics.Body(geometry.Point(1, 1), 2.0)
     assert body.position is body.position

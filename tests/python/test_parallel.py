@@ -154,6 +154,41 @@ def test_critical_section_guard_keeps_counts_in_step(counter):
                             THREADS // 2 * (n - hits_per_thread)]
 
 
+def test_lock_self_holds_the_section_for_the_whole_call(counter):
+    """`Tally.imbalance` takes no guard in its body: only the critical
+    section that `lock_self` holds around the call keeps it from reading
+    the counts between the two increments of a concurrent `record`."""
+    t = counter.Tally()
+    n = ITERATIONS // 4
+
+    def f(i):
+        if i % 2:
+            for k in range(n):
+                t.record(k % 2 == 0)
+        else:
+            imbalance = t.imbalance
+            for _ in range(n):
+                assert imbalance() == 0
+
+    parallelize(f)
+    assert t.snapshot() == [THREADS // 2 * n, THREADS // 4 * n, THREADS // 4 * n]
+
+
+def test_locked_and_unlocked_exclusive_methods_on_one_object(counter):
+    """`inc_safe` (`lock_self`, `&mut self`) and `inc` (`&mut self`, no
+    lock) from threads at once on one Counter: the borrow, not the lock,
+    keeps `inc` out of `inc_safe`, so no increment is lost."""
+    c = counter.Counter()
+
+    def f(i):
+        step = c.inc_safe if i % 2 else c.inc
+        for _ in range(ITERATIONS):
+            step()
+
+    parallelize(f)
+    assert c.value == THREADS * ITERATIONS
+
+
 def test_two_object_guard_in_both_orders_keeps_the_sum(counter):
     a, b = counter.Tally(), counter.Tally()
     n = ITERATIONS // 4

@@ -136,6 +136,15 @@ impl Tally {
         ])
     }
 
+    /// `events - hits - misses`, which is always 0: the counts are read
+    /// under the object's lock, taken by `lock_self` for the whole call
+    /// rather than by a guard in the body, and `record` changes them together
+    /// under that same lock.
+    #[oxbind(lock_self)]
+    fn imbalance(&self) -> i64 {
+        self.events.load(Relaxed) - self.hits.load(Relaxed) - self.misses.load(Relaxed)
+    }
+
     /// Move `other`'s counts into this tally (other drops to zero), with
     /// both objects locked: their sum never changes.
     fn absorb(&self, other: &Tally) -> oxbind::Result<()> {
