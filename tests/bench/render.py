@@ -133,6 +133,12 @@ lines += [
     "  forms cannot share a process (one module per plugin name), so the standalone module",
     "  runs in a second process beside the floor and nanobind; its ratio is to that process's",
     "  floor. The machine is a noisy 2-core VM: compare the ratios, measured side by side.",
+    "- Every loop reads only locals (what it calls is bound as a default argument). On 3.13t a",
+    "  closure variable is read under the cell's critical section (3.13's `LOAD_DEREF` calls",
+    "  `PyCell_GetRef`, which locks the cell): an uncontended lock and unlock per iteration",
+    "  alone, and one contended lock per object when two threads share the cell. Runs before",
+    "  2026-11-30 read closure variables, so their 3.13t figures, above all the scaling ratios,",
+    "  are not comparable with these.",
     "",
     "Reproduce: `cargo xtask bench` (about 15 minutes on 2 cores, most of it clean builds).",
     "For a quick check of the pipeline: `OXBIND_BENCH_N=30000 OXBIND_BENCH_ROUNDS=3",
@@ -207,7 +213,10 @@ if sc_plugin:
               "(issue 8; nanobind measured 1.35 on this kind of machine). `inc_safe()` on one shared",
               "object serialises on the object's lock, so 2.0 is the ideal there and anything above is",
               "lock contention.",
-              f"{sc_plugin['rounds']} rounds, best time.", ""]
+              f"Each library (and each control) is timed in a process of its own, {sc_plugin.get('processes', 1)} passes "
+              f"alternating the processes, {sc_plugin['rounds']} rounds in each; the best T(1) and T(2) are kept.",
+              "(Sharing one process, a library's 2-thread run was slowed by up to 15% by the heap that",
+              "the run before it left behind, the floor's contended run above all.)", ""]
     if loaded:
         lines += [f"> **The machine was loaded during this run**: the pure-Python control loop, which shares",
                   f"> nothing, scaled at {control:.2f} where an idle 2-core machine gives about 1.0. The",
