@@ -588,11 +588,10 @@ unsafe fn call_positional(
     let Some(values) = convert_positional(data, args, n, &mut storage) else {
         return mismatch(mode);
     };
-    finish_scalar((data.desc.call)(
-        ptr::null_mut(),
-        RSlice::from_slice(values),
-        ptr::null_mut(),
-    ))
+    let outcome = (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut());
+    let result = finish_in_place(&outcome);
+    std::mem::forget(outcome); // taken over
+    result
 }
 
 /// `call` for a method whose other parameters and result are scalars, all
@@ -613,21 +612,22 @@ unsafe fn call_method_positional(
         return mismatch(mode);
     };
     let exclusive = data.desc.receiver == Receiver::MUT;
-    let mut outcome = std::mem::MaybeUninit::<CallOutcome>::uninit();
+    let mut pending = Pending::new();
     // SAFETY (of the call): self is borrowed for the call; the values are
     // scalars converted above.
     let call = || {
-        outcome.write((data.desc.call)(
+        let outcome = (data.desc.call)(
             instance::header(slf).value,
             RSlice::from_slice(values),
             ptr::null_mut(),
-        ));
+        );
+        pending.keep(&outcome);
+        std::mem::forget(outcome); // kept
     };
     // The borrow is released before the outcome is converted: converting
     // may allocate, and a collection may run Python code that uses `self`.
     match instance::with_one_borrow(slf, exclusive, call) {
-        // SAFETY: the call ran, and wrote the outcome.
-        Ok(()) => finish_scalar_in_place(&mut outcome),
+        Ok(()) => pending.finish(),
         Err(instance::BorrowFail::Raised) => ptr::null_mut(),
         Err(instance::BorrowFail::Busy) => call_method_after_wait(data, slf, values, exclusive),
     }
@@ -804,8 +804,10 @@ unsafe fn call_shared_positional(
             ptr::null_mut()
         };
         let outcome = (data.desc.call)(this, RSlice::from_slice(values), ptr::null_mut());
-        let result = match outcome {
-            CallOutcome::Ok(RetValue::Ref(p)) => {
+        if let Taken::Ref(p) = peek(&outcome) {
+            // A `Ref` owns nothing: there is nothing to drop.
+            std::mem::forget(outcome);
+            return Some(
                 match data.classes[n].get(
                     data.desc.ret.class.expect("checked at load"),
                     data.plugin,
@@ -813,13 +815,12 @@ unsafe fn call_shared_positional(
                 ) {
                     Ok(record) => instance::object_for_ref(p, record, objects),
                     Err(()) => ptr::null_mut(),
-                }
-            }
-            other => {
-                set.release_all();
-                finish_scalar(other)
-            }
-        };
+                },
+            );
+        }
+        set.release_all();
+        let result = finish_in_place(&outcome);
+        std::mem::forget(outcome); // taken over
         Some(result)
     })
 }
@@ -877,25 +878,23 @@ unsafe fn call_shared_one_positional(
     } else {
         ptr::null_mut()
     };
-    let mut outcome = std::mem::MaybeUninit::<CallOutcome>::uninit();
+    let mut pending = Pending::new();
     let mut result = None;
     let call = || {
         // SAFETY: `object` is borrowed until this closure returns; a `&T`
         // result becomes its object before then, as on the several-object
         // path.
-        let written = outcome.write((data.desc.call)(
-            this,
-            RSlice::from_slice(values),
-            ptr::null_mut(),
-        ));
-        if let CallOutcome::Ok(RetValue::Ref(p)) = written {
+        let outcome = (data.desc.call)(this, RSlice::from_slice(values), ptr::null_mut());
+        pending.keep(&outcome);
+        std::mem::forget(outcome); // kept
+        if let Taken::Ref(p) = pending.taken {
             result = Some(
                 match data.classes[n].get(
                     data.desc.ret.class.expect("checked at load"),
                     data.plugin,
                     &data.name,
                 ) {
-                    Ok(record) => instance::object_for_ref(*p, record, &[object]),
+                    Ok(record) => instance::object_for_ref(p, record, &[object]),
                     Err(()) => ptr::null_mut(),
                 },
             );
@@ -907,10 +906,8 @@ unsafe fn call_shared_one_positional(
         Err(instance::BorrowFail::Busy) => return None,
     }
     Some(match result {
-        // A `Ref` outcome owns nothing: there is nothing to drop.
         Some(r) => r,
-        // SAFETY: the call ran and wrote the outcome.
-        None => finish_scalar_in_place(&mut outcome),
+        None => pending.finish(),
     })
 }
 
@@ -1197,23 +1194,138 @@ unsafe fn finish_scalar(outcome: CallOutcome) -> *mut ffi::PyObject {
     }
 }
 
-/// [`finish_scalar`] for an outcome the plugin wrote into `outcome`: the
-/// commonest results are read where they were written (moving the outcome
-/// out first copies it, and a copy of a value just written stalls on store
-/// forwarding). Those variants own nothing, so not dropping them is right.
+/// What a call's outcome holds, read where the plugin wrote it: the
+/// commonest variants as plain values; for anything else, only that it is
+/// something else.
+///
+/// [`peek`] reads the discriminants and the payload by reference, with the
+/// widths the plugin wrote them with, and the outcome itself is never moved
+/// on the common paths. Moving a `CallOutcome` (into a function, an `Option`
+/// or an enum holding it) made the compiler copy it whole, padding
+/// included, with loads that straddle the plugin's stores; each such load
+/// waits until those stores retire (a failed store-to-load forward): a stall
+/// on every call, which perf put at a quarter of the shim's time in
+/// `distance(p, q)`. The other outcomes are taken over through a pointer
+/// by cold, out-of-line code ([`finish_other`], [`Pending::keep`]).
+#[derive(Clone, Copy)]
+enum Taken {
+    None,
+    Int(i64),
+    Float(f64),
+    /// A `&T` result: the address of a value of the result's class.
+    Ref(*const c_void),
+    /// An error, a panic, a string, bytes, a list or `Written`.
+    Other,
+}
+
+/// Reads `outcome` in place (see [`Taken`]).
+#[inline(always)]
+fn peek(outcome: &CallOutcome) -> Taken {
+    match outcome {
+        CallOutcome::Ok(RetValue::None) => Taken::None,
+        CallOutcome::Ok(RetValue::Int(v)) => Taken::Int(*v),
+        CallOutcome::Ok(RetValue::Float(v)) => Taken::Float(*v),
+        CallOutcome::Ok(RetValue::Ref(p)) => Taken::Ref(*p),
+        _ => Taken::Other,
+    }
+}
+
+/// Converts a scalar outcome to its Python object, or raises the error or
+/// panic it carries, reading it in place (see [`Taken`]).
 ///
 /// # Safety
-/// `outcome` is initialised; it is moved out of (do not read it again).
+/// The caller forgets `outcome` afterwards: this takes it over.
 #[inline(always)]
-unsafe fn finish_scalar_in_place(
-    outcome: &mut std::mem::MaybeUninit<CallOutcome>,
-) -> *mut ffi::PyObject {
-    match outcome.assume_init_ref() {
-        CallOutcome::Ok(RetValue::None) => convert::none(),
-        CallOutcome::Ok(RetValue::Int(v)) => ffi::PyLong_FromLongLong(*v),
-        CallOutcome::Ok(RetValue::Float(v)) => ffi::PyFloat_FromDouble(*v),
-        _ => finish_scalar(outcome.assume_init_read()),
+unsafe fn finish_in_place(outcome: &CallOutcome) -> *mut ffi::PyObject {
+    match peek(outcome) {
+        Taken::None => convert::none(),
+        Taken::Int(v) => ffi::PyLong_FromLongLong(v),
+        Taken::Float(v) => ffi::PyFloat_FromDouble(v),
+        Taken::Ref(_) | Taken::Other => finish_other(outcome),
     }
+}
+
+/// [`finish_scalar`] for an outcome read through a pointer, out of line.
+///
+/// # Safety
+/// `outcome` is initialised, and the caller forgets it afterwards (this
+/// takes it over).
+#[cold]
+#[inline(never)]
+unsafe fn finish_other(outcome: *const CallOutcome) -> *mut ffi::PyObject {
+    finish_scalar(ptr::read(outcome))
+}
+
+/// An outcome kept from inside a borrow's closure until after the borrow is
+/// released, when it is converted: [`Taken`] for the common variants, the
+/// outcome itself (taken over out of line) for the rest.
+struct Pending {
+    taken: Taken,
+    other: Option<CallOutcome>,
+}
+
+impl Pending {
+    const fn new() -> Pending {
+        Pending {
+            taken: Taken::None,
+            other: None,
+        }
+    }
+
+    /// Keeps `outcome`: read in place, and taken over only if it is
+    /// [`Taken::Other`].
+    ///
+    /// # Safety
+    /// The caller forgets `outcome` afterwards.
+    #[inline(always)]
+    unsafe fn keep(&mut self, outcome: &CallOutcome) {
+        self.taken = peek(outcome);
+        if let Taken::Other = self.taken {
+            self.take_over(outcome);
+        }
+    }
+
+    /// # Safety
+    /// `outcome` is initialised and forgotten by the caller.
+    #[cold]
+    #[inline(never)]
+    unsafe fn take_over(&mut self, outcome: *const CallOutcome) {
+        self.other = Some(ptr::read(outcome));
+    }
+
+    /// The Python object for a kept scalar outcome, or its error raised.
+    /// By reference: moving `self` copied it whole, `other` too, whose only
+    /// store on the common path is its one-byte `None` tag (a wider load
+    /// over it stalls, as in [`Taken`]).
+    #[inline(always)]
+    unsafe fn finish(&mut self) -> *mut ffi::PyObject {
+        match self.taken {
+            Taken::None => convert::none(),
+            Taken::Int(v) => ffi::PyLong_FromLongLong(v),
+            Taken::Float(v) => ffi::PyFloat_FromDouble(v),
+            Taken::Ref(p) => finish_scalar_cold(CallOutcome::Ok(RetValue::Ref(p))),
+            Taken::Other => finish_pending_other(self),
+        }
+    }
+}
+
+/// [`Pending::finish`] for an outcome taken over, out of line.
+#[cold]
+#[inline(never)]
+unsafe fn finish_pending_other(pending: &mut Pending) -> *mut ffi::PyObject {
+    finish_scalar(
+        pending
+            .other
+            .take()
+            .expect("an Other outcome was taken over"),
+    )
+}
+
+/// [`finish_scalar`] out of line.
+#[cold]
+#[inline(never)]
+unsafe fn finish_scalar_cold(outcome: CallOutcome) -> *mut ffi::PyObject {
+    finish_scalar(outcome)
 }
 
 /// Matches positional and keyword arguments to parameters; raises and

@@ -232,12 +232,17 @@ if sc_plugin:
             k: v for k, v in measured.items() if k not in LIBS}
         lines += [f"### {title}", "", what, "",
                   "| library | T(1) (ms) | T(2) (ms) | T(2)/T(1) | ratio / floor's |", "|---|---:|---:|---:|---:|"]
-        floor_ratio = rows["floor"]["ratio"]
+        floor_ratio = rows.get("floor", {}).get("ratio", math.nan)
         for name, v in rows.items():
             label = "floor (raw C heap type)" if name == "floor" else name
             lines.append(f"| {label} | {v['T1'] * 1000:.1f} | {v['T2'] * 1000:.1f} | {v['ratio']:.2f} | "
                          f"{v['ratio'] / floor_ratio:.2f} |")
             plot_rows.append((kind, name, v["ratio"]))
+        lines.append("")
+    failed = dict(sc_plugin.get("failed", {})) | dict((sc_stand or {}).get("failed", {}))
+    if failed:
+        lines += ["**Failed scaling runs** (a thread raised; the pass's times were not kept):", ""]
+        lines += [f"- {name}: `{error}`" for name, error in failed.items()]
         lines.append("")
 
     try:
