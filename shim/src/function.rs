@@ -458,9 +458,9 @@ pub unsafe fn dispatch(
         if data.simple_method {
             return guarded(data, null, || {
                 if data.desc.lock_self {
-                    call_locked_method_positional(data, slf, args, nparams, mode)
+                    call_method_positional::<true>(data, slf, args, nparams, mode)
                 } else {
-                    call_method_positional(data, slf, args, nparams, mode)
+                    call_method_positional::<false>(data, slf, args, nparams, mode)
                 }
             });
         }
@@ -596,8 +596,14 @@ unsafe fn call_positional(
 
 /// `call` for a method whose other parameters and result are scalars, all
 /// passed positionally.
+///
+/// `LOCKED` is the method's `lock_self`: self's critical section is then
+/// taken before the arguments are converted and held through the call and
+/// the result conversion, as on the general path (`spec/THREADING.md`,
+/// "Locks a call takes"). The borrow inside it is still needed: unlocked
+/// `&self` calls on other threads take only their shared borrow.
 #[inline(always)]
-unsafe fn call_method_positional(
+unsafe fn call_method_positional<const LOCKED: bool>(
     data: &FunctionData,
     slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -607,6 +613,9 @@ unsafe fn call_method_positional(
     if slf.is_null() || !instance::is_ready(slf) {
         return raise_uninitialised(data);
     }
+    let mut slot = critical::SectionSlot::uninit();
+    // Ends after the result below is converted (locals drop in reverse).
+    let _section = LOCKED.then(|| critical::lock(&mut slot, instance::lock_root(slf), None));
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
     let Some(values) = convert_positional(data, args, n, &mut storage) else {
         return mismatch(mode);
@@ -631,28 +640,6 @@ unsafe fn call_method_positional(
         Err(instance::BorrowFail::Raised) => ptr::null_mut(),
         Err(instance::BorrowFail::Busy) => call_method_after_wait(data, slf, values, exclusive),
     }
-}
-
-/// [`call_method_positional`] for a `lock_self` method: self's critical
-/// section is taken before the arguments are converted and held through the
-/// call and the result conversion, as on the general path
-/// (`spec/THREADING.md`, "Locks a call takes"). The borrow inside it is
-/// still needed: unlocked `&self` calls on other threads take only their
-/// shared borrow.
-#[inline(always)]
-unsafe fn call_locked_method_positional(
-    data: &FunctionData,
-    slf: *mut ffi::PyObject,
-    args: *const *mut ffi::PyObject,
-    n: usize,
-    mode: Mode,
-) -> *mut ffi::PyObject {
-    if slf.is_null() || !instance::is_ready(slf) {
-        return raise_uninitialised(data);
-    }
-    let mut slot = critical::SectionSlot::uninit();
-    let _section = critical::lock(&mut slot, instance::lock_root(slf), None);
-    call_method_positional(data, slf, args, n, mode)
 }
 
 /// RuntimeError for a method called on an instance whose value was never

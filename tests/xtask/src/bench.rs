@@ -11,8 +11,9 @@
 //! is the crate `tests/bench/peers/pyo3` (its own workspace and lock file).
 //!
 //! Environment: `OXBIND_BENCH_N`, `OXBIND_BENCH_ROUNDS`,
-//! `OXBIND_BENCH_SCALING_N`, `OXBIND_BENCH_SCALING_ROUNDS` (read by bench.py;
-//! smaller values for a quick check), and `OXBIND_BENCH_REUSE=1` to keep the
+//! `OXBIND_BENCH_SCALING_N`, `OXBIND_BENCH_SCALING_ROUNDS`,
+//! `OXBIND_BENCH_SCALING_PROCESSES` (read by bench.py; smaller values for a
+//! quick check), and `OXBIND_BENCH_REUSE=1` to keep the
 //! build directories of earlier runs (build times are then incremental and
 //! the report says so).
 
