@@ -589,8 +589,10 @@ unsafe fn call_positional(
         return mismatch(mode);
     };
     let outcome = (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut());
+    // SAFETY: forgotten just below; `finish_in_place` never unwinds after
+    // taking it over.
     let result = finish_in_place(&outcome);
-    std::mem::forget(outcome); // taken over
+    std::mem::forget(outcome);
     result
 }
 
@@ -630,8 +632,9 @@ unsafe fn call_method_positional<const LOCKED: bool>(
             RSlice::from_slice(values),
             ptr::null_mut(),
         );
+        // SAFETY: forgotten just below, with nothing between that unwinds.
         pending.keep(&outcome);
-        std::mem::forget(outcome); // kept
+        std::mem::forget(outcome);
     };
     // The borrow is released before the outcome is converted: converting
     // may allocate, and a collection may run Python code that uses `self`.
@@ -806,8 +809,9 @@ unsafe fn call_shared_positional(
             );
         }
         set.release_all();
+        // SAFETY: forgotten just below (see `call_positional`).
         let result = finish_in_place(&outcome);
-        std::mem::forget(outcome); // taken over
+        std::mem::forget(outcome);
         Some(result)
     })
 }
@@ -872,8 +876,9 @@ unsafe fn call_shared_one_positional(
         // result becomes its object before then, as on the several-object
         // path.
         let outcome = (data.desc.call)(this, RSlice::from_slice(values), ptr::null_mut());
+        // SAFETY: forgotten just below, with nothing between that unwinds.
         pending.keep(&outcome);
-        std::mem::forget(outcome); // kept
+        std::mem::forget(outcome);
         if let Taken::Ref(p) = pending.taken {
             result = Some(
                 match data.classes[n].get(
@@ -1157,9 +1162,9 @@ unsafe fn list_result(
     list.into_raw()
 }
 
-/// Converts a scalar outcome (or raises the error or panic it carries).
-/// Inlined so that the outcome is read where the plugin wrote it, never
-/// copied whole (a copy stalls on store forwarding).
+/// Converts a scalar outcome (or raises the error or panic it carries):
+/// the general path's conversion, and the cold end of the fast paths, which
+/// read the common outcomes in place first ([`Taken`]).
 #[inline(always)]
 unsafe fn finish_scalar(outcome: CallOutcome) -> *mut ffi::PyObject {
     match outcome {
@@ -1233,6 +1238,10 @@ unsafe fn finish_in_place(outcome: &CallOutcome) -> *mut ffi::PyObject {
 }
 
 /// [`finish_scalar`] for an outcome read through a pointer, out of line.
+/// It never unwinds: a panic here, after the outcome was read, would
+/// otherwise drop it twice (the read copy, and the caller's original,
+/// which is forgotten only once this returns). A panic is raised as
+/// `oxbind.PanicError` instead.
 ///
 /// # Safety
 /// `outcome` is initialised, and the caller forgets it afterwards (this
@@ -1240,7 +1249,15 @@ unsafe fn finish_in_place(outcome: &CallOutcome) -> *mut ffi::PyObject {
 #[cold]
 #[inline(never)]
 unsafe fn finish_other(outcome: *const CallOutcome) -> *mut ffi::PyObject {
-    finish_scalar(ptr::read(outcome))
+    // SAFETY: initialised, and taken over here (the caller forgets it).
+    let owned = ptr::read(outcome);
+    match catch_unwind(AssertUnwindSafe(|| finish_scalar(owned))) {
+        Ok(result) => result,
+        Err(_) => {
+            errors::raise_panic("internal error in the oxbind shim while converting a result");
+            ptr::null_mut()
+        }
+    }
 }
 
 /// An outcome kept from inside a borrow's closure until after the borrow is
@@ -1268,6 +1285,8 @@ impl Pending {
     unsafe fn keep(&mut self, outcome: &CallOutcome) {
         self.taken = peek(outcome);
         if let Taken::Other = self.taken {
+            // SAFETY: initialised; the caller forgets it after this returns,
+            // and nothing between the read and that can unwind.
             self.take_over(outcome);
         }
     }
@@ -1277,6 +1296,7 @@ impl Pending {
     #[cold]
     #[inline(never)]
     unsafe fn take_over(&mut self, outcome: *const CallOutcome) {
+        // SAFETY: see this function's contract.
         self.other = Some(ptr::read(outcome));
     }
 
