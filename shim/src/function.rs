@@ -709,6 +709,7 @@ unsafe fn call_scalar_to_value(
     let slot = instance::header(obj.as_ptr()).value;
     match (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), slot) {
         CallOutcome::Ok(RetValue::Written) => {
+            // SAFETY: allocated by this call, not yet handed out.
             instance::mark_ready(obj.as_ptr());
             obj.into_raw()
         }
@@ -1021,6 +1022,7 @@ unsafe fn call<'a>(
     let result = match outcome {
         CallOutcome::Ok(RetValue::Written) => match ret_obj.take() {
             Some(obj) => {
+                // SAFETY: allocated by this call, not yet handed out.
                 instance::mark_ready(obj.as_ptr());
                 obj.into_raw()
             }
@@ -1142,6 +1144,7 @@ unsafe fn list_result(
                     instance::header(obj.as_ptr()).value as *mut u8,
                     bytes.len(),
                 );
+                // SAFETY: allocated by this call, not yet handed out.
                 instance::mark_ready(obj.as_ptr());
                 obj.into_raw()
             }

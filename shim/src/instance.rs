@@ -90,11 +90,23 @@ pub unsafe extern "C" fn new_instance(record: TypeRecord_Ref) -> *mut c_void {
 }
 
 /// Marks a freshly initialised owned instance as ready.
+///
+/// A plain load and a release store, not a locked `fetch_or`: no other
+/// thread can write the flags of an instance that has not been handed out
+/// yet, and the release store still orders the value's initialisation
+/// before any acquire load that sees `READY`. (The locked instruction was
+/// about 8% of a `Counter()` call under perf.)
+///
+/// # Safety
+/// `obj` is an oxbind instance that the running call allocated and has not
+/// yet handed to Python or to any other thread.
 #[inline]
 pub unsafe fn mark_ready(obj: *mut ffi::PyObject) {
-    header(obj)
-        .flags
-        .fetch_or(instance_flags::READY, Ordering::Release);
+    let flags = &header(obj).flags;
+    flags.store(
+        flags.load(Ordering::Relaxed) | instance_flags::READY,
+        Ordering::Release,
+    );
 }
 
 /// Whether the instance's value is initialised.
