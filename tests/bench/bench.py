@@ -36,7 +36,7 @@ N = int(os.environ.get("OXBIND_BENCH_N", "300000"))
 SCALING_N = int(os.environ.get("OXBIND_BENCH_SCALING_N", "200000"))
 SCALING_ROUNDS = int(os.environ.get("OXBIND_BENCH_SCALING_ROUNDS", "5"))
 # Passes over the libraries, each library's scaling in a fresh process.
-SCALING_PROCESSES = int(os.environ.get("OXBIND_BENCH_SCALING_PROCESSES", "2"))
+SCALING_PROCESSES = int(os.environ.get("OXBIND_BENCH_SCALING_PROCESSES", "4"))
 PLUGINS = os.environ.get("OXBIND_PLUGIN_DIR", "")
 
 
@@ -147,30 +147,35 @@ def interleaved(benches):
 
 
 def timed_threads(work, k):
-    """Seconds for k fresh threads, released together, each running work().
+    """Seconds for k fresh threads, released together, each running work():
+    from the first thread's start to the last thread's end, as the threads
+    themselves read the clock. (The main thread used to read it after the
+    barrier, but with more threads than cores it could be scheduled late,
+    after the workers had begun: the clock then started late, and the
+    minimum over rounds picked exactly those runs. A two-thread run once
+    measured a third of a one-thread run.)
     An exception in a thread is raised here: a thread that died early would
     otherwise pass for a fast one."""
-    barrier = threading.Barrier(k + 1)
-    errors = []
+    barrier = threading.Barrier(k)
+    starts, ends, errors = [], [], []
 
     def run():
         barrier.wait()
+        starts.append(time.perf_counter())
         try:
             work()
         except BaseException as e:  # noqa: BLE001 - raised below
             errors.append(e)
+        ends.append(time.perf_counter())
 
     ts = [threading.Thread(target=run) for _ in range(k)]
     for t in ts:
         t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
     for t in ts:
         t.join()
-    elapsed = time.perf_counter() - t0
     if errors:
         raise RuntimeError(f"a benchmark thread failed: {errors[0]!r}") from errors[0]
-    return elapsed
+    return max(ends) - min(starts)
 
 
 def ratios_of(works, threads=(1, 2)):

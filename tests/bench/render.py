@@ -219,7 +219,8 @@ if sc_plugin:
               f"Each library (and each control) is timed in a process of its own, {sc_plugin.get('processes', 1)} passes "
               f"alternating the processes, {sc_plugin['rounds']} rounds in each; the best T(1) and T(2) are kept.",
               "(Sharing one process, a library's 2-thread run was slowed by up to 15% by the heap that",
-              "the run before it left behind, the floor's contended run above all.)", ""]
+              "the run before it left behind, the floor's contended run above all.) The threads read",
+              "the clock themselves: T(N) runs from the first thread's start to the last one's end.", ""]
     if loaded:
         lines += [f"> **The machine was loaded during this run**: the pure-Python control loop, which shares",
                   f"> nothing, scaled at {control:.2f} where an idle 2-core machine gives about 1.0. The",
