@@ -1213,6 +1213,20 @@ enum Taken {
     Other,
 }
 
+impl Taken {
+    /// The Python object for `None`, an int or a float; `None` for a `&T`
+    /// result or anything else, which need the outcome itself.
+    #[inline(always)]
+    unsafe fn common_object(self) -> Option<*mut ffi::PyObject> {
+        match self {
+            Taken::None => Some(convert::none()),
+            Taken::Int(v) => Some(ffi::PyLong_FromLongLong(v)),
+            Taken::Float(v) => Some(ffi::PyFloat_FromDouble(v)),
+            Taken::Ref(_) | Taken::Other => None,
+        }
+    }
+}
+
 /// Reads `outcome` in place (see [`Taken`]).
 #[inline(always)]
 fn peek(outcome: &CallOutcome) -> Taken {
@@ -1232,11 +1246,9 @@ fn peek(outcome: &CallOutcome) -> Taken {
 /// The caller forgets `outcome` afterwards: this takes it over.
 #[inline(always)]
 unsafe fn finish_in_place(outcome: &CallOutcome) -> *mut ffi::PyObject {
-    match peek(outcome) {
-        Taken::None => convert::none(),
-        Taken::Int(v) => ffi::PyLong_FromLongLong(v),
-        Taken::Float(v) => ffi::PyFloat_FromDouble(v),
-        Taken::Ref(_) | Taken::Other => finish_other(outcome),
+    match peek(outcome).common_object() {
+        Some(result) => result,
+        None => finish_other(outcome),
     }
 }
 
@@ -1309,32 +1321,24 @@ impl Pending {
     /// over it stalls, as in [`Taken`]).
     #[inline(always)]
     unsafe fn finish(&mut self) -> *mut ffi::PyObject {
-        match self.taken {
-            Taken::None => convert::none(),
-            Taken::Int(v) => ffi::PyLong_FromLongLong(v),
-            Taken::Float(v) => ffi::PyFloat_FromDouble(v),
-            Taken::Ref(p) => finish_scalar_cold(CallOutcome::Ok(RetValue::Ref(p))),
-            Taken::Other => finish_pending_other(self),
+        match self.taken.common_object() {
+            Some(result) => result,
+            None => finish_pending_rest(self),
         }
     }
 }
 
-/// [`Pending::finish`] for an outcome taken over, out of line.
+/// [`Pending::finish`] for a kept outcome that is not a common one, out of
+/// line: the outcome taken over, or a `&T` result where a scalar was
+/// expected (which [`finish_scalar`] reports).
 #[cold]
 #[inline(never)]
-unsafe fn finish_pending_other(pending: &mut Pending) -> *mut ffi::PyObject {
-    finish_scalar(
-        pending
-            .other
-            .take()
-            .expect("an Other outcome was taken over"),
-    )
-}
-
-/// [`finish_scalar`] out of line.
-#[cold]
-#[inline(never)]
-unsafe fn finish_scalar_cold(outcome: CallOutcome) -> *mut ffi::PyObject {
+unsafe fn finish_pending_rest(pending: &mut Pending) -> *mut ffi::PyObject {
+    let outcome = match (pending.other.take(), pending.taken) {
+        (Some(outcome), _) => outcome,
+        (None, Taken::Ref(p)) => CallOutcome::Ok(RetValue::Ref(p)),
+        (None, _) => unreachable!("an Other outcome is always taken over"),
+    };
     finish_scalar(outcome)
 }
 
