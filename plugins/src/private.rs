@@ -24,7 +24,15 @@ pub fn host() -> Option<oxbind_abi::HostApi_Ref> {
 /// # Safety
 /// `value` points at an initialised `T` that is not used afterwards.
 pub unsafe extern "C" fn drop_value<T>(value: *mut std::ffi::c_void) {
-    std::ptr::drop_in_place(value as *mut T);
+    // A panicking `Drop` must not unwind into the shim (an `extern "C"`
+    // boundary: Rust would abort the process). The default panic hook has
+    // printed the message; the rest of the value's fields were dropped by
+    // the unwinding drop glue, and the memory is freed either way. (A second
+    // panic while the first unwinds is Rust's own abort, as in any program.)
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the caller passes an initialised `T` it never uses again.
+        unsafe { std::ptr::drop_in_place(value as *mut T) }
+    }));
 }
 
 /// Clones `*src` into uninitialised `dst`: `ClassDesc::clone` for `T`.

@@ -668,7 +668,7 @@ unsafe fn call_method_after_wait(
     values: &[ArgValue<'_>],
     exclusive: bool,
 ) -> *mut ffi::PyObject {
-    let mut waited: SmallVec<[instance::Borrow; 3]> = SmallVec::new();
+    let mut waited = instance::Borrows::default();
     if instance::borrow_all(&[(slf, exclusive)], &mut waited).is_err() {
         return ptr::null_mut();
     }
@@ -759,7 +759,10 @@ unsafe fn call_shared_positional(
                 data.plugin,
                 &data.name,
             ) else {
-                return Some(ptr::null_mut());
+                // The class is not loaded: the general path reports it as
+                // the mode requires (an overload of several tries the next).
+                ffi::PyErr_Clear();
+                return None;
             };
             if !instance::is_instance(obj, record) || !instance::is_ready(obj) {
                 return None;
@@ -804,7 +807,7 @@ unsafe fn call_shared_positional(
                     data.plugin,
                     &data.name,
                 ) {
-                    Ok(record) => instance::object_for_ref(p, record, objects),
+                    Ok(record) => instance::object_for_ref(p, record, objects, &data.name),
                     Err(()) => ptr::null_mut(),
                 },
             );
@@ -848,7 +851,10 @@ unsafe fn call_shared_one_positional(
                 data.plugin,
                 &data.name,
             ) else {
-                return Some(ptr::null_mut());
+                // The class is not loaded: the general path reports it as
+                // the mode requires (an overload of several tries the next).
+                ffi::PyErr_Clear();
+                return None;
             };
             if !instance::is_instance(obj, record) || !instance::is_ready(obj) {
                 return None;
@@ -887,7 +893,7 @@ unsafe fn call_shared_one_positional(
                     data.plugin,
                     &data.name,
                 ) {
-                    Ok(record) => instance::object_for_ref(p, record, &[object]),
+                    Ok(record) => instance::object_for_ref(p, record, &[object], &data.name),
                     Err(()) => ptr::null_mut(),
                 },
             );
@@ -909,7 +915,7 @@ unsafe fn call_shared_one_positional(
 /// that a typical call allocates nothing.
 #[derive(Default)]
 struct Scratch<'a> {
-    borrows: SmallVec<[instance::Borrow; 3]>,
+    borrows: instance::Borrows,
     temps: SmallVec<[Owned; 1]>,
     lists: Vec<Vec<ArgValue<'a>>>,
     /// Objects whose values are passed: where a `&T` result may point.
@@ -982,11 +988,14 @@ unsafe fn call<'a>(
         } else {
             match convert_arg(data, i, obj, &param.ty, &mut scratch) {
                 Ok(v) => v,
+                // An overload whose argument cannot be converted, for
+                // whatever reason (a class not loaded, say), is no match:
+                // the next one is tried.
+                Err(_) if mode == Mode::Overload => return mismatch(mode),
                 Err(Mismatch::Raised) => return ptr::null_mut(),
                 Err(Mismatch::WrongType) if mode == Mode::NotImplemented && i == 0 => {
                     return ffi::Py_NewRef(ffi::Py_NotImplemented());
                 }
-                Err(_) if mode == Mode::Overload => return mismatch(mode),
                 Err(Mismatch::WrongType) => {
                     raise_wrong_type(data, i, obj);
                     return ptr::null_mut();
@@ -1046,7 +1055,7 @@ unsafe fn call<'a>(
                         candidates.push(slf);
                     }
                     candidates.extend_from_slice(&scratch.objects);
-                    instance::object_for_ref(p, record, &candidates)
+                    instance::object_for_ref(p, record, &candidates, &data.name)
                 }
                 Err(()) => ptr::null_mut(),
             }

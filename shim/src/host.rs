@@ -8,7 +8,7 @@
 
 use std::{
     ffi::c_void,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::atomic::{AtomicU8, AtomicUsize, Ordering},
 };
 
 use oxbind_abi::{
@@ -37,20 +37,81 @@ pub fn install(slot: &AtomicUsize) {
     );
 }
 
+/// Locks a plugin's `oxbind::sync::PyMutex` byte, on every build and from
+/// any thread: a thread the plugin spawned holds no GIL, so the GIL cannot
+/// stand in for the lock. The byte is a `PyMutex` (bit 0: locked). An
+/// attached waiter waits detached, through the exit gate.
 unsafe extern "C" fn mutex_lock(mutex: *const u8) {
-    #[cfg(Py_GIL_DISABLED)]
-    // SAFETY: the plugin passes a zero-initialised, never-moved PyMutex byte.
-    pyo3_ffi::PyMutex_Lock(mutex as *mut pyo3_ffi::PyMutex);
-    #[cfg(not(Py_GIL_DISABLED))]
-    let _ = mutex; // the GIL serialises plugin code
+    // SAFETY: the plugin passes a zero-initialised byte that never moves
+    // while locked, and touches it only through these two functions.
+    let byte = unsafe { &*(mutex as *const AtomicU8) };
+    if byte
+        .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+    {
+        return;
+    }
+    if crate::refpool::attached() {
+        // SAFETY: attached; the wait uses no Python API. A thread parked at
+        // the exit gate releases the lock first.
+        unsafe {
+            crate::detach::detached_holding(
+                || lock_contended(mutex),
+                // SAFETY: this thread took the lock just now.
+                |_| mutex_unlock(mutex),
+            )
+        }
+    } else {
+        // SAFETY: as above; not attached, so nothing to release.
+        unsafe { lock_contended(mutex) }
+    }
+}
+
+/// Waits for the byte lock, not attached to the interpreter.
+///
+/// # Safety
+/// As for [`mutex_lock`]; the thread is not attached.
+unsafe fn lock_contended(mutex: *const u8) {
+    #[cfg(Py_3_13)]
+    // SAFETY: a PyMutex byte; with no attached thread state PyMutex_Lock
+    // parks without attaching.
+    unsafe {
+        pyo3_ffi::PyMutex_Lock(mutex as *mut pyo3_ffi::PyMutex)
+    };
+    #[cfg(not(Py_3_13))]
+    {
+        // SAFETY: as for `mutex_lock`.
+        let byte = unsafe { &*(mutex as *const AtomicU8) };
+        let mut rounds = 0u32;
+        while byte
+            .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            rounds += 1;
+            if rounds < 64 {
+                std::hint::spin_loop();
+            } else if rounds < 256 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+    }
 }
 
 unsafe extern "C" fn mutex_unlock(mutex: *const u8) {
-    #[cfg(Py_GIL_DISABLED)]
-    // SAFETY: the calling thread holds this mutex.
-    pyo3_ffi::PyMutex_Unlock(mutex as *mut pyo3_ffi::PyMutex);
-    #[cfg(not(Py_GIL_DISABLED))]
-    let _ = mutex;
+    #[cfg(Py_3_13)]
+    // SAFETY: the calling thread holds this PyMutex; unlocking wakes a
+    // parked waiter and needs no thread state.
+    unsafe {
+        pyo3_ffi::PyMutex_Unlock(mutex as *mut pyo3_ffi::PyMutex)
+    };
+    #[cfg(not(Py_3_13))]
+    {
+        // SAFETY: as for `mutex_lock`; the calling thread holds the lock.
+        let byte = unsafe { &*(mutex as *const AtomicU8) };
+        byte.store(0, Ordering::Release);
+    }
 }
 
 /// Where, in the plugin's section storage, the number of objects locked is
@@ -118,33 +179,14 @@ unsafe extern "C" fn critical_end(section: *mut c_void) {
     let _ = section;
 }
 
-/// Runs `f` attached to the interpreter: directly if this thread is attached
-/// (inside a call, or the collector running `tp_clear`, even during
-/// finalization), else through `PyGILState_Ensure`, which attaches a thread
-/// state (free-threaded) or takes the GIL. A detached thread does nothing
-/// once the interpreter is finalizing: the reference is left alone (leaked).
-unsafe fn attached(f: impl FnOnce()) {
-    use pyo3_ffi as ffi;
-    if !ffi::compat::PyThreadState_GetUnchecked().is_null() {
-        f();
-        return;
-    }
-    if ffi::Py_IsInitialized() == 0 {
-        return;
-    }
-    let state = ffi::PyGILState_Ensure();
-    f();
-    ffi::PyGILState_Release(state);
-}
-
 unsafe extern "C" fn incref(obj: *mut c_void) {
-    // SAFETY: `obj` is a live object the plugin holds (or was just passed).
-    attached(|| pyo3_ffi::Py_INCREF(obj as *mut pyo3_ffi::PyObject));
+    // SAFETY: `obj` is a live object the plugin holds (or was just passed);
+    // the pool takes the reference without attaching (`crate::refpool`).
+    crate::refpool::incref(obj as *mut pyo3_ffi::PyObject);
 }
 
 unsafe extern "C" fn decref(obj: *mut c_void) {
-    // SAFETY: the plugin owns one reference to `obj`, taken with `incref`;
-    // the release may run any Python code, and the plugin holds no lock of
-    // ours while dropping a handle.
-    attached(|| pyo3_ffi::Py_DECREF(obj as *mut pyo3_ffi::PyObject));
+    // SAFETY: the plugin owns one reference to `obj`, taken with `incref`,
+    // and holds no lock of ours while dropping a handle.
+    crate::refpool::decref(obj as *mut pyo3_ffi::PyObject);
 }

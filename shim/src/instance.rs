@@ -137,6 +137,14 @@ pub unsafe fn unmap(obj: *mut ffi::PyObject) {
 }
 
 /// `tp_dealloc` of every class this copy creates.
+///
+/// Freeing a value can free the objects it holds (`Instance` handles), whose
+/// deallocation runs inside this one, and so on: a chain of 200,000 nodes
+/// would recurse 200,000 frames deep. Like CPython's trashcan, a thread
+/// nested more than [`DEALLOC_DEPTH`] deallocations deep defers the object
+/// to a per-thread list (unmapped and untracked first, so nothing can find
+/// it), and the outermost deallocation on the thread frees the deferred
+/// objects in a loop.
 pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
     let ty = ffi::Py_TYPE(obj);
     if ffi::PyType_IS_GC(ty) != 0 {
@@ -144,18 +152,71 @@ pub unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
         ffi::PyObject_GC_UnTrack(obj as *mut c_void);
     }
     let h = header(obj);
+    if h.flags.load(Ordering::Acquire) & instance_flags::MAPPED != 0 {
+        // Unmapped before anything else: no lookup may find it again.
+        unmap(obj);
+        h.flags
+            .fetch_and(!instance_flags::MAPPED, Ordering::Release);
+    }
+    let outermost = DEALLOCS.try_with(|d| {
+        let depth = d.depth.get();
+        if depth >= DEALLOC_DEPTH {
+            d.deferred.borrow_mut().push(obj as usize);
+            return None;
+        }
+        d.depth.set(depth + 1);
+        Some(depth == 0)
+    });
+    match outermost {
+        // The thread is exiting (its list is gone): free it here.
+        Err(_) => dealloc_now(obj),
+        Ok(None) => {} // deferred
+        Ok(Some(outermost)) => {
+            dealloc_now(obj);
+            if outermost {
+                // Still counted as one level deep while the deferred objects
+                // go, so their own nested frees nest from here.
+                while let Some(next) = DEALLOCS.with(|d| d.deferred.borrow_mut().pop()) {
+                    dealloc_now(next as *mut ffi::PyObject);
+                }
+            }
+            DEALLOCS.with(|d| d.depth.set(d.depth.get() - 1));
+        }
+    }
+}
+
+/// How deep deallocations may nest on one thread before they are deferred.
+const DEALLOC_DEPTH: u32 = 50;
+
+struct Deallocs {
+    depth: std::cell::Cell<u32>,
+    deferred: std::cell::RefCell<Vec<usize>>,
+}
+
+thread_local! {
+    static DEALLOCS: Deallocs = const {
+        Deallocs {
+            depth: std::cell::Cell::new(0),
+            deferred: std::cell::RefCell::new(Vec::new()),
+        }
+    };
+}
+
+/// The body of [`dealloc`]: drops the value, frees the object, and releases
+/// the type and the owner.
+unsafe fn dealloc_now(obj: *mut ffi::PyObject) {
+    let ty = ffi::Py_TYPE(obj);
+    let h = header(obj);
     let flags = h.flags.load(Ordering::Acquire);
     let record = h.record;
-    if flags & instance_flags::MAPPED != 0 {
-        unmap(obj);
-    }
     if flags & (instance_flags::READY | instance_flags::OWNED)
         == instance_flags::READY | instance_flags::OWNED
     {
         let class = &*(record.class_data() as *const ClassData);
         let drop_value = class.desc.drop;
         let value = h.value;
-        // A panicking Drop must not unwind into CPython; the value is gone either way.
+        // A panicking Drop must not unwind into CPython; the value is gone
+        // either way. (The SDK's drop hook catches its own panics too.)
         let _ = catch_unwind(AssertUnwindSafe(|| drop_value(value)));
     }
     // SAFETY: `dealloc` is the tp_dealloc of classes this copy created.
@@ -321,6 +382,27 @@ impl Drop for Borrow {
     }
 }
 
+/// The borrows one call holds (a list argument holds one per item),
+/// released newest first: the thread's record then finds each at its end,
+/// so releasing N borrows costs O(N), not O(N²) (spec/SOUNDNESS.md).
+#[derive(Default)]
+pub struct Borrows(smallvec::SmallVec<[Borrow; 3]>);
+
+impl Borrows {
+    /// Releases the borrows taken after the first `base`, newest first.
+    pub fn release_to(&mut self, base: usize) {
+        while self.0.len() > base {
+            drop(self.0.pop());
+        }
+    }
+}
+
+impl Drop for Borrows {
+    fn drop(&mut self) {
+        self.release_to(0);
+    }
+}
+
 /// Up to [`BorrowSet::CAPACITY`] borrows taken by one call on the fast
 /// paths, with a single lookup of this thread's borrow record; released
 /// in reverse order on drop.
@@ -475,11 +557,10 @@ pub unsafe fn lock_root(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // only this copy's dealloc identifies them without a registry lookup;
     // an instance of another copy's class is locked as itself (its borrows
     // still go to its root).
-    match (*ffi::Py_TYPE(obj)).tp_dealloc {
-        Some(d) if std::ptr::fn_addr_eq(d, dealloc as unsafe extern "C" fn(*mut ffi::PyObject)) => {
-            borrow_root(obj)
-        }
-        _ => obj,
+    if is_ours(obj) {
+        borrow_root(obj)
+    } else {
+        obj
     }
 }
 
@@ -596,7 +677,7 @@ unsafe fn acquire(
             return Ok(root);
         }
         if held.holds_conflicting(root as usize, exclusive) {
-            raise_reentrant(obj, exclusive);
+            raise_reentrant(obj, root, exclusive);
             return Err(BorrowFail::Raised);
         }
         std::hint::spin_loop();
@@ -604,13 +685,26 @@ unsafe fn acquire(
     Err(BorrowFail::Busy)
 }
 
+/// Raises the RuntimeError for a borrow this thread already holds. The
+/// object named is the one whose value is borrowed: `root`, the instance
+/// `obj`'s value lives in (for a reference wrapper, its owner).
 #[cold]
-unsafe fn raise_reentrant(obj: *mut ffi::PyObject, exclusive: bool) {
-    let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name).to_string_lossy();
-    let message = if exclusive {
-        format!("{name} is already borrowed by this thread; it cannot also be borrowed mutably")
+unsafe fn raise_reentrant(obj: *mut ffi::PyObject, root: *mut ffi::PyObject, exclusive: bool) {
+    let type_name = |o: *mut ffi::PyObject| {
+        std::ffi::CStr::from_ptr((*ffi::Py_TYPE(o)).tp_name)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let name = type_name(root);
+    let through = if root == obj {
+        String::new()
     } else {
-        format!("{name} is already mutably borrowed by this thread; it cannot also be borrowed")
+        format!(" (the {} passed is a reference into it)", type_name(obj))
+    };
+    let message = if exclusive {
+        format!("{name} is already borrowed by this thread{through}; it cannot also be borrowed mutably")
+    } else {
+        format!("{name} is already mutably borrowed by this thread{through}; it cannot also be borrowed")
     };
     errors::raise(ffi::PyExc_RuntimeError, &message);
 }
@@ -627,22 +721,22 @@ unsafe fn raise_reentrant(obj: *mut ffi::PyObject, exclusive: bool) {
 /// thread is attached.
 pub unsafe fn borrow_all(
     wanted: &[(*mut ffi::PyObject, bool)],
-    taken: &mut smallvec::SmallVec<[Borrow; 3]>,
+    taken: &mut Borrows,
 ) -> Result<(), ()> {
-    let base = taken.len();
+    let base = taken.0.len();
     // The clock is read only once a wait begins: the uncontended path never pays for it.
     let mut started: Option<std::time::Instant> = None;
     let mut rounds = 0u32;
     'again: loop {
         for &(obj, exclusive) in wanted {
             match try_borrow(obj, exclusive) {
-                Ok(b) => taken.push(b),
+                Ok(b) => taken.0.push(b),
                 Err(BorrowFail::Raised) => {
-                    taken.truncate(base);
+                    taken.release_to(base);
                     return Err(());
                 }
                 Err(BorrowFail::Busy) => {
-                    taken.truncate(base);
+                    taken.release_to(base);
                     if started
                         .get_or_insert_with(std::time::Instant::now)
                         .elapsed()
@@ -657,13 +751,13 @@ pub unsafe fn borrow_all(
                         return Err(());
                     }
                     rounds += 1;
-                    let state = ffi::PyEval_SaveThread();
-                    if rounds < 16 {
-                        std::thread::yield_now();
-                    } else {
-                        std::thread::sleep(std::time::Duration::from_micros(20));
-                    }
-                    ffi::PyEval_RestoreThread(state);
+                    crate::detach::detached(|| {
+                        if rounds < 16 {
+                            std::thread::yield_now();
+                        } else {
+                            std::thread::sleep(std::time::Duration::from_micros(20));
+                        }
+                    });
                     continue 'again;
                 }
             }
@@ -675,17 +769,27 @@ pub unsafe fn borrow_all(
 // ---------------------------------------------------------------------------
 // Reference wrappers and the instance map.
 
-/// The object to return for a `&T` result pointing at `ptr`: `self` or an
-/// argument whose value is at `ptr`, else the mapped wrapper, else a new
-/// wrapper that keeps `owner_candidates`' container of `ptr` alive.
+/// The object to return for a `&T` result pointing at `ptr_value`
+/// (spec/SOUNDNESS.md, "Reference results"):
+///
+/// 1. `self` or an argument whose value is at `ptr_value`: that very object;
+/// 2. the wrapper already mapped at (`ptr_value`, type): that wrapper;
+/// 3. a `#[oxbind(get_ref)]` field of `self` or an argument: a new wrapper
+///    that keeps that object alive and borrows through it;
+/// 4. anything else (heap data a value owns, a `static`, plugin-local
+///    memory): refused with TypeError. oxbind could neither keep such
+///    memory alive nor stop a `&mut` call from moving or freeing it, nor
+///    stop Python from mutating memory Rust holds immutable.
 ///
 /// # Safety
-/// The thread is attached; every candidate is a live oxbind instance.
+/// The thread is attached; every candidate is a live oxbind instance that
+/// the running call has borrowed.
 #[inline]
 pub unsafe fn object_for_ref(
     ptr_value: *const c_void,
     record: TypeRecord_Ref,
     candidates: &[*mut ffi::PyObject],
+    function: &str,
 ) -> *mut ffi::PyObject {
     for &c in candidates {
         if header(c).value as *const c_void == ptr_value && is_instance(c, record) {
@@ -701,11 +805,14 @@ pub unsafe fn object_for_ref(
     if !found.is_null() {
         return found;
     }
-    let owner = candidates
+    let Some(owner) = candidates
         .iter()
         .copied()
-        .find(|&c| contains(c, ptr_value))
-        .unwrap_or(ptr::null_mut());
+        .find(|&c| is_ref_field_of(c, ptr_value, record))
+    else {
+        refuse_ref_result(function, record);
+        return ptr::null_mut();
+    };
     let Some(new_instance) = record.new_instance().into_option() else {
         errors::raise(
             ffi::PyExc_RuntimeError,
@@ -719,9 +826,7 @@ pub unsafe fn object_for_ref(
     }
     let h = header_mut(obj);
     h.value = ptr_value as *mut c_void;
-    if !owner.is_null() {
-        h.owner = ffi::Py_NewRef(owner) as *mut c_void;
-    }
+    h.owner = ffi::Py_NewRef(owner) as *mut c_void;
     h.flags.store(
         instance_flags::READY | instance_flags::MAPPED,
         Ordering::Release,
@@ -736,6 +841,78 @@ pub unsafe fn object_for_ref(
         .fetch_and(!instance_flags::MAPPED, Ordering::Release);
     ffi::Py_DECREF(obj);
     existing
+}
+
+/// Whether `ptr_value` is the address of a `#[oxbind(get_ref)]` field of
+/// `obj`'s value whose class is `record`'s. Such a field is a place inside
+/// the value's own storage that always holds a valid value of its type
+/// while `obj` lives (a struct field never changes type or moves), so a
+/// wrapper that keeps `obj` alive and borrows through it is sound. A `&T`
+/// into an enum variant, a `Box` or a `Vec` is not such a place.
+///
+/// Asks the class's `get_ref` getters (generated code that only takes
+/// `&value.field`), so it works only for classes of this copy; an instance
+/// of another copy's class never qualifies.
+///
+/// # Safety
+/// `obj` is a live oxbind instance the running call has borrowed.
+unsafe fn is_ref_field_of(
+    obj: *mut ffi::PyObject,
+    ptr_value: *const c_void,
+    record: TypeRecord_Ref,
+) -> bool {
+    if !contains(obj, ptr_value) || !is_ours(obj) {
+        return false;
+    }
+    let h = header(obj);
+    // SAFETY: `obj` is an instance of a class this copy created.
+    let class = &*(h.record.class_data() as *const ClassData);
+    let key = record.key().as_str();
+    for prop in class.desc.properties.as_slice() {
+        let ret = &prop.get.ret;
+        let is_ref = ret.kind == oxbind_abi::TypeKind::OBJECT
+            && ret.passing == oxbind_abi::Passing::REF
+            && ret.class.is_some_and(|c| c.key.as_str() == key);
+        if !is_ref {
+            continue;
+        }
+        // SAFETY: a getter takes the value of a borrowed instance of its
+        // class and no arguments; it writes no result slot (it returns a
+        // reference), and catches its own panics.
+        let outcome = (prop.get.call)(
+            h.value,
+            oxbind_abi::abi_stable::std_types::RSlice::from_slice(&[]),
+            ptr::null_mut(),
+        );
+        if matches!(outcome, oxbind_abi::CallOutcome::Ok(oxbind_abi::RetValue::Ref(q)) if q == ptr_value)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn refuse_ref_result(function: &str, record: TypeRecord_Ref) {
+    let class = record.key().as_str();
+    errors::raise(
+        ffi::PyExc_TypeError,
+        &format!(
+            "{function}() returned a reference (&{class}) that is neither self, an argument, \
+             nor a #[oxbind(get_ref)] field of one: oxbind cannot keep such memory alive or \
+             stop it being mutated or freed underneath Python, so it refuses the result. \
+             Return the value ({class}) instead, or expose the field with #[oxbind(get_ref)]"
+        ),
+    );
+}
+
+/// Whether `obj` is an instance of a class this copy created (its
+/// `tp_dealloc` is this copy's).
+#[inline]
+unsafe fn is_ours(obj: *mut ffi::PyObject) -> bool {
+    matches!((*ffi::Py_TYPE(obj)).tp_dealloc,
+        Some(d) if std::ptr::fn_addr_eq(d, dealloc as unsafe extern "C" fn(*mut ffi::PyObject)))
 }
 
 /// Whether `ptr` points inside `obj`'s value.

@@ -144,6 +144,8 @@ pub unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
             // writes copy_index, before any reader can rely on it.
             (*candidate).copy_index = (internals.join())(internals.state(), copy);
             errors::set_panic_error(internals.panic_error() as *mut ffi::PyObject);
+            crate::detach::install_exit_gate();
+            crate::refpool::install_gc_callback();
             Ok(&*candidate)
         }
         Err(winner) => {

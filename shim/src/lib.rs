@@ -12,6 +12,8 @@
 //!   registry with its thread-local cache.
 //! - [`diagnostics`]: `internals_info()` and the registry hooks for tests.
 //! - [`sync`]: locks that detach from the interpreter while they wait.
+//! - [`detach`]: waiting detached, and re-attaching through the exit gate.
+//! - [`refpool`]: handle reference counts from threads not attached.
 //! - [`critical`]: critical sections on the objects a call locks.
 //! - [`loader`]: opening a plugin file and checking its root before any of
 //!   its code runs.
@@ -34,6 +36,7 @@ pub mod classes;
 pub mod containers;
 pub mod convert;
 pub mod critical;
+pub mod detach;
 pub mod diagnostics;
 pub mod embed;
 pub mod errors;
@@ -51,6 +54,7 @@ pub mod module_def;
 pub mod plugin_module;
 pub mod plugin_table;
 pub mod pyref;
+pub mod refpool;
 pub mod stubs;
 pub mod sync;
 

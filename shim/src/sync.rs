@@ -3,12 +3,13 @@
 //! [`RawPyLock`] is the primitive, and [`PyLock<T>`] a thin RAII layer over
 //! it, in the style of `lock_api`:
 //!
-//! - **3.13 and newer:** the primitive is CPython's `PyMutex`. `PyMutex_Lock`
-//!   detaches the thread state while it waits, so a waiter never stalls the
-//!   interpreter (a stop-the-world GC, say).
-//! - **Before 3.13** (GIL builds only): a `parking_lot` raw mutex. It is
-//!   locked with `try_lock` first; on contention the thread detaches
-//!   (`PyEval_SaveThread`), blocks, then re-attaches.
+//! - **3.13 and newer:** the primitive is CPython's `PyMutex`.
+//! - **Before 3.13** (GIL builds only): a `parking_lot` raw mutex.
+//!
+//! Either is taken with a try-lock first; on contention the thread waits
+//! detached ([`crate::detach::detached`]), so a waiter never stalls the
+//! interpreter (a stop-the-world GC, say), and re-attaches through the exit
+//! gate.
 //!
 //! Either way the lock must live in memory that only this shim copy's code
 //! locks. Shared internals reach it through the creating copy's function
@@ -25,6 +26,7 @@ use std::{
     ops::{Deref, DerefMut},
 };
 
+#[cfg(Py_3_13)]
 use pyo3_ffi as ffi;
 
 /// The raw lock. Lock and unlock only while attached to the interpreter.
@@ -57,25 +59,29 @@ impl RawPyLock {
     /// [`RawPyLock::unlock`] exactly once.
     #[inline]
     pub unsafe fn lock(&self) {
-        #[cfg(Py_3_13)]
-        {
-            // SAFETY: the PyMutex is zero-initialised, never moved (it lives
-            // in `self`, which is borrowed), and PyMutex_Lock detaches while
-            // it waits.
-            ffi::PyMutex_Lock(self.mutex.get());
+        if self.try_lock() {
+            return;
         }
-        #[cfg(not(Py_3_13))]
-        {
-            // SAFETY: the guard is forgotten on purpose; `unlock` releases it.
-            if let Some(guard) = self.mutex.try_lock() {
-                std::mem::forget(guard);
-                return;
-            }
-            // Contended: never block while attached.
-            let state = ffi::PyEval_SaveThread();
-            std::mem::forget(self.mutex.lock());
-            ffi::PyEval_RestoreThread(state);
-        }
+        // Contended: never block while attached. The wait goes through the
+        // exit gate (`crate::detach`), not CPython's own detach inside
+        // `PyMutex_Lock`, so a daemon thread waiting here at exit is parked,
+        // not ended by `pthread_exit` in the middle of the shim.
+        // A thread parked at the exit gate gives the lock back first.
+        crate::detach::detached_holding(
+            || {
+                #[cfg(Py_3_13)]
+                // SAFETY: the PyMutex is zero-initialised and never moved (it
+                // lives in `self`, which is borrowed); with no attached
+                // thread state PyMutex_Lock parks without attaching.
+                ffi::PyMutex_Lock(self.mutex.get());
+                #[cfg(not(Py_3_13))]
+                // SAFETY: the guard is forgotten on purpose; `unlock`
+                // releases it.
+                std::mem::forget(self.mutex.lock());
+            },
+            // SAFETY: taken just above by this thread.
+            |_| self.unlock(),
+        );
     }
 
     /// Takes the lock if it is free, without waiting and without needing

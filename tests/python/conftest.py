@@ -68,11 +68,12 @@ def counter(oxbind):
     return oxbind.load(plugin_path("counter"))
 
 
-def run_python(code, *, extra_path=(), check=True, env_update=None):
+def run_python(code, *, extra_path=(), check=True, env_update=None, timeout=120):
     """Runs `code` in a fresh interpreter of the running kind, with oxbind,
     the standalone example modules and `extra_path` importable. Returns the
     CompletedProcess (stdout and stderr as text). `env_update` sets (or,
-    with None values, removes) environment variables."""
+    with None values, removes) environment variables. A run longer than
+    `timeout` seconds fails the test (subprocess.TimeoutExpired)."""
     import subprocess
 
     path = [*map(str, extra_path), os.environ.get("PYTHONPATH", "")]
@@ -83,7 +84,7 @@ def run_python(code, *, extra_path=(), check=True, env_update=None):
             env.pop(key, None)
         else:
             env[key] = value
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
     if check and out.returncode != 0:
         raise AssertionError(f"subprocess failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     return out

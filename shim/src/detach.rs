@@ -1,0 +1,208 @@
+//! Detaching from the interpreter around a wait, and re-attaching safely
+//! even while the interpreter finalizes (spec/THREADING.md, "Waiting
+//! detached", and spec/SOUNDNESS.md).
+//!
+//! Every wait of the shim's own (a borrow held by another thread, a
+//! contended lock, a plugin another thread is building, file I/O in the
+//! loader) runs through [`detached`]. On CPython 3.11 to 3.13 a thread that
+//! re-attaches after finalization has begun is ended by `pthread_exit`,
+//! whose forced unwind cannot cross the shim's `extern "C"` frames: the
+//! process aborts. So re-attaching goes through a gate:
+//!
+//! - [`install_exit_gate`] registers, once per shim copy, an `atexit`
+//!   callback. `atexit` callbacks run after `threading` has joined every
+//!   non-daemon thread and before CPython marks the runtime finalizing.
+//! - The callback closes the gate, then waits, detached, until no thread is
+//!   inside `PyEval_RestoreThread` through the gate. From then on, a thread
+//!   that would re-attach through the gate parks forever instead: it is a
+//!   daemon thread (or one the plugin spawned) that CPython would have ended
+//!   anyway, and CPython 3.14 itself parks such threads the same way.
+//! - The thread that ran the callback (the one finalizing) always passes.
+//!
+//! Shared state (all atomics, one set per shim copy): `CLOSED` is written
+//! once, by the exit callback; `PASSING` counts threads between the gate
+//! check and the end of their `PyEval_RestoreThread`; `FINALIZER` is the
+//! callback thread's id. No lock is held while parked.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use pyo3_ffi as ffi;
+
+static CLOSED: AtomicBool = AtomicBool::new(false);
+static PASSING: AtomicUsize = AtomicUsize::new(0);
+static FINALIZER: AtomicUsize = AtomicUsize::new(0);
+
+/// A per-thread id that is never 0 (the address of a thread-local).
+fn this_thread() -> usize {
+    thread_local!(static MARK: u8 = const { 0 });
+    MARK.with(|m| m as *const u8 as usize)
+}
+
+/// Runs `f` detached from the interpreter, then re-attaches through the
+/// exit gate. `f` must not touch Python objects or call the C API.
+///
+/// # Safety
+/// The calling thread is attached.
+pub unsafe fn detached<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: as the caller promises.
+    unsafe { detached_holding(f, |_| {}) }
+}
+
+/// [`detached`] for a wait that acquires something (a lock): if the thread
+/// must park at the gate instead of re-attaching, `give_back` releases it
+/// first. A parked thread holds nothing, so no thread that finalization
+/// waits for (one attached in plugin code, say) can be stuck behind it.
+///
+/// # Safety
+/// As for [`detached`].
+pub unsafe fn detached_holding<R>(f: impl FnOnce() -> R, give_back: impl FnOnce(&R)) -> R {
+    // SAFETY: the caller is attached; `f` uses no Python API.
+    let state = unsafe { ffi::PyEval_SaveThread() };
+    let result = f();
+    if !enter_gate() {
+        give_back(&result);
+        park_forever();
+    }
+    // SAFETY: `state` is this thread's, saved just above; the gate is open
+    // (or this thread is the one finalizing), so CPython will not end the
+    // thread while it re-attaches.
+    unsafe { ffi::PyEval_RestoreThread(state) };
+    PASSING.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+/// Counts this thread as passing the gate, unless it must park: false if
+/// the gate is closed to it (then it is not counted).
+fn enter_gate() -> bool {
+    PASSING.fetch_add(1, Ordering::SeqCst);
+    if CLOSED.load(Ordering::SeqCst) && FINALIZER.load(Ordering::SeqCst) != this_thread() {
+        PASSING.fetch_sub(1, Ordering::SeqCst);
+        return false;
+    }
+    true
+}
+
+/// Re-attaches `state`, or parks this thread for good if the interpreter is
+/// past its exit callbacks (see the module docs).
+///
+/// # Safety
+/// `state` is this thread's, returned by `PyEval_SaveThread`; the thread
+/// holds nothing another thread may wait for.
+pub unsafe fn reattach(state: *mut ffi::PyThreadState) {
+    if !enter_gate() {
+        park_forever();
+    }
+    // SAFETY: as the caller promises; the gate is open (or this thread is
+    // the one finalizing), so CPython will not end the thread here.
+    unsafe { ffi::PyEval_RestoreThread(state) };
+    PASSING.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Whether the exit gate has closed: the interpreter is about to finalize.
+pub fn closing() -> bool {
+    CLOSED.load(Ordering::SeqCst)
+}
+
+fn park_forever() -> ! {
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+/// The `atexit` callback: closes the gate, lets threads already passing it
+/// finish, and releases the references threads not attached left to the
+/// pool ([`crate::refpool`]).
+unsafe extern "C" fn at_exit(
+    _module: *mut ffi::PyObject,
+    _args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    FINALIZER.store(this_thread(), Ordering::SeqCst);
+    CLOSED.store(true, Ordering::SeqCst);
+    let mut rounds = 0u32;
+    while PASSING.load(Ordering::SeqCst) != 0 {
+        // A passing thread needs the interpreter (the GIL, on GIL builds)
+        // to finish re-attaching: let it have it.
+        // SAFETY: the callback runs attached.
+        let state = unsafe { ffi::PyEval_SaveThread() };
+        rounds += 1;
+        if rounds < 100 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        // SAFETY: this thread is FINALIZER, and the runtime is not yet
+        // finalizing (atexit callbacks run before that).
+        unsafe { ffi::PyEval_RestoreThread(state) };
+    }
+    // SAFETY: attached.
+    unsafe {
+        crate::refpool::drain();
+        ffi::Py_NewRef(ffi::Py_None())
+    }
+}
+
+static mut AT_EXIT_DEF: ffi::PyMethodDef = ffi::PyMethodDef {
+    ml_name: c"_oxbind_exit_gate".as_ptr(),
+    ml_meth: ffi::PyMethodDefPointer {
+        PyCFunction: at_exit,
+    },
+    ml_flags: ffi::METH_NOARGS,
+    ml_doc: c"Closes oxbind's re-attach gate before the interpreter finalizes.".as_ptr(),
+};
+
+/// Registers this copy's exit callback with `atexit`, once. On failure the
+/// error is cleared: the copy works, without the exit gate.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn install_exit_gate() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: attached; the method def is a static that outlives the
+    // function object, which CPython only reads.
+    unsafe {
+        let func = ffi::PyCFunction_New(std::ptr::addr_of_mut!(AT_EXIT_DEF), std::ptr::null_mut());
+        if func.is_null() || !call_in_module(c"atexit", &[c"register"], func) {
+            ffi::PyErr_Clear();
+        }
+        if !func.is_null() {
+            ffi::Py_DECREF(func);
+        }
+    }
+}
+
+/// Calls `module.<path...>(arg)` (`atexit.register(f)`,
+/// `gc.callbacks.append(f)`); false with a Python error set on failure.
+///
+/// # Safety
+/// The thread is attached; `arg` is a live object.
+pub(crate) unsafe fn call_in_module(
+    module: &std::ffi::CStr,
+    path: &[&std::ffi::CStr],
+    arg: *mut ffi::PyObject,
+) -> bool {
+    use crate::pyref::Owned;
+    // SAFETY: attached; every object is owned by an `Owned` until dropped.
+    unsafe {
+        let Some(mut target) = Owned::from_raw(ffi::PyImport_ImportModule(module.as_ptr())) else {
+            return false;
+        };
+        let Some((last, attrs)) = path.split_last() else {
+            return false;
+        };
+        for attr in attrs {
+            match Owned::from_raw(ffi::PyObject_GetAttrString(target.as_ptr(), attr.as_ptr())) {
+                Some(next) => target = next,
+                None => return false,
+            }
+        }
+        let Some(method) =
+            Owned::from_raw(ffi::PyObject_GetAttrString(target.as_ptr(), last.as_ptr()))
+        else {
+            return false;
+        };
+        Owned::from_raw(ffi::PyObject_CallOneArg(method.as_ptr(), arg)).is_some()
+    }
+}
