@@ -21,7 +21,7 @@ impl Mass {
     pub fn new(value: f64) -> Result<Mass, Error> {
         if !(value > 0.0) || !value.is_finite() {
             return Err(Error::value_error(format!(
-                "a mass must be a finite number greater than 0, not {value}"
+                "a mass must be a finite number greater than 0, not {value:?}"
             )));
         }
         Ok(Mass(value))
