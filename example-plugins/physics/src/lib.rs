@@ -16,15 +16,15 @@ use oxbind::{
 pub struct Mass(f64);
 
 impl Mass {
-    /// `value` as a mass, or ValueError. (`!(value > 0.0)` rather than
-    /// `value <= 0.0`, so that NaN is refused too.)
+    /// `value` as a mass, or ValueError. Written as what a mass must be,
+    /// not as `value <= 0.0`, which NaN would slip past.
     pub fn new(value: f64) -> Result<Mass, Error> {
-        if !(value > 0.0) || !value.is_finite() {
-            return Err(Error::value_error(format!(
-                "a mass must be a finite number greater than 0, not {value:?}"
-            )));
+        if value.is_finite() && value > 0.0 {
+            return Ok(Mass(value));
         }
-        Ok(Mass(value))
+        Err(Error::value_error(format!(
+            "a mass must be a finite number greater than 0, not {value:?}"
+        )))
     }
 
     /// The mass as a number.
