@@ -26,6 +26,7 @@ for label, call in [
     ("hello.fail('bad input')", lambda: hello.fail("bad input")),
     ("hello.add('1', 2)", lambda: hello.add("1", 2)),
     ("hello.to_u8(300)", lambda: hello.to_u8(300)),
+    ("hello.add(2**63 - 1, 1)", lambda: hello.add(2**63 - 1, 1)),
     ("hello.boom()", hello.boom),
 ]:
     try:
@@ -52,3 +53,7 @@ c = physics.centroid([P(0, 0), (2, 0), (1, 3)])
 print(f"  physics.centroid(...)           -> {c!r}, a {type(c).__module__}.{type(c).__qualname__}")
 poly = geometry.Polygon([P(0, 0), P(4, 0), P(4, 3)])
 print(f"  {poly!r}: area {poly.area()}, corners {list(poly)}")
+try:
+    physics.Body((0, 0), mass=float("nan"))
+except ValueError as exc:
+    print(f"  physics.Body((0, 0), mass=nan)  raised ValueError: {exc}")

@@ -1,7 +1,10 @@
 //! Opening a plugin file and checking its root, before any plugin code runs.
 //!
 //! The checks, in order (`spec/PLUGIN-ABI.md`, "Loading"):
-//! 0. the file is a whole ELF shared object for this machine: its headers
+//! 0. the path names a regular file (checked with `stat` before anything
+//!    opens it: opening a FIFO blocks until a writer comes, and opening a
+//!    device can have effects of its own), and the file is a whole ELF
+//!    shared object for this machine: its headers
 //!    and every loadable segment lie inside the file (a truncated library
 //!    would otherwise be mapped past its end, and touching that memory
 //!    kills the process with SIGBUS);
@@ -18,9 +21,15 @@
 //!
 //! A plugin is never unloaded: it is opened with `RTLD_NODELETE` and its
 //! handle is leaked, so every pointer into it stays valid for the process.
+//!
+//! Every path or name a loader message shows goes through [`brief`], so a
+//! message stays short whatever the caller passed.
 
 use std::{
+    ffi::OsStr,
     fmt,
+    fs::{File, Metadata},
+    os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
@@ -35,6 +44,8 @@ use oxbind_abi::{
 /// Why a file is not a loadable plugin. Becomes an `ImportError`.
 #[derive(Debug)]
 pub enum LoadError {
+    /// The path names something other than a regular file: what it is.
+    NotARegularFile(&'static str),
     NotALibrary(String),
     NoRoot,
     BadMagic,
@@ -56,6 +67,10 @@ impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (ma, mi, pa) = ABI_VERSION;
         match self {
+            LoadError::NotARegularFile(what) => write!(
+                f,
+                "not a loadable shared library: it is {what}, and a plugin must be a regular file"
+            ),
             LoadError::NotALibrary(why) => write!(f, "not a loadable shared library ({why})"),
             LoadError::NoRoot => write!(f, "not an oxbind plugin: it does not export the symbol {ROOT_SYMBOL}"),
             LoadError::BadMagic => write!(f, "not an oxbind plugin: {ROOT_SYMBOL} does not start with the oxbind magic bytes"),
@@ -89,13 +104,44 @@ pub struct CheckedPlugin {
 /// Opens `path` and checks its root. Runs no plugin code beyond what the
 /// dynamic loader itself runs.
 pub fn open(path: &Path) -> Result<CheckedPlugin, LoadError> {
-    check_elf(path).map_err(LoadError::NotALibrary)?;
+    // Regular file first: nothing is opened before `stat` says what the path is.
+    let before = std::fs::metadata(path).map_err(|e| LoadError::NotALibrary(e.to_string()))?;
+    regular_file(&before)?;
+    // Second line of defence, for a path swapped after the `stat`: a FIFO
+    // opened non-blocking does not wait for a writer, a terminal does not
+    // become the controlling one, and `fstat` on the descriptor says what
+    // was really opened.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| LoadError::NotALibrary(e.to_string()))?;
+    let opened = file
+        .metadata()
+        .map_err(|e| LoadError::NotALibrary(e.to_string()))?;
+    regular_file(&opened)?;
+    if !same_file(&before, &opened) {
+        return Err(LoadError::NotALibrary(
+            "the file was replaced while it was being checked".into(),
+        ));
+    }
+    check_elf(file, opened.len()).map_err(LoadError::NotALibrary)?;
+    // `dlopen` opens the path again. Narrow the window in which it could be
+    // swapped for something that blocks: it must still be the file checked.
+    match std::fs::metadata(path) {
+        Ok(now) if same_file(&now, &opened) && now.file_type().is_file() => {}
+        _ => {
+            return Err(LoadError::NotALibrary(
+                "the file was replaced while it was being checked".into(),
+            ))
+        }
+    }
     let flags =
         libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL | libc::RTLD_NODELETE;
     // SAFETY: opening a library runs its initialisers; oxbind plugins have
     // none of their own, and the user asked for this file to be loaded.
     let library = unsafe { libloading::os::unix::Library::open(Some(path), flags) }
-        .map_err(|e| LoadError::NotALibrary(e.to_string()))?;
+        .map_err(|e| LoadError::NotALibrary(dlopen_reason(&e, path)))?;
     // SAFETY: we only take the symbol's address; it is read below as a
     // `PluginRoot` only after its magic bytes match.
     let root_ptr: *const PluginRoot = unsafe {
@@ -138,18 +184,52 @@ const ELF_MACHINE: u16 = 62;
 #[cfg(target_arch = "aarch64")]
 const ELF_MACHINE: u16 = 183;
 
-/// Check 0: reads the ELF header and program headers of `path` and checks
-/// that it is a 64-bit little-endian shared object for this machine whose
-/// loadable segments all lie inside the file. Reads the file only; maps
-/// and runs nothing.
-fn check_elf(path: &Path) -> Result<(), String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("not a regular file".into());
+/// Refuses anything but a regular file, saying what it is.
+fn regular_file(meta: &Metadata) -> Result<(), LoadError> {
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a file of an unknown kind"
+    };
+    Err(LoadError::NotARegularFile(what))
+}
+
+/// Whether two `stat` results describe the same file.
+fn same_file(a: &Metadata, b: &Metadata) -> bool {
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+/// The reason a `dlopen` failed: the dynamic loader's own message
+/// (`dlerror`, which libloading keeps as the error's source), without the
+/// path it starts with (the caller's message gives the path).
+fn dlopen_reason(error: &libloading::Error, path: &Path) -> String {
+    let mut innermost: &dyn std::error::Error = error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
     }
-    let len = meta.len();
+    let text = innermost.to_string();
+    let prefix = format!("{}: ", path.display());
+    let reason = text.strip_prefix(prefix.as_str()).unwrap_or(&text);
+    format!("dlopen: {}", shorten(reason, DETAIL_CHARS))
+}
+
+/// Check 0: reads the ELF header and program headers of `file` (a regular
+/// file of `len` bytes) and checks that it is a 64-bit little-endian shared
+/// object for this machine whose loadable segments all lie inside the file.
+/// Reads the file only; maps and runs nothing.
+fn check_elf(mut file: File, len: u64) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
     let mut header = [0u8; 64];
     file.read_exact(&mut header)
         .map_err(|_| format!("{len} bytes: too short for an ELF header"))?;
@@ -252,6 +332,65 @@ mod tests {
         assert_eq!(compatibility_line([1, 4, 0]), compatibility_line([1, 0, 3]));
         assert_ne!(compatibility_line([1, 0, 0]), compatibility_line([2, 0, 0]));
     }
+
+    #[test]
+    fn brief_keeps_short_text_and_bounds_long_text() {
+        assert_eq!(brief("/tmp/libhello.so"), "/tmp/libhello.so");
+        let exact = "x".repeat(PATH_CHARS);
+        assert_eq!(brief(&exact), exact);
+        let long = format!("/{}/libhello.so", "a".repeat(100_000));
+        let short = brief(&long);
+        assert_eq!(short.chars().count(), PATH_CHARS);
+        assert!(short.starts_with("/aaa") && short.ends_with("aaa/libhello.so"));
+        assert_eq!(short.matches('…').count(), 1);
+        // Multi-byte characters are cut on character boundaries.
+        let wide = "é".repeat(1000);
+        assert_eq!(brief(&wide).chars().count(), PATH_CHARS);
+        assert_eq!(shorten("abcdef", 3), "a…f");
+    }
+
+    #[test]
+    fn special_files_are_refused_before_they_are_opened() {
+        for (path, what) in [("/dev/null", "a character device"), ("/", "a directory")] {
+            match open(Path::new(path)) {
+                Err(LoadError::NotARegularFile(w)) => assert_eq!(w, what),
+                Err(other) => panic!("{path}: {other}"),
+                Ok(_) => panic!("{path} loaded"),
+            }
+        }
+    }
+}
+
+/// The most characters of a path or name a message shows ([`brief`]).
+pub const PATH_CHARS: usize = 200;
+/// The most characters of a reason from elsewhere (the dynamic loader, a
+/// descriptor check) a message shows.
+pub const DETAIL_CHARS: usize = 1000;
+
+/// `text` as a message shows a path or a name: itself when it has at most
+/// [`PATH_CHARS`] characters, else its start and its end around "…", in
+/// [`PATH_CHARS`] characters. Every path and name in a loader message goes
+/// through here.
+pub fn brief(text: impl AsRef<OsStr>) -> String {
+    shorten(text, PATH_CHARS)
+}
+
+/// `text` (lossily decoded) in at most `max` characters: its start and end
+/// around "…" when it is longer. The one shortening rule of the loader's
+/// messages; [`brief`] is it with [`PATH_CHARS`].
+pub fn shorten(text: impl AsRef<OsStr>, max: usize) -> String {
+    let text = text.as_ref().to_string_lossy();
+    let count = text.chars().count();
+    if count <= max {
+        return text.into_owned();
+    }
+    let keep = max.saturating_sub(1);
+    let head = keep - keep / 2;
+    let tail = keep / 2;
+    let mut out: String = text.chars().take(head).collect();
+    out.push('…');
+    out.extend(text.chars().skip(count - tail));
+    out
 }
 
 /// [`open`], detached from the interpreter (it runs no Python code), with a
@@ -268,6 +407,6 @@ pub unsafe fn open_detached(path: &Path, failure: &str) -> Result<CheckedPlugin,
         Ok(Err(e)) => e.to_string(),
         Err(_) => "the ABI checks failed unexpectedly".to_owned(),
     };
-    crate::errors::import_error(&format!("{failure} {}: {why}", path.display()), Some(path));
+    crate::errors::import_error(&format!("{failure} {}: {why}", brief(path)), Some(path));
     Err(())
 }

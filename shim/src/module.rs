@@ -159,7 +159,7 @@ unsafe fn fs_path(arg: *mut ffi::PyObject) -> Result<PathBuf, ()> {
         ffi::PyErr_Clear();
         errors::type_error(&format!(
             "load() argument 'path' must be str or os.PathLike, not {}",
-            errors::type_name(arg)
+            loader::brief(errors::type_name(arg))
         ));
         return Err(());
     };
@@ -245,10 +245,11 @@ unsafe fn find_plugin(name: &str) -> Result<PathBuf, ()> {
     errors::raise(
         ffi::PyExc_ModuleNotFoundError,
         &format!(
-            "oxbind.load: no plugin named '{name}': looked for {} and {} in {} directories \
+            "oxbind.load: no plugin named '{}': looked for {} and {} in {} directories \
              (OXBIND_PLUGIN_PATH, then sys.path)",
-            files[0],
-            files[1],
+            loader::brief(name),
+            loader::brief(&files[0]),
+            loader::brief(&files[1]),
             dirs.len()
         ),
     );
@@ -272,11 +273,19 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
         }
         None => fs_path(arg)?,
     };
+    if path.as_os_str().is_empty() {
+        errors::raise(
+            ffi::PyExc_ValueError,
+            "oxbind.load: the path is empty: pass the path of a plugin file \
+             (such as 'target/release/libhello.so') or a plugin name (such as 'hello')",
+        );
+        return Err(());
+    }
     let canonical = match std::fs::canonicalize(&path) {
         Ok(p) => p,
         Err(e) => {
             errors::import_error(
-                &format!("oxbind.load: cannot load {}: {e}", path.display()),
+                &format!("oxbind.load: cannot load {}: {e}", loader::brief(&path)),
                 Some(&path),
             );
             return Err(());
@@ -292,8 +301,10 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
         if wanted != name {
             errors::import_error(
                 &format!(
-                    "oxbind.load: {} was found for '{wanted}' but is the plugin '{name}'",
-                    canonical.display()
+                    "oxbind.load: {} was found for '{}' but is the plugin '{}'",
+                    loader::brief(&canonical),
+                    loader::brief(wanted),
+                    loader::brief(name)
                 ),
                 Some(&canonical),
             );

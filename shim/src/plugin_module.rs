@@ -17,7 +17,7 @@ use pyo3_ffi as ffi;
 use crate::{
     classes::{self, ClassFunctions},
     errors, function, instance, internals,
-    loader::CheckedPlugin,
+    loader::{self, CheckedPlugin},
     pyref::Owned,
 };
 
@@ -351,9 +351,10 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     let refuse = |why: String| {
         errors::import_error(
             &format!(
-                "oxbind: cannot load {} ({}): {why}",
-                name,
-                plugin.path.display()
+                "oxbind: cannot load {} ({}): {}",
+                loader::brief(name),
+                loader::brief(&plugin.path),
+                loader::shorten(&why, loader::DETAIL_CHARS)
             ),
             Some(&plugin.path),
         );
@@ -476,8 +477,9 @@ unsafe fn run_init(plugin: &CheckedPlugin, name: &str) -> Result<(), ()> {
     };
     errors::import_error_from_current(
         &format!(
-            "oxbind: cannot load {name} ({}): its init {what}",
-            plugin.path.display()
+            "oxbind: cannot load {} ({}): its init {what}",
+            loader::brief(name),
+            loader::brief(&plugin.path)
         ),
         Some(&plugin.path),
     );

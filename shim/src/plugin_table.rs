@@ -20,7 +20,7 @@ use std::{marker::PhantomData, os::unix::ffi::OsStrExt, path::Path, time::Durati
 
 use pyo3_ffi as ffi;
 
-use crate::{errors, internals, pyref::Owned};
+use crate::{errors, internals, loader::brief, pyref::Owned};
 
 /// What [`claim`] found.
 pub enum Claim {
@@ -71,9 +71,10 @@ pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Res
         if !same_text(holder.as_ptr(), path_key.as_ptr())? {
             errors::import_error(
                 &format!(
-                    "oxbind: cannot load {}: a different file is already loaded as plugin '{name}' ({})",
-                    path.display(),
-                    errors::repr(holder.as_ptr())
+                    "oxbind: cannot load {}: a different file is already loaded as plugin '{}' ({})",
+                    brief(path),
+                    brief(name),
+                    brief(errors::repr(holder.as_ptr()))
                 ),
                 Some(path),
             );
@@ -101,9 +102,10 @@ pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Res
         if token_thread(builder.as_ptr()) == Some(me) {
             errors::import_error(
                 &format!(
-                    "oxbind: cannot load {}: this thread is loading plugin '{name}' already \
+                    "oxbind: cannot load {}: this thread is loading plugin '{}' already \
                      (is oxbind.load called from the plugin's own init?)",
-                    path.display()
+                    brief(path),
+                    brief(name)
                 ),
                 Some(path),
             );
@@ -179,9 +181,10 @@ pub unsafe fn check_sys_modules(name: &str, path: &Path) -> Result<(), ()> {
         }
         errors::import_error(
             &format!(
-                "oxbind: cannot load {}: sys.modules['{name}'] is already {}, which is not this plugin",
-                path.display(),
-                errors::repr(existing.as_ptr())
+                "oxbind: cannot load {}: sys.modules['{}'] is already {}, which is not this plugin",
+                brief(path),
+                brief(name),
+                brief(errors::repr(existing.as_ptr()))
             ),
             Some(path),
         );

@@ -4,9 +4,11 @@ The plugins are loaded with oxbind.load here; test_standalone.py repeats
 the cross-plugin checks with extension modules."""
 
 import gc
+import math
 import json
 import inspect
 import pydoc
+import re
 
 import pytest
 
@@ -324,3 +326,92 @@ except TypeError as e:
 """)
     assert "distance() cannot use class geometry.Point (physics)" in out.stdout
     assert "field 'x': mismatched type (expected f64, found f32)" in out.stdout
+
+
+# --- the example plugins at their edges (issue 14, "Example plugins") ---
+
+def positive_zero(x):
+    return x == 0.0 and math.copysign(1.0, x) == 1.0
+
+
+def test_an_empty_polygon_has_zero_perimeter_and_area(geometry):
+    empty = geometry.Polygon([])
+    assert positive_zero(empty.perimeter()), empty.perimeter()
+    assert positive_zero(empty.area()), empty.area()
+    assert empty.side_lengths() == [] and empty.corners() == [] and empty.triangulate() == []
+    assert len(empty) == 0 and list(empty) == [] and repr(empty) == "Polygon(0 points)"
+    with pytest.raises(IndexError, match="index 0 is out of range for length 0"):
+        empty[0]
+    one = geometry.Polygon([(1, 2)])
+    assert positive_zero(one.perimeter()) and positive_zero(one.area())
+    assert positive_zero(geometry.scaled(empty, 2).perimeter())
+
+
+def test_total_mass_of_no_bodies_is_positive_zero(physics):
+    assert positive_zero(physics.total_mass([]))
+
+
+# Each bad mass, and how the message shows it (Rust's `{:?}`).
+BAD_MASSES = [(math.nan, "NaN"), (math.inf, "inf"), (-math.inf, "-inf"), (0.0, "0.0"), (-0.0, "-0.0"),
+              (-1.0, "-1.0"), (0, "0.0")]
+
+
+@pytest.mark.parametrize("mass, shown", BAD_MASSES, ids=[b[1] for b in BAD_MASSES])
+def test_a_body_refuses_a_mass_that_is_not_finite_and_positive(physics, geometry, mass, shown):
+    why = rf"a mass must be a finite number greater than 0, not {re.escape(shown)}$"
+    with pytest.raises(ValueError, match=rf"argument 'mass': {why}"):
+        physics.Body((0, 0), mass)
+    with pytest.raises(ValueError, match=rf"argument 'mass': {why}"):
+        physics.Body(position=geometry.Point(0, 0), mass=mass)
+    # The setter converts with the same check: the body keeps its mass.
+    body = physics.Body((0, 0), 2.0)
+    with pytest.raises(ValueError, match=why):
+        body.mass = mass
+    assert body.mass == 2.0
+    body.mass = 5e-30
+    assert body.mass == 5e-30 and physics.total_mass([body]) == 5e-30
+
+
+def test_angle_deg_refuses_nan_and_keeps_its_range(geometry):
+    for dx, dy in [(math.nan, 0.0), (1.0, math.nan), (math.nan, math.nan)]:
+        with pytest.raises(ValueError, match=r"^angle_deg\(\): the vector \(.*\) has a NaN component and no direction$"):
+            geometry.angle_deg(dx, dy)
+    with pytest.raises(ValueError, match="the zero vector has no direction"):
+        geometry.angle_deg(-0.0, 0.0)
+    assert geometry.angle_deg(-1.0, -0.0) == 180.0  # (-180, 180], as documented
+    assert geometry.angle_deg(-1.0, 0.0) == 180.0
+    assert geometry.angle_deg(0.0, -1.0) == -90.0
+    assert geometry.angle_deg(math.inf, 1.0) == 0.0
+
+
+def test_counter_arithmetic_raises_overflow_error_and_changes_nothing(counter):
+    big = 2**63 - 1
+    with pytest.raises(OverflowError, match=r"^add\(\): 9223372036854775807 \+ 1 does not fit in a 64-bit signed integer$"):
+        counter.add(big, 1)
+    assert counter.add(big, -big) == 0
+    c = counter.Counter()
+    c.inc_by(big)
+    for call, name in [(c.inc, "Counter.inc"), (c.inc_safe, "Counter.inc_safe"),
+                       (lambda: c.inc_by(1), "Counter.inc_by")]:
+        with pytest.raises(OverflowError, match=rf"^{name}\(\): 9223372036854775807 \+ 1 does not fit"):
+            call()
+        assert c.value == big
+    other = counter.Counter()
+    other.inc()
+    with pytest.raises(OverflowError, match=r"^Counter\.merge\(\): "):
+        c.merge(other)
+    assert (c.value, other.value) == (big, 1)  # neither changed
+    c.inc_by(-1)
+    c.merge(other)
+    assert (c.value, other.value) == (big, 0)
+
+
+def test_counter_sums_are_exact_or_raise(counter):
+    big = 2**63 - 1
+    assert counter.sum_all([big, 1, -1]) == big  # no intermediate wrap, whatever the order
+    assert counter.sum_all([-big - 1, -1, 1]) == -big - 1
+    with pytest.raises(OverflowError, match=r"^sum_all\(\): the sum 9223372036854775808 does not fit"):
+        counter.sum_all([big, 1])
+    assert counter.total({"a": big, "b": 1, "c": -1}) == big
+    with pytest.raises(OverflowError, match=r"^total\(\): the sum -9223372036854775809 does not fit"):
+        counter.total({"a": -big - 1, "b": -1})

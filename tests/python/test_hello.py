@@ -6,6 +6,8 @@ import pathlib
 
 import pytest
 
+from conftest import plugin_path, run_python
+
 
 def test_add(hello):
     assert hello.add(1, 2) == 3
@@ -141,3 +143,35 @@ def test_module_attributes(hello):
     assert set(n for n in dir(hello) if not n.startswith("_")) == {
         "add", "greet", "fail", "boom", "scale", "reverse_bytes", "char_count", "to_u8", "parse_int",
     }
+
+
+# --- the examples are what users copy: no silent wrong answers, no aborts ---
+
+def test_add_raises_overflow_error_instead_of_wrapping(hello):
+    with pytest.raises(OverflowError, match=r"^add\(\): 9223372036854775807 \+ 1 does not fit in a 64-bit signed integer$"):
+        hello.add(2**63 - 1, 1)
+    with pytest.raises(OverflowError, match=r"^add\(\): -9223372036854775808 \+ -1 does not fit"):
+        hello.add(-2**63, -1)
+    assert hello.add(2**63 - 1, -1) == 2**63 - 2
+    assert hello.add(-2**63, 2**63 - 1) == -1
+    assert hello.add(2**63 - 1, 0) == 2**63 - 1
+
+
+def test_strings_repeat_refuses_a_result_too_long_to_build():
+    # In a subprocess: before the fix, an allocation failure aborted the process.
+    out = run_python(f"""
+import oxbind
+strings = oxbind.load({str(plugin_path("strings"))!r})
+print(strings.repeat("ab", 3, "-"))
+print(repr(strings.repeat("", 2**32 - 1)))
+try:
+    strings.repeat("x" * 2**20, 2**32 - 1, "y")   # 4 PiB
+except OverflowError as e:
+    print("OverflowError:", e)
+print(strings.repeat("ok", 1))
+""")
+    lines = out.stdout.splitlines()
+    assert lines[:2] == ["ab-ab-ab", "''"]
+    assert lines[2] == ("OverflowError: repeat(): 4294967295 copies of 1048576 bytes joined by 1 bytes "
+                        "is too long a string")
+    assert lines[3] == "ok"

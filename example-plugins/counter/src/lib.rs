@@ -7,24 +7,38 @@ use std::{
     sync::atomic::{AtomicI64, Ordering::Relaxed},
 };
 
-use oxbind::sync::{CriticalSection, PyMutex};
+use oxbind::{
+    sync::{CriticalSection, PyMutex},
+    Error,
+};
 
 /// The module-level count, behind a PyMutex: free-threaded callers never
 /// lose an increment.
 static GLOBAL: PyMutex<i64> = PyMutex::new(0);
 
-/// Return a + b.
+/// `a + b`, or OverflowError naming `what` when it does not fit in an
+/// `i64`. Every sum here goes through it: plain `+` wraps silently in a
+/// release build.
+fn checked_sum(a: i64, b: i64, what: &str) -> Result<i64, Error> {
+    a.checked_add(b).ok_or_else(|| {
+        Error::overflow_error(format!(
+            "{what}: {a} + {b} does not fit in a 64-bit signed integer"
+        ))
+    })
+}
+
+/// Return a + b; OverflowError if it does not fit in 64 bits.
 #[oxbind::function]
-pub fn add(a: i64, b: i64) -> i64 {
-    a.wrapping_add(b)
+pub fn add(a: i64, b: i64) -> Result<i64, Error> {
+    checked_sum(a, b, "add()")
 }
 
 /// Add one to the module-level count and return the new value.
 #[oxbind::function]
-pub fn inc_global() -> i64 {
+pub fn inc_global() -> Result<i64, Error> {
     let mut count = GLOBAL.lock();
-    *count += 1;
-    *count
+    *count = checked_sum(*count, 1, "inc_global()")?;
+    Ok(*count)
 }
 
 /// The module-level count.
@@ -50,28 +64,34 @@ impl Counter {
     }
 
     /// Add one.
-    fn inc(&mut self) {
-        self.value += 1;
+    fn inc(&mut self) -> Result<(), Error> {
+        self.value = checked_sum(self.value, 1, "Counter.inc()")?;
+        Ok(())
     }
 
     /// Add one with the object's lock held (`lock_self`): the locked
     /// counterpart of `inc`, measured by `cargo xtask bench`.
     #[oxbind(lock_self)]
-    fn inc_safe(&mut self) {
-        self.value += 1;
+    fn inc_safe(&mut self) -> Result<(), Error> {
+        self.value = checked_sum(self.value, 1, "Counter.inc_safe()")?;
+        Ok(())
     }
 
-    /// Add `n`.
-    fn inc_by(&mut self, n: i64) {
-        self.value += n;
+    /// Add `n`; OverflowError (and no change) if the count would not fit in
+    /// 64 bits.
+    fn inc_by(&mut self, n: i64) -> Result<(), Error> {
+        self.value = checked_sum(self.value, n, "Counter.inc_by()")?;
+        Ok(())
     }
 
     /// Move `other`'s count into this counter (other drops to zero), with
-    /// both objects locked. The sum of the two never changes.
+    /// both objects locked. The sum of the two never changes; if it would
+    /// not fit in 64 bits, OverflowError, and neither changes.
     #[oxbind(lock_self)]
-    fn merge(&mut self, #[oxbind(lock)] other: &mut Counter) {
-        self.value += other.value;
+    fn merge(&mut self, #[oxbind(lock)] other: &mut Counter) -> Result<(), Error> {
+        self.value = checked_sum(self.value, other.value, "Counter.merge()")?;
         other.value = 0;
+        Ok(())
     }
 
     fn __repr__(&self) -> String {
@@ -79,17 +99,32 @@ impl Counter {
     }
 }
 
-/// Return the sum of a list (or tuple) of integers.
+/// Return the sum of a list (or tuple) of integers; OverflowError if it
+/// does not fit in 64 bits.
 #[oxbind::function]
-pub fn sum_all(values: Vec<i64>) -> i64 {
-    values.iter().fold(0i64, |a, v| a.wrapping_add(*v))
+pub fn sum_all(values: Vec<i64>) -> Result<i64, Error> {
+    // The exact sum, so that the answer does not depend on the order.
+    let sum: i128 = values.iter().map(|&v| v as i128).sum();
+    i64::try_from(sum).map_err(|_| {
+        Error::overflow_error(format!(
+            "sum_all(): the sum {sum} does not fit in a 64-bit signed integer"
+        ))
+    })
 }
 
-/// Return the sum of the values of a dict from names to integers. The dict
-/// is read under its own lock: another thread may be changing it.
+/// Return the sum of the values of a dict from names to integers;
+/// OverflowError if it does not fit in 64 bits. The dict is read under its
+/// own lock: another thread may be changing it.
 #[oxbind::function]
-pub fn total(counts: HashMap<&str, i64>) -> i64 {
-    counts.values().fold(0i64, |a, v| a.wrapping_add(*v))
+pub fn total(counts: HashMap<&str, i64>) -> Result<i64, Error> {
+    // The exact sum: a HashMap's order is arbitrary, and an intermediate
+    // overflow must not depend on it.
+    let sum: i128 = counts.values().map(|&v| v as i128).sum();
+    i64::try_from(sum).map_err(|_| {
+        Error::overflow_error(format!(
+            "total(): the sum {sum} does not fit in a 64-bit signed integer"
+        ))
+    })
 }
 
 /// Events, each a hit or a miss, recorded from many threads at once through

@@ -20,24 +20,26 @@ impl Polygon {
         Polygon { points }
     }
 
-    /// The enclosed area (shoelace formula; always non-negative).
+    /// The enclosed area (shoelace formula; always non-negative, and 0.0
+    /// for a polygon without corners).
     fn area(&self) -> f64 {
         let n = self.points.len();
-        let twice: f64 = (0..n)
+        let twice = (0..n)
             .map(|i| {
                 let (a, b) = (self.points[i], self.points[(i + 1) % n]);
                 a.x * b.y - b.x * a.y
             })
-            .sum();
+            .fold(0.0, |total: f64, term| total + term);
         twice.abs() / 2.0
     }
 
-    /// The perimeter.
+    /// The perimeter (0.0 for a polygon without corners).
     fn perimeter(&self) -> f64 {
         let n = self.points.len();
+        // Not `.sum()`: a float sum of nothing is -0.0.
         (0..n)
             .map(|i| (self.points[(i + 1) % n] - self.points[i]).norm())
-            .sum()
+            .fold(0.0, |total, side| total + side)
     }
 
     /// The corners, as new Points.
@@ -94,12 +96,20 @@ pub fn triangle_area(ax: f64, ay: f64, bx: f64, by: f64, cx: f64, cy: f64) -> f6
 /// Direction of the vector (dx, dy) in degrees, in (-180, 180].
 #[oxbind::function]
 pub fn angle_deg(dx: f64, dy: f64) -> oxbind::Result<f64> {
+    if dx.is_nan() || dy.is_nan() {
+        // `dx == 0.0` below is false for NaN: check it first.
+        return Err(oxbind::Error::value_error(format!(
+            "angle_deg(): the vector ({dx}, {dy}) has a NaN component and no direction"
+        )));
+    }
     if dx == 0.0 && dy == 0.0 {
         return Err(oxbind::Error::value_error(
             "the zero vector has no direction",
         ));
     }
-    Ok(dy.atan2(dx).to_degrees())
+    let degrees = dy.atan2(dx).to_degrees();
+    // atan2 gives -180 for dy = -0.0 and a negative dx: the same direction.
+    Ok(if degrees == -180.0 { 180.0 } else { degrees })
 }
 
 /// The midpoint of a and b.

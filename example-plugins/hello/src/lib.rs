@@ -4,10 +4,15 @@
 
 use oxbind::Error;
 
-/// Return the sum of two integers.
+/// Return the sum of two integers; OverflowError if it does not fit in 64 bits.
 #[oxbind::function]
-pub fn add(a: i64, b: i64) -> i64 {
-    a + b
+pub fn add(a: i64, b: i64) -> Result<i64, Error> {
+    // Plain `a + b` wraps silently in a release build: check instead.
+    a.checked_add(b).ok_or_else(|| {
+        Error::overflow_error(format!(
+            "add(): {a} + {b} does not fit in a 64-bit signed integer"
+        ))
+    })
 }
 
 /// Return a greeting for `name`, ending in `punctuation`.

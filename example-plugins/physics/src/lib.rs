@@ -4,7 +4,48 @@
 //! the one the `geometry` plugin registered.
 
 use geometry_types::{Coord, Point};
-use oxbind::Error;
+use oxbind::{
+    abi::{ArgValue, RetValue, TypeDesc},
+    Error, FromArg, IntoReturn, ReturnSlot,
+};
+
+/// A mass: a finite number greater than zero. It is checked wherever it
+/// comes from Python, as a parameter or through the `mass` setter alike,
+/// because both convert it with [`FromArg`]; to Python it is a `float`.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct Mass(f64);
+
+impl Mass {
+    /// `value` as a mass, or ValueError. Written as what a mass must be,
+    /// not as `value <= 0.0`, which NaN would slip past.
+    pub fn new(value: f64) -> Result<Mass, Error> {
+        if value.is_finite() && value > 0.0 {
+            return Ok(Mass(value));
+        }
+        Err(Error::value_error(format!(
+            "a mass must be a finite number greater than 0, not {value:?}"
+        )))
+    }
+
+    /// The mass as a number.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl<'a> FromArg<'a> for Mass {
+    const TYPE: TypeDesc = <f64 as FromArg<'a>>::TYPE;
+    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+        Mass::new(f64::from_arg(value)?)
+    }
+}
+
+impl IntoReturn for Mass {
+    const TYPE: TypeDesc = <f64 as IntoReturn>::TYPE;
+    fn into_return(self, slot: ReturnSlot) -> Result<RetValue, Error> {
+        self.0.into_return(slot)
+    }
+}
 
 /// A body: a mass at a position.
 #[oxbind::class(module = "physics")]
@@ -12,22 +53,17 @@ pub struct Body {
     /// Where the body is. A reference into the body: it keeps the body alive.
     #[oxbind(get_ref, set)]
     pub position: Point,
-    /// The mass.
+    /// The mass: a finite number greater than 0 (ValueError otherwise).
     #[oxbind(get, set)]
-    pub mass: f64,
+    pub mass: Mass,
 }
 
 #[oxbind::methods]
 impl Body {
-    /// Create a body of `mass` at `position`.
+    /// Create a body of `mass` (a finite number greater than 0) at `position`.
     #[oxbind(new)]
-    fn new(position: Point, mass: f64) -> Result<Body, Error> {
-        if mass < 0.0 {
-            return Err(Error::value_error(format!(
-                "mass must be non-negative, got {mass}"
-            )));
-        }
-        Ok(Body { position, mass })
+    fn new(position: Point, mass: Mass) -> Body {
+        Body { position, mass }
     }
 
     /// Move the body by (dx, dy).
@@ -39,7 +75,9 @@ impl Body {
     fn __repr__(&self) -> String {
         format!(
             "Body(position=Point({:?}, {:?}), mass={:?})",
-            self.position.x as f64, self.position.y as f64, self.mass
+            self.position.x as f64,
+            self.position.y as f64,
+            self.mass.get()
         )
     }
 }
@@ -63,10 +101,11 @@ pub fn centroid(points: Vec<&Point>) -> Result<Point, Error> {
     Ok(Point::new(sx / n, sy / n))
 }
 
-/// The total mass of `bodies`.
+/// The total mass of `bodies` (0.0 for none).
 #[oxbind::function]
 pub fn total_mass(bodies: Vec<&Body>) -> f64 {
-    bodies.iter().map(|b| b.mass).sum()
+    // Not `.sum()`: a float sum of nothing is -0.0.
+    bodies.iter().fold(0.0, |total, b| total + b.mass.get())
 }
 
 /// Move the point `p` (a geometry.Point, changed in place) by (dx, dy).
