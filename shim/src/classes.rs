@@ -107,15 +107,23 @@ pub unsafe fn prepare(
 
     let mut slots = [None; SlotKind::MAX.0 as usize + 1];
     let mut method_defs = Vec::new();
+    let mut method_data = Vec::new();
     for (kind, slot, data) in &functions.methods {
         match *kind {
             MethodKind::SLOT => slots[slot.0 as usize] = Some(*data),
-            MethodKind::STATIC => method_defs.push(function::method_def(data, ffi::METH_STATIC)?),
-            _ => method_defs.push(function::method_def(data, 0)?),
+            MethodKind::STATIC => method_defs.push(function::method_def(data, ffi::METH_STATIC)),
+            _ => method_defs.push(function::method_def(data, 0)),
+        }
+        if *kind != MethodKind::SLOT {
+            method_data.push(*data);
         }
     }
     method_defs.push(ffi::PyMethodDef::zeroed());
     let method_defs: &'static mut [ffi::PyMethodDef] = Box::leak(method_defs.into_boxed_slice());
+    // Their entry points are claimed after the plugin's init succeeds.
+    for (def, data) in method_defs.iter().zip(method_data) {
+        function::defer_entry(def as *const ffi::PyMethodDef, data);
+    }
 
     let mut getsets = Vec::new();
     for (name, doc, get, set) in functions.properties {

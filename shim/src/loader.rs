@@ -399,9 +399,9 @@ pub fn shorten(text: impl AsRef<OsStr>, max: usize) -> String {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn open_detached(path: &Path, failure: &str) -> Result<CheckedPlugin, ()> {
-    let state = pyo3_ffi::PyEval_SaveThread();
-    let opened = std::panic::catch_unwind(|| open(path));
-    pyo3_ffi::PyEval_RestoreThread(state);
+    // Detached through the exit gate (`crate::detach`): a daemon thread
+    // loading while the interpreter exits is parked, not ended mid-shim.
+    let opened = crate::detach::detached(|| std::panic::catch_unwind(|| open(path)));
     let why = match opened {
         Ok(Ok(checked)) => return Ok(checked),
         Ok(Err(e)) => e.to_string(),

@@ -342,6 +342,8 @@ fn defaults_of(f: &FunctionDesc) -> Defaults {
 /// # Safety
 /// The thread is attached and this copy has joined a runtime.
 pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
+    // Whatever an earlier failed build on this thread left waiting.
+    function::discard_unclaimed();
     let module_ref = plugin.root.module;
     let name: &'static str = module_ref.name().as_str();
     let version: &'static str = module_ref.version().as_str();
@@ -439,7 +441,13 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     }
 
     crate::host::install(module_ref.host());
-    run_init(plugin, name)?;
+    let claimed = run_init(plugin, name).and_then(|()| function::claim_entries());
+    if claimed.is_err() {
+        // A failed build gives back the entry points it would have used:
+        // it claimed none (spec/SOUNDNESS.md, "Failed loads").
+        function::discard_unclaimed();
+        return Err(());
+    }
 
     // Registration: from here on other plugins can see the classes.
     for (desc, class) in prepared {

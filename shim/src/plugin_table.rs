@@ -113,9 +113,7 @@ pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Res
         }
         drop(builder);
         // Another thread is building it: wait without holding the interpreter.
-        let state = ffi::PyEval_SaveThread();
-        std::thread::sleep(Duration::from_millis(1));
-        ffi::PyEval_RestoreThread(state);
+        crate::detach::detached(|| std::thread::sleep(Duration::from_millis(1)));
         // Ctrl-C ends the wait (on the main thread) rather than the process.
         if ffi::PyErr_CheckSignals() < 0 {
             return Err(());

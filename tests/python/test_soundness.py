@@ -255,9 +255,41 @@ def test_daemon_threads_waiting_in_oxbind_at_exit_do_not_abort(attempt):
         # PyMutex contention between plugin threads and attached callers.
         while True:
             hostile.locked_adds(2, 200)
-    for target in (contend, contend, contend, lock, lock):
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix=".so", delete=False) as f:
+        f.write(b"not a plugin")
+    def load():
+        # The loader detaches around its file checks.
+        while True:
+            try:
+                oxbind.load(f.name)
+            except ImportError:
+                pass
+    for target in (contend, contend, contend, lock, lock, load, load):
         threading.Thread(target=target, daemon=True).start()
     time.sleep(0.05)
+    os.unlink(f.name)
     print("exiting")
     """, timeout=60)
     assert out.stdout == "exiting\n"
+
+
+# --- defect 13: failed loads give back what they claimed ------------------
+
+
+def test_thousands_of_failed_loads_use_up_nothing():
+    out = run(f"""
+    os.environ["FLAKY_INIT"] = "error"
+    failures = 0
+    for _ in range(4500):
+        try:
+            oxbind.load({str(plugin_path("flaky"))!r})
+        except ImportError:
+            failures += 1
+    del os.environ["FLAKY_INIT"]
+    flaky = oxbind.load({str(plugin_path("flaky"))!r})
+    hello = oxbind.load({str(plugin_path("hello"))!r})
+    geometry = oxbind.load({str(plugin_path("geometry"))!r})
+    print(failures, hello.add(1, 2), geometry.Point(3, 4).norm(), flaky.Widget(2).size)
+    """, timeout=300)
+    assert out.stdout == "4500 3 5.0 2\n"
