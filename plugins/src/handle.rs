@@ -13,8 +13,11 @@ use crate::{private::host, Class, Error, FromArg};
 /// handle is dropped. It is an opaque keep-alive: it gives no access to the
 /// value (take `&T` for that).
 ///
-/// Dropping a handle releases the reference through the shim, attaching to
-/// the interpreter if needed, so it may be dropped on any thread. A handle
+/// It may be cloned and dropped on any thread, threads the plugin spawns
+/// included: a thread not attached to the interpreter never attaches for it
+/// (the shim pools the release and applies it soon, on an attached thread;
+/// `spec/SOUNDNESS.md`), so dropping one on a worker that the calling
+/// thread joins cannot deadlock. A handle
 /// that is never dropped (one in a `static`, say) keeps its object alive
 /// for good: the leak report at exit lists it (`spec/LEAKS.md`).
 pub struct Instance<T: Class> {

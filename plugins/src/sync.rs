@@ -4,8 +4,8 @@
 //! [`PyMutex<T>`] is a one-byte raw lock under a thin RAII layer, in the
 //! style of `lock_api`. Through the shim's host API it is CPython's own
 //! `PyMutex`: a waiter detaches from the interpreter, so it never stalls
-//! the garbage collector. With the GIL, locking is a no-op, because the GIL
-//! already serialises plugin code.
+//! the garbage collector. It excludes with the GIL too: threads the plugin
+//! spawns never hold the GIL, so the GIL cannot stand in for it.
 //!
 //! Before any shim has loaded the plugin (in plain Rust tests, say), it
 //! falls back to a spin lock on the same byte.
@@ -35,8 +35,7 @@ pub struct PyMutex<T> {
     data: UnsafeCell<T>,
 }
 
-// SAFETY: access to `data` is serialised by the lock (or by the GIL, when
-// the host says locking is a no-op).
+// SAFETY: access to `data` is serialised by the lock, on every build.
 unsafe impl<T: Send> Sync for PyMutex<T> {}
 unsafe impl<T: Send> Send for PyMutex<T> {}
 
