@@ -25,9 +25,11 @@ use crate::{Class, Instance};
 
 /// How a `gc` class shows the collector its references.
 pub trait Traverse {
-    /// Calls `visit.instance(h)` for every handle the value holds. It must
-    /// not create, clone or drop handles (it runs inside the collector, and
-    /// on free-threaded builds must never change a reference count).
+    /// Calls `visit.instance(h)` for every handle the value holds, and
+    /// nothing else: it runs inside the collector, which is counting
+    /// references. Cloning a handle here panics (ending the traversal, which
+    /// is safe); a handle dropped here (through interior mutability) is
+    /// released only after the collection.
     fn traverse(&self, visit: &mut Visit<'_>);
     /// Drops every handle the value holds (typically by setting fields to
     /// `None` or clearing collections), breaking the cycle. The value must
@@ -54,6 +56,17 @@ impl Visit<'_> {
     }
 }
 
+thread_local! {
+    /// Whether this thread runs a `Traverse::traverse` hook: cloning an
+    /// `Instance` there panics (the collector is counting references).
+    static TRAVERSING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a `Traverse::traverse` hook.
+pub(crate) fn traversing() -> bool {
+    TRAVERSING.try_with(|t| t.get()).unwrap_or(false)
+}
+
 /// `ClassGc::traverse` for `T`.
 ///
 /// # Safety
@@ -72,9 +85,11 @@ pub unsafe extern "C" fn traverse_value<T: Traverse>(
         _call: PhantomData,
     };
     // A panic must not unwind into the collector; what was visited stands.
+    let was = TRAVERSING.with(|t| t.replace(true));
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         (*(value as *const T)).traverse(&mut v)
     }));
+    TRAVERSING.with(|t| t.set(was));
     v.status
 }
 

@@ -64,7 +64,16 @@ impl<'a, T: Class> FromArg<'a> for Instance<T> {
 }
 
 impl<T: Class> Clone for Instance<T> {
+    /// Takes another reference to the object.
+    ///
+    /// # Panics
+    /// Inside `Traverse::traverse`: the collector is counting references
+    /// there, and a new one would make it free an object a handle still
+    /// holds. (The panic ends the traversal early, which is safe.)
     fn clone(&self) -> Self {
+        if crate::gc::traversing() {
+            panic!("oxbind::Instance cloned inside Traverse::traverse; traverse must only visit handles");
+        }
         if let Some(incref) = host().and_then(|h| h.incref()) {
             // SAFETY: this handle keeps the object alive.
             unsafe { incref(self.obj) };

@@ -64,7 +64,10 @@ impl<T> PyMutex<T> {
                 }
             }
         }
-        PyMutexGuard { mutex: self }
+        PyMutexGuard {
+            mutex: self,
+            _not_send_sync: std::marker::PhantomData,
+        }
     }
 
     /// The data, without locking: `&mut self` proves no one else has it.
@@ -74,9 +77,35 @@ impl<T> PyMutex<T> {
 }
 
 /// Holds a [`PyMutex`] until dropped.
+///
+/// Like std's `MutexGuard`, it is `Sync` only when `T` is: sharing the
+/// guard shares `&T` between threads, so a `PyMutex<Cell<u64>>` guard must
+/// not be handed to scoped threads:
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// static C: oxbind::sync::PyMutex<std::cell::Cell<u64>> =
+///     oxbind::sync::PyMutex::new(std::cell::Cell::new(0));
+/// let guard = C.lock();
+/// shared(&guard);
+/// ```
+///
+/// ```
+/// fn shared<T: Sync>(_: &T) {}
+/// static C: oxbind::sync::PyMutex<u64> = oxbind::sync::PyMutex::new(0);
+/// let guard = C.lock();
+/// shared(&guard);
+/// ```
 pub struct PyMutexGuard<'a, T> {
     mutex: &'a PyMutex<T>,
+    /// Not `Send` (the unlocking thread must be the locking one) and not
+    /// automatically `Sync` (see the `Sync` impl).
+    _not_send_sync: std::marker::PhantomData<*const ()>,
 }
+
+// SAFETY: a shared guard gives only `&T`, which may cross threads when
+// `T: Sync`.
+unsafe impl<T: Sync> Sync for PyMutexGuard<'_, T> {}
 
 impl<T> Deref for PyMutexGuard<'_, T> {
     type Target = T;
@@ -111,96 +140,97 @@ impl<T> Drop for PyMutexGuard<'_, T> {
 #[repr(C, align(16))]
 struct SectionStorage([u8; oxbind_abi::CRITICAL_SECTION_SIZE]);
 
-/// An active critical section on the Python objects holding one or two
-/// values; ended when dropped.
+/// Critical sections on the Python objects holding one or two values.
 ///
 /// ```ignore
 /// #[oxbind::methods]
 /// impl Tally {
 ///     fn record(&self, hit: bool) -> oxbind::Result<()> {
-///         let _section = oxbind::sync::CriticalSection::lock(self)?;
-///         // Runs alone with every other section or `lock_self` call on this object.
-///         Ok(())
+///         oxbind::sync::CriticalSection::with(self, || {
+///             // Runs alone with every other section or `lock_self` call on this object.
+///         })
 ///     }
 /// }
 /// ```
+///
+/// A section is a closure, not a guard: CPython keeps a thread's sections
+/// as a stack linked through their storage, so they must end in the
+/// reverse order they began. Guards could be dropped out of order or
+/// forgotten, leaving the thread's stack pointing at freed storage; a
+/// closure ends every section it began, in order, even when it panics.
 ///
 /// Blocking inside a section (on another lock, or by starting a section on
 /// other objects that another thread holds) suspends the outer sections of
 /// this thread until it resumes, as CPython does for its own sections: keep
 /// sections short and do not nest them where atomicity across the nesting
 /// matters.
-#[must_use = "the section ends when the guard is dropped"]
-pub struct CriticalSection<'a> {
-    /// The section's storage and the host that began it; `None` when there
-    /// is nothing to lock (no shim has loaded the plugin).
-    active: Option<(Box<SectionStorage>, oxbind_abi::HostApi_Ref)>,
-    _values: std::marker::PhantomData<&'a ()>,
-    /// Sections end on the thread that began them.
-    _not_send: std::marker::PhantomData<*const ()>,
+pub struct CriticalSection {
+    _private: (),
 }
 
-impl<'a> CriticalSection<'a> {
-    /// Locks the object holding `value`, which must be a class value the
-    /// running call borrowed: `self`, a `&T`/`&mut T` argument, or a value
-    /// inside one of them. Anything else (a clone, a local) is a
-    /// `RuntimeError`.
-    pub fn lock<T>(value: &'a T) -> Result<Self, crate::Error> {
-        Self::begin(
+impl CriticalSection {
+    /// Runs `f` holding the lock of the object holding `value`, which must
+    /// be a class value the running call borrowed: `self`, a `&T`/`&mut T`
+    /// argument, or a value inside one of them. Anything else (a clone, a
+    /// local) is a `RuntimeError`, and `f` does not run.
+    pub fn with<T, R>(value: &T, f: impl FnOnce() -> R) -> Result<R, crate::Error> {
+        Self::run(
             value as *const T as *const std::ffi::c_void,
             std::ptr::null(),
+            f,
         )
     }
 
-    /// Locks the objects holding `a` and `b` together, in an order that
-    /// cannot deadlock with another thread locking the same two.
-    pub fn lock2<A, B>(a: &'a A, b: &'a B) -> Result<Self, crate::Error> {
-        Self::begin(
+    /// Runs `f` holding the locks of the objects holding `a` and `b`,
+    /// taken together in an order that cannot deadlock with another thread
+    /// locking the same two.
+    pub fn with2<A, B, R>(a: &A, b: &B, f: impl FnOnce() -> R) -> Result<R, crate::Error> {
+        Self::run(
             a as *const A as *const std::ffi::c_void,
             b as *const B as *const std::ffi::c_void,
+            f,
         )
     }
 
-    fn begin(a: *const std::ffi::c_void, b: *const std::ffi::c_void) -> Result<Self, crate::Error> {
-        let inactive = CriticalSection {
-            active: None,
-            _values: std::marker::PhantomData,
-            _not_send: std::marker::PhantomData,
-        };
+    fn run<R>(
+        a: *const std::ffi::c_void,
+        b: *const std::ffi::c_void,
+        f: impl FnOnce() -> R,
+    ) -> Result<R, crate::Error> {
         let Some(h) = host() else {
-            return Ok(inactive); // no interpreter: nothing else can run
+            return Ok(f()); // no interpreter: nothing else can run
         };
-        let (Some(begin), Some(_)) = (h.critical_begin(), h.critical_end()) else {
+        let (Some(begin), Some(end)) = (h.critical_begin(), h.critical_end()) else {
             return Err(crate::Error::runtime_error(
                 "oxbind: this oxbind shim predates critical sections (plugin ABI 0.1.1); upgrade oxbind",
             ));
         };
-        let mut storage = Box::new(SectionStorage([0; oxbind_abi::CRITICAL_SECTION_SIZE]));
+        let mut storage = SectionStorage([0; oxbind_abi::CRITICAL_SECTION_SIZE]);
+        let section = storage.0.as_mut_ptr() as *mut std::ffi::c_void;
         // SAFETY: the storage is CRITICAL_SECTION_SIZE pointer-aligned bytes
-        // on the heap, which stay put until `critical_end` in Drop.
-        let status = unsafe { begin(a, b, storage.0.as_mut_ptr() as *mut std::ffi::c_void) };
+        // on this frame, which outlives the section: it ends below, before
+        // the frame returns or unwinds.
+        let status = unsafe { begin(a, b, section) };
         if status == oxbind_abi::CRITICAL_NOT_BORROWED {
             return Err(crate::Error::runtime_error(
                 "oxbind::sync::CriticalSection: the value is not one this call borrowed \
                  (lock `self` or a reference argument, not a copy)",
             ));
         }
-        Ok(CriticalSection {
-            active: Some((storage, h)),
-            ..inactive
-        })
-    }
-}
-
-impl Drop for CriticalSection<'_> {
-    fn drop(&mut self) {
-        if let Some((storage, h)) = self.active.as_mut() {
-            if let Some(end) = h.critical_end() {
-                // SAFETY: `critical_begin` began a section in this storage on
-                // this thread (the guard is not Send).
-                unsafe { end(storage.0.as_mut_ptr() as *mut std::ffi::c_void) };
+        struct End {
+            end: unsafe extern "C" fn(*mut std::ffi::c_void),
+            section: *mut std::ffi::c_void,
+        }
+        impl Drop for End {
+            fn drop(&mut self) {
+                // SAFETY: `critical_begin` began this section on this
+                // thread; every section begun inside `f` has ended (each
+                // is a closure too), so it is the thread's innermost.
+                unsafe { (self.end)(self.section) }
             }
         }
+        let _end = End { end, section };
+        Ok(f())
     }
 }
 
@@ -227,9 +257,9 @@ mod tests {
     }
 
     #[test]
-    fn a_critical_section_without_a_shim_locks_nothing() {
+    fn a_critical_section_without_a_shim_just_runs() {
         let value = 5u32;
-        let section = CriticalSection::lock(&value).expect("no host: a no-op guard");
-        assert!(section.active.is_none());
+        let got = CriticalSection::with(&value, || value + 1).expect("no host: runs f");
+        assert_eq!(got, 6);
     }
 }

@@ -330,10 +330,18 @@ unsafe extern "C" fn slot_traverse(
         }
     }
     let both = instance_flags::READY | instance_flags::OWNED;
-    if flags & both == both {
+    // A value borrowed exclusively is being changed by a call that is
+    // waiting somewhere (detached) with `&mut` to it: reading it here would
+    // alias that `&mut`. Its handles go unvisited this time, which only
+    // makes their objects look referenced from outside (never collected
+    // wrongly); the call in progress keeps this object alive anyway.
+    let exclusively_borrowed = h.borrow.load(std::sync::atomic::Ordering::Acquire) == u32::MAX;
+    if flags & both == both && !exclusively_borrowed {
         let class = class_of(obj);
         if let Some(traverse) = class.gc.traverse.into_option() {
-            return traverse(h.value, visit as *const c_void, arg);
+            // Handle releases (and clones) inside the hook are pooled, never
+            // applied: a count changed mid-collection corrupts it.
+            return crate::refpool::traversing(|| traverse(h.value, visit as *const c_void, arg));
         }
     }
     0
@@ -871,7 +879,19 @@ unsafe extern "C" fn slot_len(obj: *mut ffi::PyObject) -> ffi::Py_ssize_t {
     let Some(result) = Owned::from_raw(invoke(obj, SlotKind::LEN, &[], Mode::Raise)) else {
         return -1;
     };
-    ffi::PyLong_AsSsize_t(result.as_ptr())
+    let n = ffi::PyLong_AsSsize_t(result.as_ptr());
+    if n < 0 && ffi::PyErr_Occurred().is_null() {
+        // -1 without an exception would break CPython's error protocol.
+        errors::raise(
+            ffi::PyExc_ValueError,
+            &format!(
+                "{}.__len__() returned {n}; it should return >= 0",
+                errors::type_name(obj)
+            ),
+        );
+        return -1;
+    }
+    n
 }
 
 unsafe extern "C" fn slot_iter(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {

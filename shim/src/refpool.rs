@@ -69,11 +69,38 @@ pub fn attached() -> bool {
     }
 }
 
+thread_local! {
+    /// Whether this thread is inside a plugin's `traverse` hook.
+    static TRAVERSING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs a plugin's `traverse` hook: handle operations inside it are pooled
+/// (the collector is counting references; changing one now, or freeing an
+/// object, corrupts the collection), and applied after it.
+pub fn traversing<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            TRAVERSING.with(|t| t.set(self.0));
+        }
+    }
+    let _reset = Reset(TRAVERSING.with(|t| t.replace(true)));
+    f()
+}
+
+fn in_traverse() -> bool {
+    TRAVERSING.try_with(|t| t.get()).unwrap_or(false)
+}
+
 /// Takes a reference to `obj` on behalf of a handle, from any thread.
 ///
 /// # Safety
 /// `obj` is alive, kept so by a reference the caller holds.
 pub unsafe fn incref(obj: *mut ffi::PyObject) {
+    if in_traverse() {
+        push(obj, true);
+        return;
+    }
     if attached() {
         // SAFETY: attached; the pool's own operations come first.
         unsafe {
@@ -97,6 +124,10 @@ pub unsafe fn incref(obj: *mut ffi::PyObject) {
 /// # Safety
 /// The caller owns one reference to `obj` and gives it up.
 pub unsafe fn decref(obj: *mut ffi::PyObject) {
+    if in_traverse() {
+        push(obj, false);
+        return;
+    }
     if attached() {
         // SAFETY: attached; the caller owns the reference released. The
         // release may run any Python code: no lock of ours is held here.

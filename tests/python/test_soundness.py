@@ -293,3 +293,55 @@ def test_thousands_of_failed_loads_use_up_nothing():
     print(failures, hello.add(1, 2), geometry.Point(3, 4).norm(), flaky.Widget(2).size)
     """, timeout=300)
     assert out.stdout == "4500 3 5.0 2\n"
+
+
+# --- the second review: collector hooks, sections, slots --------------------
+
+
+def test_a_traverse_hook_that_drops_or_clones_handles_does_not_corrupt_the_collector():
+    # Cloning inside traverse panics (each panic is printed: few of them).
+    out = run("""
+    for clone, chains, length in ((False, 200, 50), (True, 10, 5)):
+        keep = []
+        for i in range(chains):
+            h = None
+            for j in range(length):
+                h = hostile.Holder(h, clone)
+            keep.append(h)
+        for _ in range(3):
+            gc.collect()
+        del keep, h
+        gc.collect()
+    time.sleep(0.05)
+    gc.collect()
+    print(oxbind._live_instances("hostile.Holder"))
+    """, timeout=120, env_update={"RUST_BACKTRACE": "0"})
+    assert out.stdout == "0\n"
+    assert "cloned inside Traverse::traverse" in out.stderr
+
+
+def test_nested_critical_sections_end_in_order():
+    out = run("""
+    a, b = hostile.Span(1), hostile.Span(2)
+    for _ in range(1000):
+        assert a.nested_sections(b) == 3
+    print("ok")   # detaching to print suspends every section the thread holds
+    """)
+    assert out.stdout == "ok\n"
+
+
+def test_a_negative_len_is_a_value_error():
+    out = run("""
+    for n in (-1, -5, 3):
+        s = hostile.Span(n)
+        for f in (len, bool):
+            try:
+                print(f(s))
+            except ValueError as e:
+                print("ValueError", e)
+    """)
+    assert out.stdout == (
+        "ValueError hostile.Span.__len__() returned -1; it should return >= 0\n" * 2
+        + "ValueError hostile.Span.__len__() returned -5; it should return >= 0\n" * 2
+        + "3\nTrue\n"
+    )

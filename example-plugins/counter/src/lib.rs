@@ -151,24 +151,25 @@ impl Tally {
 
     /// Record one event, a hit or a miss.
     fn record(&self, hit: bool) -> oxbind::Result<()> {
-        let _section = CriticalSection::lock(self)?;
-        self.events.fetch_add(1, Relaxed);
-        if hit {
-            self.hits.fetch_add(1, Relaxed);
-        } else {
-            self.misses.fetch_add(1, Relaxed);
-        }
-        Ok(())
+        CriticalSection::with(self, || {
+            self.events.fetch_add(1, Relaxed);
+            if hit {
+                self.hits.fetch_add(1, Relaxed);
+            } else {
+                self.misses.fetch_add(1, Relaxed);
+            }
+        })
     }
 
     /// `[events, hits, misses]`, read together.
     fn snapshot(&self) -> oxbind::Result<Vec<i64>> {
-        let _section = CriticalSection::lock(self)?;
-        Ok(vec![
-            self.events.load(Relaxed),
-            self.hits.load(Relaxed),
-            self.misses.load(Relaxed),
-        ])
+        CriticalSection::with(self, || {
+            vec![
+                self.events.load(Relaxed),
+                self.hits.load(Relaxed),
+                self.misses.load(Relaxed),
+            ]
+        })
     }
 
     /// `events - hits - misses`, which is always 0: the counts are read
@@ -183,23 +184,22 @@ impl Tally {
     /// Move `other`'s counts into this tally (other drops to zero), with
     /// both objects locked: their sum never changes.
     fn absorb(&self, other: &Tally) -> oxbind::Result<()> {
-        let _section = CriticalSection::lock2(self, other)?;
-        for (mine, theirs) in [
-            (&self.events, &other.events),
-            (&self.hits, &other.hits),
-            (&self.misses, &other.misses),
-        ] {
-            mine.fetch_add(theirs.swap(0, Relaxed), Relaxed);
-        }
-        Ok(())
+        CriticalSection::with2(self, other, || {
+            for (mine, theirs) in [
+                (&self.events, &other.events),
+                (&self.hits, &other.hits),
+                (&self.misses, &other.misses),
+            ] {
+                mine.fetch_add(theirs.swap(0, Relaxed), Relaxed);
+            }
+        })
     }
 
     /// Try to lock a copy of this tally, which no call borrowed: raises
     /// RuntimeError. (A test of the guard's check.)
     fn lock_a_copy(&self) -> oxbind::Result<()> {
         let copy = Tally::new();
-        let _section = CriticalSection::lock(&copy)?;
-        Ok(())
+        CriticalSection::with(&copy, || ())
     }
 
     fn __repr__(&self) -> String {
