@@ -29,15 +29,67 @@ use crate::Error;
 ///
 /// The shim checks the Python type against [`FromArg::TYPE`] before the call,
 /// so `from_arg` only sees values of that kind (or `None` when optional).
-pub trait FromArg<'a>: Sized {
+///
+/// # Safety
+/// Implementing it is an `unsafe` promise that the shim may trust: `TYPE`
+/// describes exactly what `from_arg` reads (the shim borrows, shared or
+/// exclusively, by `TYPE`'s passing mode), and `from_arg` keeps nothing of
+/// the value past `'a`. `#[oxbind::class]` implements it for classes, the
+/// SDK for everything else; plugin code adapts its own types with
+/// [`arg_via!`](crate::arg_via), which needs no `unsafe`.
+///
+/// Safe code can neither implement it nor call the conversions the shim
+/// trusts (`spec/SOUNDNESS.md`):
+///
+/// ```compile_fail
+/// struct Spy;
+/// impl<'a> oxbind::FromArg<'a> for Spy {
+///     const TYPE: oxbind::abi::TypeDesc = <i64 as oxbind::FromArg<'a>>::TYPE;
+///     unsafe fn from_arg(_: oxbind::abi::ArgValue<'a>) -> Result<Self, oxbind::Error> { Ok(Spy) }
+/// }
+/// ```
+///
+/// ```compile_fail
+/// let forged = oxbind::abi::ArgValue::Object(8 as *mut std::ffi::c_void);
+/// let _ = <String as oxbind::FromArg>::from_arg(forged);
+/// ```
+///
+/// ```compile_fail
+/// let _ = oxbind::ReturnSlot::from_raw(16 as *mut std::ffi::c_void);
+/// ```
+///
+/// ```compile_fail
+/// oxbind::private::HOST.0.store(8, std::sync::atomic::Ordering::SeqCst);
+/// ```
+///
+/// ```
+/// pub struct Even(i64);
+/// fn even(v: i64) -> Result<Even, oxbind::Error> {
+///     if v % 2 == 0 { Ok(Even(v)) } else { Err(oxbind::Error::value_error("odd")) }
+/// }
+/// oxbind::arg_via!(Even: i64 => even);
+/// oxbind::return_via!(Even => i64, |e: Even| e.0);
+/// ```
+pub unsafe trait FromArg<'a>: Sized {
     const TYPE: TypeDesc;
     /// Converts the shim's value. `Err` carries a message without the
     /// function and parameter names; the caller adds them.
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error>;
+    ///
+    /// # Safety
+    /// `value` was made by the shim, for a parameter of type `TYPE`, from
+    /// arguments it keeps alive (and borrowed as `TYPE` says) for `'a`.
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error>;
 }
 
 /// A type a plugin function can return.
-pub trait IntoReturn {
+///
+/// # Safety
+/// Implementing it promises the shim that `into_return` returns what `TYPE`
+/// says (a `Written` result only after writing a value of `TYPE`'s class
+/// into the slot, a `Ref` only to a value of that class). The SDK and
+/// `#[oxbind::class]` implement it; plugin code adapts its own types with
+/// [`return_via!`](crate::return_via).
+pub unsafe trait IntoReturn {
     const TYPE: TypeDesc;
     /// Converts the result. A class returned by value is moved into `slot`,
     /// the storage the shim allocated inside the new instance.
@@ -69,8 +121,10 @@ impl ReturnSlot {
         Ok(RetValue::Written)
     }
 
+    /// # Safety
+    /// `p` is null or the shim's storage for the result's class.
     #[doc(hidden)]
-    pub fn from_raw(p: *mut c_void) -> Self {
+    pub unsafe fn from_raw(p: *mut c_void) -> Self {
         ReturnSlot(p)
     }
 }
@@ -80,14 +134,17 @@ impl ReturnSlot {
 /// is `bytes`), floats, `bool`, `&str` and `String`; and by
 /// `#[oxbind::class]` for class instances: `&T` borrows each instance, `T`
 /// (when the struct derives `Clone`) clones each value.
-pub trait ListItem<'a>: FromArg<'a> {
+///
+/// # Safety
+/// As for [`FromArg`]: `ITEM` describes exactly what `from_arg` reads.
+pub unsafe trait ListItem<'a>: FromArg<'a> {
     /// The item's type, as a static for the list's description.
     const ITEM: &'static TypeDesc;
 }
 
-impl<'a, T: ListItem<'a>> FromArg<'a> for Vec<T> {
+unsafe impl<'a, T: ListItem<'a>> FromArg<'a> for Vec<T> {
     const TYPE: TypeDesc = TypeDesc::list(T::ITEM, "Vec");
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
             ArgValue::List(items) => items.as_slice().iter().map(|v| T::from_arg(*v)).collect(),
             other => Err(unexpected(other, TypeKind::LIST)),
@@ -97,7 +154,7 @@ impl<'a, T: ListItem<'a>> FromArg<'a> for Vec<T> {
 
 macro_rules! scalar_list_items {
     ($($t:ty => $kind:ident),*) => {$(
-        impl<'a> ListItem<'a> for $t {
+        unsafe impl<'a> ListItem<'a> for $t {
             const ITEM: &'static TypeDesc = &TypeDesc::scalar(TypeKind::$kind, stringify!($t));
         }
     )*};
@@ -105,7 +162,7 @@ macro_rules! scalar_list_items {
 scalar_list_items!(i8 => INT, i16 => INT, i32 => INT, i64 => INT, isize => INT, u16 => INT, u32 => INT,
                    u64 => INT, usize => INT, f32 => FLOAT, f64 => FLOAT, bool => BOOL, String => STR);
 
-impl<'a> ListItem<'a> for &'a str {
+unsafe impl<'a> ListItem<'a> for &'a str {
     const ITEM: &'static TypeDesc = &TypeDesc::scalar(TypeKind::STR, "&str");
 }
 
@@ -118,33 +175,39 @@ impl<'a, K: ListItem<'a>, V: ListItem<'a>> MapTypes<K, V> {
 }
 
 /// Pairs up a dict argument: the shim passes key, value, key, value, ….
-fn map_pairs<'a, K: ListItem<'a>, V: ListItem<'a>>(
+///
+/// # Safety
+/// As for [`FromArg::from_arg`]: `value` is the shim's, for a dict of K, V.
+unsafe fn map_pairs<'a, K: ListItem<'a>, V: ListItem<'a>>(
     value: ArgValue<'a>,
 ) -> Result<impl Iterator<Item = Result<(K, V), Error>> + 'a, Error> {
     match value {
         ArgValue::List(flat) if flat.len() % 2 == 0 => Ok(flat
             .as_slice()
             .chunks_exact(2)
-            .map(|kv| Ok((K::from_arg(kv[0])?, V::from_arg(kv[1])?)))),
+            // SAFETY: items of the shim's dict value, as the caller promises.
+            .map(|kv| unsafe { Ok((K::from_arg(kv[0])?, V::from_arg(kv[1])?)) })),
         other => Err(unexpected(other, TypeKind::DICT)),
     }
 }
 
-impl<'a, K, V, S> FromArg<'a> for std::collections::HashMap<K, V, S>
+unsafe impl<'a, K, V, S> FromArg<'a> for std::collections::HashMap<K, V, S>
 where
     K: ListItem<'a> + Eq + std::hash::Hash,
     V: ListItem<'a>,
     S: std::hash::BuildHasher + Default,
 {
     const TYPE: TypeDesc = TypeDesc::dict(MapTypes::<K, V>::PAIR, "HashMap");
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         map_pairs(value)?.collect()
     }
 }
 
-impl<'a, K: ListItem<'a> + Ord, V: ListItem<'a>> FromArg<'a> for std::collections::BTreeMap<K, V> {
+unsafe impl<'a, K: ListItem<'a> + Ord, V: ListItem<'a>> FromArg<'a>
+    for std::collections::BTreeMap<K, V>
+{
     const TYPE: TypeDesc = TypeDesc::dict(MapTypes::<K, V>::PAIR, "BTreeMap");
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         map_pairs(value)?.collect()
     }
 }
@@ -152,12 +215,15 @@ impl<'a, K: ListItem<'a> + Ord, V: ListItem<'a>> FromArg<'a> for std::collection
 /// A type that can be an item of a `Vec<T>` result. Implemented for the
 /// integer types (except `u8`: `Vec<u8>` is `bytes`), floats, `bool`,
 /// `String`, and by `#[oxbind::class]` for classes.
-pub trait IntoItem: Sized {
+///
+/// # Safety
+/// As for [`IntoReturn`]: `into_item` returns what `ITEM` says.
+pub unsafe trait IntoItem: Sized {
     const ITEM: &'static TypeDesc;
     fn into_item(self) -> Result<RetValue, Error>;
 }
 
-impl<T: IntoItem> IntoReturn for Vec<T> {
+unsafe impl<T: IntoItem> IntoReturn for Vec<T> {
     const TYPE: TypeDesc = TypeDesc::list(T::ITEM, "Vec");
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
         self.into_iter()
@@ -181,7 +247,7 @@ pub fn moved<T>(value: T) -> Result<RetValue, Error> {
 
 macro_rules! scalar_items {
     ($($t:ty => $kind:ident),*) => {$(
-        impl IntoItem for $t {
+        unsafe impl IntoItem for $t {
             const ITEM: &'static TypeDesc = &TypeDesc::scalar(TypeKind::$kind, stringify!($t));
             fn into_item(self) -> Result<RetValue, Error> {
                 self.into_return(ReturnSlot::NONE)
@@ -216,10 +282,10 @@ fn int_overflow(v: i64, ty: &str) -> Error {
 
 macro_rules! int_types {
     ($($t:ident),*) => {$(
-        impl<'a> FromArg<'a> for $t {
+        unsafe impl<'a> FromArg<'a> for $t {
             const TYPE: TypeDesc = desc(TypeKind::INT, stringify!($t));
             #[inline]
-            fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+            unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
                 match value {
                     ArgValue::Int(v) => match <$t>::try_from(v) {
                         Ok(n) => Ok(n),
@@ -229,7 +295,7 @@ macro_rules! int_types {
                 }
             }
         }
-        impl IntoReturn for $t {
+        unsafe impl IntoReturn for $t {
             const TYPE: TypeDesc = desc(TypeKind::INT, stringify!($t));
             #[inline]
             fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -242,10 +308,10 @@ macro_rules! int_types {
 }
 int_types!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
 
-impl<'a> FromArg<'a> for f64 {
+unsafe impl<'a> FromArg<'a> for f64 {
     const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f64");
     #[inline]
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
             ArgValue::Float(v) => Ok(v),
             other => Err(unexpected(other, TypeKind::FLOAT)),
@@ -253,15 +319,15 @@ impl<'a> FromArg<'a> for f64 {
     }
 }
 
-impl<'a> FromArg<'a> for f32 {
+unsafe impl<'a> FromArg<'a> for f32 {
     const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f32");
     #[inline]
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         f64::from_arg(value).map(|v| v as f32)
     }
 }
 
-impl IntoReturn for f64 {
+unsafe impl IntoReturn for f64 {
     const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f64");
     #[inline]
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -269,7 +335,7 @@ impl IntoReturn for f64 {
     }
 }
 
-impl IntoReturn for f32 {
+unsafe impl IntoReturn for f32 {
     const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f32");
     #[inline]
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -277,10 +343,10 @@ impl IntoReturn for f32 {
     }
 }
 
-impl<'a> FromArg<'a> for bool {
+unsafe impl<'a> FromArg<'a> for bool {
     const TYPE: TypeDesc = desc(TypeKind::BOOL, "bool");
     #[inline]
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
             ArgValue::Bool(v) => Ok(v),
             other => Err(unexpected(other, TypeKind::BOOL)),
@@ -288,7 +354,7 @@ impl<'a> FromArg<'a> for bool {
     }
 }
 
-impl IntoReturn for bool {
+unsafe impl IntoReturn for bool {
     const TYPE: TypeDesc = desc(TypeKind::BOOL, "bool");
     #[inline]
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -296,10 +362,10 @@ impl IntoReturn for bool {
     }
 }
 
-impl<'a> FromArg<'a> for &'a str {
+unsafe impl<'a> FromArg<'a> for &'a str {
     const TYPE: TypeDesc = desc(TypeKind::STR, "&str");
     #[inline]
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
             ArgValue::Str(s) => Ok(s.as_str()),
             other => Err(unexpected(other, TypeKind::STR)),
@@ -307,15 +373,15 @@ impl<'a> FromArg<'a> for &'a str {
     }
 }
 
-impl<'a> FromArg<'a> for String {
+unsafe impl<'a> FromArg<'a> for String {
     const TYPE: TypeDesc = desc(TypeKind::STR, "String");
     #[inline]
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         <&str>::from_arg(value).map(str::to_owned)
     }
 }
 
-impl IntoReturn for String {
+unsafe impl IntoReturn for String {
     const TYPE: TypeDesc = desc(TypeKind::STR, "String");
     #[inline]
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -323,7 +389,7 @@ impl IntoReturn for String {
     }
 }
 
-impl IntoReturn for &'static str {
+unsafe impl IntoReturn for &'static str {
     const TYPE: TypeDesc = desc(TypeKind::STR, "&'static str");
     #[inline]
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -331,10 +397,10 @@ impl IntoReturn for &'static str {
     }
 }
 
-impl<'a> FromArg<'a> for &'a [u8] {
+unsafe impl<'a> FromArg<'a> for &'a [u8] {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "&[u8]");
     #[inline]
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
             ArgValue::Bytes(b) => Ok(b.as_slice()),
             other => Err(unexpected(other, TypeKind::BYTES)),
@@ -342,15 +408,15 @@ impl<'a> FromArg<'a> for &'a [u8] {
     }
 }
 
-impl<'a> FromArg<'a> for Vec<u8> {
+unsafe impl<'a> FromArg<'a> for Vec<u8> {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "Vec<u8>");
     #[inline]
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         <&[u8]>::from_arg(value).map(<[u8]>::to_vec)
     }
 }
 
-impl IntoReturn for Vec<u8> {
+unsafe impl IntoReturn for Vec<u8> {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "Vec<u8>");
     #[inline]
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -358,7 +424,7 @@ impl IntoReturn for Vec<u8> {
     }
 }
 
-impl IntoReturn for &'static [u8] {
+unsafe impl IntoReturn for &'static [u8] {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "&'static [u8]");
     #[inline]
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -366,7 +432,7 @@ impl IntoReturn for &'static [u8] {
     }
 }
 
-impl IntoReturn for () {
+unsafe impl IntoReturn for () {
     const TYPE: TypeDesc = desc(TypeKind::UNIT, "()");
     #[inline]
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -374,13 +440,13 @@ impl IntoReturn for () {
     }
 }
 
-impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
+unsafe impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
     const TYPE: TypeDesc = TypeDesc {
         optional: true,
         ..T::TYPE
     };
     #[inline]
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
             ArgValue::None => Ok(None),
             other => T::from_arg(other).map(Some),
@@ -388,7 +454,7 @@ impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
     }
 }
 
-impl<T: IntoReturn> IntoReturn for Option<T> {
+unsafe impl<T: IntoReturn> IntoReturn for Option<T> {
     const TYPE: TypeDesc = TypeDesc {
         optional: true,
         ..T::TYPE
@@ -402,7 +468,7 @@ impl<T: IntoReturn> IntoReturn for Option<T> {
     }
 }
 
-impl<T: IntoReturn, E: Into<Error>> IntoReturn for Result<T, E> {
+unsafe impl<T: IntoReturn, E: Into<Error>> IntoReturn for Result<T, E> {
     const TYPE: TypeDesc = T::TYPE;
     #[inline]
     fn into_return(self, slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -476,4 +542,56 @@ mod tests {
             Ok(RetValue::Str(RString::from("hi")))
         );
     }
+}
+
+/// Makes a plugin type a parameter type by converting it from one the SDK
+/// supports, with a checking constructor, and no `unsafe` in plugin code:
+///
+/// ```ignore
+/// pub struct Mass(f64);
+/// impl Mass {
+///     fn new(kg: f64) -> Result<Mass, oxbind::Error> { ... }
+/// }
+/// oxbind::arg_via!(Mass: f64 => Mass::new);
+/// ```
+///
+/// Python sees the parameter as the source type (`float` here); the
+/// constructor's `Err` is raised, naming the function and parameter.
+#[macro_export]
+macro_rules! arg_via {
+    ($ty:ty : $src:ty => $make:expr) => {
+        // SAFETY: TYPE is the source type's, and from_arg reads the value
+        // only through the source type's own conversion.
+        unsafe impl<'a> $crate::FromArg<'a> for $ty {
+            const TYPE: $crate::abi::TypeDesc = <$src as $crate::FromArg<'a>>::TYPE;
+            unsafe fn from_arg(
+                value: $crate::abi::ArgValue<'a>,
+            ) -> ::core::result::Result<Self, $crate::Error> {
+                let source: $src = <$src as $crate::FromArg<'a>>::from_arg(value)?;
+                let make: fn($src) -> ::core::result::Result<$ty, $crate::Error> = $make;
+                make(source)
+            }
+        }
+    };
+}
+
+/// Makes a plugin type a result type by converting it to one the SDK
+/// supports, with no `unsafe` in plugin code:
+/// `oxbind::return_via!(Mass => f64, |m| m.0);`
+#[macro_export]
+macro_rules! return_via {
+    ($ty:ty => $dst:ty, $convert:expr) => {
+        // SAFETY: TYPE is the destination type's, and into_return goes
+        // through the destination type's own conversion.
+        unsafe impl $crate::IntoReturn for $ty {
+            const TYPE: $crate::abi::TypeDesc = <$dst as $crate::IntoReturn>::TYPE;
+            fn into_return(
+                self,
+                slot: $crate::ReturnSlot,
+            ) -> ::core::result::Result<$crate::abi::RetValue, $crate::Error> {
+                let convert: fn($ty) -> $dst = $convert;
+                <$dst as $crate::IntoReturn>::into_return(convert(self), slot)
+            }
+        }
+    };
 }

@@ -42,9 +42,10 @@ impl<T: Class> Instance<T> {
     }
 }
 
-impl<'a, T: Class> FromArg<'a> for Instance<T> {
+// SAFETY: TYPE is a HANDLE of T's class; from_arg takes its own reference.
+unsafe impl<'a, T: Class> FromArg<'a> for Instance<T> {
     const TYPE: TypeDesc = TypeDesc::object(T::CLASS, Passing::HANDLE, "Instance");
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
+    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         let ArgValue::Object(obj) = value else {
             return Err(Error::type_error(format!(
                 "expected {}, got {value:?} (shim and plugin disagree on the parameter type)",

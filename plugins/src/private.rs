@@ -9,12 +9,27 @@ use crate::{Error, FromArg};
 pub use oxbind_abi::abi_stable::std_types::{RNone, ROption, RSlice, RSome, RStr};
 
 /// The shim's host API (`*const HostApi_Ref`), set when a shim loads this
-/// plugin. One per plugin binary: the SDK is linked into each.
-pub static HOST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// plugin. One per plugin binary: the SDK is linked into each. Its atomic
+/// is private: plugin code cannot store a forged host in it.
+pub static HOST: HostSlot = HostSlot(std::sync::atomic::AtomicUsize::new(0));
+
+/// Where the shim stores its host API for this plugin.
+#[repr(transparent)]
+pub struct HostSlot(std::sync::atomic::AtomicUsize);
+
+impl HostSlot {
+    /// The slot, for the plugin root the shim reads.
+    ///
+    /// # Safety
+    /// Only the shim may store into it (a pointer to its host API).
+    pub const unsafe fn for_shim(&'static self) -> &'static std::sync::atomic::AtomicUsize {
+        &self.0
+    }
+}
 
 /// The host API, if a shim has loaded this plugin.
 pub fn host() -> Option<oxbind_abi::HostApi_Ref> {
-    let p = HOST.load(std::sync::atomic::Ordering::Acquire) as *const oxbind_abi::HostApi_Ref;
+    let p = HOST.0.load(std::sync::atomic::Ordering::Acquire) as *const oxbind_abi::HostApi_Ref;
     // SAFETY: the shim stores a pointer to a static it never frees.
     unsafe { p.as_ref().copied() }
 }
@@ -91,8 +106,12 @@ pub fn run_init<E: Into<Error>>(init: fn() -> Result<(), E>) -> CallOutcome {
 /// Inlined into every generated wrapper, with both error paths out of line:
 /// the success path is a bounds check and the conversion itself (a call to
 /// an out-of-line `arg` cost about 30 instructions per argument).
+///
+/// # Safety
+/// `args` are the values the shim passed to this call (see
+/// [`FromArg::from_arg`]).
 #[inline(always)]
-pub fn arg<'a, T: FromArg<'a>>(
+pub unsafe fn arg<'a, T: FromArg<'a>>(
     args: &[ArgValue<'a>],
     index: usize,
     function: &str,
@@ -169,7 +188,8 @@ mod tests {
     #[test]
     fn argument_errors_name_function_and_parameter() {
         let args = [ArgValue::Int(300)];
-        let err = arg::<u8>(&args, 0, "f", "x").unwrap_err();
+        // SAFETY: a scalar value, as the shim would pass it.
+        let err = unsafe { arg::<u8>(&args, 0, "f", "x") }.unwrap_err();
         assert_eq!(err.message, "f() argument 'x': 300 does not fit in u8");
     }
 }

@@ -4,14 +4,11 @@
 //! the one the `geometry` plugin registered.
 
 use geometry_types::{Coord, Point};
-use oxbind::{
-    abi::{ArgValue, RetValue, TypeDesc},
-    Error, FromArg, IntoReturn, ReturnSlot,
-};
+use oxbind::Error;
 
 /// A mass: a finite number greater than zero. It is checked wherever it
 /// comes from Python, as a parameter or through the `mass` setter alike,
-/// because both convert it with [`FromArg`]; to Python it is a `float`.
+/// because both convert it through `arg_via!`; to Python it is a `float`.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
 pub struct Mass(f64);
 
@@ -33,19 +30,9 @@ impl Mass {
     }
 }
 
-impl<'a> FromArg<'a> for Mass {
-    const TYPE: TypeDesc = <f64 as FromArg<'a>>::TYPE;
-    fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
-        Mass::new(f64::from_arg(value)?)
-    }
-}
-
-impl IntoReturn for Mass {
-    const TYPE: TypeDesc = <f64 as IntoReturn>::TYPE;
-    fn into_return(self, slot: ReturnSlot) -> Result<RetValue, Error> {
-        self.0.into_return(slot)
-    }
-}
+// A float from Python, checked by `Mass::new`; a float back to Python.
+oxbind::arg_via!(Mass: f64 => Mass::new);
+oxbind::return_via!(Mass => f64, Mass::get);
 
 /// A body: a mass at a position.
 #[oxbind::class(module = "physics")]

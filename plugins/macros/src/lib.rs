@@ -156,7 +156,8 @@ fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
                 functions: RSlice::from_slice(FUNCTIONS),
                 classes: RSlice::from_slice(CLASSES),
                 conversions: RSlice::from_slice(CONVERSIONS),
-                host: &::oxbind::private::HOST,
+                // SAFETY: only the shim stores into the host slot.
+                host: unsafe { ::oxbind::private::HOST.for_shim() },
                 class_gc: RSlice::from_slice(CLASS_GC),
                 init: #init,
             });
@@ -232,6 +233,7 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         const #desc_ident: ::oxbind::abi::FunctionDesc = {
+            #[allow(unused_unsafe)]
             unsafe extern "C" fn __oxbind_call(
                 _this: *mut ::std::ffi::c_void,
                 args: ::oxbind::private::RSlice<'_, ::oxbind::abi::ArgValue<'_>>,
@@ -240,7 +242,7 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
                 ::oxbind::private::call(move || {
                     let __args = args.as_slice();
                     #(#conversions)*
-                    ::oxbind::IntoReturn::into_return(#fn_ident(#(#arg_idents),*), ::oxbind::ReturnSlot::from_raw(ret_slot))
+                    ::oxbind::IntoReturn::into_return(#fn_ident(#(#arg_idents),*), unsafe { ::oxbind::ReturnSlot::from_raw(ret_slot) })
                 })
             }
             ::oxbind::abi::FunctionDesc {
@@ -386,7 +388,8 @@ fn arg_conversions(params: &[Param], context: &str) -> Vec<TokenStream2> {
             let ident = format_ident!("__oxbind_arg{}", i);
             let ty = &p.ty;
             let pname = &p.python_name;
-            quote! { let #ident: #ty = ::oxbind::private::arg::<#ty>(__args, #i, #context, #pname)?; }
+            // SAFETY (generated): `__args` are the shim's values for this call.
+            quote! { let #ident: #ty = unsafe { ::oxbind::private::arg::<#ty>(__args, #i, #context, #pname) }?; }
         })
         .collect()
 }
@@ -598,7 +601,7 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
                 ) -> ::oxbind::abi::CallOutcome {
                     ::oxbind::private::call(move || {
                         let this: &Self = unsafe { &*(this as *const Self) };
-                        ::oxbind::IntoReturn::into_return(#get_expr, ::oxbind::ReturnSlot::from_raw(ret_slot))
+                        ::oxbind::IntoReturn::into_return(#get_expr, unsafe { ::oxbind::ReturnSlot::from_raw(ret_slot) })
                     })
                 }
             });
@@ -624,7 +627,7 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
                     ) -> ::oxbind::abi::CallOutcome {
                         ::oxbind::private::call(move || {
                             let this: &mut Self = unsafe { &mut *(this as *mut Self) };
-                            let value: #fty = ::oxbind::private::arg::<#fty>(args.as_slice(), 0, #fname, "value")?;
+                            let value: #fty = unsafe { ::oxbind::private::arg::<#fty>(args.as_slice(), 0, #fname, "value") }?;
                             this.#fident = value;
                             ::core::result::Result::Ok(::oxbind::abi::RetValue::None)
                         })
@@ -693,14 +696,14 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
     let mut_name = format!("&mut {rust_name}");
     let by_value = if is_clone {
         quote! {
-            impl<'a> ::oxbind::FromArg<'a> for #ident {
+            unsafe impl<'a> ::oxbind::FromArg<'a> for #ident {
                 const TYPE: ::oxbind::abi::TypeDesc =
                     ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
-                fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
+                unsafe fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
                     <&'a #ident as ::oxbind::FromArg<'a>>::from_arg(value).map(::core::clone::Clone::clone)
                 }
             }
-            impl<'a> ::oxbind::ListItem<'a> for #ident {
+            unsafe impl<'a> ::oxbind::ListItem<'a> for #ident {
                 const ITEM: &'static ::oxbind::abi::TypeDesc =
                     &::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
             }
@@ -739,10 +742,10 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             const CLONE: ::oxbind::private::ROption<unsafe extern "C" fn(*const ::std::ffi::c_void, *mut ::std::ffi::c_void)> = #clone;
         }
 
-        impl<'a> ::oxbind::FromArg<'a> for &'a #ident {
+        unsafe impl<'a> ::oxbind::FromArg<'a> for &'a #ident {
             const TYPE: ::oxbind::abi::TypeDesc =
                 ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::REF, #ref_name);
-            fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
+            unsafe fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
                 match value {
                     // SAFETY: the shim passes the value of a checked, borrowed instance of this class.
                     ::oxbind::abi::ArgValue::Object(p) => ::core::result::Result::Ok(unsafe { &*(p as *const #ident) }),
@@ -751,10 +754,10 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             }
         }
 
-        impl<'a> ::oxbind::FromArg<'a> for &'a mut #ident {
+        unsafe impl<'a> ::oxbind::FromArg<'a> for &'a mut #ident {
             const TYPE: ::oxbind::abi::TypeDesc =
                 ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::MUT, #mut_name);
-            fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
+            unsafe fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
                 match value {
                     // SAFETY: the shim passes the value of a checked, exclusively borrowed instance.
                     ::oxbind::abi::ArgValue::Object(p) => ::core::result::Result::Ok(unsafe { &mut *(p as *mut #ident) }),
@@ -763,12 +766,12 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             }
         }
 
-        impl<'a> ::oxbind::ListItem<'a> for &'a #ident {
+        unsafe impl<'a> ::oxbind::ListItem<'a> for &'a #ident {
             const ITEM: &'static ::oxbind::abi::TypeDesc =
                 &::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::REF, #ref_name);
         }
 
-        impl ::oxbind::IntoReturn for #ident {
+        unsafe impl ::oxbind::IntoReturn for #ident {
             const TYPE: ::oxbind::abi::TypeDesc =
                 ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
             fn into_return(self, slot: ::oxbind::ReturnSlot) -> ::core::result::Result<::oxbind::abi::RetValue, ::oxbind::Error> {
@@ -777,7 +780,7 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             }
         }
 
-        impl ::oxbind::IntoItem for #ident {
+        unsafe impl ::oxbind::IntoItem for #ident {
             const ITEM: &'static ::oxbind::abi::TypeDesc =
                 &::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
             fn into_item(self) -> ::core::result::Result<::oxbind::abi::RetValue, ::oxbind::Error> {
@@ -785,7 +788,7 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             }
         }
 
-        impl<'a> ::oxbind::IntoReturn for &'a #ident {
+        unsafe impl<'a> ::oxbind::IntoReturn for &'a #ident {
             const TYPE: ::oxbind::abi::TypeDesc =
                 ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::REF, #ref_name);
             fn into_return(self, _slot: ::oxbind::ReturnSlot) -> ::core::result::Result<::oxbind::abi::RetValue, ::oxbind::Error> {
@@ -986,7 +989,7 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                     let __args = args.as_slice();
                     #this_binding
                     #(#conversions)*
-                    ::oxbind::IntoReturn::into_return(#call, ::oxbind::ReturnSlot::from_raw(ret_slot))
+                    ::oxbind::IntoReturn::into_return(#call, unsafe { ::oxbind::ReturnSlot::from_raw(ret_slot) })
                 })
             }
         });
