@@ -826,6 +826,7 @@ mod tests {
             ],
             uncounted: vec![],
             keep_alive: vec![("leaky.Blob".into(), "leaky.Shelf".into())],
+            maybe_held: vec![],
         };
         assert_eq!(
             leaks.lines(),
