@@ -113,15 +113,18 @@ for t in threads:
 
 def test_many_daemon_threads_and_a_real_leak():
     out = run("""
+started = threading.Semaphore(0)
+
 def work(i):
     mine = [counter.Counter() for _ in range(i + 1)]
-    ready.set()
+    started.release()
     while True:
         time.sleep(0.001)
 
 for i in range(8):
     threading.Thread(target=work, args=(i,), daemon=True).start()
-assert ready.wait(30)
+for i in range(8):
+    assert started.acquire(timeout=30)
 leaky.keep(leaky.Blob(3))
 """)
     assert out.returncode == 70, out.stderr
