@@ -17,7 +17,10 @@
 //! finalized, when every object that can be freed has been: what is still
 //! alive then is leaked. It reads the type registry (each record's
 //! `live_instances`, implemented by the copy that created the type) and the
-//! instance map (reference wrappers that keep an owner alive).
+//! instance map (reference wrappers that keep an owner alive). What threads
+//! still running at exit hold is Python's, not leaked: a Python `atexit`
+//! callback records it beforehand ([`threads`]), and the report leaves it
+//! out.
 //!
 //! Shared state: [`TABLES`] is an append-only lock-free list; a table's
 //! `in_use` flag hands it from thread to thread; a table's cells are written
@@ -215,11 +218,21 @@ pub struct Leaks {
     pub uncounted: Vec<String>,
     /// (wrapper type, owner type) per live keep-alive record.
     pub keep_alive: Vec<(String, String)>,
+    /// (type key, owning plugin and version, count) of instances that
+    /// threads still running at exit may hold: not called leaks
+    /// ("Threads still running at exit" in `spec/LEAKS.md`).
+    pub maybe_held: Vec<(String, String, i64)>,
 }
 
 impl Leaks {
+    /// Whether there is nothing to print.
     pub fn is_empty(&self) -> bool {
-        self.instances.is_empty() && self.keep_alive.is_empty()
+        !self.leaked() && self.maybe_held.is_empty()
+    }
+
+    /// Whether anything leaked (what `OXBIND_LEAKS_FATAL` acts on).
+    pub fn leaked(&self) -> bool {
+        !(self.instances.is_empty() && self.keep_alive.is_empty())
     }
 
     /// The report's lines (`spec/LEAKS.md`, "Format").
@@ -229,10 +242,12 @@ impl Leaks {
             return out;
         }
         let total: i64 = self.instances.iter().map(|i| i.2).sum();
-        out.push(format!(
-            "oxbind: leaked {total} instance{}",
-            if total == 1 { "" } else { "s" }
-        ));
+        if total > 0 {
+            out.push(format!(
+                "oxbind: leaked {total} instance{}",
+                if total == 1 { "" } else { "s" }
+            ));
+        }
         for (key, owner, n) in &self.instances {
             out.push(format!("oxbind:   {n} x {key} (plugin {owner})"));
         }
@@ -246,6 +261,16 @@ impl Leaks {
                 out.push(format!(
                     "oxbind:   a {wrapper} reference keeps a {owner} alive"
                 ));
+            }
+        }
+        let maybe: i64 = self.maybe_held.iter().map(|i| i.2).sum();
+        if maybe > 0 {
+            out.push(format!(
+                "oxbind: {maybe} more instance{} still alive may be held by threads still running at exit (not counted as leaked)",
+                if maybe == 1 { "" } else { "s" }
+            ));
+            for (key, owner, n) in &self.maybe_held {
+                out.push(format!("oxbind:   {n} x {key} (plugin {owner})"));
             }
         }
         for key in &self.uncounted {
@@ -278,6 +303,8 @@ pub unsafe fn install_report(gather: fn() -> Leaks) {
         .is_ok()
     {
         pyo3_ffi::Py_AtExit(Some(report_at_exit));
+        // SAFETY: attached, as this function requires.
+        unsafe { threads::register_snapshot() };
     }
 }
 
@@ -296,17 +323,449 @@ extern "C" fn report_at_exit() {
         }
         // SAFETY: set by `install_report` from a `fn() -> Leaks`.
         let gather: fn() -> Leaks = unsafe { std::mem::transmute(gather) };
-        let leaks = gather();
+        let mut leaks = gather();
+        threads::discount(&mut leaks);
         if leaks.is_empty() {
             return;
         }
         let text = leaks.lines().join("\n");
         eprintln!("{text}");
         let fatal = std::env::var(FATAL_VARIABLE).is_ok_and(|v| !v.is_empty() && v != "0");
-        if fatal {
+        if fatal && leaks.leaked() {
             std::process::exit(LEAK_EXIT_STATUS);
         }
     });
+}
+
+// ---------------------------------------------------------------------------
+// Threads still running at exit (the creating copy only).
+
+mod threads {
+    //! What Python threads still running at exit hold is Python's, not a
+    //! leak of binding code (`spec/LEAKS.md`, "Threads still running at
+    //! exit").
+    //!
+    //! Daemon threads run until finalization stops them, and CPython never
+    //! releases what their frames hold: their thread states are deleted
+    //! without clearing the frames. By the time [`super::report_at_exit`]
+    //! runs those thread states are freed, so the report cannot look at
+    //! them. Instead a Python `atexit` callback (registered when the report
+    //! is installed) looks at every other thread while they still exist:
+    //! after `threading` has joined the non-daemon threads, on the
+    //! finalizing thread. It walks each thread's frames, the locals of each
+    //! frame and everything they reach through `tp_traverse` (what
+    //! `gc.get_referents` returns), without entering modules or module
+    //! dicts (finalization clears those, so what only they hold is freed
+    //! anyway). Every oxbind instance found is pinned (given a strong
+    //! reference that is never released), so it is certainly still alive
+    //! when the report subtracts it.
+    //!
+    //! The walk must see the other threads stopped:
+    //! - with the GIL, the finalizing thread holds it for the whole walk
+    //!   (nothing in the walk runs Python code that could release it);
+    //! - on free-threaded builds, it runs inside `PyUnstable_GC_VisitObjects`,
+    //!   which stops the world around its callback; the walk runs in the
+    //!   first call and stops the visit. Nothing is released inside: every
+    //!   reference the walk takes is dropped after the world restarts.
+    //!
+    //! What cannot be seen: objects a thread holds only on its evaluation
+    //! stack (a `for` loop's iterator, an argument being built), and what
+    //! threads do between the callback and finalization. So when threads
+    //! were running, the instances of a class that they were seen holding,
+    //! or that outnumber the class's unexplained instances at the callback,
+    //! are listed as "may be held by threads still running", not as leaks.
+
+    use std::{
+        collections::{HashMap, HashSet},
+        ffi::{c_int, c_void},
+        panic::{catch_unwind, AssertUnwindSafe},
+        ptr,
+    };
+
+    use pyo3_ffi as ffi;
+
+    use super::{Leaks, REPORTER};
+    use crate::{instance, internals, module_def::CpythonStatic, sync::PyLock};
+
+    /// What the callback found.
+    #[derive(Default)]
+    struct Held {
+        /// Other threads that were running Python code.
+        threads: usize,
+        /// Class key of each instance found (and pinned).
+        instances: Vec<String>,
+        /// (wrapper class, owner class) of each reference wrapper found.
+        keep_alive: Vec<(String, String)>,
+        /// (class key, live count) when the callback ran.
+        live_before: Vec<(String, i64)>,
+    }
+
+    /// Written once by the callback, read by the report; only ever
+    /// `try_lock`ed (the report runs without a thread state).
+    static HELD: PyLock<Option<Held>> = PyLock::new(None);
+
+    static SNAPSHOT_DEF: CpythonStatic<ffi::PyMethodDef> = CpythonStatic::new(ffi::PyMethodDef {
+        ml_name: c"_oxbind_leak_snapshot".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: snapshot,
+        },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: ptr::null(),
+    });
+
+    /// Registers [`snapshot`] with Python's `atexit`. On failure the
+    /// report simply counts everything, as before.
+    ///
+    /// # Safety
+    /// The thread is attached; no oxbind lock is held.
+    pub unsafe fn register_snapshot() {
+        let saved = crate::errors::take_exception();
+        let func = ffi::PyCFunction_NewEx(SNAPSHOT_DEF.get(), ptr::null_mut(), ptr::null_mut());
+        let atexit = ffi::PyImport_ImportModule(c"atexit".as_ptr());
+        if !func.is_null() && !atexit.is_null() {
+            let r = ffi::PyObject_CallMethod(atexit, c"register".as_ptr(), c"O".as_ptr(), func);
+            ffi::Py_XDECREF(r);
+        }
+        ffi::Py_XDECREF(func);
+        ffi::Py_XDECREF(atexit);
+        ffi::PyErr_Clear();
+        crate::errors::restore_exception(saved);
+    }
+
+    /// The `atexit` callback: records what other threads hold.
+    unsafe extern "C" fn snapshot(
+        _m: *mut ffi::PyObject,
+        _unused: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject {
+        // SAFETY: called by CPython, attached, with no oxbind lock held.
+        let _ = catch_unwind(|| unsafe { take_snapshot() });
+        ffi::Py_NewRef(ffi::Py_None())
+    }
+
+    /// # Safety
+    /// The thread is attached; no oxbind lock is held.
+    unsafe fn take_snapshot() {
+        let gather = REPORTER.load(std::sync::atomic::Ordering::Acquire);
+        let Some(j) = internals::joined() else { return };
+        if gather.is_null() {
+            return;
+        }
+        // SAFETY: set by `install_report` from a `fn() -> Leaks`.
+        let gather: fn() -> Leaks = std::mem::transmute(gather);
+        // Runs no Python code and takes locks only with try_lock.
+        let before = gather();
+        // Only classes with live instances can be found.
+        let mut types = HashMap::new();
+        for (key, _, _) in &before.instances {
+            if let Some(record) = internals::find_type_by_key(j, key) {
+                types.insert(record.py_type() as usize, key.clone());
+            }
+        }
+        let mut walk = Walk {
+            types,
+            ..Walk::default()
+        };
+        walk.run_stopped();
+        // The world runs again: drop the walk's own references.
+        let Walk {
+            threads,
+            found,
+            owned,
+            ..
+        } = walk;
+        for o in owned {
+            ffi::Py_DECREF(o);
+        }
+        let mut held = Held {
+            threads,
+            live_before: before
+                .instances
+                .into_iter()
+                .map(|(k, _, n)| (k, n))
+                .collect(),
+            ..Held::default()
+        };
+        for (obj, key) in found {
+            // SAFETY: `obj` is a live instance of an oxbind class (its
+            // type is registered), pinned by the walk.
+            let h = instance::header(obj);
+            if !h.owner.is_null() {
+                let owner = instance::header(h.owner as *mut ffi::PyObject);
+                held.keep_alive
+                    .push((key.clone(), owner.record.key().as_str().to_owned()));
+            }
+            held.instances.push(key);
+        }
+        if let Some(mut slot) = HELD.try_lock() {
+            *slot = Some(held);
+        }
+    }
+
+    /// A walk over what other threads' frames reach.
+    #[derive(Default)]
+    struct Walk {
+        /// Type object address -> class key, of the classes to look for.
+        types: HashMap<usize, String>,
+        /// Module dicts: never entered.
+        module_dicts: HashSet<usize>,
+        /// Objects to visit (borrowed; kept alive by `owned` and the
+        /// stopped threads).
+        stack: Vec<*mut ffi::PyObject>,
+        visited: HashSet<usize>,
+        /// Strong references the walk took, dropped after it.
+        owned: Vec<*mut ffi::PyObject>,
+        /// Oxbind instances found, pinned.
+        found: Vec<(*mut ffi::PyObject, String)>,
+        threads: usize,
+        ran: bool,
+    }
+
+    #[cfg(Py_GIL_DISABLED)]
+    extern "C" {
+        fn PyUnstable_GC_VisitObjects(
+            callback: unsafe extern "C" fn(*mut ffi::PyObject, *mut c_void) -> c_int,
+            arg: *mut c_void,
+        );
+    }
+
+    impl Walk {
+        /// Runs the walk with every other thread stopped.
+        ///
+        /// # Safety
+        /// The thread is attached; no oxbind lock is held.
+        unsafe fn run_stopped(&mut self) {
+            #[cfg(Py_GIL_DISABLED)]
+            {
+                unsafe extern "C" fn first(_o: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
+                    // SAFETY: `arg` is the `Walk` passed below, used only
+                    // on this thread for the duration of the visit.
+                    let walk = unsafe { &mut *(arg as *mut Walk) };
+                    if !walk.ran {
+                        walk.ran = true;
+                        // SAFETY: the world is stopped around this callback.
+                        let _ = catch_unwind(AssertUnwindSafe(|| unsafe { walk.run() }));
+                    }
+                    0 // stop the visit
+                }
+                // SAFETY: attached; the callback neither collects nor
+                // releases anything (see the module docs).
+                PyUnstable_GC_VisitObjects(first, self as *mut Walk as *mut c_void);
+            }
+            #[cfg(not(Py_GIL_DISABLED))]
+            {
+                // SAFETY: this thread holds the GIL for the whole walk.
+                self.ran = true;
+                self.run();
+            }
+        }
+
+        /// Takes a strong reference `obj` (may be null) for the walk.
+        fn own(&mut self, obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+            if !obj.is_null() {
+                self.owned.push(obj);
+            }
+            obj
+        }
+
+        /// # Safety
+        /// Attached, and no other thread runs Python code meanwhile.
+        unsafe fn run(&mut self) {
+            let saved = crate::errors::take_exception();
+            let modules = ffi::PyImport_GetModuleDict();
+            if !modules.is_null() {
+                let (mut pos, mut k, mut v) = (0, ptr::null_mut(), ptr::null_mut());
+                while ffi::PyDict_Next(modules, &mut pos, &mut k, &mut v) != 0 {
+                    if ffi::PyModule_Check(v) != 0 {
+                        let d = ffi::PyModule_GetDict(v);
+                        if !d.is_null() {
+                            self.module_dicts.insert(d as usize);
+                        }
+                    }
+                }
+            }
+            let me = ffi::PyThreadState_Get();
+            let mut t = ffi::PyInterpreterState_ThreadHead(ffi::PyInterpreterState_Get());
+            while !t.is_null() {
+                if t != me {
+                    self.thread(t);
+                }
+                t = ffi::PyThreadState_Next(t);
+            }
+            self.traverse();
+            ffi::PyErr_Clear();
+            crate::errors::restore_exception(saved);
+        }
+
+        /// Adds the locals of every frame of `t` to the stack.
+        unsafe fn thread(&mut self, t: *mut ffi::PyThreadState) {
+            let mut frame = self.own(ffi::PyThreadState_GetFrame(t) as *mut ffi::PyObject);
+            if !frame.is_null() {
+                self.threads += 1;
+            }
+            while !frame.is_null() {
+                let f = frame as *mut ffi::PyFrameObject;
+                let globals = self.own(ffi::PyFrame_GetGlobals(f));
+                let locals = self.own(ffi::PyFrame_GetLocals(f));
+                if locals.is_null() {
+                    ffi::PyErr_Clear();
+                } else if locals != globals {
+                    self.values_of(locals);
+                }
+                frame = self.own(ffi::PyFrame_GetBack(f) as *mut ffi::PyObject);
+            }
+        }
+
+        /// Pushes the values of the mapping `m`.
+        unsafe fn values_of(&mut self, m: *mut ffi::PyObject) {
+            if ffi::PyDict_Check(m) != 0 {
+                let (mut pos, mut k, mut v) = (0, ptr::null_mut(), ptr::null_mut());
+                while ffi::PyDict_Next(m, &mut pos, &mut k, &mut v) != 0 {
+                    self.stack.push(v);
+                }
+                return;
+            }
+            let values = self.own(ffi::PyMapping_Values(m));
+            if values.is_null() {
+                ffi::PyErr_Clear();
+                return;
+            }
+            for i in 0..ffi::PyList_Size(values) {
+                self.stack.push(ffi::PyList_GetItem(values, i));
+            }
+        }
+
+        /// Visits everything the stack reaches.
+        unsafe fn traverse(&mut self) {
+            unsafe extern "C" fn push(o: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
+                if !o.is_null() {
+                    // SAFETY: `arg` is the walk's stack, borrowed for the
+                    // duration of one `tp_traverse` call.
+                    let stack = unsafe { &mut *(arg as *mut Vec<*mut ffi::PyObject>) };
+                    let _ = catch_unwind(AssertUnwindSafe(|| stack.push(o)));
+                }
+                0
+            }
+            while let Some(o) = self.stack.pop() {
+                if o.is_null() || !self.visited.insert(o as usize) {
+                    continue;
+                }
+                let ty = ffi::Py_TYPE(o);
+                if let Some(key) = self.types.get(&(ty as usize)) {
+                    ffi::Py_INCREF(o); // pinned for good
+                    self.found.push((o, key.clone()));
+                }
+                if ffi::PyModule_Check(o) != 0 || self.module_dicts.contains(&(o as usize)) {
+                    continue;
+                }
+                if ffi::PyObject_IS_GC(o) != 0 {
+                    if let Some(traverse) = (*ty).tp_traverse {
+                        traverse(o, push, &mut self.stack as *mut Vec<_> as *mut c_void);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Moves what threads still running at exit hold out of `leaks`:
+    /// instances (and keep-alive records) found in their frames are dropped;
+    /// the rest of a class they were seen holding, or that outnumbers the
+    /// class's unexplained instances at the callback, goes to `maybe_held`.
+    /// Runs without a thread state: reads only Rust data.
+    pub fn discount(leaks: &mut Leaks) {
+        let Some(slot) = HELD.try_lock() else { return };
+        let Some(held) = slot.as_ref() else { return };
+        apply(leaks, held);
+    }
+
+    fn apply(leaks: &mut Leaks, held: &Held) {
+        let mut found: HashMap<&str, i64> = HashMap::new();
+        for key in &held.instances {
+            *found.entry(key.as_str()).or_default() += 1;
+        }
+        for pair in &held.keep_alive {
+            if let Some(i) = leaks.keep_alive.iter().position(|k| k == pair) {
+                leaks.keep_alive.remove(i);
+            }
+        }
+        let before: HashMap<&str, i64> = held
+            .live_before
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        let mut kept = Vec::new();
+        for (key, owner, n) in leaks.instances.drain(..) {
+            let f = found.get(key.as_str()).copied().unwrap_or(0);
+            let rest = (n - f).max(0);
+            if rest == 0 {
+                continue;
+            }
+            let unexplained_before = before.get(key.as_str()).copied().unwrap_or(0) - f;
+            if held.threads > 0 && (f > 0 || rest > unexplained_before) {
+                leaks.maybe_held.push((key, owner, rest));
+            } else {
+                kept.push((key, owner, rest));
+            }
+        }
+        leaks.instances = kept;
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn leaks(instances: &[(&str, i64)]) -> Leaks {
+            Leaks {
+                instances: instances
+                    .iter()
+                    .map(|(k, n)| (k.to_string(), "p 0.1.0".to_string(), *n))
+                    .collect(),
+                ..Leaks::default()
+            }
+        }
+
+        #[test]
+        fn found_instances_are_not_leaks() {
+            let mut l = leaks(&[("a.A", 2), ("b.B", 1)]);
+            let held = Held {
+                threads: 1,
+                instances: vec!["a.A".into(), "a.A".into()],
+                live_before: vec![("a.A".into(), 2), ("b.B".into(), 1)],
+                ..Held::default()
+            };
+            apply(&mut l, &held);
+            assert_eq!(l.instances, [("b.B".into(), "p 0.1.0".into(), 1)]);
+            assert!(l.maybe_held.is_empty());
+            assert!(l.leaked());
+        }
+
+        #[test]
+        fn classes_threads_hold_or_made_later_may_be_held() {
+            let mut l = leaks(&[("a.A", 3), ("b.B", 2), ("c.C", 1)]);
+            let held = Held {
+                threads: 2,
+                instances: vec!["a.A".into()],
+                live_before: vec![("a.A".into(), 1), ("b.B".into(), 1), ("c.C".into(), 1)],
+                ..Held::default()
+            };
+            apply(&mut l, &held);
+            assert_eq!(l.instances, [("c.C".into(), "p 0.1.0".into(), 1)]);
+            assert_eq!(
+                l.maybe_held,
+                [
+                    ("a.A".into(), "p 0.1.0".into(), 2),
+                    ("b.B".into(), "p 0.1.0".into(), 2)
+                ]
+            );
+        }
+
+        #[test]
+        fn without_threads_nothing_moves() {
+            let mut l = leaks(&[("b.B", 2)]);
+            let held = Held::default();
+            apply(&mut l, &held);
+            assert_eq!(l.instances, [("b.B".into(), "p 0.1.0".into(), 2)]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -367,6 +826,7 @@ mod tests {
             ],
             uncounted: vec![],
             keep_alive: vec![("leaky.Blob".into(), "leaky.Shelf".into())],
+            maybe_held: vec![],
         };
         assert_eq!(
             leaks.lines(),
