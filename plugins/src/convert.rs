@@ -484,19 +484,26 @@ mod tests {
     use super::*;
     use oxbind_abi::abi_stable::std_types::{RSlice, RStr};
 
+    /// `from_arg` on values built the way the shim builds them.
+    fn conv<'a, T: FromArg<'a>>(value: ArgValue<'a>) -> Result<T, Error> {
+        // SAFETY: scalar, text and byte values that live for 'a, as the
+        // shim passes them; no object pointers.
+        unsafe { T::from_arg(value) }
+    }
+
     #[test]
     fn narrow_integers_are_range_checked() {
-        assert_eq!(u8::from_arg(ArgValue::Int(255)), Ok(255));
-        let err = u8::from_arg(ArgValue::Int(256)).unwrap_err();
+        assert_eq!(conv::<u8>(ArgValue::Int(255)), Ok(255));
+        let err = conv::<u8>(ArgValue::Int(256)).unwrap_err();
         assert_eq!(err.kind, crate::ErrorKind::OVERFLOW_ERROR);
         assert_eq!(err.message, "256 does not fit in u8");
-        assert!(u64::from_arg(ArgValue::Int(-1)).is_err());
+        assert!(conv::<u64>(ArgValue::Int(-1)).is_err());
     }
 
     #[test]
     fn option_accepts_none_and_marks_the_type_optional() {
-        assert_eq!(Option::<i64>::from_arg(ArgValue::None), Ok(None));
-        assert_eq!(Option::<i64>::from_arg(ArgValue::Int(3)), Ok(Some(3)));
+        assert_eq!(conv::<Option::<i64>>(ArgValue::None), Ok(None));
+        assert_eq!(conv::<Option::<i64>>(ArgValue::Int(3)), Ok(Some(3)));
         const T: TypeDesc = <Option<&str> as FromArg>::TYPE;
         assert!(T.optional);
         assert_eq!(T.kind, TypeKind::STR);
@@ -506,21 +513,21 @@ mod tests {
     fn borrowed_text_and_bytes_point_into_the_argument() {
         let text = "héllo";
         assert_eq!(
-            <&str>::from_arg(ArgValue::Str(RStr::from_str(text)))
+            conv::<&str>(ArgValue::Str(RStr::from_str(text)))
                 .unwrap()
                 .as_ptr(),
             text.as_ptr()
         );
         let bytes = [1u8, 2, 3];
         assert_eq!(
-            <&[u8]>::from_arg(ArgValue::Bytes(RSlice::from_slice(&bytes))).unwrap(),
+            conv::<&[u8]>(ArgValue::Bytes(RSlice::from_slice(&bytes))).unwrap(),
             &bytes
         );
     }
 
     #[test]
     fn a_kind_mismatch_is_a_type_error_not_a_panic() {
-        let err = i64::from_arg(ArgValue::Str(RStr::from_str("x"))).unwrap_err();
+        let err = conv::<i64>(ArgValue::Str(RStr::from_str("x"))).unwrap_err();
         assert_eq!(err.kind, crate::ErrorKind::TYPE_ERROR);
     }
 
