@@ -52,18 +52,40 @@ unsafe extern "C" fn mutex_lock(mutex: *const u8) {
         return;
     }
     if crate::refpool::attached() {
-        // SAFETY: attached; the wait uses no Python API. A thread parked at
-        // the exit gate releases the lock first.
-        unsafe {
-            crate::detach::detached_holding(
-                || lock_contended(mutex),
-                // SAFETY: this thread took the lock just now.
-                |_| mutex_unlock(mutex),
-            )
+        // Attached: wait detached until the lock looks free, re-attach, and
+        // try again; never take it while detached. A thread that took it
+        // detached would re-attach holding it, and re-attaching waits for
+        // any stop-the-world pause, which waits for every attached thread,
+        // one of which may be a plugin call joining threads that need this
+        // very lock: a deadlock (and at exit, a hang).
+        let mut rounds = 0u32;
+        loop {
+            // SAFETY: attached; the wait touches only the byte.
+            unsafe { crate::detach::detached(|| wait_until_free(byte, &mut rounds)) };
+            if byte
+                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
         }
     } else {
         // SAFETY: as above; not attached, so nothing to release.
         unsafe { lock_contended(mutex) }
+    }
+}
+
+/// Spins, yields, then sleeps until the byte lock reads free.
+fn wait_until_free(byte: &AtomicU8, rounds: &mut u32) {
+    while byte.load(Ordering::Relaxed) & 1 != 0 {
+        *rounds += 1;
+        if *rounds < 64 {
+            std::hint::spin_loop();
+        } else if *rounds < 256 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
     }
 }
 

@@ -508,6 +508,8 @@ mod threads {
         types: HashMap<usize, String>,
         /// Module dicts: never entered.
         module_dicts: HashSet<usize>,
+        /// Frame globals whose values were pushed already.
+        globals_seen: HashSet<usize>,
         /// Objects to visit (borrowed; kept alive by `owned` and the
         /// stopped threads).
         stack: Vec<*mut ffi::PyObject>,
@@ -610,6 +612,16 @@ mod threads {
                     ffi::PyErr_Clear();
                 } else if locals != globals {
                     self.values_of(locals);
+                }
+                // What the frame's module namespace names, one level: a
+                // running thread may hold any of it on its evaluation stack
+                // (`item.bump()` on a global `item` holds `item` for the
+                // call), which no public API shows. The namespace itself is
+                // not entered further (modules and module dicts stop the
+                // walk), so only the values it names and what they reach
+                // count as held.
+                if !globals.is_null() && self.globals_seen.insert(globals as usize) {
+                    self.values_of(globals);
                 }
                 frame = self.own(ffi::PyFrame_GetBack(f) as *mut ffi::PyObject);
             }
