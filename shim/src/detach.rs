@@ -157,14 +157,36 @@ static mut AT_EXIT_DEF: ffi::PyMethodDef = ffi::PyMethodDef {
 /// The thread is attached.
 pub unsafe fn install_exit_gate() {
     static DONE: AtomicBool = AtomicBool::new(false);
-    if DONE.swap(true, Ordering::AcqRel) {
+    // SAFETY: attached; the def is a static CPython only reads.
+    unsafe {
+        register_once(
+            &DONE,
+            std::ptr::addr_of_mut!(AT_EXIT_DEF),
+            c"atexit",
+            &[c"register"],
+        )
+    }
+}
+
+/// Passes a function made from `def` to `module.<path...>` (a callback
+/// registry), the first time only (`done`). A failure is cleared: the
+/// callbacks make oxbind sturdier, and the copy works without them.
+///
+/// # Safety
+/// The thread is attached; `def` is a static that CPython only reads.
+pub(crate) unsafe fn register_once(
+    done: &AtomicBool,
+    def: *mut ffi::PyMethodDef,
+    module: &std::ffi::CStr,
+    path: &[&std::ffi::CStr],
+) {
+    if done.swap(true, Ordering::AcqRel) {
         return;
     }
-    // SAFETY: attached; the method def is a static that outlives the
-    // function object, which CPython only reads.
+    // SAFETY: attached; `def` outlives the function object.
     unsafe {
-        let func = ffi::PyCFunction_New(std::ptr::addr_of_mut!(AT_EXIT_DEF), std::ptr::null_mut());
-        if func.is_null() || !call_in_module(c"atexit", &[c"register"], func) {
+        let func = ffi::PyCFunction_New(def, std::ptr::null_mut());
+        if func.is_null() || !call_in_module(module, path, func) {
             ffi::PyErr_Clear();
         }
         if !func.is_null() {

@@ -248,18 +248,13 @@ static mut GC_CALLBACK_DEF: ffi::PyMethodDef = ffi::PyMethodDef {
 /// The thread is attached.
 pub unsafe fn install_gc_callback() {
     static DONE: AtomicBool = AtomicBool::new(false);
-    if DONE.swap(true, Ordering::AcqRel) {
-        return;
-    }
     // SAFETY: attached; the def is a static CPython only reads.
     unsafe {
-        let func = ffi::PyCFunction_New(ptr::addr_of_mut!(GC_CALLBACK_DEF), ptr::null_mut());
-        if func.is_null() || !crate::detach::call_in_module(c"gc", &[c"callbacks", c"append"], func)
-        {
-            ffi::PyErr_Clear();
-        }
-        if !func.is_null() {
-            ffi::Py_DECREF(func);
-        }
+        crate::detach::register_once(
+            &DONE,
+            ptr::addr_of_mut!(GC_CALLBACK_DEF),
+            c"gc",
+            &[c"callbacks", c"append"],
+        )
     }
 }

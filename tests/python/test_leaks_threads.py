@@ -35,25 +35,23 @@ def run(code):
     return run_python(PRELUDE + code, check=False, env_update={"OXBIND_LEAKS_FATAL": "1"})
 
 
-def test_an_instance_in_a_daemon_threads_local_is_not_a_leak():
-    out = run("""
+# A daemon thread that holds a Counter in a local until the process ends.
+HOLDS_A_LOCAL = """
 def work():
     p = counter.Counter()
     ready.set()
     while True:
         time.sleep(0.01)
-""" + START)
+""" + START
+
+
+def test_an_instance_in_a_daemon_threads_local_is_not_a_leak():
+    out = run(HOLDS_A_LOCAL)
     assert (out.returncode, out.stderr) == (0, "")
 
 
 def test_a_real_leak_is_still_reported_next_to_a_daemon_thread():
-    out = run("""
-def work():
-    p = counter.Counter()
-    ready.set()
-    while True:
-        time.sleep(0.01)
-""" + START + "leaky.keep(leaky.Blob(3))\n")
+    out = run(HOLDS_A_LOCAL + "leaky.keep(leaky.Blob(3))\n")
     assert out.returncode == 70, out.stderr
     assert out.stderr.splitlines() == LEAK_LINES
 
