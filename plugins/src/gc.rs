@@ -25,11 +25,16 @@ use crate::{Class, Instance};
 
 /// How a `gc` class shows the collector its references.
 pub trait Traverse {
-    /// Calls `visit.instance(h)` for every handle the value holds, and
+    /// Calls `visit.instance(h)` once for every handle the value holds, and
     /// nothing else: it runs inside the collector, which is counting
     /// references. Cloning a handle here panics (ending the traversal, which
     /// is safe); a handle dropped here (through interior mutability) is
     /// released only after the collection.
+    ///
+    /// A hook that reports wrongly (a handle twice, or one this value shares
+    /// with another through an `Arc`) can make the collector judge a live
+    /// object garbage and `clear` it early: a logic error, never a memory
+    /// error (`spec/SOUNDNESS.md`, §3a).
     fn traverse(&self, visit: &mut Visit<'_>);
     /// Drops every handle the value holds (typically by setting fields to
     /// `None` or clearing collections), breaking the cycle. The value must

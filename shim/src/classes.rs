@@ -347,36 +347,35 @@ unsafe extern "C" fn slot_traverse(
     0
 }
 
-/// `tp_clear` of GC classes: drops the handles the value holds (through the
-/// plugin), and a wrapper's owner (the wrapper is then no longer ready:
-/// using it raises). A value someone has borrowed is left alone: a borrower
-/// holds a reference, so the object cannot be garbage.
+/// `tp_clear` of GC classes: drops the handles the value holds, through the
+/// plugin's `Traverse::clear`, holding an exclusive borrow of the value.
+///
+/// The collector's verdict is not trusted for memory safety: a `traverse`
+/// hook written in safe code can visit one handle twice, or visit a handle
+/// that another object (or a thread, through an `Arc`) also holds, and then
+/// a live object looks like garbage. So:
+/// - a value someone has borrowed is left alone, and the borrow is taken
+///   with the same atomic operation calls use, so no call can begin
+///   borrowing it while `clear` runs (on 3.13t `tp_clear` runs after the
+///   collector has restarted the world);
+/// - a reference wrapper keeps its owner: a thread that is using the wrapper
+///   relies on that reference, and no cycle needs it broken (a cycle through
+///   a wrapper also passes through a value that holds a handle, and that
+///   value's own `clear` breaks it).
+///
+/// A wrong verdict therefore costs at most a live value's handles, which is
+/// what `clear` is allowed to do at any time (`spec/SOUNDNESS.md`, §3).
 unsafe extern "C" fn slot_clear(obj: *mut ffi::PyObject) -> c_int {
     use std::sync::atomic::Ordering;
     let h = instance::header(obj);
-    if h.borrow.load(Ordering::Acquire) != 0 {
-        return 0;
-    }
     let flags = h.flags.load(Ordering::Acquire);
     let both = instance_flags::READY | instance_flags::OWNED;
     if flags & both == both {
         let class = class_of(obj);
         if let Some(clear) = class.gc.clear.into_option() {
-            clear(h.value);
+            let value = h.value;
+            instance::with_exclusive_value(obj, || clear(value));
         }
-    }
-    let owner = h.owner as *mut ffi::PyObject;
-    if !owner.is_null() {
-        // Unmapped, so that no later `&T` result at this address finds it.
-        let was = h.flags.fetch_and(
-            !(instance_flags::READY | instance_flags::MAPPED),
-            Ordering::AcqRel,
-        );
-        if was & instance_flags::MAPPED != 0 {
-            instance::unmap(obj);
-        }
-        instance::take_owner(obj);
-        ffi::Py_DECREF(owner);
     }
     0
 }

@@ -115,13 +115,30 @@ pub unsafe fn is_ready(obj: *mut ffi::PyObject) -> bool {
     header(obj).flags.load(Ordering::Acquire) & instance_flags::READY != 0
 }
 
-/// Forgets a reference wrapper's owner (the caller releases the reference).
+/// Runs `f` holding an exclusive borrow of `obj`'s own value, taken
+/// without waiting: `false` (and `f` not run) if anyone holds a borrow of it.
+/// `tp_clear` uses it, so that even a wrong verdict of the collector (a
+/// `traverse` hook that visits a handle twice makes a live object look like
+/// garbage) never changes a value another thread is reading.
 ///
 /// # Safety
-/// `obj` is an oxbind instance that no other thread can reach (`tp_clear`
-/// runs with the collector's guarantees).
-pub unsafe fn take_owner(obj: *mut ffi::PyObject) {
-    header_mut(obj).owner = ptr::null_mut();
+/// `obj` is a live, owned oxbind instance (not a reference wrapper); the
+/// thread is attached.
+pub unsafe fn with_exclusive_value(obj: *mut ffi::PyObject, f: impl FnOnce()) -> bool {
+    let h = header(obj);
+    if !try_acquire(h, true) {
+        return false;
+    }
+    // Released even if `f` panics (the plugin's clear hook catches its own).
+    struct Release<'a>(&'a InstanceHeader);
+    impl Drop for Release<'_> {
+        fn drop(&mut self) {
+            self.0.borrow.store(0, Ordering::Release);
+        }
+    }
+    let _release = Release(h);
+    f();
+    true
 }
 
 /// Removes a reference wrapper's entry from the instance map, so that no

@@ -324,6 +324,93 @@ def test_a_traverse_hook_that_drops_or_clones_handles_does_not_corrupt_the_colle
     assert "cloned inside Traverse::traverse" in out.stderr
 
 
+# A `traverse` hook in safe code can visit one handle several times. Each
+# extra visit makes the collector count one reference less from outside,
+# and when the counts meet it judges a live object garbage and clears it.
+# `lie_about` tries every visit count from 1 to 12, so that one of them is
+# exact whatever the interpreter's own references are. The objects lied
+# about live only in a function's local variables: the collector cannot see
+# those (a module global would be reachable from the module's dict).
+LIAR = """
+def lie_about(target):
+    for visits in range(1, 13):
+        liar = hostile.Liar(target, visits)
+        liar.close_loop(liar)
+        del liar
+        gc.collect()
+
+def read_after_gate(box, result):
+    obj = box.pop()     # now only this frame and the caller's hold it
+    result.append(obj.total_after_gate())
+
+def start_reader(obj, result):
+    t = threading.Thread(target=read_after_gate, args=([obj], result))
+    t.start()
+    time.sleep(0.2)     # the call is now waiting at the gate
+    return t
+"""
+
+
+def test_a_lying_traverse_hook_cannot_free_a_live_wrappers_owner():
+    # Before: the wrapper's tp_clear dropped its owner, freeing the Shelf
+    # while the wrapper was in use ("got an uninitialised hostile.Cell").
+    out = run("""
+    def main():
+        c = hostile.Cell(100)
+        lie_about(c)            # the lie works: a live, unborrowed value is cleared
+        print(c.total())
+        w = hostile.Shelf(10).cell      # only the wrapper keeps its Shelf alive
+        lie_about(w)
+        print(w.total(), oxbind._live_instances("hostile.Shelf"))
+    main()
+    gc.collect()
+    print(oxbind._live_instances("hostile.Shelf"), oxbind._live_instances("hostile.Liar"))
+    """, prelude=PRELUDE + LIAR)
+    assert out.stdout == "0\n55 1\n0 0\n"
+
+
+def test_a_lying_traverse_hook_cannot_clear_a_value_a_waiting_call_reads():
+    # A call holds its borrow of a wrapper's owner while it waits, detached,
+    # for a PyMutex a plugin thread holds; meanwhile the collector, misled,
+    # judges the wrapper garbage. The owner must stay alive and unchanged
+    # for the call (before: freed under it, then read).
+    out = run("""
+    def main():
+        w = hostile.Shelf(1000).cell
+        hostile.gate_close()
+        result = []
+        t = start_reader(w, result)
+        lie_about(w)
+        junk = [hostile.Shelf(3) for _ in range(2000)]   # reuse freed memory
+        hostile.gate_open()
+        t.join()
+        print(result, w.total())
+    main()
+    """, timeout=60, prelude=PRELUDE + LIAR)
+    assert out.stdout == "[500500] 500500\n"
+
+
+def test_a_lying_traverse_hook_leaves_borrowed_values_alone():
+    # An owned value that a waiting call borrows is not cleared; once it is
+    # free, the misled collector clears it (dropping its data is all `clear`
+    # may do) and the object stays usable.
+    out = run("""
+    def main():
+        c = hostile.Cell(100)
+        hostile.gate_close()
+        result = []
+        t = start_reader(c, result)
+        lie_about(c)
+        hostile.gate_open()
+        t.join()
+        print(result)
+        lie_about(c)
+        print(c.total(), oxbind._live_instances("hostile.Cell"))
+    main()
+    """, timeout=60, prelude=PRELUDE + LIAR)
+    assert out.stdout == "[5050]\n0 1\n"
+
+
 def test_nested_critical_sections_end_in_order():
     out = run("""
     a, b = hostile.Span(1), hostile.Span(2)
