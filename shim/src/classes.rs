@@ -30,10 +30,10 @@ use oxbind_internals::{instance_flags, TypeRecord, TypeRecord_Ref};
 use pyo3_ffi as ffi;
 
 use crate::{
-    errors,
     function::{self, FunctionData, Mode},
     instance, internals,
-    pyref::Owned,
+    py::errors,
+    py::owned::Owned,
 };
 
 /// Everything this copy knows about a class it created.
@@ -341,7 +341,9 @@ unsafe extern "C" fn slot_traverse(
         if let Some(traverse) = class.gc.traverse.into_option() {
             // Handle releases (and clones) inside the hook are pooled, never
             // applied: a count changed mid-collection corrupts it.
-            return crate::refpool::traversing(|| traverse(h.value, visit as *const c_void, arg));
+            return crate::sync::refpool::traversing(|| {
+                traverse(h.value, visit as *const c_void, arg)
+            });
         }
     }
     0
@@ -497,7 +499,7 @@ pub fn check_compatible(class: &ClassRef, record: TypeRecord_Ref) -> Result<(), 
                 return Err(format!(
                     "its layout in {ours} does not match the owner's {theirs} (plugin '{}'): {}",
                     record.owner().as_str(),
-                    crate::layout_report::summarize(&e.to_string())
+                    crate::compat::summarize(&e.to_string())
                 ));
             }
             if class.size != record.size() || class.align != record.align() {

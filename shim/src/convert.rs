@@ -257,7 +257,7 @@ pub unsafe fn from_ret(value: RetValue) -> *mut ffi::PyObject {
             ffi::PyBytes_FromStringAndSize(b.as_ptr() as *const c_char, b.len() as ffi::Py_ssize_t)
         }
         RetValue::Written | RetValue::Ref(_) | RetValue::List(_) | RetValue::Moved(_) => {
-            crate::errors::raise(
+            crate::py::errors::raise(
                 ffi::PyExc_RuntimeError,
                 "oxbind: a plugin returned an object for a non-object result",
             );

@@ -9,7 +9,7 @@ use std::ptr;
 
 use pyo3_ffi as ffi;
 
-use crate::{errors, internals, module_def::CpythonStatic, pyref::Owned};
+use crate::{internals, py::errors, py::module_def::CpythonStatic, py::owned::Owned};
 
 const INFO_DOC: &str = "internals_info()\n--\n\n\
 Describe the shared oxbind runtime as this module's shim copy sees it: its runtime id, \

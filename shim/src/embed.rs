@@ -26,10 +26,13 @@ use oxbind_abi::PluginRoot;
 use pyo3_ffi as ffi;
 
 use crate::{
-    diagnostics, errors, internals, loader,
-    module_def::{standard_slots, SLOT_COUNT},
-    plugin_module, plugin_table,
-    pyref::Owned,
+    diagnostics, internals,
+    plugin::build,
+    plugin::open,
+    plugin::table,
+    py::errors,
+    py::module_def::{standard_slots, SLOT_COUNT},
+    py::owned::Owned,
 };
 
 /// A module definition with the plugin root it stands for. `def` comes
@@ -124,18 +127,18 @@ unsafe extern "C" fn create(
 unsafe fn create_module(spec: *mut ffi::PyObject, def: &StandaloneDef) -> Result<Owned, ()> {
     let joined = internals::join(def.name)?;
     let path = spec_origin(spec)?;
-    if let Err(e) = loader::check_root(def.root) {
+    if let Err(e) = open::check_root(def.root) {
         errors::import_error(&format!("{}: {e}", def.name), Some(&path));
         return Err(());
     }
     let plugins = joined.internals.plugins() as *mut ffi::PyObject;
     // One file per plugin name, one build per plugin (plugin_table.rs). The
     // import system puts the module in sys.modules itself.
-    let reservation = match plugin_table::claim(plugins, def.name, &path)? {
-        plugin_table::Claim::Loaded(module) => return Ok(module),
-        plugin_table::Claim::Build(r) => r,
+    let reservation = match table::claim(plugins, def.name, &path)? {
+        table::Claim::Loaded(module) => return Ok(module),
+        table::Claim::Build(r) => r,
     };
-    let module = plugin_module::build(&loader::CheckedPlugin {
+    let module = build::build(&open::CheckedPlugin {
         path,
         root: def.root,
     })?;

@@ -40,10 +40,13 @@ use pyo3_ffi as ffi;
 use smallvec::SmallVec;
 
 use crate::{
-    classes, containers,
+    classes,
     convert::{self, ArgFailure},
-    critical, errors, instance,
-    pyref::Owned,
+    instance,
+    py::containers,
+    py::errors,
+    py::owned::Owned,
+    sync::critical,
 };
 
 include!(concat!(env!("OUT_DIR"), "/entry_points.rs"));
@@ -397,7 +400,8 @@ thread_local! {
 
 /// Slots given back by builds that failed after claiming (registration
 /// failures): reused before new ones. Locked only while attached.
-static FREE_SLOTS: crate::sync::PyLock<Vec<usize>> = crate::sync::PyLock::new(Vec::new());
+static FREE_SLOTS: crate::sync::lock::PyLock<Vec<usize>> =
+    crate::sync::lock::PyLock::new(Vec::new());
 
 /// Records that `def`, at its final address, waits for an entry point.
 /// `def` is leaked: it lives for good at this address.

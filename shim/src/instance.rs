@@ -31,7 +31,7 @@ use std::{
 use oxbind_internals::{instance_flags, InstanceHeader, TypeRecord_Ref};
 use pyo3_ffi as ffi;
 
-use crate::{classes::ClassData, errors, internals};
+use crate::{classes::ClassData, internals, py::errors};
 
 /// Offset of the [`InstanceHeader`] in every instance.
 pub const HEADER_OFFSET: usize = size_of::<ffi::PyObject>();
@@ -768,7 +768,7 @@ pub unsafe fn borrow_all(
                         return Err(());
                     }
                     rounds += 1;
-                    crate::detach::detached(|| {
+                    crate::sync::detach::detached(|| {
                         if rounds < 16 {
                             std::thread::yield_now();
                         } else {
@@ -810,7 +810,7 @@ pub unsafe fn object_for_ref(
 ) -> *mut ffi::PyObject {
     for &c in candidates {
         if header(c).value as *const c_void == ptr_value && is_instance(c, record) {
-            return crate::pyref::new_ref(c);
+            return crate::py::owned::new_ref(c);
         }
     }
     let Some(joined) = internals::joined() else {

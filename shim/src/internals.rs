@@ -42,7 +42,7 @@ use oxbind_internals::{
 };
 use pyo3_ffi as ffi;
 
-use crate::{errors, instance, leaks, pyref::Owned, sync::PyLock, SHIM_VERSION};
+use crate::{instance, leaks, py::errors, py::owned::Owned, sync::lock::PyLock, SHIM_VERSION};
 
 /// Whether this shim copy was built for a free-threaded interpreter.
 pub const FREE_THREADED: bool = cfg!(Py_GIL_DISABLED);
@@ -144,8 +144,8 @@ pub unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
             // writes copy_index, before any reader can rely on it.
             (*candidate).copy_index = (internals.join())(internals.state(), copy);
             errors::set_panic_error(internals.panic_error() as *mut ffi::PyObject);
-            crate::detach::install_exit_gate();
-            crate::refpool::install_gc_callback();
+            crate::sync::detach::install_exit_gate();
+            crate::sync::refpool::install_gc_callback();
             Ok(&*candidate)
         }
         Err(winner) => {
@@ -215,7 +215,7 @@ unsafe fn check_capsule(
     if let Err(e) = check_layout_compatibility(interface, implementation) {
         return refuse(format!(
             "the layouts of internals ABI {theirs} (theirs) and {mine} (this copy) do not match: {}",
-            crate::layout_report::summarize(&e.to_string())
+            crate::compat::summarize(&e.to_string())
         ));
     }
     Ok(header)
@@ -805,7 +805,7 @@ pub unsafe fn info_dict(joined: &Joined) -> Result<Owned, ()> {
     let dict = Owned::from_raw(ffi::PyDict_New()).ok_or(())?;
     // The dict also holds name reservations (`name:<plugin>` → path):
     // count the modules only.
-    let plugins = crate::containers::dict_items(i.plugins() as *mut ffi::PyObject)
+    let plugins = crate::py::containers::dict_items(i.plugins() as *mut ffi::PyObject)
         .iter()
         .filter(|(_, v)| ffi::PyModule_Check(v.as_ptr()) != 0)
         .count() as ffi::Py_ssize_t;
@@ -928,7 +928,7 @@ pub unsafe fn dict_set_default(
     #[cfg(Py_3_13)]
     {
         let mut result = ptr::null_mut();
-        if crate::ffi::PyDict_SetDefaultRef(dict, key, value, &mut result) < 0 {
+        if crate::py::ffi::PyDict_SetDefaultRef(dict, key, value, &mut result) < 0 {
             return Err(());
         }
         Owned::from_raw(result).ok_or(())
@@ -936,7 +936,7 @@ pub unsafe fn dict_set_default(
     #[cfg(not(Py_3_13))]
     {
         // Before 3.13 every supported build has a GIL, which makes this atomic.
-        let stored = crate::ffi::PyDict_SetDefault(dict, key, value);
+        let stored = crate::py::ffi::PyDict_SetDefault(dict, key, value);
         if stored.is_null() {
             return Err(());
         }

@@ -385,7 +385,7 @@ mod threads {
     use pyo3_ffi as ffi;
 
     use super::{Leaks, REPORTER};
-    use crate::{instance, internals, module_def::CpythonStatic, sync::PyLock};
+    use crate::{instance, internals, py::module_def::CpythonStatic, sync::lock::PyLock};
 
     /// What the callback found.
     #[derive(Default)]
@@ -419,7 +419,7 @@ mod threads {
     /// # Safety
     /// The thread is attached; no oxbind lock is held.
     pub unsafe fn register_snapshot() {
-        let saved = crate::errors::take_exception();
+        let saved = crate::py::errors::take_exception();
         let func = ffi::PyCFunction_NewEx(SNAPSHOT_DEF.get(), ptr::null_mut(), ptr::null_mut());
         let atexit = ffi::PyImport_ImportModule(c"atexit".as_ptr());
         if !func.is_null() && !atexit.is_null() {
@@ -429,7 +429,7 @@ mod threads {
         ffi::Py_XDECREF(func);
         ffi::Py_XDECREF(atexit);
         ffi::PyErr_Clear();
-        crate::errors::restore_exception(saved);
+        crate::py::errors::restore_exception(saved);
     }
 
     /// The `atexit` callback: records what other threads hold.
@@ -572,7 +572,7 @@ mod threads {
         /// # Safety
         /// Attached, and no other thread runs Python code meanwhile.
         unsafe fn run(&mut self) {
-            let saved = crate::errors::take_exception();
+            let saved = crate::py::errors::take_exception();
             let modules = ffi::PyImport_GetModuleDict();
             if !modules.is_null() {
                 let (mut pos, mut k, mut v) = (0, ptr::null_mut(), ptr::null_mut());
@@ -595,7 +595,7 @@ mod threads {
             }
             self.traverse();
             ffi::PyErr_Clear();
-            crate::errors::restore_exception(saved);
+            crate::py::errors::restore_exception(saved);
         }
 
         /// Adds the locals of every frame of `t` to the stack.

@@ -32,31 +32,22 @@
 //! - [`pyref`]: an owned strong reference.
 //! - [`stubs`]: `.pyi` type stubs from a plugin's registered signatures.
 
-pub mod classes;
-pub mod containers;
-pub mod convert;
-pub mod critical;
-pub mod detach;
-pub mod diagnostics;
+pub(crate) mod classes;
+pub(crate) mod compat;
+pub(crate) mod convert;
+pub(crate) mod diagnostics;
 pub mod embed;
-pub mod errors;
-pub mod ffi;
-pub mod function;
-pub mod host;
-pub mod instance;
-pub mod internals;
-pub mod layout_report;
-pub mod leaks;
-pub mod loader;
+pub(crate) mod function;
+pub(crate) mod instance;
+pub(crate) mod internals;
+pub(crate) mod leaks;
 #[cfg(feature = "extension-module")]
-pub mod module;
-pub mod module_def;
-pub mod plugin_module;
-pub mod plugin_table;
-pub mod pyref;
-pub mod refpool;
-pub mod stubs;
-pub mod sync;
+pub(crate) mod oxbind_module;
+pub(crate) mod plugin;
+pub(crate) mod py;
+#[cfg(feature = "extension-module")]
+pub(crate) mod stubs;
+pub(crate) mod sync;
 
 /// The version of this shim crate.
 pub const SHIM_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,7 +14,7 @@ use std::{
 use oxbind_abi::{ErrorKind, ErrorRecord};
 use pyo3_ffi as ffi;
 
-use crate::pyref::Owned;
+use crate::py::owned::Owned;
 
 /// `oxbind.PanicError` of the runtime this copy joined (`internals.rs`):
 /// set once when the copy joins, then read-only.
@@ -249,7 +249,7 @@ pub unsafe fn type_name(obj: *mut ffi::PyObject) -> String {
 /// The thread is attached, `obj` is valid, and no oxbind lock is held:
 /// `repr` may run Python code.
 pub unsafe fn repr(obj: *mut ffi::PyObject) -> String {
-    let Some(text) = crate::pyref::Owned::from_raw(ffi::PyObject_Repr(obj)) else {
+    let Some(text) = crate::py::owned::Owned::from_raw(ffi::PyObject_Repr(obj)) else {
         ffi::PyErr_Clear();
         return format!("<{} object>", type_name(obj));
     };

@@ -18,7 +18,7 @@
 //!   drains before its own, the collector drains at the start of every
 //!   collection (a `gc.callbacks` entry, so that no collection sees a
 //!   handle whose reference is still pending), and the exit gate drains
-//!   before finalization (`crate::detach`).
+//!   before finalization (`crate::sync::detach`).
 //! - **Attached** threads drain the pool, then change the count directly.
 //!
 //! Whether a thread is attached: 3.13 and newer read the thread's own
@@ -169,7 +169,7 @@ fn schedule() {
     // called only while the runtime is initialised and not finalizing.
     let queued = unsafe {
         ffi::Py_IsInitialized() != 0
-            && !crate::detach::closing()
+            && !crate::sync::detach::closing()
             && ffi::Py_AddPendingCall(Some(drain_pending), ptr::null_mut()) == 0
     };
     if !queued {
@@ -250,7 +250,7 @@ pub unsafe fn install_gc_callback() {
     static DONE: AtomicBool = AtomicBool::new(false);
     // SAFETY: attached; the def is a static CPython only reads.
     unsafe {
-        crate::detach::register_once(
+        crate::sync::detach::register_once(
             &DONE,
             ptr::addr_of_mut!(GC_CALLBACK_DEF),
             c"gc",

@@ -3,15 +3,19 @@
 
 use pyo3_ffi::PyObject;
 
+#[cfg(not(Py_3_13))]
 extern "C" {
-    /// `PyDict_SetDefault` (3.x): returns a borrowed reference to the value
-    /// now stored under `key`. Atomic under the GIL.
+    /// `PyDict_SetDefault` (3.x; before 3.13, where `PyDict_SetDefaultRef`
+    /// replaces it): returns a borrowed reference to the value now stored
+    /// under `key`. Atomic under the GIL.
     pub fn PyDict_SetDefault(
         mp: *mut PyObject,
         key: *mut PyObject,
         default: *mut PyObject,
     ) -> *mut PyObject;
+}
 
+extern "C" {
     /// `PyThread_get_thread_ident` (3.x): the calling thread's identifier,
     /// as `threading.get_ident()` gives it.
     pub fn PyThread_get_thread_ident() -> std::os::raw::c_ulong;

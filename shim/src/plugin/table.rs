@@ -16,11 +16,15 @@
 //! `name:<plugin>`, and it deletes the name before the token, so a waiting
 //! load never builds without the name.
 
+// Finding a plugin by name or file is `oxbind.load`'s; a plugin built as its
+// own module only claims its own name.
+#![cfg_attr(not(feature = "extension-module"), allow(dead_code))]
+
 use std::{marker::PhantomData, os::unix::ffi::OsStrExt, path::Path, time::Duration};
 
 use pyo3_ffi as ffi;
 
-use crate::{errors, internals, loader::brief, pyref::Owned};
+use crate::{internals, plugin::open::brief, py::errors, py::owned::Owned};
 
 /// What [`claim`] found.
 pub enum Claim {
@@ -58,7 +62,7 @@ pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Res
     let path_key = Owned::from_raw(errors::new_str(&path.to_string_lossy())).ok_or(())?;
     let name_key = Owned::from_raw(errors::new_str(&format!("name:{name}"))).ok_or(())?;
     let building_key = Owned::from_raw(errors::new_str(&format!("building:{name}"))).ok_or(())?;
-    let me = crate::ffi::PyThread_get_thread_ident();
+    let me = crate::py::ffi::PyThread_get_thread_ident();
     let token = Owned::from_raw(ffi::PyTuple_New(1)).ok_or(())?;
     let ident = Owned::from_raw(ffi::PyLong_FromUnsignedLong(me)).ok_or(())?;
     // PyTuple_SetItem steals the reference it is given.
@@ -113,7 +117,7 @@ pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Res
         }
         drop(builder);
         // Another thread is building it: wait without holding the interpreter.
-        crate::detach::detached(|| std::thread::sleep(Duration::from_millis(1)));
+        crate::sync::detach::detached(|| std::thread::sleep(Duration::from_millis(1)));
         // Ctrl-C ends the wait (on the main thread) rather than the process.
         if ffi::PyErr_CheckSignals() < 0 {
             return Err(());
@@ -122,11 +126,6 @@ pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Res
 }
 
 impl Reservation {
-    /// The plugin name this reservation holds.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Records `module` as the file's module, registers it in `sys.modules`
     /// if `in_sys_modules`, and ends the build. Returns the module.
     ///

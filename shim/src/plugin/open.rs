@@ -25,6 +25,10 @@
 //! Every path or name a loader message shows goes through [`brief`], so a
 //! message stays short whatever the caller passed.
 
+// Opening a file is `oxbind.load`'s; a plugin built as its own module only
+// checks its root ([`check_root`]).
+#![cfg_attr(not(feature = "extension-module"), allow(dead_code))]
+
 use std::{
     ffi::OsStr,
     fmt,
@@ -308,7 +312,7 @@ pub fn check_root(root: &'static PluginRoot) -> Result<(), LoadError> {
     }
     // The plugin is older or equal, so its layout is the interface.
     check_layout_compatibility(root.module_layout, <PluginModule_Ref as StableAbi>::LAYOUT)
-        .map_err(|e| LoadError::LayoutMismatch(crate::layout_report::summarize(&e.to_string())))?;
+        .map_err(|e| LoadError::LayoutMismatch(crate::compat::summarize(&e.to_string())))?;
     Ok(())
 }
 
@@ -399,14 +403,14 @@ pub fn shorten(text: impl AsRef<OsStr>, max: usize) -> String {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn open_detached(path: &Path, failure: &str) -> Result<CheckedPlugin, ()> {
-    // Detached through the exit gate (`crate::detach`): a daemon thread
+    // Detached through the exit gate (`crate::sync::detach`): a daemon thread
     // loading while the interpreter exits is parked, not ended mid-shim.
-    let opened = crate::detach::detached(|| std::panic::catch_unwind(|| open(path)));
+    let opened = crate::sync::detach::detached(|| std::panic::catch_unwind(|| open(path)));
     let why = match opened {
         Ok(Ok(checked)) => return Ok(checked),
         Ok(Err(e)) => e.to_string(),
         Err(_) => "the ABI checks failed unexpectedly".to_owned(),
     };
-    crate::errors::import_error(&format!("{failure} {}: {why}", brief(path)), Some(path));
+    crate::py::errors::import_error(&format!("{failure} {}: {why}", brief(path)), Some(path));
     Err(())
 }

@@ -17,10 +17,13 @@ use std::{
 use pyo3_ffi as ffi;
 
 use crate::{
-    diagnostics, errors, internals, loader,
-    module_def::{standard_slots, CpythonStatic, SLOT_COUNT},
-    plugin_module, plugin_table,
-    pyref::Owned,
+    diagnostics, internals,
+    plugin::build,
+    plugin::open,
+    plugin::table,
+    py::errors,
+    py::module_def::{standard_slots, CpythonStatic, SLOT_COUNT},
+    py::owned::Owned,
     stubs, SHIM_VERSION,
 };
 
@@ -159,7 +162,7 @@ unsafe fn fs_path(arg: *mut ffi::PyObject) -> Result<PathBuf, ()> {
         ffi::PyErr_Clear();
         errors::type_error(&format!(
             "load() argument 'path' must be str or os.PathLike, not {}",
-            loader::brief(errors::type_name(arg))
+            open::brief(errors::type_name(arg))
         ));
         return Err(());
     };
@@ -211,7 +214,7 @@ unsafe fn search_dirs() -> Vec<PathBuf> {
         .unwrap_or_default();
     let sys_path = ffi::PySys_GetObject(c"path".as_ptr()); // borrowed
     if !sys_path.is_null() && ffi::PyList_Check(sys_path) != 0 {
-        if let Ok(items) = crate::containers::list_items(sys_path) {
+        if let Ok(items) = crate::py::containers::list_items(sys_path) {
             for item in items {
                 if ffi::PyUnicode_Check(item.as_ptr()) == 0 {
                     continue;
@@ -247,9 +250,9 @@ unsafe fn find_plugin(name: &str) -> Result<PathBuf, ()> {
         &format!(
             "oxbind.load: no plugin named '{}': looked for {} and {} in {} directories \
              (OXBIND_PLUGIN_PATH, then sys.path)",
-            loader::brief(name),
-            loader::brief(&files[0]),
-            loader::brief(&files[1]),
+            open::brief(name),
+            open::brief(&files[0]),
+            open::brief(&files[1]),
             dirs.len()
         ),
     );
@@ -266,7 +269,7 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
     let path = match &wanted {
         Some(name) => {
             // A loaded plugin answers to its name, wherever its file is.
-            if let Some(module) = plugin_table::loaded_by_name(plugins, name)? {
+            if let Some(module) = table::loaded_by_name(plugins, name)? {
                 return Ok(module);
             }
             find_plugin(name)?
@@ -285,7 +288,7 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
         Ok(p) => p,
         Err(e) => {
             errors::import_error(
-                &format!("oxbind.load: cannot load {}: {e}", loader::brief(&path)),
+                &format!("oxbind.load: cannot load {}: {e}", open::brief(&path)),
                 Some(&path),
             );
             return Err(());
@@ -295,16 +298,16 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
     if let Some(existing) = internals::dict_get(plugins, key.as_ptr())? {
         return Ok(existing);
     }
-    let checked = loader::open_detached(&canonical, "oxbind.load: cannot load")?;
+    let checked = open::open_detached(&canonical, "oxbind.load: cannot load")?;
     let name = checked.root.module.name().as_str();
     if let Some(wanted) = &wanted {
         if wanted != name {
             errors::import_error(
                 &format!(
                     "oxbind.load: {} was found for '{}' but is the plugin '{}'",
-                    loader::brief(&canonical),
-                    loader::brief(wanted),
-                    loader::brief(name)
+                    open::brief(&canonical),
+                    open::brief(wanted),
+                    open::brief(name)
                 ),
                 Some(&canonical),
             );
@@ -312,13 +315,13 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
         }
     }
     // One file per plugin name, one build per plugin (plugin_table.rs).
-    let reservation = match plugin_table::claim(plugins, name, &canonical)? {
-        plugin_table::Claim::Loaded(module) => return Ok(module),
-        plugin_table::Claim::Build(r) => r,
+    let reservation = match table::claim(plugins, name, &canonical)? {
+        table::Claim::Loaded(module) => return Ok(module),
+        table::Claim::Build(r) => r,
     };
-    plugin_table::check_sys_modules(name, &canonical)?;
+    table::check_sys_modules(name, &canonical)?;
     // On failure, dropping the reservation releases the name.
-    let module = plugin_module::build(&checked)?;
+    let module = build::build(&checked)?;
     reservation.finish(module, true)
 }
 
@@ -355,7 +358,7 @@ unsafe fn plugins_inner() -> Result<Owned, ()> {
     };
     let dict = joined.internals.plugins() as *mut ffi::PyObject;
     let mut infos: Vec<(String, Owned)> = Vec::new();
-    for (_, value) in crate::containers::dict_items(dict) {
+    for (_, value) in crate::py::containers::dict_items(dict) {
         if ffi::PyModule_Check(value.as_ptr()) == 0 {
             continue; // a name reservation
         }

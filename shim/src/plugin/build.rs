@@ -16,9 +16,10 @@ use pyo3_ffi as ffi;
 
 use crate::{
     classes::{self, ClassFunctions},
-    errors, function, instance, internals,
-    loader::{self, CheckedPlugin},
-    pyref::Owned,
+    function, instance, internals,
+    plugin::open::{self, CheckedPlugin},
+    py::errors,
+    py::owned::Owned,
 };
 
 /// A descriptor problem, reported as `ImportError: ... <path>: <this>`.
@@ -354,9 +355,9 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         errors::import_error(
             &format!(
                 "oxbind: cannot load {} ({}): {}",
-                loader::brief(name),
-                loader::brief(&plugin.path),
-                loader::shorten(&why, loader::DETAIL_CHARS)
+                open::brief(name),
+                open::brief(&plugin.path),
+                open::shorten(&why, open::DETAIL_CHARS)
             ),
             Some(&plugin.path),
         );
@@ -440,7 +441,7 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         prepared.push((desc, prepare_class(desc, gc, name, version)?));
     }
 
-    crate::host::install(module_ref.host());
+    crate::plugin::host::install(module_ref.host());
     let claimed = run_init(plugin, name).and_then(|()| function::claim_entries());
     if claimed.is_err() {
         // A failed build gives back the entry points it would have used:
@@ -486,8 +487,8 @@ unsafe fn run_init(plugin: &CheckedPlugin, name: &str) -> Result<(), ()> {
     errors::import_error_from_current(
         &format!(
             "oxbind: cannot load {} ({}): its init {what}",
-            loader::brief(name),
-            loader::brief(&plugin.path)
+            open::brief(name),
+            open::brief(&plugin.path)
         ),
         Some(&plugin.path),
     );

@@ -82,22 +82,6 @@ fn enter_gate() -> bool {
     true
 }
 
-/// Re-attaches `state`, or parks this thread for good if the interpreter is
-/// past its exit callbacks (see the module docs).
-///
-/// # Safety
-/// `state` is this thread's, returned by `PyEval_SaveThread`; the thread
-/// holds nothing another thread may wait for.
-pub unsafe fn reattach(state: *mut ffi::PyThreadState) {
-    if !enter_gate() {
-        park_forever();
-    }
-    // SAFETY: as the caller promises; the gate is open (or this thread is
-    // the one finalizing), so CPython will not end the thread here.
-    unsafe { ffi::PyEval_RestoreThread(state) };
-    PASSING.fetch_sub(1, Ordering::SeqCst);
-}
-
 /// Whether the exit gate has closed: the interpreter is about to finalize.
 pub fn closing() -> bool {
     CLOSED.load(Ordering::SeqCst)
@@ -111,7 +95,7 @@ fn park_forever() -> ! {
 
 /// The `atexit` callback: closes the gate, lets threads already passing it
 /// finish, and releases the references threads not attached left to the
-/// pool ([`crate::refpool`]).
+/// pool ([`crate::sync::refpool`]).
 unsafe extern "C" fn at_exit(
     _module: *mut ffi::PyObject,
     _args: *mut ffi::PyObject,
@@ -136,7 +120,7 @@ unsafe extern "C" fn at_exit(
     }
     // SAFETY: attached.
     unsafe {
-        crate::refpool::drain();
+        crate::sync::refpool::drain();
         ffi::Py_NewRef(ffi::Py_None())
     }
 }
@@ -205,7 +189,7 @@ pub(crate) unsafe fn call_in_module(
     path: &[&std::ffi::CStr],
     arg: *mut ffi::PyObject,
 ) -> bool {
-    use crate::pyref::Owned;
+    use crate::py::owned::Owned;
     // SAFETY: attached; every object is owned by an `Owned` until dropped.
     unsafe {
         let Some(mut target) = Owned::from_raw(ffi::PyImport_ImportModule(module.as_ptr())) else {

@@ -7,7 +7,7 @@
 //! - **Before 3.13** (GIL builds only): a `parking_lot` raw mutex.
 //!
 //! Either is taken with a try-lock first; on contention the thread waits
-//! detached ([`crate::detach::detached`]), so a waiter never stalls the
+//! detached ([`crate::sync::detach::detached`]), so a waiter never stalls the
 //! interpreter (a stop-the-world GC, say), and re-attaches through the exit
 //! gate.
 //!
@@ -63,11 +63,11 @@ impl RawPyLock {
             return;
         }
         // Contended: never block while attached. The wait goes through the
-        // exit gate (`crate::detach`), not CPython's own detach inside
+        // exit gate (`crate::sync::detach`), not CPython's own detach inside
         // `PyMutex_Lock`, so a daemon thread waiting here at exit is parked,
         // not ended by `pthread_exit` in the middle of the shim.
         // A thread parked at the exit gate gives the lock back first.
-        crate::detach::detached_holding(
+        crate::sync::detach::detached_holding(
             || {
                 #[cfg(Py_3_13)]
                 // SAFETY: the PyMutex is zero-initialised and never moved (it

@@ -15,7 +15,7 @@
 
 use pyo3_ffi as ffi;
 
-use crate::{critical, pyref::Owned};
+use crate::{py::owned::Owned, sync::critical};
 
 /// Strong references to the items of `list`, in order.
 ///

@@ -51,7 +51,7 @@ unsafe extern "C" fn mutex_lock(mutex: *const u8) {
     {
         return;
     }
-    if crate::refpool::attached() {
+    if crate::sync::refpool::attached() {
         // Attached: wait detached until the lock looks free, re-attach, and
         // try again; never take it while detached. A thread that took it
         // detached would re-attach holding it, and re-attaching waits for
@@ -61,7 +61,7 @@ unsafe extern "C" fn mutex_lock(mutex: *const u8) {
         let mut rounds = 0u32;
         loop {
             // SAFETY: attached; the wait touches only the byte.
-            unsafe { crate::detach::detached(|| wait_until_free(byte, &mut rounds)) };
+            unsafe { crate::sync::detach::detached(|| wait_until_free(byte, &mut rounds)) };
             if byte
                 .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
@@ -203,12 +203,12 @@ unsafe extern "C" fn critical_end(section: *mut c_void) {
 
 unsafe extern "C" fn incref(obj: *mut c_void) {
     // SAFETY: `obj` is a live object the plugin holds (or was just passed);
-    // the pool takes the reference without attaching (`crate::refpool`).
-    crate::refpool::incref(obj as *mut pyo3_ffi::PyObject);
+    // the pool takes the reference without attaching (`crate::sync::refpool`).
+    crate::sync::refpool::incref(obj as *mut pyo3_ffi::PyObject);
 }
 
 unsafe extern "C" fn decref(obj: *mut c_void) {
     // SAFETY: the plugin owns one reference to `obj`, taken with `incref`,
     // and holds no lock of ours while dropping a handle.
-    crate::refpool::decref(obj as *mut pyo3_ffi::PyObject);
+    crate::sync::refpool::decref(obj as *mut pyo3_ffi::PyObject);
 }
