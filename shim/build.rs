@@ -1,11 +1,11 @@
 //! Build script of the shim: interpreter cfgs from pyo3-build-config, and the
-//! tables of per-function and per-class entry points (see `src/function.rs`
+//! tables of per-function and per-class entry points (see `src/call/entry.rs`
 //! and `src/classes.rs`).
 
 use std::{env, fmt::Write, fs, path::PathBuf};
 
 /// How many exported functions one shim copy can dispatch to with a direct
-/// entry point each. See `function::SLOT_COUNT`.
+/// entry point each. See `call::entry::SLOT_COUNT`.
 const SLOTS: usize = 4096;
 
 /// How many classes one shim copy can construct through a direct entry

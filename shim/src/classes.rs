@@ -30,7 +30,7 @@ use oxbind_internals::{instance_flags, TypeRecord, TypeRecord_Ref};
 use pyo3_ffi as ffi;
 
 use crate::{
-    function::{self, FunctionData, Mode},
+    call::{self, FunctionData, Mode},
     instance, internals,
     py::errors,
     py::owned::Owned,
@@ -111,8 +111,8 @@ pub unsafe fn prepare(
     for (kind, slot, data) in &functions.methods {
         match *kind {
             MethodKind::SLOT => slots[slot.0 as usize] = Some(*data),
-            MethodKind::STATIC => method_defs.push(function::method_def(data, ffi::METH_STATIC)),
-            _ => method_defs.push(function::method_def(data, 0)),
+            MethodKind::STATIC => method_defs.push(call::entry::method_def(data, ffi::METH_STATIC)),
+            _ => method_defs.push(call::entry::method_def(data, 0)),
         }
         if *kind != MethodKind::SLOT {
             method_data.push(*data);
@@ -122,7 +122,7 @@ pub unsafe fn prepare(
     let method_defs: &'static mut [ffi::PyMethodDef] = Box::leak(method_defs.into_boxed_slice());
     // Their entry points are claimed after the plugin's init succeeds.
     for (def, data) in method_defs.iter().zip(method_data) {
-        function::defer_entry(def as *const ffi::PyMethodDef, data);
+        call::entry::defer_entry(def as *const ffi::PyMethodDef, data);
     }
 
     let mut getsets = Vec::new();
@@ -275,7 +275,7 @@ pub unsafe fn prepare(
 /// It fails only if another registration of the same key, made after
 /// [`prepare`] looked, is incompatible. A plugin's keys are
 /// `<plugin>.<Class>` and its name is reserved while it builds
-/// (`plugin_table.rs`), so only the diagnostics hook `_register_type` can
+/// (`plugin/table.rs`), so only the diagnostics hook `_register_type` can
 /// do that.
 ///
 /// # Safety
@@ -436,7 +436,7 @@ fn class_doc(desc: &ClassDesc, ctor: Option<&FunctionData>) -> String {
     let name = desc.class.name();
     match ctor {
         Some(c) => {
-            let header = function::docstring(c.desc, name);
+            let header = call::signature::docstring(c.desc, name);
             let sig = header.split("\n--\n\n").next().unwrap_or(name);
             format!("{sig}\n--\n\n{}", desc.doc.as_str())
         }
@@ -548,7 +548,7 @@ pub unsafe fn convert_implicitly(
             let items: Vec<*mut ffi::PyObject> = (0..nparams)
                 .map(|k| ffi::PyTuple_GET_ITEM(obj, k as ffi::Py_ssize_t))
                 .collect();
-            function::dispatch(
+            call::dispatch::dispatch(
                 data,
                 ptr::null_mut(),
                 items.as_ptr(),
@@ -558,7 +558,7 @@ pub unsafe fn convert_implicitly(
             )
         } else if nparams == 1 {
             let items = [obj];
-            function::dispatch(
+            call::dispatch::dispatch(
                 data,
                 ptr::null_mut(),
                 items.as_ptr(),
@@ -593,7 +593,7 @@ unsafe fn converter_data(conv: &'static FunctionDesc) -> Result<&'static Functio
         .map(|p| p.default.as_ref().into_option().copied())
         .collect();
     let owner = conv.ret.class.map_or("<conversion>", |c| c.module());
-    let data = function::new_data(
+    let data = call::new_data(
         conv,
         defaults,
         conv.name.as_str().to_owned(),
@@ -630,7 +630,7 @@ unsafe fn invoke(
     mode: Mode,
 ) -> *mut ffi::PyObject {
     match class_of(obj).slots[kind.0 as usize] {
-        Some(data) => function::dispatch(
+        Some(data) => call::dispatch::dispatch(
             data,
             obj,
             args.as_ptr(),
@@ -693,7 +693,7 @@ unsafe fn construct(
         return ptr::null_mut();
     };
     let nargs = ffi::PyVectorcall_NARGS(nargsf);
-    function::dispatch(ctor, ptr::null_mut(), args, nargs, kwnames, Mode::Raise)
+    call::dispatch::dispatch(ctor, ptr::null_mut(), args, nargs, kwnames, Mode::Raise)
 }
 
 unsafe extern "C" fn class_vectorcall(
@@ -747,7 +747,7 @@ unsafe extern "C" fn property_get(
     closure: *mut c_void,
 ) -> *mut ffi::PyObject {
     let p = &*(closure as *const PropertyData);
-    function::dispatch(p.get, obj, ptr::null(), 0, ptr::null_mut(), Mode::Raise)
+    call::dispatch::dispatch(p.get, obj, ptr::null(), 0, ptr::null_mut(), Mode::Raise)
 }
 
 unsafe extern "C" fn property_set(
@@ -775,7 +775,7 @@ unsafe extern "C" fn property_set(
         return -1;
     }
     let args = [value];
-    match Owned::from_raw(function::dispatch(
+    match Owned::from_raw(call::dispatch::dispatch(
         set,
         obj,
         args.as_ptr(),

@@ -32,12 +32,11 @@
 //! - [`pyref`]: an owned strong reference.
 //! - [`stubs`]: `.pyi` type stubs from a plugin's registered signatures.
 
+pub(crate) mod call;
 pub(crate) mod classes;
 pub(crate) mod compat;
-pub(crate) mod convert;
 pub(crate) mod diagnostics;
 pub mod embed;
-pub(crate) mod function;
 pub(crate) mod instance;
 pub(crate) mod internals;
 pub(crate) mod leaks;

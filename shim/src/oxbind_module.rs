@@ -2,7 +2,7 @@
 //! `oxbind.load`.
 //!
 //! Shared state: loaded plugins live in the runtime's plugin table
-//! (`plugin_table.rs`), keyed by canonical path and by name, and a loaded
+//! (`plugin/table.rs`), keyed by canonical path and by name, and a loaded
 //! plugin is also registered in `sys.modules` under its name. Both are dicts
 //! changed with atomic dict operations only; no oxbind lock is held.
 

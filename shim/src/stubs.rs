@@ -12,7 +12,7 @@ use oxbind_abi::{
 };
 use pyo3_ffi as ffi;
 
-use crate::{convert, internals, plugin::open, py::errors, py::owned::Owned, SHIM_VERSION};
+use crate::{call, internals, plugin::open, py::errors, py::owned::Owned, SHIM_VERSION};
 
 /// `oxbind.stub`'s docstring.
 pub const STUB_DOC: &str = "stub(module)\n--\n\n\
@@ -268,7 +268,7 @@ impl Renderer<'_> {
                 .into_option()
                 .map(|d| match d {
                     oxbind_abi::ArgValue::Float(v) if !v.is_finite() => " = ...".to_owned(),
-                    d => format!(" = {}", convert::default_literal(d)),
+                    d => format!(" = {}", call::signature::default_literal(d)),
                 })
                 .unwrap_or_default();
             params.push(format!("{}: {ty}{default}", p.name.as_str()));

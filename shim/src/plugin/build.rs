@@ -15,8 +15,9 @@ use oxbind_abi::{
 use pyo3_ffi as ffi;
 
 use crate::{
+    call,
     classes::{self, ClassFunctions},
-    function, instance, internals,
+    instance, internals,
     plugin::open::{self, CheckedPlugin},
     py::errors,
     py::owned::Owned,
@@ -104,7 +105,7 @@ fn validate_function(
                 Some(normalise_default(*d, &p.ty).ok_or_else(|| {
                     InvalidPlugin(format!(
                         "{context}: {fname}() parameter '{pname}' has a default of the wrong type: {d:?} for a {} parameter",
-                        function::expected_name(&p.ty)
+                        call::signature::expected_name(&p.ty)
                     ))
                 })?)
             }
@@ -344,7 +345,7 @@ fn defaults_of(f: &FunctionDesc) -> Defaults {
 /// The thread is attached and this copy has joined a runtime.
 pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     // Whatever an earlier failed build on this thread left waiting.
-    function::discard_unclaimed();
+    call::entry::discard_unclaimed();
     let module_ref = plugin.root.module;
     let name: &'static str = module_ref.name().as_str();
     let version: &'static str = module_ref.version().as_str();
@@ -417,10 +418,10 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     set_str_attr(module.as_ptr(), c"__version__", version)?;
     set_plugin_info(module.as_ptr(), plugin, name, version)?;
     // Group functions by Python name, in order: a shared name is an overload set.
-    let mut groups: Vec<(&str, Vec<&'static function::FunctionData>)> = Vec::new();
+    let mut groups: Vec<(&str, Vec<&'static call::FunctionData>)> = Vec::new();
     for (desc, defaults) in functions.iter().zip(defaults) {
         let fname = desc.name.as_str();
-        let data = function::new_data(desc, defaults, fname.to_owned(), name, fname)?;
+        let data = call::new_data(desc, defaults, fname.to_owned(), name, fname)?;
         match groups.iter_mut().find(|(n, _)| *n == fname) {
             Some((_, list)) => list.push(data),
             None => groups.push((fname, vec![data])),
@@ -430,9 +431,9 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         let data = if candidates.len() == 1 {
             candidates.pop().expect("one")
         } else {
-            function::new_overloaded(candidates)?
+            call::new_overloaded(candidates)?
         };
-        let func = function::new_function(data, module.as_ptr(), module_name.as_ptr())?;
+        let func = call::entry::new_function(data, module.as_ptr(), module_name.as_ptr())?;
         add_attr(module.as_ptr(), fname, func.as_ptr())?;
     }
     let mut prepared = Vec::with_capacity(class_descs.len());
@@ -442,11 +443,11 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     }
 
     crate::plugin::host::install(module_ref.host());
-    let claimed = run_init(plugin, name).and_then(|()| function::claim_entries());
+    let claimed = run_init(plugin, name).and_then(|()| call::entry::claim_entries());
     if claimed.is_err() {
         // A failed build gives back the entry points it would have used:
         // it claimed none (spec/SOUNDNESS.md, "Failed loads").
-        function::discard_unclaimed();
+        call::entry::discard_unclaimed();
         return Err(());
     }
 
@@ -503,7 +504,7 @@ unsafe fn prepare_class(
 ) -> Result<classes::PreparedClass, ()> {
     let cname = desc.class.name();
     let ctor = match desc.constructor.as_ref().into_option() {
-        Some(c) => Some(function::new_data(
+        Some(c) => Some(call::new_data(
             c,
             defaults_of(c),
             cname.to_owned(),
@@ -515,7 +516,7 @@ unsafe fn prepare_class(
     let mut methods = Vec::new();
     for m in desc.methods.as_slice() {
         let mname = m.func.name.as_str();
-        let data = function::new_data(
+        let data = call::new_data(
             &m.func,
             defaults_of(&m.func),
             format!("{cname}.{mname}"),
@@ -527,7 +528,7 @@ unsafe fn prepare_class(
     let mut properties = Vec::new();
     for p in desc.properties.as_slice() {
         let pname = p.name.as_str();
-        let get = function::new_data(
+        let get = call::new_data(
             &p.get,
             Vec::new(),
             format!("{cname}.{pname}"),
@@ -535,7 +536,7 @@ unsafe fn prepare_class(
             pname,
         )?;
         let set = match p.set.as_ref().into_option() {
-            Some(s) => Some(function::new_data(
+            Some(s) => Some(call::new_data(
                 s,
                 defaults_of(s),
                 format!("{cname}.{pname}"),

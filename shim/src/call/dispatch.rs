@@ -1,0 +1,195 @@
+//! One call: [`dispatch`] runs the path its function's [`CallPath`]
+//! names, chosen when the function was created.
+
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    ptr,
+};
+
+use oxbind_abi::ArgValue;
+use pyo3_ffi as ffi;
+
+use super::fast::{
+    call_method_positional, call_positional, call_scalar_to_value, call_shared_one_positional,
+    call_shared_positional,
+};
+use super::general::call;
+use super::signature::{expected_name, quoted};
+use super::{CallPath, FunctionData, Mode, INLINE_PARAMS, NO_MATCH};
+use crate::py::errors;
+
+/// Tries each overload; raises TypeError listing them all if none fits.
+#[inline(never)]
+pub(super) unsafe fn dispatch_overloads(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    for candidate in &data.overloads {
+        let result = dispatch(candidate, slf, args, nargs, kwnames, Mode::Overload);
+        if result != NO_MATCH {
+            return result;
+        }
+    }
+    let mut given: Vec<String> = (0..nargs as usize)
+        .map(|k| errors::type_name(*args.add(k)))
+        .collect();
+    if !kwnames.is_null() {
+        for j in 0..ffi::PyTuple_GET_SIZE(kwnames) as usize {
+            let value = *args.add(nargs as usize + j);
+            given.push(format!(
+                "{}={}",
+                quoted(ffi::PyTuple_GET_ITEM(kwnames, j as _)).trim_matches('\''),
+                errors::type_name(value)
+            ));
+        }
+    }
+    let signatures: Vec<String> = data
+        .overloads
+        .iter()
+        .map(|c| {
+            let params: Vec<String> = c
+                .desc
+                .params
+                .as_slice()
+                .iter()
+                .map(|p| format!("{}: {}", p.name.as_str(), expected_name(&p.ty)))
+                .collect();
+            format!("    {}({})", c.desc.name.as_str(), params.join(", "))
+        })
+        .collect();
+    errors::type_error(&format!(
+        "{}(): no overload matches the arguments ({}); the signatures are:\n{}",
+        data.name,
+        given.join(", "),
+        signatures.join("\n")
+    ));
+    ptr::null_mut()
+}
+
+/// One call: match arguments to parameters, convert them, call the plugin,
+/// convert the outcome. Panics in this code are caught too: none crosses
+/// into CPython.
+///
+/// # Safety
+/// The thread is attached; `slf` is the receiver for methods (ignored
+/// otherwise) and `args`/`kwnames` follow the vectorcall convention.
+#[inline]
+pub(crate) unsafe fn dispatch(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+    mode: Mode,
+) -> *mut ffi::PyObject {
+    let nparams = data.desc.params.len();
+    let positional = kwnames.is_null() && nargs as usize == nparams && nparams <= INLINE_PARAMS;
+    // One match on the path chosen at creation. Each fast path returns, or
+    // falls through to the general path.
+    let null = ptr::null_mut();
+    match data.path {
+        CallPath::Overloaded => return dispatch_overloads(data, slf, args, nargs, kwnames),
+        _ if !positional => {}
+        CallPath::Scalars => {
+            return guarded(data, null, || call_positional(data, args, nparams, mode));
+        }
+        // Borrow self, call, release; `lock_self` holds self's critical
+        // section around all of it.
+        CallPath::ScalarMethod => {
+            return guarded(data, null, || {
+                if data.desc.lock_self {
+                    call_method_positional::<true>(data, slf, args, nparams, mode)
+                } else {
+                    call_method_positional::<false>(data, slf, args, nparams, mode)
+                }
+            });
+        }
+        CallPath::ScalarsToValue => {
+            return guarded(data, null, || {
+                call_scalar_to_value(data, args, nparams, mode)
+            });
+        }
+        // Shared borrows only (`&self`, `&T`): no scratch. `None` means
+        // something unusual, which the general path handles.
+        CallPath::SharedOne => {
+            if let Some(result) = guarded(data, Some(null), || {
+                call_shared_one_positional(data, slf, args, nparams)
+            }) {
+                return result;
+            }
+        }
+        CallPath::Shared => {
+            if let Some(result) = guarded(data, Some(null), || {
+                call_shared_positional(data, slf, args, nparams)
+            }) {
+                return result;
+            }
+        }
+        CallPath::General => {}
+    }
+    dispatch_general(data, slf, args, nargs, kwnames, mode)
+}
+
+/// The general path: keywords, defaults, conversions, locks, waits. Kept
+/// out of line, so that its large stack frame is set up only for the calls
+/// that take it, never for the fast paths in [`dispatch`].
+#[inline(never)]
+pub(super) unsafe fn dispatch_general(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+    mode: Mode,
+) -> *mut ffi::PyObject {
+    let nparams = data.desc.params.len();
+    guarded(data, ptr::null_mut(), || {
+        if nparams <= INLINE_PARAMS {
+            let mut slots = [ptr::null_mut(); INLINE_PARAMS];
+            let mut values = [ArgValue::None; INLINE_PARAMS];
+            call(
+                data,
+                slf,
+                args,
+                nargs,
+                kwnames,
+                &mut slots[..nparams],
+                &mut values[..nparams],
+                mode,
+            )
+        } else {
+            let mut slots = vec![ptr::null_mut(); nparams];
+            let mut values = vec![ArgValue::None; nparams];
+            call(
+                data,
+                slf,
+                args,
+                nargs,
+                kwnames,
+                &mut slots,
+                &mut values,
+                mode,
+            )
+        }
+    })
+}
+
+/// Runs one call path, turning a panic in the shim's own code into
+/// `oxbind.PanicError` (set) and `on_panic` returned: none crosses into
+/// CPython.
+#[inline(always)]
+pub(super) unsafe fn guarded<R>(data: &FunctionData, on_panic: R, path: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(path)) {
+        Ok(result) => result,
+        Err(_) => {
+            errors::raise_panic(&format!(
+                "internal error in the oxbind shim while calling {}()",
+                data.name
+            ));
+            on_panic
+        }
+    }
+}

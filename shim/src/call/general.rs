@@ -1,0 +1,390 @@
+//! The general path: keywords, defaults, every kind of parameter,
+//! argument locks, and waits for borrows other threads hold.
+
+use std::{ffi::c_void, ptr};
+
+use oxbind_abi::{
+    abi_stable::std_types::RSlice, ArgValue, CallOutcome, Passing, Receiver, RetValue, TypeKind,
+};
+use pyo3_ffi as ffi;
+use smallvec::SmallVec;
+
+use super::args::{convert_arg, convert_scalar};
+use super::outcome::{finish_scalar, from_ret};
+use super::signature::{quoted, raise_wrong_type};
+use super::{mismatch, new_instance, CallPath, FunctionData, Mode};
+use crate::{instance, py::errors, py::owned::Owned, sync::critical};
+
+/// What a call holds until it returns: borrows first (released first),
+/// then the objects it created or took references to. Inline storage, so
+/// that a typical call allocates nothing.
+#[derive(Default)]
+pub(super) struct Scratch<'a> {
+    pub(super) borrows: instance::Borrows,
+    pub(super) temps: SmallVec<[Owned; 1]>,
+    pub(super) lists: Vec<Vec<ArgValue<'a>>>,
+    /// Objects whose values are passed: where a `&T` result may point.
+    pub(super) objects: SmallVec<[*mut ffi::PyObject; 3]>,
+    /// The borrows the call needs (object, exclusive), taken all at once
+    /// after conversion by `instance::borrow_all`.
+    pub(super) wanted: SmallVec<[(*mut ffi::PyObject, bool); 3]>,
+}
+
+impl<'a> Scratch<'a> {
+    /// Keeps a converted list (or flattened dict) for the whole call and
+    /// returns it as the slice the plugin reads.
+    pub(super) fn keep_list(&mut self, values: Vec<ArgValue<'a>>) -> RSlice<'a, ArgValue<'a>> {
+        self.lists.push(values);
+        let stored = self.lists.last().expect("just pushed");
+        // SAFETY: the inner Vec's buffer never moves or changes while
+        // `self` lives, which outlives the call.
+        let slice: &'a [ArgValue<'a>] =
+            unsafe { std::slice::from_raw_parts(stored.as_ptr(), stored.len()) };
+        RSlice::from_slice(slice)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(super) unsafe fn call<'a>(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+    slots: &mut [*mut ffi::PyObject],
+    values: &mut [ArgValue<'a>],
+    mode: Mode,
+) -> *mut ffi::PyObject {
+    let params = data.desc.params.as_slice();
+    if !bind_arguments(data, args, nargs as usize, kwnames, slots) {
+        return mismatch(mode);
+    }
+    if data.path == CallPath::Scalars {
+        for (i, param) in params.iter().enumerate() {
+            match convert_scalar(data, i, slots[i], &param.ty) {
+                Some(v) => values[i] = v,
+                None => return mismatch(mode),
+            }
+        }
+        // SAFETY: one value per parameter, each of its declared kind; the
+        // objects they borrow from are held by our caller for the whole call.
+        let outcome =
+            (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut());
+        return finish_scalar(outcome);
+    }
+
+    // Argument locks: taken before conversion, held through the call and
+    // the result conversion (dropped after `result` below).
+    let mut section_slot = critical::SectionSlot::uninit();
+    let section = match lock_targets(data, slf, slots) {
+        (Some(a), b) => Some(critical::lock(&mut section_slot, a, b)),
+        _ => None,
+    };
+    let mut scratch = Scratch::default();
+    let this = match receiver(data, slf, &mut scratch) {
+        Ok(t) => t,
+        Err(()) => return ptr::null_mut(),
+    };
+    for (i, param) in params.iter().enumerate() {
+        let obj = slots[i];
+        let value = if obj.is_null() {
+            data.defaults[i].expect("bind_arguments checked required parameters")
+        } else {
+            match convert_arg(data, i, obj, &param.ty, &mut scratch) {
+                Ok(v) => v,
+                // An overload whose argument cannot be converted, for
+                // whatever reason (a class not loaded, say), is no match:
+                // the next one is tried.
+                Err(_) if mode == Mode::Overload => return mismatch(mode),
+                Err(Mismatch::Raised) => return ptr::null_mut(),
+                Err(Mismatch::WrongType) if mode == Mode::NotImplemented && i == 0 => {
+                    return ffi::Py_NewRef(ffi::Py_NotImplemented());
+                }
+                Err(Mismatch::WrongType) => {
+                    raise_wrong_type(data, i, obj);
+                    return ptr::null_mut();
+                }
+            }
+        };
+        values[i] = value;
+    }
+    if !scratch.wanted.is_empty()
+        && instance::borrow_all(&scratch.wanted, &mut scratch.borrows).is_err()
+    {
+        return ptr::null_mut();
+    }
+    // A class returned by value is written straight into a new instance.
+    let ret = &data.desc.ret;
+    let mut ret_obj: Option<Owned> = None;
+    let mut ret_slot = ptr::null_mut();
+    if ret.kind == TypeKind::OBJECT && ret.passing == Passing::VALUE {
+        let Ok(record) = data.classes[params.len()].get(
+            ret.class.expect("checked at load"),
+            data.plugin,
+            &data.name,
+        ) else {
+            return ptr::null_mut();
+        };
+        let Some(obj) = new_instance(record) else {
+            return ptr::null_mut();
+        };
+        ret_slot = instance::header(obj.as_ptr()).value;
+        ret_obj = Some(obj);
+    }
+    let outcome = (data.desc.call)(this, RSlice::from_slice(values), ret_slot);
+    let result = match outcome {
+        CallOutcome::Ok(RetValue::Written) => match ret_obj.take() {
+            Some(obj) => {
+                // SAFETY: allocated by this call, not yet handed out.
+                instance::mark_ready(obj.as_ptr());
+                obj.into_raw()
+            }
+            None => {
+                errors::raise(
+                    ffi::PyExc_RuntimeError,
+                    &format!("{}() wrote a result it does not return", data.name),
+                );
+                ptr::null_mut()
+            }
+        },
+        CallOutcome::Ok(RetValue::Ref(p)) => {
+            match data.classes[params.len()].get(
+                ret.class.expect("checked at load"),
+                data.plugin,
+                &data.name,
+            ) {
+                Ok(record) => {
+                    let mut candidates: SmallVec<[*mut ffi::PyObject; 5]> = SmallVec::new();
+                    if !slf.is_null() && data.desc.receiver != Receiver::NONE {
+                        candidates.push(slf);
+                    }
+                    candidates.extend_from_slice(&scratch.objects);
+                    instance::object_for_ref(p, record, &candidates, &data.name)
+                }
+                Err(()) => ptr::null_mut(),
+            }
+        }
+        CallOutcome::Ok(RetValue::List(items)) => list_result(data, items),
+        other => finish_scalar(other),
+    };
+    // Release borrows and locks before the temporaries: dropping a
+    // temporary may run arbitrary Python code, which may use the same objects.
+    drop(std::mem::take(&mut scratch.borrows));
+    drop(section);
+    drop(ret_obj); // an unused result instance (None returned, or an error) is not ready: no drop
+    drop(scratch);
+    result
+}
+
+/// The (at most two) objects a call locks: `self` for `lock_self`, then
+/// `#[oxbind(lock)]` arguments; and, when a call exclusively borrows an
+/// object while it borrows another, those objects too (a `&mut self` with
+/// object arguments, or `&mut` arguments), so that two calls borrowing the
+/// same pair in opposite orders queue on one address-ordered section
+/// instead of deadlocking. A `&mut self` method with no object arguments
+/// locks nothing: its single exclusive borrow cannot deadlock, and
+/// concurrent callers wait on the borrow.
+/// A reference wrapper is locked through the instance it points into.
+pub(super) unsafe fn lock_targets(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    slots: &[*mut ffi::PyObject],
+) -> (Option<*mut ffi::PyObject>, Option<*mut ffi::PyObject>) {
+    if !data.locks {
+        return (None, None);
+    }
+    let mut found: [Option<*mut ffi::PyObject>; 2] = [None, None];
+    let mut n = 0;
+    let mut push = |obj: *mut ffi::PyObject| {
+        if n < 2 && !obj.is_null() && !found[..n].contains(&Some(obj)) {
+            found[n] = Some(obj);
+            n += 1;
+        }
+    };
+    if data.desc.receiver != Receiver::NONE
+        && (data.desc.lock_self || data.desc.receiver == Receiver::MUT)
+    {
+        push(instance::lock_root(slf));
+    }
+    for (param, &obj) in data.desc.params.as_slice().iter().zip(slots) {
+        let is_mut_object = param.ty.kind == TypeKind::OBJECT && param.ty.passing == Passing::MUT;
+        if (param.lock || is_mut_object) && !obj.is_null() {
+            push(instance::lock_root(obj));
+        }
+    }
+    (found[0], found[1])
+}
+
+/// A new list from a list result: scalars converted, class values moved
+/// into new instances of the item class.
+pub(super) unsafe fn list_result(
+    data: &FunctionData,
+    items: oxbind_abi::abi_stable::std_types::RVec<RetValue>,
+) -> *mut ffi::PyObject {
+    let item_ty = data.desc.ret.item.expect("validated");
+    let record = if item_ty.kind == TypeKind::OBJECT {
+        match data.classes[data.desc.params.len()].get(
+            item_ty.class.expect("validated"),
+            data.plugin,
+            &data.name,
+        ) {
+            Ok(r) => Some(r),
+            Err(()) => return ptr::null_mut(),
+        }
+    } else {
+        None
+    };
+    let Some(list) = Owned::from_raw(ffi::PyList_New(items.len() as ffi::Py_ssize_t)) else {
+        return ptr::null_mut();
+    };
+    for (k, item) in items.into_iter().enumerate() {
+        let obj = match (item, record) {
+            (RetValue::Moved(bytes), Some(record)) => {
+                let Some(obj) = new_instance(record) else {
+                    return ptr::null_mut();
+                };
+                if bytes.len() != record.size() {
+                    errors::raise(
+                        ffi::PyExc_RuntimeError,
+                        &format!("{}() returned a list item of the wrong size", data.name),
+                    );
+                    return ptr::null_mut();
+                }
+                // SAFETY: the bytes are a value of the item class moved out by
+                // the plugin (never dropped there); the instance now owns it.
+                ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    instance::header(obj.as_ptr()).value as *mut u8,
+                    bytes.len(),
+                );
+                // SAFETY: allocated by this call, not yet handed out.
+                instance::mark_ready(obj.as_ptr());
+                obj.into_raw()
+            }
+            (other, None) => from_ret(other),
+            (_, Some(_)) => {
+                errors::raise(
+                    ffi::PyExc_RuntimeError,
+                    &format!("{}() returned a list item of the wrong kind", data.name),
+                );
+                ptr::null_mut()
+            }
+        };
+        if obj.is_null() {
+            return ptr::null_mut();
+        }
+        ffi::PyList_SET_ITEM(list.as_ptr(), k as ffi::Py_ssize_t, obj);
+    }
+    list.into_raw()
+}
+
+/// Matches positional and keyword arguments to parameters; raises and
+/// returns false on a missing, unknown or repeated argument.
+#[inline]
+pub(super) unsafe fn bind_arguments(
+    data: &FunctionData,
+    args: *const *mut ffi::PyObject,
+    nargs: usize,
+    kwnames: *mut ffi::PyObject,
+    slots: &mut [*mut ffi::PyObject],
+) -> bool {
+    let params = data.desc.params.as_slice();
+    if nargs > params.len() {
+        errors::type_error(&format!(
+            "{}() takes {} positional argument{} but {} {} given",
+            data.name,
+            params.len(),
+            if params.len() == 1 { "" } else { "s" },
+            nargs,
+            if nargs == 1 { "was" } else { "were" }
+        ));
+        return false;
+    }
+    if nargs > 0 {
+        slots[..nargs].copy_from_slice(std::slice::from_raw_parts(args, nargs));
+    }
+    if !kwnames.is_null() {
+        let nkw = ffi::PyTuple_GET_SIZE(kwnames) as usize;
+        for j in 0..nkw {
+            let key = ffi::PyTuple_GET_ITEM(kwnames, j as ffi::Py_ssize_t);
+            let Some(index) = keyword_index(data, key) else {
+                errors::type_error(&format!(
+                    "{}() got an unexpected keyword argument {}",
+                    data.name,
+                    quoted(key)
+                ));
+                return false;
+            };
+            if !slots[index].is_null() {
+                errors::type_error(&format!(
+                    "{}() got multiple values for argument '{}'",
+                    data.name,
+                    params[index].name.as_str()
+                ));
+                return false;
+            }
+            slots[index] = *args.add(nargs + j);
+        }
+    }
+    for (i, param) in params.iter().enumerate() {
+        if slots[i].is_null() && data.defaults[i].is_none() {
+            errors::type_error(&format!(
+                "{}() missing required argument '{}' (pos {})",
+                data.name,
+                param.name.as_str(),
+                i + 1
+            ));
+            return false;
+        }
+    }
+    true
+}
+
+pub(super) enum Mismatch {
+    /// The object is not of the expected type; nothing is raised yet.
+    WrongType,
+    /// A Python error is set.
+    Raised,
+}
+
+/// `self`'s value for a method, borrowed as the receiver requires.
+pub(super) unsafe fn receiver(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    scratch: &mut Scratch,
+) -> Result<*mut c_void, ()> {
+    if data.desc.receiver == Receiver::NONE {
+        return Ok(ptr::null_mut());
+    }
+    if slf.is_null() || !instance::is_ready(slf) {
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            &format!("{}() called on an uninitialised instance", data.name),
+        );
+        return Err(());
+    }
+    scratch
+        .wanted
+        .push((slf, data.desc.receiver == Receiver::MUT));
+    Ok(instance::header(slf).value)
+}
+
+/// The parameter a keyword names: interned pointers first, then by text.
+pub(super) unsafe fn keyword_index(data: &FunctionData, key: *mut ffi::PyObject) -> Option<usize> {
+    if let Some(i) = data.keywords.iter().position(|k| k.as_ptr() == key) {
+        return Some(i);
+    }
+    let mut len: ffi::Py_ssize_t = 0;
+    let text = ffi::PyUnicode_AsUTF8AndSize(key, &mut len);
+    if text.is_null() {
+        ffi::PyErr_Clear();
+        return None;
+    }
+    let key = std::slice::from_raw_parts(text as *const u8, len as usize);
+    data.desc
+        .params
+        .as_slice()
+        .iter()
+        .position(|p| p.name.as_str().as_bytes() == key)
+}

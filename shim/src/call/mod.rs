@@ -1,0 +1,419 @@
+//! One call from Python into a plugin: exported functions and methods as
+//! `PyCFunction`s, and everything between CPython's vectorcall and the
+//! plugin's trampoline.
+//!
+//! Every plugin function becomes a built-in function object, and every
+//! method a method descriptor (`METH_FASTCALL | METH_KEYWORDS`). CPython
+//! calls them through vectorcall with no argument tuple or dict, its
+//! specializing interpreter recognises them, and `help()` and
+//! `inspect.signature` read their `__text_signature__`.
+//!
+//! - here: [`FunctionData`], what a call needs, and [`CallPath`], how its
+//!   calls run, chosen once when the data is built;
+//! - [`entry`]: function objects and their generated entry points;
+//! - [`dispatch`]: one call, by its path (and overloads);
+//! - [`fast`]: the positional fast paths;
+//! - [`general`]: keywords, defaults, locks and waits;
+//! - [`args`]: Python objects to argument values;
+//! - [`outcome`]: the plugin's outcome to a result object;
+//! - [`signature`]: docstrings, defaults and argument messages.
+//!
+//! Shared state: a function's data is built once, leaked, and read-only
+//! afterwards, but for its resolved class records ([`RecordCell`]), each set
+//! once. The slot table's rules are in [`entry`].
+
+use std::{ffi::CString, ptr, sync::OnceLock};
+
+use oxbind_abi::{ArgValue, ClassRef, FunctionDesc, Passing, Receiver, TypeDesc, TypeKind};
+use oxbind_internals::TypeRecord_Ref;
+use pyo3_ffi as ffi;
+
+use self::args::check_int_layout;
+use self::signature::docstring;
+use crate::{classes, instance, py::errors, py::owned::Owned};
+
+pub(crate) mod args;
+pub(crate) mod dispatch;
+pub(crate) mod entry;
+mod fast;
+mod general;
+pub(crate) mod outcome;
+pub(crate) mod signature;
+
+/// How many parameters are converted without a heap allocation.
+pub(super) const INLINE_PARAMS: usize = 8;
+
+const _: () = assert!(
+    instance::BorrowSet::CAPACITY > INLINE_PARAMS,
+    "a receiver plus INLINE_PARAMS objects"
+);
+
+/// A class record resolved once and kept (records are never freed).
+#[derive(Default)]
+pub(crate) struct RecordCell(OnceLock<SendRecord>);
+
+#[derive(Clone, Copy)]
+pub(super) struct SendRecord(TypeRecord_Ref);
+
+// SAFETY: records are immutable and never freed.
+unsafe impl Send for SendRecord {}
+
+unsafe impl Sync for SendRecord {}
+
+impl RecordCell {
+    /// The record of `class` as seen by `plugin`, resolving and checking it
+    /// on first use. Err with TypeError set if the owner is not loaded or
+    /// the layouts differ.
+    pub unsafe fn get(
+        &self,
+        class: &'static ClassRef,
+        plugin: &str,
+        context: &str,
+    ) -> Result<TypeRecord_Ref, ()> {
+        if let Some(r) = self.0.get() {
+            return Ok(r.0);
+        }
+        let record = classes::resolve(class, plugin, context)?;
+        Ok(self.0.get_or_init(|| SendRecord(record)).0)
+    }
+}
+
+/// Everything one exported function needs at call time. Leaked: it lives as
+/// long as the process, like the plugin it points into.
+pub(crate) struct FunctionData {
+    pub(crate) desc: &'static FunctionDesc,
+    /// Each parameter's default, checked and normalised at load (an `int`
+    /// default of a `float` parameter becomes a float).
+    pub(super) defaults: Vec<Option<ArgValue<'static>>>,
+    /// The name used in messages: `add`, `Point.norm`.
+    pub(crate) name: String,
+    /// The plugin (module name) that exports it.
+    pub(crate) plugin: &'static str,
+    /// Interned parameter names, for the keyword fast path (pointer compare).
+    pub(super) keywords: Vec<Owned>,
+    /// Per parameter, then the result: the class record, once resolved.
+    pub(super) classes: Vec<RecordCell>,
+    /// How its calls run (chosen once, here).
+    pub(super) path: CallPath,
+    /// For a name several functions share: the candidates, tried in order.
+    pub(super) overloads: Vec<&'static FunctionData>,
+    /// Whether a call on the general path takes critical sections (see
+    /// `general::lock_targets`).
+    pub(super) locks: bool,
+    pub(super) ml_name: CString,
+    pub(super) ml_doc: CString,
+}
+
+/// How calls to one function run, chosen once when its data is built
+/// ([`new_data`]), as nanobind chooses `call_complexity` in `nb_func_new`.
+/// A positional call (no keywords, every parameter given, at most
+/// `INLINE_PARAMS` of them) runs its path's fast path in `fast.rs`; any
+/// other call, and a fast path that meets something unusual (a tuple where
+/// a class is expected, a borrow another thread holds), runs the general
+/// path in `general.rs`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum CallPath {
+    /// Several functions share the name: each is tried in order
+    /// (`dispatch::dispatch_overloads`).
+    Overloaded,
+    /// No receiver; every parameter and the result are scalars, with no
+    /// locks (`add(1, 2)`).
+    Scalars,
+    /// A method whose other parameters and result are scalars, with no
+    /// argument locks: one borrow of `self` and, for `lock_self`, the
+    /// critical section on `self` (`c.inc()`, `c.inc_safe()`).
+    ScalarMethod,
+    /// No receiver, scalar parameters without locks, and a class result by
+    /// value: constructors like `Counter()`, which borrow nothing.
+    ScalarsToValue,
+    /// [`CallPath::Shared`] with exactly one object to borrow (the receiver
+    /// or one `&T` parameter): `return_self(c)`, `p.norm()`.
+    SharedOne,
+    /// No locks and no exclusive borrows: the receiver (if any) is `&self`,
+    /// at most `INLINE_PARAMS` parameters, each a scalar or a `&T`, and the
+    /// result a scalar or a `&T` (`distance(p, q)`). Such a call takes only
+    /// shared borrows, so it never needs the general path's all-or-nothing
+    /// retry.
+    Shared,
+    /// Everything else: lists, dicts, handles, `&mut` arguments, locks.
+    General,
+}
+
+impl CallPath {
+    /// The path of calls to `desc`. The precedence is stated here once,
+    /// first match wins: a function of scalars is also `Shared`, for one. A
+    /// list or dict result is not scalar, so it always takes the general
+    /// path.
+    pub(crate) fn of(desc: &FunctionDesc) -> CallPath {
+        let params = desc.params.as_slice();
+        let has_self = desc.receiver != Receiver::NONE;
+        let scalar_params = params.iter().all(|p| is_scalar(&p.ty) && !p.lock);
+        let shared_ref = |ty: &TypeDesc| {
+            ty.kind == TypeKind::OBJECT && ty.passing == Passing::REF && !ty.optional
+        };
+        let objects = params.iter().filter(|p| !is_scalar(&p.ty)).count();
+        let shared = desc.receiver != Receiver::MUT
+            && !desc.lock_self
+            && params.len() <= INLINE_PARAMS
+            && params
+                .iter()
+                .all(|p| !p.lock && (is_scalar(&p.ty) || shared_ref(&p.ty)))
+            && (is_scalar(&desc.ret) || shared_ref(&desc.ret));
+        let value_result = desc.ret.kind == TypeKind::OBJECT
+            && desc.ret.passing == Passing::VALUE
+            && !desc.ret.optional;
+        if !has_self && scalar_params && is_scalar(&desc.ret) {
+            CallPath::Scalars
+        } else if has_self && scalar_params && is_scalar(&desc.ret) {
+            CallPath::ScalarMethod
+        } else if !has_self && scalar_params && value_result {
+            CallPath::ScalarsToValue
+        } else if shared && objects + usize::from(has_self) == 1 {
+            CallPath::SharedOne
+        } else if shared {
+            CallPath::Shared
+        } else {
+            CallPath::General
+        }
+    }
+}
+
+/// Whether a call to `desc` on the general path takes critical sections:
+/// `lock_self`, a `#[oxbind(lock)]` parameter, a `&mut T` parameter, or a
+/// `&mut self` method with object parameters (see `general::lock_targets`).
+fn takes_locks(desc: &FunctionDesc) -> bool {
+    let params = desc.params.as_slice();
+    let mut_args = params
+        .iter()
+        .any(|p| p.ty.kind == TypeKind::OBJECT && p.ty.passing == Passing::MUT);
+    let objects = params.iter().filter(|p| !is_scalar(&p.ty)).count();
+    desc.lock_self
+        || params.iter().any(|p| p.lock)
+        || mut_args
+        || (desc.receiver == Receiver::MUT && objects > 0)
+}
+
+/// How a call reports argument mismatches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Raise TypeError (ordinary calls).
+    Raise,
+    /// Return `NotImplemented` if the first argument does not fit (binary
+    /// operator slots), so Python can try the other operand.
+    NotImplemented,
+    /// Return [`NO_MATCH`] with no error set if the arguments do not fit
+    /// (one overload of several).
+    Overload,
+}
+
+/// What a call in [`Mode::Overload`] returns when its arguments do not fit.
+pub(super) const NO_MATCH: *mut ffi::PyObject = 1 as *mut ffi::PyObject;
+
+/// The result for arguments that do not fit: the error set, or NO_MATCH.
+pub(super) unsafe fn mismatch(mode: Mode) -> *mut ffi::PyObject {
+    if mode == Mode::Overload {
+        ffi::PyErr_Clear();
+        NO_MATCH
+    } else {
+        ptr::null_mut()
+    }
+}
+
+/// One function standing for several that share a Python name: each is
+/// tried in order, and the first whose arguments fit is called.
+///
+/// # Safety
+/// The thread is attached.
+pub(crate) unsafe fn new_overloaded(
+    candidates: Vec<&'static FunctionData>,
+) -> Result<&'static FunctionData, ()> {
+    let first = candidates[0];
+    let name = first.desc.name.as_str();
+    let mut doc = String::from("Overloaded; the first signature whose arguments fit is called:\n");
+    for c in &candidates {
+        let sig = docstring(c.desc, name);
+        let (header, body) = sig.split_once("\n--\n\n").unwrap_or((&sig, ""));
+        doc.push_str(&format!("\n{header}\n"));
+        if !body.is_empty() {
+            doc.push_str(&format!("    {}\n", body.replace('\n', "\n    ")));
+        }
+    }
+    Ok(Box::leak(Box::new(FunctionData {
+        desc: first.desc,
+        defaults: first.defaults.clone(),
+        name: first.name.clone(),
+        plugin: first.plugin,
+        keywords: Vec::new(),
+        classes: Vec::new(),
+        path: CallPath::Overloaded,
+        overloads: candidates,
+        locks: false,
+        ml_name: errors::c_string(name),
+        ml_doc: errors::c_string(&doc),
+    })))
+}
+
+pub(super) fn is_scalar(ty: &TypeDesc) -> bool {
+    !matches!(ty.kind, TypeKind::OBJECT | TypeKind::LIST | TypeKind::DICT)
+}
+
+/// Builds the data of one function. `qualname` is the name in messages.
+///
+/// # Safety
+/// The thread is attached.
+pub(crate) unsafe fn new_data(
+    desc: &'static FunctionDesc,
+    defaults: Vec<Option<ArgValue<'static>>>,
+    qualname: String,
+    plugin: &'static str,
+    doc_name: &str,
+) -> Result<&'static FunctionData, ()> {
+    check_int_layout();
+    let mut keywords = Vec::with_capacity(desc.params.len());
+    for p in desc.params.as_slice() {
+        let Some(s) = Owned::from_raw(errors::new_str(p.name.as_str())) else {
+            return Err(());
+        };
+        let mut raw = s.into_raw();
+        ffi::PyUnicode_InternInPlace(&mut raw);
+        keywords.push(Owned::from_raw(raw).ok_or(())?);
+    }
+    let path = CallPath::of(desc);
+    let locks = takes_locks(desc);
+    Ok(Box::leak(Box::new(FunctionData {
+        desc,
+        defaults,
+        name: qualname,
+        plugin,
+        keywords,
+        classes: (0..=desc.params.len())
+            .map(|_| RecordCell::default())
+            .collect(),
+        path,
+        overloads: Vec::new(),
+        locks,
+        ml_name: errors::c_string(desc.name.as_str()),
+        ml_doc: errors::c_string(&docstring(desc, doc_name)),
+    })))
+}
+
+/// A new instance of `record`'s class with an uninitialised value.
+pub(crate) unsafe fn new_instance(record: TypeRecord_Ref) -> Option<Owned> {
+    let Some(f) = record.new_instance().into_option() else {
+        errors::type_error(&format!("{} is not an oxbind class", record.key().as_str()));
+        return None;
+    };
+    Owned::from_raw(f(record) as *mut ffi::PyObject)
+}
+
+#[cfg(test)]
+mod tests {
+    use oxbind_abi::{
+        abi_stable::std_types::{RNone, RSlice, RStr},
+        ArgValue, CallOutcome, ClassRef, ParamDesc, Passing, Receiver, TypeDesc, TypeKind,
+    };
+
+    use super::{takes_locks, CallPath};
+
+    static POINT: ClassRef = ClassRef {
+        key: RStr::from_str("geometry.Point"),
+        crate_name: RStr::from_str("geometry"),
+        crate_version: RStr::from_str("0.1.0"),
+        size: 16,
+        align: 8,
+        layout: oxbind_abi::abi_stable::std_types::ROption::RNone,
+    };
+    const INT: TypeDesc = TypeDesc::scalar(TypeKind::INT, "i64");
+    const UNIT: TypeDesc = TypeDesc::scalar(TypeKind::UNIT, "()");
+    const REF: TypeDesc = TypeDesc::object(&POINT, Passing::REF, "&Point");
+    const MUT: TypeDesc = TypeDesc::object(&POINT, Passing::MUT, "&mut Point");
+    const VALUE: TypeDesc = TypeDesc::object(&POINT, Passing::VALUE, "Point");
+    static ITEM: TypeDesc = INT;
+    const LIST: TypeDesc = TypeDesc::list(&ITEM, "Vec<i64>");
+
+    unsafe extern "C" fn never(
+        _: *mut std::ffi::c_void,
+        _: RSlice<'_, ArgValue<'_>>,
+        _: *mut std::ffi::c_void,
+    ) -> CallOutcome {
+        unreachable!()
+    }
+
+    fn param(ty: TypeDesc, lock: bool) -> ParamDesc {
+        ParamDesc {
+            name: RStr::from_str("p"),
+            ty,
+            default: RNone,
+            lock,
+        }
+    }
+
+    fn path(
+        receiver: Receiver,
+        params: &[(TypeDesc, bool)],
+        ret: TypeDesc,
+        lock_self: bool,
+    ) -> (CallPath, bool) {
+        let params: &'static [ParamDesc] = Box::leak(
+            params
+                .iter()
+                .map(|&(t, l)| param(t, l))
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        );
+        let desc = oxbind_abi::FunctionDesc {
+            name: RStr::from_str("f"),
+            doc: RStr::from_str(""),
+            params: RSlice::from_slice(params),
+            ret,
+            receiver,
+            lock_self,
+            call: never,
+        };
+        (CallPath::of(&desc), takes_locks(&desc))
+    }
+
+    #[test]
+    fn each_shape_of_function_gets_its_path_once() {
+        use CallPath::*;
+        let none = Receiver::NONE;
+        // add(a, b), and the same shapes as methods (c.inc(), c.inc_safe()).
+        assert_eq!(
+            path(none, &[(INT, false), (INT, false)], INT, false),
+            (Scalars, false)
+        );
+        assert_eq!(path(Receiver::MUT, &[], UNIT, false), (ScalarMethod, false));
+        assert_eq!(path(Receiver::MUT, &[], UNIT, true), (ScalarMethod, true));
+        assert_eq!(
+            path(Receiver::REF, &[(INT, false)], INT, false),
+            (ScalarMethod, false)
+        );
+        // Counter(): scalars to a new instance.
+        assert_eq!(
+            path(none, &[(INT, false)], VALUE, false),
+            (ScalarsToValue, false)
+        );
+        // return_self(c), p.norm(), distance(p, q).
+        assert_eq!(path(none, &[(REF, false)], REF, false), (SharedOne, false));
+        assert_eq!(path(Receiver::REF, &[], REF, false), (SharedOne, false));
+        assert_eq!(
+            path(none, &[(REF, false), (REF, false)], INT, false),
+            (Shared, false)
+        );
+        assert_eq!(
+            path(Receiver::REF, &[(REF, false)], INT, false),
+            (Shared, false)
+        );
+        // Everything else is general, and says whether it locks.
+        assert_eq!(path(none, &[(REF, true)], INT, false), (General, true));
+        assert_eq!(path(none, &[(MUT, false)], INT, false), (General, true));
+        assert_eq!(
+            path(Receiver::MUT, &[(REF, false)], INT, false),
+            (General, true)
+        );
+        assert_eq!(path(none, &[(LIST, false)], INT, false), (General, false));
+        assert_eq!(path(none, &[(INT, false)], LIST, false), (General, false));
+        let many = [(REF, false); super::INLINE_PARAMS + 1];
+        assert_eq!(path(none, &many, INT, false), (General, false));
+    }
+}

@@ -1,0 +1,178 @@
+//! What a function looks like from Python: its docstring and text
+//! signature, default literals, the names of expected types, and the
+//! argument errors that use them.
+
+use std::os::raw::c_char;
+
+use oxbind_abi::{ArgValue, FunctionDesc, Receiver, TypeDesc, TypeKind};
+use pyo3_ffi as ffi;
+
+use super::FunctionData;
+use crate::py::errors;
+
+/// The docstring with CPython's signature header, `name(a, b='x')\n--\n\n`,
+/// from which `__text_signature__` is read. Methods get `$self` first.
+pub(crate) fn docstring(desc: &FunctionDesc, name: &str) -> String {
+    let mut params: Vec<String> = Vec::new();
+    if desc.receiver != Receiver::NONE {
+        params.push("$self".to_owned());
+    }
+    params.extend(
+        desc.params
+            .as_slice()
+            .iter()
+            .map(|p| match p.default.as_ref().into_option() {
+                Some(d) => format!("{}={}", p.name.as_str(), default_literal(d)),
+                None => p.name.as_str().to_owned(),
+            }),
+    );
+    let mut doc = format!("{name}({})\n--\n\n", params.join(", "));
+    doc.push_str(desc.doc.as_str());
+    doc
+}
+
+pub(super) unsafe fn raise_overflow(data: &FunctionData, i: usize, ty: &TypeDesc) {
+    errors::raise(
+        ffi::PyExc_OverflowError,
+        &format!(
+            "{}() argument '{}' is out of range for {}",
+            data.name,
+            data.desc.params.as_slice()[i].name.as_str(),
+            ty.rust_name.as_str()
+        ),
+    );
+}
+
+pub(super) unsafe fn raise_wrong_type(data: &FunctionData, i: usize, obj: *mut ffi::PyObject) {
+    let param = &data.desc.params.as_slice()[i];
+    errors::type_error(&format!(
+        "{}() argument '{}' must be {}, not {}",
+        data.name,
+        param.name.as_str(),
+        expected_name(&param.ty),
+        errors::type_name(obj)
+    ));
+}
+
+/// How a parameter of type `ty` is described in messages.
+pub(crate) fn expected_name(ty: &TypeDesc) -> String {
+    let base = match ty.kind {
+        TypeKind::OBJECT => ty
+            .class
+            .map_or("object".to_owned(), |c| c.key.as_str().to_owned()),
+        TypeKind::LIST => format!(
+            "list[{}]",
+            ty.item.map_or("object".to_owned(), expected_name)
+        ),
+        TypeKind::DICT => match ty.dict_types() {
+            Some((k, v)) => format!("dict[{}, {}]", expected_name(k), expected_name(v)),
+            None => "dict".to_owned(),
+        },
+        _ => return kind_name(ty),
+    };
+    if ty.optional {
+        format!("{base} or None")
+    } else {
+        base
+    }
+}
+
+/// `'name'` for a keyword in a message.
+pub(super) unsafe fn quoted(key: *mut ffi::PyObject) -> String {
+    let mut len: ffi::Py_ssize_t = 0;
+    let text = ffi::PyUnicode_AsUTF8AndSize(key, &mut len);
+    if text.is_null() {
+        ffi::PyErr_Clear();
+        return "<unprintable>".to_owned();
+    }
+    let bytes = std::slice::from_raw_parts(text as *const c_char as *const u8, len as usize);
+    format!("'{}'", String::from_utf8_lossy(bytes))
+}
+
+/// How a parameter of type `ty` is described in an error message
+/// ("int", "str or None").
+pub(crate) fn kind_name(ty: &TypeDesc) -> String {
+    let base = match ty.kind {
+        TypeKind::FLOAT => "float",
+        k => k.python_name(),
+    };
+    if ty.optional {
+        format!("{base} or None")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The Python literal for a default value, for `__text_signature__`.
+pub(crate) fn default_literal(value: &ArgValue<'_>) -> String {
+    match value {
+        ArgValue::None => "None".to_owned(),
+        ArgValue::Int(v) => v.to_string(),
+        ArgValue::Float(v) if v.is_finite() => format!("{v:?}"),
+        ArgValue::Float(v) => format!(
+            "float('{}')",
+            if v.is_nan() {
+                "nan"
+            } else if *v > 0.0 {
+                "inf"
+            } else {
+                "-inf"
+            }
+        ),
+        ArgValue::Bool(true) => "True".to_owned(),
+        ArgValue::Bool(false) => "False".to_owned(),
+        ArgValue::Str(s) => {
+            let mut out = String::from("'");
+            for c in s.as_str().chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\'' => out.push_str("\\'"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                        out.push_str(&format!("\\x{:02x}", c as u32))
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('\'');
+            out
+        }
+        ArgValue::Object(_) | ArgValue::List(_) => "...".to_owned(),
+        ArgValue::Bytes(b) => {
+            let mut out = String::from("b'");
+            for &byte in b.as_slice() {
+                match byte {
+                    b'\\' => out.push_str("\\\\"),
+                    b'\'' => out.push_str("\\'"),
+                    0x20..=0x7e => out.push(byte as char),
+                    _ => out.push_str(&format!("\\x{byte:02x}")),
+                }
+            }
+            out.push('\'');
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use oxbind_abi::abi_stable::std_types::{RSlice, RStr};
+
+    use super::*;
+
+    #[test]
+    fn default_literals_are_python_syntax() {
+        assert_eq!(
+            default_literal(&ArgValue::Str(RStr::from_str("it's\n"))),
+            r"'it\'s\n'"
+        );
+        assert_eq!(default_literal(&ArgValue::Float(2.0)), "2.0");
+        assert_eq!(default_literal(&ArgValue::Bool(false)), "False");
+        assert_eq!(
+            default_literal(&ArgValue::Bytes(RSlice::from_slice(b"a\x00"))),
+            r"b'a\x00'"
+        );
+    }
+}
