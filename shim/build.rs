@@ -1,6 +1,6 @@
 //! Build script of the shim: interpreter cfgs from pyo3-build-config, and the
 //! tables of per-function and per-class entry points (see `src/call/entry.rs`
-//! and `src/classes.rs`).
+//! and `src/class/construct.rs`).
 
 use std::{env, fmt::Write, fs, path::PathBuf};
 

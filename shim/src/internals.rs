@@ -530,7 +530,9 @@ unsafe extern "C" fn creator_map_get(
     match shard.get(&(addr as usize, py_type as usize)) {
         // The entry's memory is valid while it is mapped: its dealloc removes
         // it under this lock before freeing. A dying entry counts as absent.
-        Some(&obj) if crate::instance::try_incref(obj as *mut ffi::PyObject) => obj as *mut c_void,
+        Some(&obj) if crate::py::refcount::try_incref(obj as *mut ffi::PyObject) => {
+            obj as *mut c_void
+        }
         _ => ptr::null_mut(),
     }
 }
@@ -547,7 +549,7 @@ unsafe extern "C" fn creator_map_insert(
     );
     let mut shard = state.shard(addr as usize).map.lock();
     if let Some(&existing) = shard.get(&key) {
-        if crate::instance::try_incref(existing as *mut ffi::PyObject) {
+        if crate::py::refcount::try_incref(existing as *mut ffi::PyObject) {
             return existing as *mut c_void;
         }
         // The mapped instance is dying; its dealloc will not remove ours.

@@ -2,8 +2,8 @@
 //! (`spec/LEAKS.md`).
 //!
 //! **Counting instances.** Each shim copy counts the instances of the
-//! classes it created: `instance::new_instance` adds one and
-//! `instance::dealloc` takes one away, both in that copy's code. The count
+//! classes it created: `crate::class::lifecycle::new_instance` adds one and
+//! `crate::class::lifecycle::dealloc` takes one away, both in that copy's code. The count
 //! lives in a table private to the counting *thread*: a thread only ever
 //! writes its own table (a plain read and write, no locked instruction), so
 //! construction touches nothing another thread writes. An instance freed on

@@ -33,7 +33,7 @@
 //! - [`stubs`]: `.pyi` type stubs from a plugin's registered signatures.
 
 pub(crate) mod call;
-pub(crate) mod classes;
+pub(crate) mod class;
 pub(crate) mod compat;
 pub(crate) mod diagnostics;
 pub mod embed;

@@ -16,7 +16,7 @@ use pyo3_ffi as ffi;
 use super::general::{Mismatch, Scratch};
 use super::signature::{expected_name, raise_overflow, raise_wrong_type};
 use super::FunctionData;
-use crate::{classes, instance, py::containers, py::errors, py::owned::Owned};
+use crate::{instance, py::containers, py::errors, py::owned::Owned};
 
 /// Raises the error for a scalar argument that failed to convert.
 #[cold]
@@ -184,7 +184,9 @@ pub(super) unsafe fn convert_object<'a>(
         if ty.passing == Passing::MUT {
             return Err(Mismatch::WrongType);
         }
-        match classes::convert_implicitly(obj, class, record).map_err(|()| Mismatch::Raised)? {
+        match crate::call::implicit::convert_implicitly(obj, class, record)
+            .map_err(|()| Mismatch::Raised)?
+        {
             Some(temp) => {
                 let p = temp.as_ptr();
                 scratch.temps.push(temp);

@@ -23,7 +23,7 @@ use pyo3_ffi as ffi;
 
 use super::dispatch::dispatch;
 use super::{FunctionData, Mode};
-use crate::{instance, py::errors, py::owned::Owned};
+use crate::{py::errors, py::owned::Owned};
 
 include!(concat!(env!("OUT_DIR"), "/entry_points.rs"));
 
@@ -168,6 +168,6 @@ pub(crate) unsafe fn new_function(
     let def: &'static mut ffi::PyMethodDef = Box::leak(Box::new(method_def(data, 0)));
     defer_entry(def, data);
     let func = Owned::from_raw(ffi::PyCFunction_NewEx(def, module, module_name)).ok_or(())?;
-    instance::immortalize(func.as_ptr());
+    crate::py::refcount::immortalize(func.as_ptr());
     Ok(func)
 }

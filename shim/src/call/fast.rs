@@ -78,7 +78,8 @@ pub(super) unsafe fn call_method_positional<const LOCKED: bool>(
     }
     let mut slot = critical::SectionSlot::uninit();
     // Ends after the result below is converted (locals drop in reverse).
-    let _section = LOCKED.then(|| critical::lock(&mut slot, instance::lock_root(slf), None));
+    let _section =
+        LOCKED.then(|| critical::lock(&mut slot, crate::instance::borrow::lock_root(slf), None));
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
     let Some(values) = convert_positional(data, args, n, &mut storage) else {
         return mismatch(mode);
@@ -99,10 +100,12 @@ pub(super) unsafe fn call_method_positional<const LOCKED: bool>(
     };
     // The borrow is released before the outcome is converted: converting
     // may allocate, and a collection may run Python code that uses `self`.
-    match instance::with_one_borrow(slf, exclusive, call) {
+    match crate::instance::borrow::with_one_borrow(slf, exclusive, call) {
         Ok(()) => pending.finish(),
-        Err(instance::BorrowFail::Raised) => ptr::null_mut(),
-        Err(instance::BorrowFail::Busy) => call_method_after_wait(data, slf, values, exclusive),
+        Err(crate::instance::borrow::BorrowFail::Raised) => ptr::null_mut(),
+        Err(crate::instance::borrow::BorrowFail::Busy) => {
+            call_method_after_wait(data, slf, values, exclusive)
+        }
     }
 }
 
@@ -129,8 +132,8 @@ pub(super) unsafe fn call_method_after_wait(
     values: &[ArgValue<'_>],
     exclusive: bool,
 ) -> *mut ffi::PyObject {
-    let mut waited = instance::Borrows::default();
-    if instance::borrow_all(&[(slf, exclusive)], &mut waited).is_err() {
+    let mut waited = crate::instance::borrow::Borrows::default();
+    if crate::instance::borrow::borrow_all(&[(slf, exclusive)], &mut waited).is_err() {
         return ptr::null_mut();
     }
     // SAFETY: self is borrowed for the call.
@@ -241,12 +244,12 @@ pub(super) unsafe fn call_shared_positional(
         }
     }
     let objects = &objects[..count];
-    instance::BorrowSet::with(|set| {
+    crate::instance::borrow::BorrowSet::with(|set| {
         for &obj in objects {
             match set.try_add(obj, false) {
                 Ok(()) => {}
-                Err(instance::BorrowFail::Raised) => return Some(ptr::null_mut()),
-                Err(instance::BorrowFail::Busy) => return None, // the set releases
+                Err(crate::instance::borrow::BorrowFail::Raised) => return Some(ptr::null_mut()),
+                Err(crate::instance::borrow::BorrowFail::Busy) => return None, // the set releases
             }
         }
         // SAFETY: the first `n` values were written above; the objects they
@@ -268,7 +271,9 @@ pub(super) unsafe fn call_shared_positional(
                     data.plugin,
                     &data.name,
                 ) {
-                    Ok(record) => instance::object_for_ref(p, record, objects, &data.name),
+                    Ok(record) => {
+                        crate::instance::refs::object_for_ref(p, record, objects, &data.name)
+                    }
                     Err(()) => ptr::null_mut(),
                 },
             );
@@ -282,7 +287,7 @@ pub(super) unsafe fn call_shared_positional(
 }
 
 /// [`call_shared_positional`] for a call with exactly one object to borrow
-/// (`shared_one`): one borrow through [`instance::with_one_borrow`], no
+/// (`shared_one`): one borrow through [`crate::instance::borrow::with_one_borrow`], no
 /// list of objects, and a scalar outcome read where the plugin wrote it.
 /// The same contract: `None`, with nothing held and no error set, hands the
 /// call to the general path.
@@ -354,16 +359,18 @@ pub(super) unsafe fn call_shared_one_positional(
                     data.plugin,
                     &data.name,
                 ) {
-                    Ok(record) => instance::object_for_ref(p, record, &[object], &data.name),
+                    Ok(record) => {
+                        crate::instance::refs::object_for_ref(p, record, &[object], &data.name)
+                    }
                     Err(()) => ptr::null_mut(),
                 },
             );
         }
     };
-    match instance::with_one_borrow(object, false, call) {
+    match crate::instance::borrow::with_one_borrow(object, false, call) {
         Ok(()) => {}
-        Err(instance::BorrowFail::Raised) => return Some(ptr::null_mut()),
-        Err(instance::BorrowFail::Busy) => return None,
+        Err(crate::instance::borrow::BorrowFail::Raised) => return Some(ptr::null_mut()),
+        Err(crate::instance::borrow::BorrowFail::Busy) => return None,
     }
     Some(match result {
         Some(r) => r,

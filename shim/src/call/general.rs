@@ -20,13 +20,13 @@ use crate::{instance, py::errors, py::owned::Owned, sync::critical};
 /// that a typical call allocates nothing.
 #[derive(Default)]
 pub(super) struct Scratch<'a> {
-    pub(super) borrows: instance::Borrows,
+    pub(super) borrows: crate::instance::borrow::Borrows,
     pub(super) temps: SmallVec<[Owned; 1]>,
     pub(super) lists: Vec<Vec<ArgValue<'a>>>,
     /// Objects whose values are passed: where a `&T` result may point.
     pub(super) objects: SmallVec<[*mut ffi::PyObject; 3]>,
     /// The borrows the call needs (object, exclusive), taken all at once
-    /// after conversion by `instance::borrow_all`.
+    /// after conversion by `crate::instance::borrow::borrow_all`.
     pub(super) wanted: SmallVec<[(*mut ffi::PyObject, bool); 3]>,
 }
 
@@ -110,7 +110,7 @@ pub(super) unsafe fn call<'a>(
         values[i] = value;
     }
     if !scratch.wanted.is_empty()
-        && instance::borrow_all(&scratch.wanted, &mut scratch.borrows).is_err()
+        && crate::instance::borrow::borrow_all(&scratch.wanted, &mut scratch.borrows).is_err()
     {
         return ptr::null_mut();
     }
@@ -160,7 +160,7 @@ pub(super) unsafe fn call<'a>(
                         candidates.push(slf);
                     }
                     candidates.extend_from_slice(&scratch.objects);
-                    instance::object_for_ref(p, record, &candidates, &data.name)
+                    crate::instance::refs::object_for_ref(p, record, &candidates, &data.name)
                 }
                 Err(()) => ptr::null_mut(),
             }
@@ -205,12 +205,12 @@ pub(super) unsafe fn lock_targets(
     if data.desc.receiver != Receiver::NONE
         && (data.desc.lock_self || data.desc.receiver == Receiver::MUT)
     {
-        push(instance::lock_root(slf));
+        push(crate::instance::borrow::lock_root(slf));
     }
     for (param, &obj) in data.desc.params.as_slice().iter().zip(slots) {
         let is_mut_object = param.ty.kind == TypeKind::OBJECT && param.ty.passing == Passing::MUT;
         if (param.lock || is_mut_object) && !obj.is_null() {
-            push(instance::lock_root(obj));
+            push(crate::instance::borrow::lock_root(obj));
         }
     }
     (found[0], found[1])

@@ -30,13 +30,14 @@ use pyo3_ffi as ffi;
 
 use self::args::check_int_layout;
 use self::signature::docstring;
-use crate::{classes, instance, py::errors, py::owned::Owned};
+use crate::{py::errors, py::owned::Owned};
 
 pub(crate) mod args;
 pub(crate) mod dispatch;
 pub(crate) mod entry;
 mod fast;
 mod general;
+pub(crate) mod implicit;
 pub(crate) mod outcome;
 pub(crate) mod signature;
 
@@ -44,7 +45,7 @@ pub(crate) mod signature;
 pub(super) const INLINE_PARAMS: usize = 8;
 
 const _: () = assert!(
-    instance::BorrowSet::CAPACITY > INLINE_PARAMS,
+    crate::instance::borrow::BorrowSet::CAPACITY > INLINE_PARAMS,
     "a receiver plus INLINE_PARAMS objects"
 );
 
@@ -73,7 +74,7 @@ impl RecordCell {
         if let Some(r) = self.0.get() {
             return Ok(r.0);
         }
-        let record = classes::resolve(class, plugin, context)?;
+        let record = crate::class::resolve::resolve(class, plugin, context)?;
         Ok(self.0.get_or_init(|| SendRecord(record)).0)
     }
 }

@@ -16,7 +16,7 @@ use pyo3_ffi as ffi;
 
 use crate::{
     call,
-    classes::{self, ClassFunctions},
+    class::{self, ClassFunctions},
     instance, internals,
     plugin::open::{self, CheckedPlugin},
     py::errors,
@@ -403,7 +403,7 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
             continue;
         }
         if let Some(record) = internals::find_type_by_key(joined, class.key.as_str()) {
-            if let Err(why) = classes::check_compatible(class, record) {
+            if let Err(why) = crate::class::resolve::check_compatible(class, record) {
                 refuse(format!("class {}: {why}", class.key.as_str()));
                 return Err(());
             }
@@ -453,7 +453,7 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
 
     // Registration: from here on other plugins can see the classes.
     for (desc, class) in prepared {
-        let ty = classes::publish(class)?;
+        let ty = crate::class::create::publish(class)?;
         add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
     }
     let i = joined.internals;
@@ -501,7 +501,7 @@ unsafe fn prepare_class(
     gc: ClassGc,
     plugin: &'static str,
     version: &'static str,
-) -> Result<classes::PreparedClass, ()> {
+) -> Result<class::PreparedClass, ()> {
     let cname = desc.class.name();
     let ctor = match desc.constructor.as_ref().into_option() {
         Some(c) => Some(call::new_data(
@@ -547,7 +547,7 @@ unsafe fn prepare_class(
         };
         properties.push((pname.to_owned(), p.doc.as_str().to_owned(), get, set));
     }
-    classes::prepare(
+    crate::class::create::prepare(
         desc,
         ClassFunctions {
             ctor,

@@ -15,8 +15,6 @@ use oxbind_abi::{
     abi_stable::prefix_type::WithMetadata, HostApi, HostApi_Ref, CRITICAL_NOT_BORROWED,
 };
 
-use crate::instance;
-
 static HOST_TABLE: WithMetadata<HostApi> = WithMetadata::new(HostApi {
     mutex_lock,
     mutex_unlock,
@@ -154,13 +152,13 @@ unsafe extern "C" fn critical_begin(
     b: *const c_void,
     section: *mut c_void,
 ) -> u32 {
-    let Some(root_a) = instance::borrowed_root_holding(a) else {
+    let Some(root_a) = crate::instance::borrow::borrowed_root_holding(a) else {
         return CRITICAL_NOT_BORROWED;
     };
     let root_b = if b.is_null() {
         None
     } else {
-        match instance::borrowed_root_holding(b) {
+        match crate::instance::borrow::borrowed_root_holding(b) {
             Some(r) => Some(r),
             None => return CRITICAL_NOT_BORROWED,
         }

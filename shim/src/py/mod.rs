@@ -14,3 +14,4 @@ pub(crate) mod errors;
 pub(crate) mod ffi;
 pub(crate) mod module_def;
 pub(crate) mod owned;
+pub(crate) mod refcount;

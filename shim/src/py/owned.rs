@@ -71,7 +71,7 @@ pub unsafe fn new_ref(obj: *mut PyObject) -> *mut PyObject {
         if new_local == 0 {
             return obj; // immortal
         }
-        if o.ob_tid == crate::instance::thread_id() {
+        if o.ob_tid == crate::py::refcount::thread_id() {
             o.ob_ref_local.store(new_local, Ordering::Relaxed);
         } else {
             // _Py_REF_SHARED_SHIFT is 2.

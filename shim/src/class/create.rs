@@ -1,0 +1,310 @@
+//! Creating the Python type of a plugin's class: its method definitions,
+//! properties and slots, the type spec, and its record in the shared
+//! registry.
+
+use std::{
+    ffi::{c_void, CString},
+    os::raw::c_int,
+    ptr,
+};
+
+use oxbind_abi::{abi_stable::std_types::RStr, ClassDesc, ClassRef, MethodKind, SlotKind};
+use oxbind_internals::{TypeRecord, TypeRecord_Ref};
+use pyo3_ffi as ffi;
+
+use crate::instance;
+
+use crate::{
+    call::{self, FunctionData},
+    internals,
+    py::errors,
+    py::owned::Owned,
+};
+
+use crate::class::construct::{class_entry, class_new};
+use crate::class::lifecycle::{live_instances, slot_clear, slot_traverse};
+use crate::class::resolve::check_compatible;
+use crate::class::slots::{
+    property_get, property_set, slot_add, slot_bool, slot_getitem, slot_hash, slot_iter, slot_len,
+    slot_mul, slot_neg, slot_repr, slot_richcompare, slot_sq_item, slot_str, slot_sub,
+    slot_truediv,
+};
+use crate::class::{ClassData, ClassFunctions, PreparedClass, PropertyData};
+
+/// Builds the type of `desc`, owned by `plugin`, without registering it. If
+/// the class's key is registered already, checks that the registered class
+/// is compatible and uses its type. Fails with a Python error set, having
+/// registered nothing.
+///
+/// # Safety
+/// The thread is attached and this copy has joined a runtime.
+pub(crate) unsafe fn prepare(
+    desc: &'static ClassDesc,
+    functions: ClassFunctions,
+    plugin: &'static str,
+    plugin_version: &'static str,
+) -> Result<PreparedClass, ()> {
+    let class = desc.class;
+    let joined = internals::joined().ok_or(())?;
+    if let Some(existing) = internals::find_type_by_key(joined, class.key.as_str()) {
+        return reuse(existing, class, plugin).map(PreparedClass::Registered);
+    }
+
+    let mut slots = [None; SlotKind::MAX.0 as usize + 1];
+    let mut method_defs = Vec::new();
+    let mut method_data = Vec::new();
+    for (kind, slot, data) in &functions.methods {
+        match *kind {
+            MethodKind::SLOT => slots[slot.0 as usize] = Some(*data),
+            MethodKind::STATIC => method_defs.push(call::entry::method_def(data, ffi::METH_STATIC)),
+            _ => method_defs.push(call::entry::method_def(data, 0)),
+        }
+        if *kind != MethodKind::SLOT {
+            method_data.push(*data);
+        }
+    }
+    method_defs.push(ffi::PyMethodDef::zeroed());
+    let method_defs: &'static mut [ffi::PyMethodDef] = Box::leak(method_defs.into_boxed_slice());
+    // Their entry points are claimed after the plugin's init succeeds.
+    for (def, data) in method_defs.iter().zip(method_data) {
+        call::entry::defer_entry(def as *const ffi::PyMethodDef, data);
+    }
+
+    let mut getsets = Vec::new();
+    for (name, doc, get, set) in functions.properties {
+        let c_name = Box::leak(errors::c_string(&name).into_boxed_c_str());
+        let c_doc = Box::leak(errors::c_string(&doc).into_boxed_c_str());
+        let data = Box::leak(Box::new(PropertyData { get, set, name }));
+        getsets.push(ffi::PyGetSetDef {
+            name: c_name.as_ptr(),
+            get: Some(property_get),
+            set: Some(property_set),
+            doc: c_doc.as_ptr(),
+            closure: data as *mut PropertyData as *mut c_void,
+        });
+    }
+    getsets.push(ffi::PyGetSetDef {
+        name: ptr::null(),
+        get: None,
+        set: None,
+        doc: ptr::null(),
+        closure: ptr::null_mut(),
+    });
+    let getsets: &'static mut [ffi::PyGetSetDef] = Box::leak(getsets.into_boxed_slice());
+
+    let data: &'static ClassData = Box::leak(Box::new(ClassData {
+        desc,
+        leak_index: crate::leaks::new_class_index(),
+        gc: functions.gc,
+        ctor: functions.ctor,
+        slots,
+    }));
+
+    let doc = class_doc(desc, functions.ctor);
+    let c_doc: &'static CString = Box::leak(Box::new(errors::c_string(&doc)));
+    let c_name: &'static CString = Box::leak(Box::new(errors::c_string(class.key.as_str())));
+    let mut type_slots: Vec<ffi::PyType_Slot> = vec![
+        slot(ffi::Py_tp_new, class_new as *mut c_void),
+        slot(
+            ffi::Py_tp_dealloc,
+            crate::class::lifecycle::dealloc as *mut c_void,
+        ),
+        slot(ffi::Py_tp_doc, c_doc.as_ptr() as *mut c_void),
+        slot(ffi::Py_tp_methods, method_defs.as_mut_ptr() as *mut c_void),
+        slot(ffi::Py_tp_getset, getsets.as_mut_ptr() as *mut c_void),
+    ];
+    let collected = data.gc.traverse.is_some();
+    if collected {
+        type_slots.push(slot(ffi::Py_tp_traverse, slot_traverse as *mut c_void));
+        type_slots.push(slot(ffi::Py_tp_clear, slot_clear as *mut c_void));
+    }
+    let has = |k: SlotKind| data.slots[k.0 as usize].is_some();
+    if has(SlotKind::REPR) {
+        type_slots.push(slot(ffi::Py_tp_repr, slot_repr as *mut c_void));
+    }
+    if has(SlotKind::STR) {
+        type_slots.push(slot(ffi::Py_tp_str, slot_str as *mut c_void));
+    }
+    if [
+        SlotKind::EQ,
+        SlotKind::LT,
+        SlotKind::LE,
+        SlotKind::GT,
+        SlotKind::GE,
+    ]
+    .into_iter()
+    .any(has)
+    {
+        type_slots.push(slot(
+            ffi::Py_tp_richcompare,
+            slot_richcompare as *mut c_void,
+        ));
+    }
+    if has(SlotKind::HASH) {
+        type_slots.push(slot(ffi::Py_tp_hash, slot_hash as *mut c_void));
+    } else if has(SlotKind::EQ) {
+        // As in Python: defining __eq__ without __hash__ makes instances unhashable.
+        type_slots.push(slot(
+            ffi::Py_tp_hash,
+            ffi::PyObject_HashNotImplemented as *mut c_void,
+        ));
+    }
+    for (kind, id, f) in [
+        (SlotKind::ADD, ffi::Py_nb_add, slot_add as *mut c_void),
+        (SlotKind::SUB, ffi::Py_nb_subtract, slot_sub as *mut c_void),
+        (SlotKind::MUL, ffi::Py_nb_multiply, slot_mul as *mut c_void),
+        (
+            SlotKind::TRUEDIV,
+            ffi::Py_nb_true_divide,
+            slot_truediv as *mut c_void,
+        ),
+        (SlotKind::NEG, ffi::Py_nb_negative, slot_neg as *mut c_void),
+        (SlotKind::BOOL, ffi::Py_nb_bool, slot_bool as *mut c_void),
+    ] {
+        if has(kind) {
+            type_slots.push(slot(id, f));
+        }
+    }
+    if has(SlotKind::LEN) {
+        type_slots.push(slot(ffi::Py_sq_length, slot_len as *mut c_void));
+        type_slots.push(slot(ffi::Py_mp_length, slot_len as *mut c_void));
+    }
+    if has(SlotKind::ITER) {
+        type_slots.push(slot(ffi::Py_tp_iter, slot_iter as *mut c_void));
+    }
+    if has(SlotKind::GETITEM) {
+        type_slots.push(slot(ffi::Py_sq_item, slot_sq_item as *mut c_void));
+        type_slots.push(slot(ffi::Py_mp_subscript, slot_getitem as *mut c_void));
+    }
+    type_slots.push(slot(0, ptr::null_mut()));
+    let type_slots: &'static mut [ffi::PyType_Slot] = Box::leak(type_slots.into_boxed_slice());
+
+    let offset = instance::value_offset(class.align);
+    let mut spec = ffi::PyType_Spec {
+        name: c_name.as_ptr(),
+        basicsize: (offset + class.size) as c_int,
+        itemsize: 0,
+        flags: (ffi::Py_TPFLAGS_DEFAULT
+            | ffi::Py_TPFLAGS_IMMUTABLETYPE
+            | if collected {
+                ffi::Py_TPFLAGS_HAVE_GC
+            } else {
+                0
+            }) as _,
+        slots: type_slots.as_mut_ptr(),
+    };
+    let ty = Owned::from_raw(ffi::PyType_FromSpec(&mut spec)).ok_or(())?;
+    let record = TypeRecord {
+        key: class.key,
+        py_type: ty.as_ptr() as *mut c_void,
+        owner: RStr::from_str(plugin),
+        owner_version: RStr::from_str(plugin_version),
+        crate_name: class.crate_name,
+        crate_version: class.crate_version,
+        size: class.size,
+        align: class.align,
+        value_offset: offset,
+        layout: class.layout,
+        clone_value: desc.clone,
+        class_data: data as *const ClassData as *const c_void,
+        new_instance: oxbind_abi::abi_stable::std_types::RSome(
+            crate::class::lifecycle::new_instance,
+        ),
+        live_instances: oxbind_abi::abi_stable::std_types::RSome(live_instances),
+    };
+    Ok(PreparedClass::New {
+        ty,
+        data,
+        record,
+        plugin,
+    })
+}
+
+/// Registers a prepared class and returns the type object to expose.
+///
+/// It fails only if another registration of the same key, made after
+/// [`prepare`] looked, is incompatible. A plugin's keys are
+/// `<plugin>.<Class>` and its name is reserved while it builds
+/// (`plugin/table.rs`), so only the diagnostics hook `_register_type` can
+/// do that.
+///
+/// # Safety
+/// The thread is attached and this copy has joined a runtime.
+pub(crate) unsafe fn publish(prepared: PreparedClass) -> Result<Owned, ()> {
+    let (ty, data, record, plugin) = match prepared {
+        PreparedClass::Registered(ty) => return Ok(ty),
+        PreparedClass::New {
+            ty,
+            data,
+            record,
+            plugin,
+        } => (ty, data, record, plugin),
+    };
+    let joined = internals::joined().ok_or(())?;
+    // Construction through vectorcall: no argument tuple or dict. Installed
+    // here, so that a failed build uses none of the generated entry points.
+    (*(ty.as_ptr() as *mut ffi::PyTypeObject)).tp_vectorcall = Some(class_entry(data));
+    let class = data.desc.class;
+    let winner = internals::register_type(joined, record);
+    if winner.py_type() != ty.as_ptr() as *mut c_void {
+        // Registered by someone else after `prepare` looked.
+        return reuse(winner, class, plugin);
+    }
+    immortalize_type(ty.as_ptr());
+    Ok(ty)
+}
+
+/// Makes a registered type and the descriptors in its dict immortal
+/// (free-threaded builds; see `crate::py::refcount::immortalize`).
+pub(crate) unsafe fn immortalize_type(ty: *mut ffi::PyObject) {
+    let dict = (*(ty as *mut ffi::PyTypeObject)).tp_dict;
+    if !dict.is_null() {
+        let (mut pos, mut key, mut value) = (0, ptr::null_mut(), ptr::null_mut());
+        while ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) != 0 {
+            let kind = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(value)).tp_name).to_bytes();
+            if matches!(
+                kind,
+                b"method_descriptor" | b"getset_descriptor" | b"staticmethod"
+            ) {
+                crate::py::refcount::immortalize(value);
+            }
+        }
+    }
+    crate::py::refcount::immortalize(ty);
+}
+
+pub(crate) fn slot(id: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
+    ffi::PyType_Slot { slot: id, pfunc }
+}
+
+/// A class already registered under the same key: the same class loaded
+/// again (say, as a plugin and as an extension module) shares one type.
+pub(crate) unsafe fn reuse(
+    existing: TypeRecord_Ref,
+    class: &'static ClassRef,
+    plugin: &str,
+) -> Result<Owned, ()> {
+    if let Err(why) = check_compatible(class, existing) {
+        errors::import_error(
+            &format!("{plugin}: cannot define class {}: it is already registered by plugin '{}' and {why}", class.key.as_str(), existing.owner().as_str()),
+            None,
+        );
+        return Err(());
+    }
+    Ok(Owned::from_borrowed(
+        existing.py_type() as *mut ffi::PyObject
+    ))
+}
+
+/// `Point(x, y)\n--\n\n<class doc>`: the constructor's signature on the type.
+pub(crate) fn class_doc(desc: &ClassDesc, ctor: Option<&FunctionData>) -> String {
+    let name = desc.class.name();
+    match ctor {
+        Some(c) => {
+            let header = call::signature::docstring(c.desc, name);
+            let sig = header.split("\n--\n\n").next().unwrap_or(name);
+            format!("{sig}\n--\n\n{}", desc.doc.as_str())
+        }
+        None => desc.doc.as_str().to_owned(),
+    }
+}

@@ -1,0 +1,168 @@
+//! Reference results: the object Python gets for a `&T` a plugin returns,
+//! and the instance map that gives one interior reference one identity
+//! (`spec/SOUNDNESS.md`, §2).
+
+use std::{ffi::c_void, ptr, sync::atomic::Ordering};
+
+use oxbind_internals::{instance_flags, TypeRecord_Ref};
+use pyo3_ffi as ffi;
+
+use crate::{internals, py::errors};
+
+use crate::class::ClassData;
+use crate::instance::is_ours;
+use crate::instance::{contains, header, header_mut, is_instance};
+use crate::py::refcount::allow_try_incref;
+
+/// Removes a reference wrapper's entry from the instance map, so that no
+/// later `&T` result at its address finds it.
+///
+/// # Safety
+/// `obj` is an oxbind instance that was mapped (`instance_flags::MAPPED`).
+pub(crate) unsafe fn unmap(obj: *mut ffi::PyObject) {
+    if let Some(j) = internals::joined() {
+        let i = j.internals;
+        (i.map_remove())(i.state(), header(obj).value, obj as *mut c_void);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reference wrappers and the instance map.
+
+/// The object to return for a `&T` result pointing at `ptr_value`
+/// (spec/SOUNDNESS.md, "Reference results"):
+///
+/// 1. `self` or an argument whose value is at `ptr_value`: that very object;
+/// 2. the wrapper already mapped at (`ptr_value`, type): that wrapper;
+/// 3. a `#[oxbind(get_ref)]` field of `self` or an argument: a new wrapper
+///    that keeps that object alive and borrows through it;
+/// 4. anything else (heap data a value owns, a `static`, plugin-local
+///    memory): refused with TypeError. oxbind could neither keep such
+///    memory alive nor stop a `&mut` call from moving or freeing it, nor
+///    stop Python from mutating memory Rust holds immutable.
+///
+/// # Safety
+/// The thread is attached; every candidate is a live oxbind instance that
+/// the running call has borrowed.
+#[inline]
+pub(crate) unsafe fn object_for_ref(
+    ptr_value: *const c_void,
+    record: TypeRecord_Ref,
+    candidates: &[*mut ffi::PyObject],
+    function: &str,
+) -> *mut ffi::PyObject {
+    for &c in candidates {
+        if header(c).value as *const c_void == ptr_value && is_instance(c, record) {
+            return crate::py::owned::new_ref(c);
+        }
+    }
+    let Some(joined) = internals::joined() else {
+        errors::raise(ffi::PyExc_RuntimeError, "oxbind: no runtime");
+        return ptr::null_mut();
+    };
+    let i = joined.internals;
+    let found = (i.map_get())(i.state(), ptr_value, record.py_type()) as *mut ffi::PyObject;
+    if !found.is_null() {
+        return found;
+    }
+    let Some(owner) = candidates
+        .iter()
+        .copied()
+        .find(|&c| is_ref_field_of(c, ptr_value, record))
+    else {
+        refuse_ref_result(function, record);
+        return ptr::null_mut();
+    };
+    let Some(new_instance) = record.new_instance().into_option() else {
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            "oxbind: class record cannot create instances",
+        );
+        return ptr::null_mut();
+    };
+    let obj = new_instance(record) as *mut ffi::PyObject;
+    if obj.is_null() {
+        return obj;
+    }
+    let h = header_mut(obj);
+    h.value = ptr_value as *mut c_void;
+    h.owner = ffi::Py_NewRef(owner) as *mut c_void;
+    h.flags.store(
+        instance_flags::READY | instance_flags::MAPPED,
+        Ordering::Release,
+    );
+    allow_try_incref(obj);
+    let existing = (i.map_insert())(i.state(), ptr_value, obj as *mut c_void) as *mut ffi::PyObject;
+    if existing.is_null() {
+        return obj;
+    }
+    // Another thread mapped a wrapper first: use it, and drop ours unmapped.
+    h.flags
+        .fetch_and(!instance_flags::MAPPED, Ordering::Release);
+    ffi::Py_DECREF(obj);
+    existing
+}
+
+/// Whether `ptr_value` is the address of a `#[oxbind(get_ref)]` field of
+/// `obj`'s value whose class is `record`'s. Such a field is a place inside
+/// the value's own storage that always holds a valid value of its type
+/// while `obj` lives (a struct field never changes type or moves), so a
+/// wrapper that keeps `obj` alive and borrows through it is sound. A `&T`
+/// into an enum variant, a `Box` or a `Vec` is not such a place.
+///
+/// Asks the class's `get_ref` getters (generated code that only takes
+/// `&value.field`), so it works only for classes of this copy; an instance
+/// of another copy's class never qualifies.
+///
+/// # Safety
+/// `obj` is a live oxbind instance the running call has borrowed.
+pub(crate) unsafe fn is_ref_field_of(
+    obj: *mut ffi::PyObject,
+    ptr_value: *const c_void,
+    record: TypeRecord_Ref,
+) -> bool {
+    if !contains(obj, ptr_value) || !is_ours(obj) {
+        return false;
+    }
+    let h = header(obj);
+    // SAFETY: `obj` is an instance of a class this copy created.
+    let class = &*(h.record.class_data() as *const ClassData);
+    let key = record.key().as_str();
+    for prop in class.desc.properties.as_slice() {
+        let ret = &prop.get.ret;
+        let is_ref = ret.kind == oxbind_abi::TypeKind::OBJECT
+            && ret.passing == oxbind_abi::Passing::REF
+            && ret.class.is_some_and(|c| c.key.as_str() == key);
+        if !is_ref {
+            continue;
+        }
+        // SAFETY: a getter takes the value of a borrowed instance of its
+        // class and no arguments; it writes no result slot (it returns a
+        // reference), and catches its own panics.
+        let outcome = (prop.get.call)(
+            h.value,
+            oxbind_abi::abi_stable::std_types::RSlice::from_slice(&[]),
+            ptr::null_mut(),
+        );
+        if matches!(outcome, oxbind_abi::CallOutcome::Ok(oxbind_abi::RetValue::Ref(q)) if q == ptr_value)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn refuse_ref_result(function: &str, record: TypeRecord_Ref) {
+    let class = record.key().as_str();
+    errors::raise(
+        ffi::PyExc_TypeError,
+        &format!(
+            "{function}() returned a reference (&{class}) that is neither self, an argument, \
+             nor a #[oxbind(get_ref)] field of one: oxbind cannot keep such memory alive or \
+             stop it being mutated or freed underneath Python, so it refuses the result. \
+             Return the value ({class}) instead, or expose the field with #[oxbind(get_ref)]"
+        ),
+    );
+}
