@@ -7,9 +7,16 @@
 
 use std::ptr;
 
+use oxbind_internals::{Internals_Ref, VERSION};
 use pyo3_ffi as ffi;
 
-use crate::{internals, py::errors, py::module_def::CpythonStatic, py::owned::Owned};
+use crate::{
+    py::errors,
+    py::module_def::CpythonStatic,
+    py::owned::Owned,
+    runtime::{publish::version_of, Joined},
+    SHIM_VERSION,
+};
 
 const INFO_DOC: &str = "internals_info()\n--\n\n\
 Describe the shared oxbind runtime as this module's shim copy sees it: its runtime id, \
@@ -78,8 +85,8 @@ pub static METHODS: CpythonStatic<[ffi::PyMethodDef; 6]> = CpythonStatic::new([
     ffi::PyMethodDef::zeroed(),
 ]);
 
-unsafe fn joined() -> Option<&'static internals::Joined> {
-    let j = internals::joined();
+unsafe fn joined() -> Option<&'static crate::runtime::Joined> {
+    let j = crate::runtime::joined();
     if j.is_none() {
         errors::raise(
             ffi::PyExc_RuntimeError,
@@ -96,7 +103,7 @@ unsafe extern "C" fn internals_info(
     let Some(j) = joined() else {
         return ptr::null_mut();
     };
-    internals::info_dict(j).map_or(ptr::null_mut(), Owned::into_raw)
+    crate::diagnostics::info_dict(j).map_or(ptr::null_mut(), Owned::into_raw)
 }
 
 unsafe extern "C" fn set_leak_warnings(
@@ -138,9 +145,11 @@ unsafe extern "C" fn live_instances(
     let Some(j) = joined() else {
         return ptr::null_mut();
     };
-    match internals::find_type_by_key(j, &key).and_then(|r| match r.live_instances() {
-        Some(oxbind_internals::abi_stable::std_types::RSome(live)) => Some(live(r)),
-        _ => None,
+    match crate::runtime::registry::find_type_by_key(j, &key).and_then(|r| {
+        match r.live_instances() {
+            Some(oxbind_internals::abi_stable::std_types::RSome(live)) => Some(live(r)),
+            _ => None,
+        }
     }) {
         Some(n) => ffi::PyLong_FromLongLong(n),
         None => ffi::Py_NewRef(ffi::Py_None()),
@@ -172,8 +181,10 @@ unsafe extern "C" fn register_type(
     let Some(j) = joined() else {
         return ptr::null_mut();
     };
-    let winner =
-        internals::register_type(j, internals::plain_record(&key, ty, "<diagnostics>", "0"));
+    let winner = crate::runtime::registry::register_type(
+        j,
+        crate::runtime::registry::plain_record(&key, ty, "<diagnostics>", "0"),
+    );
     ffi::PyBool_FromLong((winner.py_type() == ty as *mut _) as _)
 }
 
@@ -188,9 +199,9 @@ unsafe extern "C" fn find_type(
         let Some(key) = str_arg(arg, "_find_type", "key_or_type") else {
             return ptr::null_mut();
         };
-        internals::find_type_by_key(j, &key)
+        crate::runtime::registry::find_type_by_key(j, &key)
     } else if ffi::PyType_Check(arg) != 0 {
-        internals::find_type_by_object(j, arg)
+        crate::runtime::registry::find_type_by_object(j, arg)
     } else {
         errors::type_error(&format!(
             "_find_type() argument 'key_or_type' must be str or type, not {}",
@@ -245,6 +256,113 @@ unsafe fn str_arg(obj: *mut ffi::PyObject, func: &str, param: &str) -> Option<St
 /// The thread is attached and `target` is a module.
 pub unsafe fn add_to(target: *mut ffi::PyObject) -> Result<(), ()> {
     if ffi::PyModule_AddFunctions(target, METHODS.get() as *mut ffi::PyMethodDef) < 0 {
+        return Err(());
+    }
+    Ok(())
+}
+
+// --- `internals_info()` ---
+
+/// This copy's view of the runtime, for `internals_info()`.
+///
+/// # Safety
+/// The thread is attached.
+pub(crate) unsafe fn info_dict(joined: &Joined) -> Result<Owned, ()> {
+    let i = joined.internals;
+    let stats = (i.stats())(i.state());
+    let dict = Owned::from_raw(ffi::PyDict_New()).ok_or(())?;
+    // The dict also holds name reservations (`name:<plugin>` → path):
+    // count the modules only.
+    let plugins = crate::py::containers::dict_items(i.plugins() as *mut ffi::PyObject)
+        .iter()
+        .filter(|(_, v)| ffi::PyModule_Check(v.as_ptr()) != 0)
+        .count() as ffi::Py_ssize_t;
+    set_item(
+        &dict,
+        "runtime_id",
+        ffi::PyLong_FromUnsignedLongLong(i.runtime_id() as u64),
+    )?;
+    set_item(
+        &dict,
+        "abi_version",
+        errors::new_str(&version_of(joined.header.version)),
+    )?;
+    set_item(&dict, "creator", errors::new_str(i.creator().as_str()))?;
+    set_item(
+        &dict,
+        "free_threaded",
+        ffi::PyBool_FromLong(i.free_threaded() as _),
+    )?;
+    set_item(&dict, "key", errors::new_str(&joined.key))?;
+    set_item(&dict, "plugins", ffi::PyLong_FromSsize_t(plugins))?;
+    set_item(&dict, "types", ffi::PyLong_FromLong(stats.types as _))?;
+    set_item(
+        &dict,
+        "mapped_instances",
+        ffi::PyLong_FromUnsignedLongLong(stats.mapped_instances),
+    )?;
+    set_item(&dict, "shards", ffi::PyLong_FromLong(i.shard_count() as _))?;
+    let copies = Owned::from_raw(ffi::PyList_New(0)).ok_or(())?;
+    for index in 0..stats.copies {
+        let Some(c) = (i.copy_at())(i.state(), index).into_option() else {
+            break;
+        };
+        let text = format!(
+            "{} (shim {}, internals ABI {})",
+            c.module.as_str(),
+            c.shim_version.as_str(),
+            version_of(c.version)
+        );
+        let item = Owned::from_raw(errors::new_str(&text)).ok_or(())?;
+        if ffi::PyList_Append(copies.as_ptr(), item.as_ptr()) < 0 {
+            return Err(());
+        }
+    }
+    set_item(&dict, "copies", copies.into_raw())?;
+    set_item(
+        &dict,
+        "this_copy",
+        errors::new_str(&this_copy_description(joined)),
+    )?;
+    set_item(&dict, "extension_field", extension_field(i))?;
+    Ok(dict)
+}
+
+pub(crate) fn this_copy_description(joined: &Joined) -> String {
+    format!(
+        "{} (shim {}, internals ABI {}, copy #{}{})",
+        joined.module,
+        SHIM_VERSION,
+        version_of(VERSION),
+        joined.copy_index,
+        if joined.is_creator { ", creator" } else { "" }
+    )
+}
+
+/// The value of the field appended by the newer-minor fixture, as this copy
+/// sees it: `None` when this copy does not know the field or the creator is
+/// older and lacks it.
+#[cfg(feature = "fixture-next-minor")]
+pub(crate) unsafe fn extension_field(i: Internals_Ref) -> *mut ffi::PyObject {
+    match i.motto() {
+        Some(m) => errors::new_str(m.as_str()),
+        None => ffi::Py_NewRef(ffi::Py_None()),
+    }
+}
+
+#[cfg(not(feature = "fixture-next-minor"))]
+pub(crate) unsafe fn extension_field(_: Internals_Ref) -> *mut ffi::PyObject {
+    ffi::Py_NewRef(ffi::Py_None())
+}
+
+pub(crate) unsafe fn set_item(
+    dict: &Owned,
+    key: &str,
+    value: *mut ffi::PyObject,
+) -> Result<(), ()> {
+    let value = Owned::from_raw(value).ok_or(())?;
+    let key = errors::c_string(key);
+    if ffi::PyDict_SetItemString(dict.as_ptr(), key.as_ptr(), value.as_ptr()) < 0 {
         return Err(());
     }
     Ok(())

@@ -26,7 +26,7 @@ use oxbind_abi::PluginRoot;
 use pyo3_ffi as ffi;
 
 use crate::{
-    diagnostics, internals,
+    diagnostics,
     plugin::build,
     plugin::open,
     plugin::table,
@@ -125,7 +125,7 @@ unsafe extern "C" fn create(
 }
 
 unsafe fn create_module(spec: *mut ffi::PyObject, def: &StandaloneDef) -> Result<Owned, ()> {
-    let joined = internals::join(def.name)?;
+    let joined = crate::runtime::publish::join(def.name)?;
     let path = spec_origin(spec)?;
     if let Err(e) = open::check_root(def.root) {
         errors::import_error(&format!("{}: {e}", def.name), Some(&path));

@@ -385,7 +385,7 @@ mod threads {
     use pyo3_ffi as ffi;
 
     use super::{Leaks, REPORTER};
-    use crate::{instance, internals, py::module_def::CpythonStatic, sync::lock::PyLock};
+    use crate::{instance, py::module_def::CpythonStatic, sync::lock::PyLock};
 
     /// What the callback found.
     #[derive(Default)]
@@ -446,7 +446,9 @@ mod threads {
     /// The thread is attached; no oxbind lock is held.
     unsafe fn take_snapshot() {
         let gather = REPORTER.load(std::sync::atomic::Ordering::Acquire);
-        let Some(j) = internals::joined() else { return };
+        let Some(j) = crate::runtime::joined() else {
+            return;
+        };
         if gather.is_null() {
             return;
         }
@@ -457,7 +459,7 @@ mod threads {
         // Only classes with live instances can be found.
         let mut types = HashMap::new();
         for (key, _, _) in &before.instances {
-            if let Some(record) = internals::find_type_by_key(j, key) {
+            if let Some(record) = crate::runtime::registry::find_type_by_key(j, key) {
                 types.insert(record.py_type() as usize, key.clone());
             }
         }

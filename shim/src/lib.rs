@@ -38,12 +38,12 @@ pub(crate) mod compat;
 pub(crate) mod diagnostics;
 pub mod embed;
 pub(crate) mod instance;
-pub(crate) mod internals;
 pub(crate) mod leaks;
 #[cfg(feature = "extension-module")]
 pub(crate) mod oxbind_module;
 pub(crate) mod plugin;
 pub(crate) mod py;
+pub(crate) mod runtime;
 #[cfg(feature = "extension-module")]
 pub(crate) mod stubs;
 pub(crate) mod sync;

@@ -17,7 +17,7 @@ use std::{
 use pyo3_ffi as ffi;
 
 use crate::{
-    diagnostics, internals,
+    diagnostics,
     plugin::build,
     plugin::open,
     plugin::table,
@@ -117,7 +117,7 @@ unsafe extern "C" fn exec(module: *mut ffi::PyObject) -> c_int {
 }
 
 unsafe fn exec_inner(module: *mut ffi::PyObject) -> Result<(), ()> {
-    internals::join("oxbind")?;
+    crate::runtime::publish::join("oxbind")?;
     let panic_error = errors::panic_error_type();
     if panic_error.is_null()
         || ffi::PyModule_AddObjectRef(module, c"PanicError".as_ptr(), panic_error) < 0
@@ -129,7 +129,7 @@ unsafe fn exec_inner(module: *mut ffi::PyObject) -> Result<(), ()> {
     add_str(
         module,
         c"INTERNALS_ABI_VERSION",
-        &internals::version_of(oxbind_internals::VERSION),
+        &crate::runtime::publish::version_of(oxbind_internals::VERSION),
     )?;
     diagnostics::add_to(module)
 }
@@ -260,7 +260,7 @@ unsafe fn find_plugin(name: &str) -> Result<PathBuf, ()> {
 }
 
 unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
-    let Some(joined) = internals::joined() else {
+    let Some(joined) = crate::runtime::joined() else {
         errors::raise(ffi::PyExc_RuntimeError, "oxbind is not initialised");
         return Err(());
     };
@@ -295,7 +295,7 @@ unsafe fn load_inner(arg: *mut ffi::PyObject) -> Result<Owned, ()> {
         }
     };
     let key = Owned::from_raw(errors::new_str(&canonical.to_string_lossy())).ok_or(())?;
-    if let Some(existing) = internals::dict_get(plugins, key.as_ptr())? {
+    if let Some(existing) = crate::py::dict::dict_get(plugins, key.as_ptr())? {
         return Ok(existing);
     }
     let checked = open::open_detached(&canonical, "oxbind.load: cannot load")?;
@@ -352,7 +352,7 @@ unsafe extern "C" fn plugins(
 }
 
 unsafe fn plugins_inner() -> Result<Owned, ()> {
-    let Some(joined) = internals::joined() else {
+    let Some(joined) = crate::runtime::joined() else {
         errors::raise(ffi::PyExc_RuntimeError, "oxbind is not initialised");
         return Err(());
     };

@@ -12,7 +12,7 @@ use oxbind_abi::{
 };
 use pyo3_ffi as ffi;
 
-use crate::{call, internals, plugin::open, py::errors, py::owned::Owned, SHIM_VERSION};
+use crate::{call, plugin::open, py::errors, py::owned::Owned, SHIM_VERSION};
 
 /// `oxbind.stub`'s docstring.
 pub const STUB_DOC: &str = "stub(module)\n--\n\n\
@@ -45,7 +45,7 @@ pub unsafe fn stub(module: *mut ffi::PyObject) -> Result<Owned, ()> {
     let path = std::path::PathBuf::from(text_of(path)?);
     // The file is loaded already: this finds the same mapping and root.
     let checked = open::open_detached(&path, "stub(): cannot read")?;
-    let joined = internals::joined().ok_or(())?;
+    let joined = crate::runtime::joined().ok_or(())?;
     let conversions = |key: &str| -> Vec<&'static FunctionDesc> {
         let i = joined.internals;
         (0..)

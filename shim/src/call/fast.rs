@@ -272,7 +272,7 @@ pub(super) unsafe fn call_shared_positional(
                     &data.name,
                 ) {
                     Ok(record) => {
-                        crate::instance::refs::object_for_ref(p, record, objects, &data.name)
+                        crate::runtime::instance_map::object_for_ref(p, record, objects, &data.name)
                     }
                     Err(()) => ptr::null_mut(),
                 },
@@ -359,9 +359,12 @@ pub(super) unsafe fn call_shared_one_positional(
                     data.plugin,
                     &data.name,
                 ) {
-                    Ok(record) => {
-                        crate::instance::refs::object_for_ref(p, record, &[object], &data.name)
-                    }
+                    Ok(record) => crate::runtime::instance_map::object_for_ref(
+                        p,
+                        record,
+                        &[object],
+                        &data.name,
+                    ),
                     Err(()) => ptr::null_mut(),
                 },
             );

@@ -160,7 +160,7 @@ pub(super) unsafe fn call<'a>(
                         candidates.push(slf);
                     }
                     candidates.extend_from_slice(&scratch.objects);
-                    crate::instance::refs::object_for_ref(p, record, &candidates, &data.name)
+                    crate::runtime::instance_map::object_for_ref(p, record, &candidates, &data.name)
                 }
                 Err(()) => ptr::null_mut(),
             }

@@ -16,7 +16,6 @@ use crate::instance;
 
 use crate::{
     call::{self, FunctionData, Mode},
-    internals,
     py::owned::Owned,
 };
 
@@ -37,7 +36,7 @@ pub(crate) unsafe fn convert_implicitly(
     class: &'static ClassRef,
     record: TypeRecord_Ref,
 ) -> Result<Option<Owned>, ()> {
-    let Some(joined) = internals::joined() else {
+    let Some(joined) = crate::runtime::joined() else {
         return Ok(None);
     };
     let i = joined.internals;

@@ -74,7 +74,7 @@ impl RecordCell {
         if let Some(r) = self.0.get() {
             return Ok(r.0);
         }
-        let record = crate::class::resolve::resolve(class, plugin, context)?;
+        let record = crate::runtime::registry::resolve(class, plugin, context)?;
         Ok(self.0.get_or_init(|| SendRecord(record)).0)
     }
 }

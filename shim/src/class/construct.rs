@@ -14,7 +14,6 @@ use pyo3_ffi as ffi;
 
 use crate::{
     call::{self, Mode},
-    internals,
     py::errors,
     py::owned::Owned,
 };
@@ -82,10 +81,10 @@ pub(crate) unsafe extern "C" fn class_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let Some(joined) = internals::joined() else {
+    let Some(joined) = crate::runtime::joined() else {
         return ptr::null_mut();
     };
-    let Some(record) = internals::find_type_by_object(joined, callable) else {
+    let Some(record) = crate::runtime::registry::find_type_by_object(joined, callable) else {
         errors::type_error("oxbind: unregistered class");
         return ptr::null_mut();
     };

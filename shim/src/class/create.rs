@@ -16,20 +16,19 @@ use crate::instance;
 
 use crate::{
     call::{self, FunctionData},
-    internals,
     py::errors,
     py::owned::Owned,
 };
 
 use crate::class::construct::{class_entry, class_new};
 use crate::class::lifecycle::{live_instances, slot_clear, slot_traverse};
-use crate::class::resolve::check_compatible;
 use crate::class::slots::{
     property_get, property_set, slot_add, slot_bool, slot_getitem, slot_hash, slot_iter, slot_len,
     slot_mul, slot_neg, slot_repr, slot_richcompare, slot_sq_item, slot_str, slot_sub,
     slot_truediv,
 };
 use crate::class::{ClassData, ClassFunctions, PreparedClass, PropertyData};
+use crate::runtime::registry::check_compatible;
 
 /// Builds the type of `desc`, owned by `plugin`, without registering it. If
 /// the class's key is registered already, checks that the registered class
@@ -45,8 +44,8 @@ pub(crate) unsafe fn prepare(
     plugin_version: &'static str,
 ) -> Result<PreparedClass, ()> {
     let class = desc.class;
-    let joined = internals::joined().ok_or(())?;
-    if let Some(existing) = internals::find_type_by_key(joined, class.key.as_str()) {
+    let joined = crate::runtime::joined().ok_or(())?;
+    if let Some(existing) = crate::runtime::registry::find_type_by_key(joined, class.key.as_str()) {
         return reuse(existing, class, plugin).map(PreparedClass::Registered);
     }
 
@@ -240,12 +239,12 @@ pub(crate) unsafe fn publish(prepared: PreparedClass) -> Result<Owned, ()> {
             plugin,
         } => (ty, data, record, plugin),
     };
-    let joined = internals::joined().ok_or(())?;
+    let joined = crate::runtime::joined().ok_or(())?;
     // Construction through vectorcall: no argument tuple or dict. Installed
     // here, so that a failed build uses none of the generated entry points.
     (*(ty.as_ptr() as *mut ffi::PyTypeObject)).tp_vectorcall = Some(class_entry(data));
     let class = data.desc.class;
-    let winner = internals::register_type(joined, record);
+    let winner = crate::runtime::registry::register_type(joined, record);
     if winner.py_type() != ty.as_ptr() as *mut c_void {
         // Registered by someone else after `prepare` looked.
         return reuse(winner, class, plugin);

@@ -17,8 +17,8 @@ use pyo3_ffi as ffi;
 use crate::instance;
 
 use crate::class::{class_of, ClassData};
-use crate::instance::refs::unmap;
 use crate::instance::{header, header_mut};
+use crate::runtime::instance_map::unmap;
 
 /// `tp_traverse` of GC classes: the type (a heap type), a wrapper's owner,
 /// and the handles the plugin's value holds. It never changes a reference

@@ -29,7 +29,6 @@ use crate::{call::FunctionData, py::owned::Owned};
 pub(crate) mod construct;
 pub(crate) mod create;
 pub(crate) mod lifecycle;
-pub(crate) mod resolve;
 pub(crate) mod slots;
 
 /// Everything this copy knows about a class it created.

@@ -29,7 +29,6 @@ use crate::class::lifecycle::dealloc;
 use crate::instance::borrow::try_acquire;
 
 pub(crate) mod borrow;
-pub(crate) mod refs;
 
 /// Offset of the [`InstanceHeader`] in every instance.
 pub(crate) const HEADER_OFFSET: usize = size_of::<ffi::PyObject>();

@@ -17,7 +17,7 @@ use pyo3_ffi as ffi;
 use crate::{
     call,
     class::{self, ClassFunctions},
-    instance, internals,
+    instance,
     plugin::open::{self, CheckedPlugin},
     py::errors,
     py::owned::Owned,
@@ -397,13 +397,14 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         return Err(());
     }
     // Classes from other plugins that are loaded already are checked now.
-    let joined = internals::joined().ok_or(())?;
+    let joined = crate::runtime::joined().ok_or(())?;
     for class in classes_used(functions, class_descs, conversions) {
         if class.module() == name {
             continue;
         }
-        if let Some(record) = internals::find_type_by_key(joined, class.key.as_str()) {
-            if let Err(why) = crate::class::resolve::check_compatible(class, record) {
+        if let Some(record) = crate::runtime::registry::find_type_by_key(joined, class.key.as_str())
+        {
+            if let Err(why) = crate::runtime::registry::check_compatible(class, record) {
                 refuse(format!("class {}: {why}", class.key.as_str()));
                 return Err(());
             }

@@ -24,7 +24,7 @@ use std::{marker::PhantomData, os::unix::ffi::OsStrExt, path::Path, time::Durati
 
 use pyo3_ffi as ffi;
 
-use crate::{internals, plugin::open::brief, py::errors, py::owned::Owned};
+use crate::{plugin::open::brief, py::errors, py::owned::Owned};
 
 /// What [`claim`] found.
 pub enum Claim {
@@ -68,10 +68,11 @@ pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Res
     // PyTuple_SetItem steals the reference it is given.
     ffi::PyTuple_SetItem(token.as_ptr(), 0, ident.into_raw());
     loop {
-        if let Some(module) = internals::dict_get(plugins, path_key.as_ptr())? {
+        if let Some(module) = crate::py::dict::dict_get(plugins, path_key.as_ptr())? {
             return Ok(Claim::Loaded(module));
         }
-        let holder = internals::dict_set_default(plugins, name_key.as_ptr(), path_key.as_ptr())?;
+        let holder =
+            crate::py::dict::dict_set_default(plugins, name_key.as_ptr(), path_key.as_ptr())?;
         if !same_text(holder.as_ptr(), path_key.as_ptr())? {
             errors::import_error(
                 &format!(
@@ -84,7 +85,8 @@ pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Res
             );
             return Err(());
         }
-        let builder = internals::dict_set_default(plugins, building_key.as_ptr(), token.as_ptr())?;
+        let builder =
+            crate::py::dict::dict_set_default(plugins, building_key.as_ptr(), token.as_ptr())?;
         if builder.as_ptr() == token.as_ptr() {
             let reservation = Reservation {
                 plugins,
@@ -96,7 +98,8 @@ pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Res
                 _attached: PhantomData,
             };
             // The build may have finished between the first look and the claim.
-            if let Some(module) = internals::dict_get(plugins, reservation.path_key.as_ptr())? {
+            if let Some(module) = crate::py::dict::dict_get(plugins, reservation.path_key.as_ptr())?
+            {
                 let mut reservation = reservation;
                 reservation.recorded = true;
                 return Ok(Claim::Loaded(module));
@@ -132,8 +135,11 @@ impl Reservation {
     /// # Safety
     /// The thread is attached.
     pub unsafe fn finish(mut self, module: Owned, in_sys_modules: bool) -> Result<Owned, ()> {
-        let stored =
-            internals::dict_set_default(self.plugins, self.path_key.as_ptr(), module.as_ptr())?;
+        let stored = crate::py::dict::dict_set_default(
+            self.plugins,
+            self.path_key.as_ptr(),
+            module.as_ptr(),
+        )?;
         // Recorded: from here on the name stays, even if sys.modules fails
         // (out of memory); dropping `self` ends the build.
         self.recorded = true;
@@ -172,7 +178,7 @@ impl Drop for Reservation {
 pub unsafe fn check_sys_modules(name: &str, path: &Path) -> Result<(), ()> {
     let modules = ffi::PyImport_GetModuleDict();
     let key = Owned::from_raw(errors::new_str(name)).ok_or(())?;
-    if let Some(existing) = internals::dict_get(modules, key.as_ptr())? {
+    if let Some(existing) = crate::py::dict::dict_get(modules, key.as_ptr())? {
         if names_this_file(existing.as_ptr(), path) {
             return Ok(());
         }
@@ -219,10 +225,10 @@ unsafe fn names_this_file(module: *mut ffi::PyObject, path: &Path) -> bool {
 /// The thread is attached and `plugins` is the runtime's plugin table.
 pub unsafe fn loaded_by_name(plugins: *mut ffi::PyObject, name: &str) -> Result<Option<Owned>, ()> {
     let name_key = Owned::from_raw(errors::new_str(&format!("name:{name}"))).ok_or(())?;
-    let Some(path) = internals::dict_get(plugins, name_key.as_ptr())? else {
+    let Some(path) = crate::py::dict::dict_get(plugins, name_key.as_ptr())? else {
         return Ok(None);
     };
-    match internals::dict_get(plugins, path.as_ptr())? {
+    match crate::py::dict::dict_get(plugins, path.as_ptr())? {
         Some(module) if ffi::PyModule_Check(module.as_ptr()) != 0 => Ok(Some(module)),
         _ => Ok(None),
     }

@@ -16,7 +16,7 @@ use pyo3_ffi as ffi;
 
 use crate::py::owned::Owned;
 
-/// `oxbind.PanicError` of the runtime this copy joined (`internals.rs`):
+/// `oxbind.PanicError` of the runtime this copy joined (`runtime/publish.rs`):
 /// set once when the copy joins, then read-only.
 static PANIC_ERROR: AtomicPtr<ffi::PyObject> = AtomicPtr::new(std::ptr::null_mut());
 

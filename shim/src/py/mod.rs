@@ -10,6 +10,7 @@
 //! - [`module_def`]: what every module definition of a shim copy shares.
 
 pub(crate) mod containers;
+pub(crate) mod dict;
 pub(crate) mod errors;
 pub(crate) mod ffi;
 pub(crate) mod module_def;

@@ -1,18 +1,92 @@
-//! Reference results: the object Python gets for a `&T` a plugin returns,
-//! and the instance map that gives one interior reference one identity
-//! (`spec/SOUNDNESS.md`, §2).
+//! The instance map, both sides: the creator's sharded map from (address,
+//! type) to the reference wrapper that stands for it, and the client code
+//! that gives a `&T` result its Python object (`spec/SOUNDNESS.md`, §2).
 
-use std::{ffi::c_void, ptr, sync::atomic::Ordering};
+use std::{collections::HashMap, ffi::c_void, ptr, sync::atomic::Ordering};
 
-use oxbind_internals::{instance_flags, TypeRecord_Ref};
+use oxbind_internals::TypeRecord_Ref;
 use pyo3_ffi as ffi;
 
-use crate::{internals, py::errors};
+use crate::{py::errors, sync::lock::PyLock};
 
 use crate::class::ClassData;
 use crate::instance::is_ours;
 use crate::instance::{contains, header, header_mut, is_instance};
 use crate::py::refcount::allow_try_incref;
+use oxbind_internals::instance_flags;
+
+use crate::runtime::creator::creator_state;
+
+/// One shard of the instance map: (value address, type) → instance. Each
+/// shard sits on its own cache line so that shards never contend.
+#[repr(align(64))]
+pub(crate) struct Shard {
+    pub(crate) map: PyLock<HashMap<(usize, usize), usize>>,
+}
+
+/// MurmurHash3's 64-bit finaliser.
+pub(crate) fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^= k >> 33;
+    k
+}
+
+pub(crate) unsafe extern "C" fn creator_map_get(
+    state: *const c_void,
+    addr: *const c_void,
+    py_type: *mut c_void,
+) -> *mut c_void {
+    let state = creator_state(state);
+    let shard = state.shard(addr as usize).map.lock();
+    match shard.get(&(addr as usize, py_type as usize)) {
+        // The entry's memory is valid while it is mapped: its dealloc removes
+        // it under this lock before freeing. A dying entry counts as absent.
+        Some(&obj) if crate::py::refcount::try_incref(obj as *mut ffi::PyObject) => {
+            obj as *mut c_void
+        }
+        _ => ptr::null_mut(),
+    }
+}
+
+pub(crate) unsafe extern "C" fn creator_map_insert(
+    state: *const c_void,
+    addr: *const c_void,
+    obj: *mut c_void,
+) -> *mut c_void {
+    let state = creator_state(state);
+    let key = (
+        addr as usize,
+        ffi::Py_TYPE(obj as *mut ffi::PyObject) as usize,
+    );
+    let mut shard = state.shard(addr as usize).map.lock();
+    if let Some(&existing) = shard.get(&key) {
+        if crate::py::refcount::try_incref(existing as *mut ffi::PyObject) {
+            return existing as *mut c_void;
+        }
+        // The mapped instance is dying; its dealloc will not remove ours.
+    }
+    shard.insert(key, obj as usize);
+    ptr::null_mut()
+}
+
+pub(crate) unsafe extern "C" fn creator_map_remove(
+    state: *const c_void,
+    addr: *const c_void,
+    obj: *mut c_void,
+) {
+    let state = creator_state(state);
+    let key = (
+        addr as usize,
+        ffi::Py_TYPE(obj as *mut ffi::PyObject) as usize,
+    );
+    let mut shard = state.shard(addr as usize).map.lock();
+    if shard.get(&key) == Some(&(obj as usize)) {
+        shard.remove(&key);
+    }
+}
 
 /// Removes a reference wrapper's entry from the instance map, so that no
 /// later `&T` result at its address finds it.
@@ -20,7 +94,7 @@ use crate::py::refcount::allow_try_incref;
 /// # Safety
 /// `obj` is an oxbind instance that was mapped (`instance_flags::MAPPED`).
 pub(crate) unsafe fn unmap(obj: *mut ffi::PyObject) {
-    if let Some(j) = internals::joined() {
+    if let Some(j) = crate::runtime::joined() {
         let i = j.internals;
         (i.map_remove())(i.state(), header(obj).value, obj as *mut c_void);
     }
@@ -56,7 +130,7 @@ pub(crate) unsafe fn object_for_ref(
             return crate::py::owned::new_ref(c);
         }
     }
-    let Some(joined) = internals::joined() else {
+    let Some(joined) = crate::runtime::joined() else {
         errors::raise(ffi::PyExc_RuntimeError, "oxbind: no runtime");
         return ptr::null_mut();
     };

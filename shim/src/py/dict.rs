@@ -1,0 +1,56 @@
+//! Dict access that is atomic on every build: a get that returns a strong
+//! reference, and set-default.
+
+use std::ptr;
+
+use pyo3_ffi as ffi;
+
+use crate::py::owned::Owned;
+
+// ---------------------------------------------------------------------------
+// Dict helpers shared with the loader.
+
+/// `dict[key]` as a new reference, if present.
+///
+/// # Safety
+/// The thread is attached.
+pub(crate) unsafe fn dict_get(
+    dict: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+) -> Result<Option<Owned>, ()> {
+    let mut value = ptr::null_mut();
+    match ffi::compat::PyDict_GetItemRef(dict, key, &mut value) {
+        r if r < 0 => Err(()),
+        0 => Ok(None),
+        _ => Ok(Owned::from_raw(value)),
+    }
+}
+
+/// Stores `value` under `key` unless present, atomically; returns what is
+/// stored now.
+///
+/// # Safety
+/// The thread is attached.
+pub(crate) unsafe fn dict_set_default(
+    dict: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+) -> Result<Owned, ()> {
+    #[cfg(Py_3_13)]
+    {
+        let mut result = ptr::null_mut();
+        if crate::py::ffi::PyDict_SetDefaultRef(dict, key, value, &mut result) < 0 {
+            return Err(());
+        }
+        Owned::from_raw(result).ok_or(())
+    }
+    #[cfg(not(Py_3_13))]
+    {
+        // Before 3.13 every supported build has a GIL, which makes this atomic.
+        let stored = crate::py::ffi::PyDict_SetDefault(dict, key, value);
+        if stored.is_null() {
+            return Err(());
+        }
+        Ok(Owned::from_borrowed(stored))
+    }
+}
