@@ -5,32 +5,39 @@
 //! `load(path)` loads plugins: pure-Rust `cdylib`s built with the `oxbind`
 //! SDK, which reach Python only through the C ABI of `oxbind-abi`.
 //!
-//! - [`module`]: the `oxbind` module itself (`PyInit_oxbind`, `load`).
-//! - [`embed`]: the same runtime embedded in a plugin's own extension module.
-//! - [`internals`]: the shared internals every shim copy in an interpreter
-//!   joins: publication, checks, the creator's locked state, the type
-//!   registry with its thread-local cache.
-//! - [`diagnostics`]: `internals_info()` and the registry hooks for tests.
-//! - [`sync`]: locks that detach from the interpreter while they wait.
-//! - [`detach`]: waiting detached, and re-attaching through the exit gate.
-//! - [`refpool`]: handle reference counts from threads not attached.
-//! - [`critical`]: critical sections on the objects a call locks.
-//! - [`loader`]: opening a plugin file and checking its root before any of
-//!   its code runs.
-//! - [`plugin_module`]: turning a checked plugin into a Python module.
-//! - [`plugin_table`]: which file holds each plugin name, and which load
-//!   builds it.
-//! - [`function`]: exported functions as vectorcall `PyCFunction`s, and the
-//!   dispatch from Python arguments to a plugin call.
-//! - [`classes`]: Python types for plugin classes, their slots, and checks
-//!   of classes used across plugins.
-//! - [`instance`]: instance layout, borrows, reference wrappers and the
-//!   instance map's try-incref.
-//! - [`convert`]: Python objects to argument values and results to objects.
-//! - [`errors`]: exceptions, `oxbind.PanicError`, and the error helpers.
-//! - [`ffi`]: CPython declarations that `pyo3-ffi` lacks.
-//! - [`pyref`]: an owned strong reference.
-//! - [`stubs`]: `.pyi` type stubs from a plugin's registered signatures.
+//! The crate is laid out in layers, bottom to top (`ARCHITECTURE.md` at the
+//! repository root maps every concern to its file):
+//!
+//! - [`py`] and [`sync`]: CPython glue (owned references, exceptions, text,
+//!   containers, the free-threading refcount internals) and the threading
+//!   primitives (the shim's lock, critical sections, waiting detached and
+//!   the exit gate, the handle pool). `py::containers` uses
+//!   `sync::critical`; `sync` uses `py`'s errors and references.
+//! - [`instance`]: the layout every instance shares, and the borrow
+//!   protocol.
+//! - [`runtime`] and [`compat`]: the shared internals (publication, the
+//!   creator's state, the type registry, the instance map) and the
+//!   compatibility checks between copies.
+//! - [`call`]: one call from Python into a plugin, by the path chosen when
+//!   its function was created.
+//! - [`class`]: the Python types of plugin classes, their slots, and the
+//!   life of their instances. Slots and constructors call into [`call`];
+//!   that recursion (and implicit conversions, `call::implicit`) is the
+//!   call layer's only one.
+//! - [`plugin`]: from a file to a module (open, validate and build, the
+//!   plugin table) and the host API plugins call.
+//! - The entry points: [`oxbind_module`] (`PyInit_oxbind`, `oxbind.load`)
+//!   and [`embed`] (a plugin as its own extension module), with
+//!   [`diagnostics`] (`internals_info()` and test hooks) and [`stubs`]
+//!   (`.pyi` rendering).
+//! - [`leaks`]: the leak report at exit, fed by the instance lifecycle's
+//!   counts and the creator's registry.
+//!
+//! Edges against the layering that remain (each is a function call, not a
+//! shared type): `instance::is_ours` compares against
+//! `class::lifecycle::dealloc`; `runtime::instance_map` reads a class's
+//! `get_ref` properties from its `class::ClassData`; the creator installs
+//! [`leaks`]' report, which reads the registry back.
 
 pub(crate) mod call;
 pub(crate) mod class;

@@ -10,6 +10,9 @@
 //!   with `oxbind` importable and the example plugins built.
 //! - `cargo xtask build [INTERPRETER...]`: builds the plugins and the shim.
 //! - `cargo xtask provision [INTERPRETER]`: only provisions interpreters.
+//! - `cargo xtask lint`: clippy with `-D warnings` (the shim under a
+//!   free-threaded and a GIL interpreter) and the `# Safety` scan
+//!   (`lint.rs`). `test` runs it first.
 //! - `cargo xtask bench`: runs the benchmarks on 3.13t and 3.13 and writes
 //!   `BENCHMARKS.md`.
 //! - `cargo xtask wheels [INTERPRETER...]`: builds the `oxbind`, plugin and
@@ -21,6 +24,7 @@
 
 mod bench;
 mod layout;
+mod lint;
 mod wheels;
 
 use std::{
@@ -44,6 +48,10 @@ fn main() {
         }
         Some("provision") => provision(&layout, &select(&args[1..])),
         Some("bench") => bench::bench(&layout),
+        Some("lint") => {
+            let interps = select(&[]);
+            provision(&layout, &interps).and_then(|()| lint::lint(&layout))
+        }
         Some("wheels") => {
             let interps = select(&args[1..]);
             provision(&layout, &interps)
@@ -52,7 +60,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo | test [PYTEST ARGS] | python <3.13t|3.13|3.11> SCRIPT [ARGS] | build [INTERP...] | provision [INTERP...] | wheels [INTERP...] | bench>"
+                "usage: cargo xtask <demo | test [PYTEST ARGS] | python <3.13t|3.13|3.11> SCRIPT [ARGS] | build [INTERP...] | provision [INTERP...] | wheels [INTERP...] | lint | bench>"
             );
             exit(2);
         }
@@ -201,9 +209,15 @@ pub(crate) fn build(layout: &Layout, interps: &[&Interpreter]) -> Result {
 /// wheels` shares the target directory), so neither rebuilds pyo3-ffi
 /// and everything above it for the other.
 pub(crate) fn shim_build(layout: &Layout, interp: &Interpreter) -> Command {
+    shim_command(layout, interp, "build")
+}
+
+/// `cargo <subcommand> --release` in the shim's environment for `interp`
+/// (see [`shim_build`]).
+pub(crate) fn shim_command(layout: &Layout, interp: &Interpreter, subcommand: &str) -> Command {
     let mut cmd = layout.cargo();
     let version = interp.tag.trim_end_matches('t');
-    cmd.args(["build", "--release", "--target-dir"])
+    cmd.args([subcommand, "--release", "--target-dir"])
         .arg(layout.shim_target_dir(interp))
         .env("PYO3_PYTHON", layout.venv_python(interp))
         .env("PYTHON_SYS_EXECUTABLE", layout.venv_python(interp))
@@ -255,6 +269,8 @@ fn demo(layout: &Layout) -> Result {
 fn test(layout: &Layout, pytest_args: &[String]) -> Result {
     let all = select(&[]);
     provision(layout, &all)?;
+    // A lint failure fails the run, after the tests have run too.
+    let linted = lint::lint(layout);
     build(layout, &all)?;
     // tests/python/test_wheels.py installs these.
     wheels::wheels(layout, &all)?;
@@ -325,9 +341,8 @@ fn test(layout: &Layout, pytest_args: &[String]) -> Result {
         totals.failures + totals.errors,
         totals.skipped
     );
-    if failed_runs.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("pytest failed on: {}", failed_runs.join(", ")))
+    if !failed_runs.is_empty() {
+        return Err(format!("pytest failed on: {}", failed_runs.join(", ")));
     }
+    linted.map_err(|e| format!("lint failed: {e}"))
 }
