@@ -6,6 +6,8 @@
 //!   unsafe operation in an `unsafe fn`, an `unsafe` block without a
 //!   `// SAFETY:` comment, and a public `unsafe fn` without a `# Safety`
 //!   section errors.
+//! - Every `static` in `shim/src` is named in `spec/THREADING.md`'s table
+//!   of per-copy state, so that the table stays the one complete list.
 //! - A scan for `unsafe fn`s of any visibility with no `# Safety` section
 //!   in their doc comment: clippy's `missing_safety_doc` sees only public
 //!   ones. Methods of trait impls are skipped (the trait states the
@@ -67,15 +69,66 @@ pub fn lint(layout: &Layout) -> Result {
             }
         }
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
+    if !missing.is_empty() {
+        return Err(format!(
             "{} unsafe fn(s) without a `# Safety` section in their docs:\n  {}",
             missing.len(),
             missing.join("\n  ")
+        ));
+    }
+    eprintln!("xtask: every static of the shim is in spec/THREADING.md");
+    let spec = std::fs::read_to_string(layout.root.join("spec/THREADING.md"))
+        .map_err(|e| format!("cannot read spec/THREADING.md: {e}"))?;
+    let table = spec
+        .split("### Per shim copy")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .ok_or("spec/THREADING.md has no \"### Per shim copy\" section")?;
+    let mut unlisted = Vec::new();
+    for file in rust_files(&layout.root.join("shim/src")) {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        for name in statics(&text) {
+            let named = table.contains(&format!("`{name}`")) || table.contains(&format!("::{name}`"));
+            if !named {
+                let shown = file.strip_prefix(&layout.root).unwrap_or(&file);
+                unlisted.push(format!("{}: {name}", shown.display()));
+            }
+        }
+    }
+    if unlisted.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "statics missing from spec/THREADING.md (\"Per shim copy\"):\n  {}",
+            unlisted.join("\n  ")
         ))
     }
+}
+
+/// The names of the `static`s declared in `text`, outside its unit tests
+/// (a `#[cfg(test)]` module at the end of a file).
+fn statics(text: &str) -> Vec<String> {
+    let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(text);
+    let mut out = Vec::new();
+    for line in code.lines() {
+        let mut rest = line.trim_start();
+        for prefix in ["pub(crate) ", "pub(super) ", "pub "] {
+            rest = rest.strip_prefix(prefix).unwrap_or(rest);
+        }
+        let Some(rest) = rest.strip_prefix("static ") else {
+            continue;
+        };
+        let rest = rest.strip_prefix("mut ").unwrap_or(rest);
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            out.push(name);
+        }
+    }
+    out
 }
 
 /// The `.rs` files under `dir`, skipping build output.
@@ -149,6 +202,12 @@ fn is_unsafe_fn(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::undocumented_unsafe_fns;
+
+    #[test]
+    fn finds_statics_outside_tests() {
+        let text = "static A: u8 = 0;\nthread_local! {\n    static B: u8 = 0;\n}\npub(crate) static C: u8 = 0;\nstatic mut E: u8 = 0;\n#[cfg(test)]\nmod tests {\n    static D: u8 = 0;\n}\n";
+        assert_eq!(super::statics(text), ["A", "B", "C", "E"]);
+    }
 
     #[test]
     fn finds_unsafe_fns_without_a_safety_section() {
