@@ -239,16 +239,8 @@ pub struct InstanceHeader {
     pub borrow: std::sync::atomic::AtomicU32,
 }
 
-/// The internals of one runtime. Who may touch what, and how:
-///
-/// | field | written by | synchronisation |
-/// |---|---|---|
-/// | `runtime_id`, `creator`, `free_threaded` | the creator, before publication | immutable |
-/// | `panic_error` | the creator, before publication | immutable; the strong reference is never released |
-/// | `plugins` | any copy, with `PyDict_SetDefaultRef` (3.13+) or `PyDict_SetDefault` (GIL) | the dict's own lock (free-threaded) or the GIL |
-/// | `state` | the creator's functions only | the creator's locks, inside those functions |
-/// | `shard_count`, `shard_shift` | the creator, before publication | immutable |
-/// | `join`, `register_type`, `find_type_*`, `copy_at`, `stats`, `map_*` | the creator, before publication | immutable; callers must be attached to the interpreter |
+/// The internals of one runtime. Who may write each field, and under which
+/// lock, is stated once, in `spec/ABI.md` ("Fields, owners and locks").
 ///
 /// Every function takes `state` as its first argument and is implemented by
 /// the creating copy, so every lock on the mutable state runs in one
