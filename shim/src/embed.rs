@@ -56,7 +56,9 @@ pub unsafe fn init(root: &'static PluginRoot) -> *mut ffi::PyObject {
     let result = catch_unwind(AssertUnwindSafe(|| {
         let mut def = DEF.load(Ordering::Acquire);
         if def.is_null() {
-            let candidate = new_def(root);
+            // SAFETY: `new_def` has no precondition; its result is published
+            // in DEF (or leaked) and never freed, as it requires.
+            let candidate = unsafe { new_def(root) };
             def = match DEF.compare_exchange(
                 ptr::null_mut(),
                 candidate,
@@ -67,17 +69,29 @@ pub unsafe fn init(root: &'static PluginRoot) -> *mut ffi::PyObject {
                 Err(winner) => winner, // the candidate is leaked; it is small and this race is rare
             };
         }
-        ffi::PyModuleDef_Init(ptr::addr_of_mut!((*def).def))
+        // SAFETY: `def` is the StandaloneDef published in DEF, which is never
+        // freed; the thread is attached (this function's contract), and
+        // CPython writes the definition's `m_base` under its import lock.
+        unsafe { ffi::PyModuleDef_Init(ptr::addr_of_mut!((*def).def)) }
     }));
     result.unwrap_or_else(|_| {
-        errors::import_error(
-            "oxbind: internal error while initialising an extension module",
-            None,
-        );
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe {
+            errors::import_error(
+                "oxbind: internal error while initialising an extension module",
+                None,
+            );
+        }
         ptr::null_mut()
     })
 }
 
+/// A new module definition for `root`, whose create slot is [`create`].
+///
+/// # Safety
+/// No precondition on the arguments; the caller must never free the result,
+/// since CPython keeps pointers into it (its name and slots) for the life of
+/// the process.
 unsafe fn new_def(root: &'static PluginRoot) -> *mut StandaloneDef {
     let name: &'static str = Box::leak(root.module.name().as_str().to_owned().into_boxed_str());
     let c_name = errors::c_string(name);
@@ -101,73 +115,131 @@ unsafe fn new_def(root: &'static PluginRoot) -> *mut StandaloneDef {
         }),
         _c_name: c_name,
     }));
-    (*def).def.m_slots = (*def).slots.as_mut_ptr();
+    // SAFETY: `def` comes from `Box::into_raw` just above: valid, aligned,
+    // and not yet shared with anyone.
+    unsafe { (*def).def.m_slots = (*def).slots.as_mut_ptr() };
     def
 }
 
+/// # Safety
+/// Called by CPython as the `Py_mod_create` slot of a definition made by
+/// [`new_def`]: `def` is the `PyModuleDef` that starts a [`StandaloneDef`],
+/// and `spec` the live module spec, on an attached thread with no oxbind lock
+/// held.
 unsafe extern "C" fn create(
     spec: *mut ffi::PyObject,
     def: *mut ffi::PyModuleDef,
 ) -> *mut ffi::PyObject {
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: CPython passes back the definition `init` handed it, which
-        // is the first field of a StandaloneDef.
-        let def = &*(def as *const StandaloneDef);
-        create_module(spec, def).map_or(ptr::null_mut(), Owned::into_raw)
+        // is the first field of a StandaloneDef (never freed); `spec` is the
+        // live module spec and the thread is attached with no oxbind lock
+        // held (this function's contract), as `create_module` requires.
+        unsafe {
+            let def = &*(def as *const StandaloneDef);
+            create_module(spec, def).map_or(ptr::null_mut(), Owned::into_raw)
+        }
     }));
     result.unwrap_or_else(|_| {
-        errors::import_error(
-            "oxbind: internal error while creating an extension module",
-            None,
-        );
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe {
+            errors::import_error(
+                "oxbind: internal error while creating an extension module",
+                None,
+            );
+        }
         ptr::null_mut()
     })
 }
 
+/// Joins the runtime and builds the module of `def`'s plugin.
+///
+/// # Safety
+/// The thread is attached, no oxbind lock is held, and `spec` is a live
+/// module spec the caller keeps alive.
 unsafe fn create_module(spec: *mut ffi::PyObject, def: &StandaloneDef) -> Result<Owned, ()> {
-    let joined = crate::runtime::publish::join(def.name)?;
-    let path = spec_origin(spec)?;
+    // SAFETY: the thread is attached (this function's contract).
+    let joined = unsafe { crate::runtime::publish::join(def.name) }?;
+    // SAFETY: the thread is attached and `spec` is live (this function's
+    // contract).
+    let path = unsafe { spec_origin(spec) }?;
     if let Err(e) = open::check_root(def.root) {
-        errors::import_error(&format!("{}: {e}", def.name), Some(&path));
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe { errors::import_error(&format!("{}: {e}", def.name), Some(&path)) };
         return Err(());
     }
     let plugins = joined.internals.plugins() as *mut ffi::PyObject;
     // One file per plugin name, one build per plugin (plugin_table.rs). The
     // import system puts the module in sys.modules itself.
-    let reservation = match table::claim(plugins, def.name, &path)? {
+    // SAFETY: the thread is attached (this function's contract) and
+    // `plugins` is the joined runtime's plugin table.
+    let reservation = match unsafe { table::claim(plugins, def.name, &path) }? {
         table::Claim::Loaded(module) => return Ok(module),
         table::Claim::Build(r) => r,
     };
-    let module = build::build(&open::CheckedPlugin {
-        path,
-        root: def.root,
-    })?;
-    add_namespace(module.as_ptr(), def.name)?;
-    reservation.finish(module, false)
+    // SAFETY: the thread is attached (this function's contract) and this
+    // copy has joined a runtime (`join` above), as `build` requires; `module`
+    // is the live module `build` returned.
+    unsafe {
+        let module = build::build(&open::CheckedPlugin {
+            path,
+            root: def.root,
+        })?;
+        add_namespace(module.as_ptr(), def.name)?;
+        reservation.finish(module, false)
+    }
 }
 
 /// `module.__oxbind__`: the shim copy's diagnostics and `PanicError`.
+///
+/// # Safety
+/// The thread is attached and `module` is a live module the caller keeps
+/// alive.
 unsafe fn add_namespace(module: *mut ffi::PyObject, name: &str) -> Result<(), ()> {
     let ns_name = errors::c_string(&format!("{name}.__oxbind__"));
-    let ns = Owned::from_raw(ffi::PyModule_New(ns_name.as_ptr())).ok_or(())?;
-    diagnostics::add_to(ns.as_ptr())?;
+    // SAFETY: the thread is attached (this function's contract);
+    // PyModule_New returns a new reference or null, as `from_raw` takes.
+    let ns = unsafe { Owned::from_raw(ffi::PyModule_New(ns_name.as_ptr())) }.ok_or(())?;
+    // SAFETY: the thread is attached and `ns` is a live module owned here.
+    unsafe { diagnostics::add_to(ns.as_ptr()) }?;
     let panic_error = errors::panic_error_type();
     if !panic_error.is_null()
-        && ffi::PyModule_AddObjectRef(ns.as_ptr(), c"PanicError".as_ptr(), panic_error) < 0
+        // SAFETY: the thread is attached and `ns` is a live module owned here;
+        // `panic_error` is non-null here, the runtime's PanicError class,
+        // which is never released.
+        && unsafe { ffi::PyModule_AddObjectRef(ns.as_ptr(), c"PanicError".as_ptr(), panic_error) }
+            < 0
     {
         return Err(());
     }
-    if ffi::PyModule_AddObjectRef(module, c"__oxbind__".as_ptr(), ns.as_ptr()) < 0 {
+    // SAFETY: the thread is attached, `module` is a live module (this
+    // function's contract) and `ns` a live object owned here (AddObjectRef
+    // takes its own reference).
+    if unsafe { ffi::PyModule_AddObjectRef(module, c"__oxbind__".as_ptr(), ns.as_ptr()) } < 0 {
         return Err(());
     }
     Ok(())
 }
 
 /// The canonical path of the file the module spec names.
+///
+/// # Safety
+/// The thread is attached and `spec` is a live object the caller keeps
+/// alive.
 unsafe fn spec_origin(spec: *mut ffi::PyObject) -> Result<PathBuf, ()> {
-    let origin = Owned::from_raw(ffi::PyObject_GetAttrString(spec, c"origin".as_ptr())).ok_or(())?;
-    let bytes = Owned::from_raw(ffi::PyUnicode_EncodeFSDefault(origin.as_ptr())).ok_or(())?;
-    let raw = CStr::from_ptr(ffi::PyBytes_AsString(bytes.as_ptr()));
+    // SAFETY: the thread is attached and `spec` is live (this function's
+    // contract); each call returns a new reference or null, as `from_raw`
+    // takes.
+    let origin = unsafe { Owned::from_raw(ffi::PyObject_GetAttrString(spec, c"origin".as_ptr())) }
+        .ok_or(())?;
+    // SAFETY: the thread is attached and `origin` is a live object owned
+    // here; PyUnicode_EncodeFSDefault returns a new reference (bytes) or null.
+    let bytes =
+        unsafe { Owned::from_raw(ffi::PyUnicode_EncodeFSDefault(origin.as_ptr())) }.ok_or(())?;
+    // SAFETY: `bytes` is a bytes object owned here, so PyBytes_AsString
+    // returns its NUL-terminated buffer, which stays alive and unchanged while
+    // `raw` is used.
+    let raw = unsafe { CStr::from_ptr(ffi::PyBytes_AsString(bytes.as_ptr())) };
     let path = PathBuf::from(std::ffi::OsStr::from_bytes(raw.to_bytes()));
     Ok(std::fs::canonicalize(&path).unwrap_or(path))
 }

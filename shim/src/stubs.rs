@@ -26,52 +26,85 @@ the implicit conversions registered for it when the stub is made.\0";
 /// # Safety
 /// The thread is attached and no oxbind lock is held.
 pub unsafe fn stub(module: *mut ffi::PyObject) -> Result<Owned, ()> {
-    let Some(info) = Owned::from_raw(ffi::PyObject_GetAttrString(
-        module,
-        c"__oxbind_plugin__".as_ptr(),
-    )) else {
-        ffi::PyErr_Clear();
-        errors::type_error(&format!(
-            "stub() argument 'module' must be a module that oxbind loaded, not {}",
-            errors::repr(module)
-        ));
+    // SAFETY: the thread is attached (this function's contract) and `module`
+    // is a live object the caller holds; PyObject_GetAttrString returns a new
+    // reference or null, as `from_raw` takes.
+    let Some(info) = (unsafe {
+        Owned::from_raw(ffi::PyObject_GetAttrString(
+            module,
+            c"__oxbind_plugin__".as_ptr(),
+        ))
+    }) else {
+        // SAFETY: attached, `module` is live, and no oxbind lock is held
+        // (this function's contract), as `repr` requires.
+        unsafe {
+            ffi::PyErr_Clear();
+            errors::type_error(&format!(
+                "stub() argument 'module' must be a module that oxbind loaded, not {}",
+                errors::repr(module)
+            ));
+        }
         return Err(());
     };
-    let path = ffi::PyDict_GetItemString(info.as_ptr(), c"path".as_ptr()); // borrowed
-    if path.is_null() || ffi::PyUnicode_Check(path) == 0 {
-        errors::type_error("stub(): the module's __oxbind_plugin__ has no 'path'");
+    // SAFETY: the thread is attached and `info` is a live object owned here
+    // (PyDict_GetItemString returns null for a non-dict); `path` is borrowed
+    // from `info`, which nothing below changes. (On a free-threaded build
+    // another thread changing the dict could release it.)
+    let path = unsafe { ffi::PyDict_GetItemString(info.as_ptr(), c"path".as_ptr()) }; // borrowed
+
+    // SAFETY: the thread is attached and `path` is non-null and live (above).
+    if path.is_null() || unsafe { ffi::PyUnicode_Check(path) } == 0 {
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe { errors::type_error("stub(): the module's __oxbind_plugin__ has no 'path'") };
         return Err(());
     }
-    let path = std::path::PathBuf::from(text_of(path)?);
+    // SAFETY: the thread is attached and `path` is a live str (checked above),
+    // kept alive by `info`.
+    let path = std::path::PathBuf::from(unsafe { text_of(path) }?);
     // The file is loaded already: this finds the same mapping and root.
-    let checked = open::open_detached(&path, "stub(): cannot read")?;
+    // SAFETY: the thread is attached (this function's contract).
+    let checked = unsafe { open::open_detached(&path, "stub(): cannot read") }?;
     let joined = crate::runtime::joined().ok_or(())?;
     let conversions = |key: &str| -> Vec<&'static FunctionDesc> {
         let i = joined.internals;
         (0..)
             .map_while(|n| {
-                (i.conversion_at())(
-                    i.state(),
-                    oxbind_abi::abi_stable::std_types::RStr::from_str(key),
-                    n,
-                )
+                // SAFETY: `conversion_at` is the creator's function from the
+                // joined runtime's internals and gets that runtime's own
+                // `state`; `render` calls this closure on this thread, which
+                // is attached (this function's contract).
+                unsafe {
+                    (i.conversion_at())(
+                        i.state(),
+                        oxbind_abi::abi_stable::std_types::RStr::from_str(key),
+                        n,
+                    )
+                }
             })
             .collect()
     };
     let text = render(checked.root, &conversions);
-    Owned::from_raw(errors::new_str(&text)).ok_or(())
+    // SAFETY: the thread is attached (this function's contract); `new_str`
+    // returns a new reference or null, as `from_raw` takes.
+    unsafe { Owned::from_raw(errors::new_str(&text)) }.ok_or(())
 }
 
+/// The text of the str `s`, or `Err` with the decoding error set.
+///
+/// # Safety
+/// The thread is attached and `s` is a live str the caller keeps alive.
 unsafe fn text_of(s: *mut ffi::PyObject) -> Result<String, ()> {
     let mut len: ffi::Py_ssize_t = 0;
-    let utf8 = ffi::PyUnicode_AsUTF8AndSize(s, &mut len);
+    // SAFETY: the thread is attached and `s` is a live str (this function's
+    // contract).
+    let utf8 = unsafe { ffi::PyUnicode_AsUTF8AndSize(s, &mut len) };
     if utf8.is_null() {
         return Err(());
     }
-    Ok(
-        String::from_utf8_lossy(std::slice::from_raw_parts(utf8 as *const u8, len as usize))
-            .into_owned(),
-    )
+    // SAFETY: `utf8` is non-null and points to `len` bytes of UTF-8 cached in
+    // `s`, which the caller keeps alive past the copy made here.
+    let bytes = unsafe { std::slice::from_raw_parts(utf8 as *const u8, len as usize) };
+    Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// What rendering needs besides the descriptors.
