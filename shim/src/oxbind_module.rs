@@ -291,13 +291,24 @@ unsafe fn search_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("OXBIND_PLUGIN_PATH")
         .map(|v| std::env::split_paths(&v).collect())
         .unwrap_or_default();
-    // SAFETY: the thread is attached (this function's contract).
-    let sys_path = unsafe { ffi::PySys_GetObject(c"path".as_ptr()) }; // borrowed
-
-    // SAFETY: the thread is attached and `sys_path` is non-null, borrowed
-    // from the sys module, and no code has run since the lookup. (On a
-    // free-threaded build another thread rebinding `sys.path` could release
-    // it: PySys_GetObject gives no strong reference.)
+    // `sys.path` as a strong reference: a borrowed one (PySys_GetObject)
+    // could be freed by another thread rebinding `sys.path` on a
+    // free-threaded build.
+    // SAFETY: the thread is attached (this function's contract); each call
+    // returns a new reference or null, as `from_raw` takes.
+    let sys_path = unsafe {
+        Owned::from_raw(ffi::PyImport_ImportModule(c"sys".as_ptr())).and_then(|sys| {
+            Owned::from_raw(ffi::PyObject_GetAttrString(sys.as_ptr(), c"path".as_ptr()))
+        })
+    };
+    // SAFETY: the thread is attached; a failed lookup only leaves an error
+    // to clear (no sys.path means no directories from it).
+    unsafe { ffi::PyErr_Clear() };
+    let sys_path = sys_path
+        .as_ref()
+        .map_or(std::ptr::null_mut(), Owned::as_ptr);
+    // SAFETY: the thread is attached and `sys_path`, when non-null, is a
+    // strong reference held above.
     if !sys_path.is_null() && unsafe { ffi::PyList_Check(sys_path) } != 0 {
         // SAFETY: as above: attached, and `sys_path` is a live list (checked).
         if let Ok(items) = unsafe { crate::py::containers::list_items(sys_path) } {
@@ -546,6 +557,12 @@ unsafe fn plugins_inner() -> Result<Owned, ()> {
         // SAFETY: the thread is attached and `value` is a live module owned
         // here.
         let name = unsafe { ffi::PyModule_GetNameObject(value.as_ptr()) };
+        if name.is_null() {
+            // A module without a name sorts first; its error must not be
+            // left set under a successful result.
+            // SAFETY: the thread is attached (this function's contract).
+            unsafe { ffi::PyErr_Clear() };
+        }
         // SAFETY: `name` is a new reference or null, as `from_raw` takes;
         // `repr` gets a live object on an attached thread with no oxbind lock
         // held (this function's contract).

@@ -46,25 +46,42 @@ pub unsafe fn stub(module: *mut ffi::PyObject) -> Result<Owned, ()> {
         }
         return Err(());
     };
-    // SAFETY: the thread is attached and `info` is a live object owned here
-    // (PyDict_GetItemString returns null for a non-dict); `path` is borrowed
-    // from `info`, which nothing below changes. (On a free-threaded build
-    // another thread changing the dict could release it.)
-    let path = unsafe { ffi::PyDict_GetItemString(info.as_ptr(), c"path".as_ptr()) }; // borrowed
-
-    // SAFETY: the thread is attached and `path` is non-null and live (above).
-    if path.is_null() || unsafe { ffi::PyUnicode_Check(path) } == 0 {
-        // SAFETY: the thread is attached (this function's contract).
-        unsafe { errors::type_error("stub(): the module's __oxbind_plugin__ has no 'path'") };
-        return Err(());
-    }
-    // SAFETY: the thread is attached and `path` is a live str (checked above),
-    // kept alive by `info`.
-    let path = std::path::PathBuf::from(unsafe { text_of(path) }?);
+    // A strong reference: user code on another thread may change the dict.
+    // SAFETY: the thread is attached and `info` is a live object owned here;
+    // PyMapping_GetItemString returns a new reference or null.
+    let path = unsafe {
+        Owned::from_raw(ffi::PyMapping_GetItemString(
+            info.as_ptr(),
+            c"path".as_ptr(),
+        ))
+    };
+    let path = match path {
+        // SAFETY: the thread is attached and `p` is a live object owned here.
+        Some(p) if unsafe { ffi::PyUnicode_Check(p.as_ptr()) } != 0 => p,
+        _ => {
+            // SAFETY: the thread is attached (this function's contract).
+            unsafe {
+                ffi::PyErr_Clear();
+                errors::type_error("stub(): the module's __oxbind_plugin__ has no 'path'");
+            }
+            return Err(());
+        }
+    };
+    // SAFETY: the thread is attached and `path` is a live str owned here.
+    let path = std::path::PathBuf::from(unsafe { text_of(path.as_ptr()) }?);
     // The file is loaded already: this finds the same mapping and root.
     // SAFETY: the thread is attached (this function's contract).
     let checked = unsafe { open::open_detached(&path, "stub(): cannot read") }?;
-    let joined = crate::runtime::joined().ok_or(())?;
+    let Some(joined) = crate::runtime::joined() else {
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe {
+            ffi::PyErr_SetString(
+                ffi::PyExc_RuntimeError,
+                c"stub(): this oxbind copy has not joined a runtime".as_ptr(),
+            )
+        };
+        return Err(());
+    };
     let conversions = |key: &str| -> Vec<&'static FunctionDesc> {
         let i = joined.internals;
         (0..)

@@ -89,7 +89,8 @@ pub fn lint(layout: &Layout) -> Result {
         let text = std::fs::read_to_string(&file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         for name in statics(&text) {
-            let named = table.contains(&format!("`{name}`")) || table.contains(&format!("::{name}`"));
+            let named =
+                table.contains(&format!("`{name}`")) || table.contains(&format!("::{name}`"));
             if !named {
                 let shown = file.strip_prefix(&layout.root).unwrap_or(&file);
                 unlisted.push(format!("{}: {name}", shown.display()));
