@@ -19,6 +19,11 @@ use super::{CallPath, FunctionData, Mode, INLINE_PARAMS, NO_MATCH};
 use crate::py::errors;
 
 /// Tries each overload; raises TypeError listing them all if none fits.
+///
+/// # Safety
+/// As for [`dispatch`]: the thread is attached; `slf` is the receiver for
+/// methods (ignored otherwise) and `args`/`kwnames` follow the vectorcall
+/// convention.
 #[inline(never)]
 pub(super) unsafe fn dispatch_overloads(
     data: &FunctionData,
@@ -28,22 +33,33 @@ pub(super) unsafe fn dispatch_overloads(
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     for candidate in &data.overloads {
-        let result = dispatch(candidate, slf, args, nargs, kwnames, Mode::Overload);
+        // SAFETY: the same call, passed on as it came (this function's
+        // contract is `dispatch`'s).
+        let result = unsafe { dispatch(candidate, slf, args, nargs, kwnames, Mode::Overload) };
         if result != NO_MATCH {
             return result;
         }
     }
     let mut given: Vec<String> = (0..nargs as usize)
-        .map(|k| errors::type_name(*args.add(k)))
+        // SAFETY: the thread is attached and `args` holds `nargs` live
+        // positional arguments (the vectorcall convention).
+        .map(|k| unsafe { errors::type_name(*args.add(k)) })
         .collect();
     if !kwnames.is_null() {
-        for j in 0..ffi::PyTuple_GET_SIZE(kwnames) as usize {
-            let value = *args.add(nargs as usize + j);
-            given.push(format!(
-                "{}={}",
-                quoted(ffi::PyTuple_GET_ITEM(kwnames, j as _)).trim_matches('\''),
-                errors::type_name(value)
-            ));
+        // SAFETY: a non-null `kwnames` is a tuple (the vectorcall convention).
+        for j in 0..unsafe { ffi::PyTuple_GET_SIZE(kwnames) } as usize {
+            // SAFETY: the keyword values follow the `nargs` positional ones,
+            // one per name in `kwnames`, and `j` is below the number of
+            // names; the names and values are live, and the thread is
+            // attached.
+            unsafe {
+                let value = *args.add(nargs as usize + j);
+                given.push(format!(
+                    "{}={}",
+                    quoted(ffi::PyTuple_GET_ITEM(kwnames, j as _)).trim_matches('\''),
+                    errors::type_name(value)
+                ));
+            }
         }
     }
     let signatures: Vec<String> = data
@@ -60,12 +76,15 @@ pub(super) unsafe fn dispatch_overloads(
             format!("    {}({})", c.desc.name.as_str(), params.join(", "))
         })
         .collect();
-    errors::type_error(&format!(
-        "{}(): no overload matches the arguments ({}); the signatures are:\n{}",
-        data.name,
-        given.join(", "),
-        signatures.join("\n")
-    ));
+    // SAFETY: the thread is attached (this function's contract).
+    unsafe {
+        errors::type_error(&format!(
+            "{}(): no overload matches the arguments ({}); the signatures are:\n{}",
+            data.name,
+            given.join(", "),
+            signatures.join("\n")
+        ))
+    };
     ptr::null_mut()
 }
 
@@ -91,51 +110,83 @@ pub(crate) unsafe fn dispatch(
     // falls through to the general path.
     let null = ptr::null_mut();
     match data.path {
-        CallPath::Overloaded => return dispatch_overloads(data, slf, args, nargs, kwnames),
+        CallPath::Overloaded => {
+            // SAFETY: the same call, passed on as it came (this function's
+            // contract is `dispatch_overloads`'s).
+            return unsafe { dispatch_overloads(data, slf, args, nargs, kwnames) };
+        }
         _ if !positional => {}
         CallPath::Scalars => {
-            return guarded(data, null, || call_positional(data, args, nparams, mode));
+            // SAFETY: the thread is attached; no keywords, and `args` holds
+            // exactly `nparams` live positional arguments (checked above).
+            return unsafe { guarded(data, null, || call_positional(data, args, nparams, mode)) };
         }
         // Borrow self, call, release; `lock_self` holds self's critical
         // section around all of it.
         CallPath::ScalarMethod => {
-            return guarded(data, null, || {
-                if data.desc.lock_self {
-                    call_method_positional::<true>(data, slf, args, nparams, mode)
-                } else {
-                    call_method_positional::<false>(data, slf, args, nparams, mode)
-                }
-            });
+            // SAFETY: the thread is attached; `slf` is the method's receiver
+            // and `args` holds exactly `nparams` live positional arguments
+            // (checked above).
+            return unsafe {
+                guarded(data, null, || {
+                    if data.desc.lock_self {
+                        call_method_positional::<true>(data, slf, args, nparams, mode)
+                    } else {
+                        call_method_positional::<false>(data, slf, args, nparams, mode)
+                    }
+                })
+            };
         }
         CallPath::ScalarsToValue => {
-            return guarded(data, null, || {
-                call_scalar_to_value(data, args, nparams, mode)
-            });
+            // SAFETY: the thread is attached; `args` holds exactly `nparams`
+            // live positional arguments (checked above).
+            return unsafe {
+                guarded(data, null, || {
+                    call_scalar_to_value(data, args, nparams, mode)
+                })
+            };
         }
         // Shared borrows only (`&self`, `&T`): no scratch. `None` means
         // something unusual, which the general path handles.
         CallPath::SharedOne => {
-            if let Some(result) = guarded(data, Some(null), || {
-                call_shared_one_positional(data, slf, args, nparams)
-            }) {
+            // SAFETY: the thread is attached; `slf` is the receiver (if
+            // any) and `args` holds exactly `nparams` live positional
+            // arguments (checked above).
+            if let Some(result) = unsafe {
+                guarded(data, Some(null), || {
+                    call_shared_one_positional(data, slf, args, nparams)
+                })
+            } {
                 return result;
             }
         }
         CallPath::Shared => {
-            if let Some(result) = guarded(data, Some(null), || {
-                call_shared_positional(data, slf, args, nparams)
-            }) {
+            // SAFETY: the thread is attached; `slf` is the receiver (if
+            // any) and `args` holds exactly `nparams` live positional
+            // arguments (checked above).
+            if let Some(result) = unsafe {
+                guarded(data, Some(null), || {
+                    call_shared_positional(data, slf, args, nparams)
+                })
+            } {
                 return result;
             }
         }
         CallPath::General => {}
     }
-    dispatch_general(data, slf, args, nargs, kwnames, mode)
+    // SAFETY: the same call, passed on as it came (this function's contract
+    // is `dispatch_general`'s).
+    unsafe { dispatch_general(data, slf, args, nargs, kwnames, mode) }
 }
 
 /// The general path: keywords, defaults, conversions, locks, waits. Kept
 /// out of line, so that its large stack frame is set up only for the calls
 /// that take it, never for the fast paths in [`dispatch`].
+///
+/// # Safety
+/// As for [`dispatch`]: the thread is attached; `slf` is the receiver for
+/// methods (ignored otherwise) and `args`/`kwnames` follow the vectorcall
+/// convention.
 #[inline(never)]
 pub(super) unsafe fn dispatch_general(
     data: &FunctionData,
@@ -146,49 +197,60 @@ pub(super) unsafe fn dispatch_general(
     mode: Mode,
 ) -> *mut ffi::PyObject {
     let nparams = data.desc.params.len();
-    guarded(data, ptr::null_mut(), || {
-        if nparams <= INLINE_PARAMS {
-            let mut slots = [ptr::null_mut(); INLINE_PARAMS];
-            let mut values = [ArgValue::None; INLINE_PARAMS];
-            call(
-                data,
-                slf,
-                args,
-                nargs,
-                kwnames,
-                &mut slots[..nparams],
-                &mut values[..nparams],
-                mode,
-            )
-        } else {
-            let mut slots = vec![ptr::null_mut(); nparams];
-            let mut values = vec![ArgValue::None; nparams];
-            call(
-                data,
-                slf,
-                args,
-                nargs,
-                kwnames,
-                &mut slots,
-                &mut values,
-                mode,
-            )
-        }
-    })
+    // SAFETY: the thread is attached and the arguments are as `call`
+    // requires (this function's contract); the slots are fresh (all null)
+    // and there is one slot and one value per parameter.
+    unsafe {
+        guarded(data, ptr::null_mut(), || {
+            if nparams <= INLINE_PARAMS {
+                let mut slots = [ptr::null_mut(); INLINE_PARAMS];
+                let mut values = [ArgValue::None; INLINE_PARAMS];
+                call(
+                    data,
+                    slf,
+                    args,
+                    nargs,
+                    kwnames,
+                    &mut slots[..nparams],
+                    &mut values[..nparams],
+                    mode,
+                )
+            } else {
+                let mut slots = vec![ptr::null_mut(); nparams];
+                let mut values = vec![ArgValue::None; nparams];
+                call(
+                    data,
+                    slf,
+                    args,
+                    nargs,
+                    kwnames,
+                    &mut slots,
+                    &mut values,
+                    mode,
+                )
+            }
+        })
+    }
 }
 
 /// Runs one call path, turning a panic in the shim's own code into
 /// `oxbind.PanicError` (set) and `on_panic` returned: none crosses into
 /// CPython.
+///
+/// # Safety
+/// The thread is attached (a panic is raised as a Python exception).
 #[inline(always)]
 pub(super) unsafe fn guarded<R>(data: &FunctionData, on_panic: R, path: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(path)) {
         Ok(result) => result,
         Err(_) => {
-            errors::raise_panic(&format!(
-                "internal error in the oxbind shim while calling {}()",
-                data.name
-            ));
+            // SAFETY: the thread is attached (this function's contract).
+            unsafe {
+                errors::raise_panic(&format!(
+                    "internal error in the oxbind shim while calling {}()",
+                    data.name
+                ))
+            };
             on_panic
         }
     }

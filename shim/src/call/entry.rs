@@ -35,6 +35,12 @@ pub(super) static SLOTS: [AtomicPtr<FunctionData>; SLOT_COUNT] =
 pub(super) static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 
 /// The entry point for slot `I`; CPython calls it for the function in that slot.
+///
+/// # Safety
+/// Called by CPython as the `METH_FASTCALL | METH_KEYWORDS` function of a
+/// definition that [`claim_entries`] gave slot `I` (so the slot is filled):
+/// on an attached thread, with `slf` the module or the receiver and
+/// `args`/`nargs`/`kwnames` following the vectorcall convention.
 pub(super) unsafe extern "C" fn entry_point<const I: usize>(
     slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -43,8 +49,11 @@ pub(super) unsafe extern "C" fn entry_point<const I: usize>(
 ) -> *mut ffi::PyObject {
     // SAFETY: the slot was filled before the function object that calls this
     // entry point was created, and is never changed afterwards.
-    let data = &*SLOTS[I].load(Ordering::Acquire);
-    dispatch(data, slf, args, nargs, kwnames, Mode::Raise)
+    let data = unsafe { &*SLOTS[I].load(Ordering::Acquire) };
+    // SAFETY: CPython calls this with the thread attached, the receiver (for
+    // a method) and vectorcall arguments (this function's contract), which
+    // is what `dispatch` needs.
+    unsafe { dispatch(data, slf, args, nargs, kwnames, Mode::Raise) }
 }
 
 /// A method definition for `data`. Its entry point is a placeholder that
@@ -70,16 +79,25 @@ pub(crate) fn method_def(
 
 /// The entry point of a function whose plugin has not finished loading
 /// (or failed to): reachable only through `gc.get_objects()` and the like.
+///
+/// # Safety
+/// Called by CPython as the `METH_FASTCALL | METH_KEYWORDS` function of a
+/// definition without a slot, on an attached thread. The arguments are not
+/// read.
 pub(super) unsafe extern "C" fn unpublished_entry(
     _slf: *mut ffi::PyObject,
     _args: *const *mut ffi::PyObject,
     _nargs: ffi::Py_ssize_t,
     _kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    errors::raise(
-        ffi::PyExc_RuntimeError,
-        "oxbind: this function belongs to a plugin whose load did not complete",
-    );
+    // SAFETY: CPython calls this on an attached thread (this function's
+    // contract); `PyExc_RuntimeError` is an exception class.
+    unsafe {
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            "oxbind: this function belongs to a plugin whose load did not complete",
+        )
+    };
     ptr::null_mut()
 }
 
@@ -112,12 +130,16 @@ pub(crate) fn discard_unclaimed() {
 ///
 /// # Safety
 /// The thread is attached; the definitions are not yet reachable by other
-/// threads' calls (their module and types are not published).
+/// threads' calls (their module and types are not published). Every
+/// definition [`defer_entry`] recorded on this thread is a leaked
+/// `PyMethodDef` at the address given.
 pub(crate) unsafe fn claim_entries() -> Result<(), ()> {
     let pending = UNCLAIMED.with(|u| std::mem::take(&mut *u.borrow_mut()));
     let mut slots = Vec::with_capacity(pending.len());
     {
-        let mut free = FREE_SLOTS.lock();
+        // SAFETY: the thread is attached (this function's contract), and
+        // the guard only pops slot numbers: no Python code runs under it.
+        let mut free = unsafe { FREE_SLOTS.lock() };
         while slots.len() < pending.len() {
             match free.pop() {
                 Some(s) => slots.push(s),
@@ -129,14 +151,19 @@ pub(crate) unsafe fn claim_entries() -> Result<(), ()> {
         let slot = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
         if slot >= SLOT_COUNT {
             NEXT_SLOT.fetch_sub(1, Ordering::Relaxed);
-            FREE_SLOTS.lock().extend(slots);
+            // SAFETY: the thread is attached (this function's contract), and
+            // the guard only extends the list: no Python code runs under it.
+            unsafe { FREE_SLOTS.lock() }.extend(slots);
             let name = pending.first().map_or("", |(_, d)| d.name.as_str());
-            errors::import_error(
-                &format!(
-                    "cannot export '{name}': this oxbind runtime dispatches at most {SLOT_COUNT} functions and methods per process"
-                ),
-                None,
-            );
+            // SAFETY: the thread is attached (this function's contract).
+            unsafe {
+                errors::import_error(
+                    &format!(
+                        "cannot export '{name}': this oxbind runtime dispatches at most {SLOT_COUNT} functions and methods per process"
+                    ),
+                    None,
+                )
+            };
             return Err(());
         }
         slots.push(slot);
@@ -150,8 +177,15 @@ pub(crate) unsafe fn claim_entries() -> Result<(), ()> {
         // exist (not yet reachable from other threads' calls, but the
         // collector's lists can hand them out): one atomic store of the
         // whole pointer, after the slot is filled.
-        let meth = ptr::addr_of!((*(def as *const ffi::PyMethodDef)).ml_meth) as *const AtomicUsize;
-        (*meth).store(ENTRY_POINTS[slot] as usize, Ordering::Release);
+        // SAFETY: `def` is the address of a leaked `PyMethodDef` (this
+        // function's contract), live for good; `ml_meth` is one pointer-sized,
+        // pointer-aligned function pointer, so it can be stored to as an
+        // `AtomicUsize`.
+        unsafe {
+            let meth =
+                ptr::addr_of!((*(def as *const ffi::PyMethodDef)).ml_meth) as *const AtomicUsize;
+            (*meth).store(ENTRY_POINTS[slot] as usize, Ordering::Release);
+        }
     }
     Ok(())
 }
@@ -167,7 +201,13 @@ pub(crate) unsafe fn new_function(
 ) -> Result<Owned, ()> {
     let def: &'static mut ffi::PyMethodDef = Box::leak(Box::new(method_def(data, 0)));
     defer_entry(def, data);
-    let func = Owned::from_raw(ffi::PyCFunction_NewEx(def, module, module_name)).ok_or(())?;
-    crate::py::refcount::immortalize(func.as_ptr());
+    // SAFETY: the thread is attached, `def` is leaked (it lives for good),
+    // `module` is a module object and `module_name` a str (this function's
+    // contract); the new reference (or null with an error set) goes to
+    // `Owned`.
+    let func =
+        unsafe { Owned::from_raw(ffi::PyCFunction_NewEx(def, module, module_name)) }.ok_or(())?;
+    // SAFETY: `func` was just created and no other thread has seen it.
+    unsafe { crate::py::refcount::immortalize(func.as_ptr()) };
     Ok(func)
 }

@@ -44,6 +44,16 @@ impl<'a> Scratch<'a> {
     }
 }
 
+/// One call on the general path: binds the arguments, takes the locks,
+/// converts and borrows, calls the plugin, and converts its outcome.
+///
+/// # Safety
+/// The thread is attached. `slf` is the receiver for methods: a live
+/// instance of the method's class that the caller keeps alive for the call
+/// (ignored for functions without one). `args` holds `nargs` positional
+/// arguments followed by one value per name in `kwnames` (null, or a tuple
+/// of str), all live for the call: the vectorcall convention. `slots` and
+/// `values` have one entry per parameter, and every slot is null.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(super) unsafe fn call<'a>(
@@ -57,32 +67,52 @@ pub(super) unsafe fn call<'a>(
     mode: Mode,
 ) -> *mut ffi::PyObject {
     let params = data.desc.params.as_slice();
-    if !bind_arguments(data, args, nargs as usize, kwnames, slots) {
-        return mismatch(mode);
+    // SAFETY: the thread is attached; `args`, `nargs`, `kwnames` and the
+    // null slots are as this function's contract states, which is
+    // `bind_arguments`'s.
+    if !unsafe { bind_arguments(data, args, nargs as usize, kwnames, slots) } {
+        // SAFETY: the thread is attached (this function's contract).
+        return unsafe { mismatch(mode) };
     }
     if data.path == CallPath::Scalars {
         for (i, param) in params.iter().enumerate() {
-            match convert_scalar(data, i, slots[i], &param.ty) {
+            // SAFETY: the thread is attached; `slots[i]` is null or an
+            // argument the caller keeps alive (bound by `bind_arguments`).
+            match unsafe { convert_scalar(data, i, slots[i], &param.ty) } {
                 Some(v) => values[i] = v,
-                None => return mismatch(mode),
+                // SAFETY: the thread is attached (this function's contract).
+                None => return unsafe { mismatch(mode) },
             }
         }
         // SAFETY: one value per parameter, each of its declared kind; the
-        // objects they borrow from are held by our caller for the whole call.
-        let outcome =
-            (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut());
-        return finish_scalar(outcome);
+        // objects they borrow from are held by our caller for the whole call;
+        // a `Scalars` function has no receiver and no class result, so
+        // `this` and `ret_slot` are null; the thread is attached, as
+        // `finish_scalar` also needs.
+        return unsafe {
+            let outcome =
+                (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut());
+            finish_scalar(outcome)
+        };
     }
 
     // Argument locks: taken before conversion, held through the call and
     // the result conversion (dropped after `result` below).
     let mut section_slot = critical::SectionSlot::uninit();
-    let section = match lock_targets(data, slf, slots) {
-        (Some(a), b) => Some(critical::lock(&mut section_slot, a, b)),
-        _ => None,
+    // SAFETY: the thread is attached; `slf` and the bound slots are live
+    // objects the caller keeps alive for the whole call (this function's
+    // contract), so they stay alive for the section, which drops before
+    // this function returns.
+    let section = unsafe {
+        match lock_targets(data, slf, slots) {
+            (Some(a), b) => Some(critical::lock(&mut section_slot, a, b)),
+            _ => None,
+        }
     };
     let mut scratch = Scratch::default();
-    let this = match receiver(data, slf, &mut scratch) {
+    // SAFETY: the thread is attached; `slf` is the method's receiver, a live
+    // instance of its class the caller keeps alive (this function's contract).
+    let this = match unsafe { receiver(data, slf, &mut scratch) } {
         Ok(t) => t,
         Err(()) => return ptr::null_mut(),
     };
@@ -91,18 +121,25 @@ pub(super) unsafe fn call<'a>(
         let value = if obj.is_null() {
             data.defaults[i].expect("bind_arguments checked required parameters")
         } else {
-            match convert_arg(data, i, obj, &param.ty, &mut scratch) {
+            // SAFETY: the thread is attached; `obj` is an argument the
+            // caller keeps alive for the call (bound by `bind_arguments`).
+            match unsafe { convert_arg(data, i, obj, &param.ty, &mut scratch) } {
                 Ok(v) => v,
                 // An overload whose argument cannot be converted, for
                 // whatever reason (a class not loaded, say), is no match:
                 // the next one is tried.
-                Err(_) if mode == Mode::Overload => return mismatch(mode),
+                // SAFETY: the thread is attached (this function's contract).
+                Err(_) if mode == Mode::Overload => return unsafe { mismatch(mode) },
                 Err(Mismatch::Raised) => return ptr::null_mut(),
                 Err(Mismatch::WrongType) if mode == Mode::NotImplemented && i == 0 => {
-                    return ffi::Py_NewRef(ffi::Py_NotImplemented());
+                    // SAFETY: the thread is attached; `NotImplemented` is a
+                    // live singleton, and the new reference is returned.
+                    return unsafe { ffi::Py_NewRef(ffi::Py_NotImplemented()) };
                 }
                 Err(Mismatch::WrongType) => {
-                    raise_wrong_type(data, i, obj);
+                    // SAFETY: the thread is attached; `obj` is a live
+                    // argument.
+                    unsafe { raise_wrong_type(data, i, obj) };
                     return ptr::null_mut();
                 }
             }
@@ -110,7 +147,12 @@ pub(super) unsafe fn call<'a>(
         values[i] = value;
     }
     if !scratch.wanted.is_empty()
-        && crate::instance::borrow::borrow_all(&scratch.wanted, &mut scratch.borrows).is_err()
+        // SAFETY: the thread is attached; `wanted` holds only the receiver
+        // and arguments that `receiver` and `convert_arg` found to be ready
+        // oxbind instances, all kept alive by the caller or by
+        // `scratch.temps` for the whole call.
+        && unsafe { crate::instance::borrow::borrow_all(&scratch.wanted, &mut scratch.borrows) }
+            .is_err()
     {
         return ptr::null_mut();
     }
@@ -119,54 +161,85 @@ pub(super) unsafe fn call<'a>(
     let mut ret_obj: Option<Owned> = None;
     let mut ret_slot = ptr::null_mut();
     if ret.kind == TypeKind::OBJECT && ret.passing == Passing::VALUE {
-        let Ok(record) = data.classes[params.len()].get(
-            ret.class.expect("checked at load"),
-            data.plugin,
-            &data.name,
-        ) else {
+        // SAFETY: the thread is attached (this function's contract).
+        let Ok(record) = (unsafe {
+            data.classes[params.len()].get(
+                ret.class.expect("checked at load"),
+                data.plugin,
+                &data.name,
+            )
+        }) else {
             return ptr::null_mut();
         };
-        let Some(obj) = new_instance(record) else {
+        // SAFETY: the thread is attached; `record` was just resolved, so it
+        // is a registered class record.
+        let Some(obj) = (unsafe { new_instance(record) }) else {
             return ptr::null_mut();
         };
-        ret_slot = instance::header(obj.as_ptr()).value;
+        // SAFETY: `obj` is an instance of an oxbind class, just allocated.
+        ret_slot = unsafe { instance::header(obj.as_ptr()) }.value;
         ret_obj = Some(obj);
     }
-    let outcome = (data.desc.call)(this, RSlice::from_slice(values), ret_slot);
+    // SAFETY: one value per parameter, each of its declared kind, every
+    // object it points into borrowed by `borrow_all` above (and the locks
+    // taken); `this` is the borrowed receiver's value (null for a function);
+    // `ret_slot` is the uninitialised value of a fresh instance for a class
+    // result by value, null otherwise; the thread is attached.
+    let outcome = unsafe { (data.desc.call)(this, RSlice::from_slice(values), ret_slot) };
     let result = match outcome {
         CallOutcome::Ok(RetValue::Written) => match ret_obj.take() {
             Some(obj) => {
                 // SAFETY: allocated by this call, not yet handed out.
-                instance::mark_ready(obj.as_ptr());
+                unsafe { instance::mark_ready(obj.as_ptr()) };
                 obj.into_raw()
             }
             None => {
-                errors::raise(
-                    ffi::PyExc_RuntimeError,
-                    &format!("{}() wrote a result it does not return", data.name),
-                );
+                // SAFETY: the thread is attached; `PyExc_RuntimeError` is
+                // an exception class.
+                unsafe {
+                    errors::raise(
+                        ffi::PyExc_RuntimeError,
+                        &format!("{}() wrote a result it does not return", data.name),
+                    )
+                };
                 ptr::null_mut()
             }
         },
         CallOutcome::Ok(RetValue::Ref(p)) => {
-            match data.classes[params.len()].get(
-                ret.class.expect("checked at load"),
-                data.plugin,
-                &data.name,
-            ) {
+            // SAFETY: the thread is attached (this function's contract).
+            match unsafe {
+                data.classes[params.len()].get(
+                    ret.class.expect("checked at load"),
+                    data.plugin,
+                    &data.name,
+                )
+            } {
                 Ok(record) => {
                     let mut candidates: SmallVec<[*mut ffi::PyObject; 5]> = SmallVec::new();
                     if !slf.is_null() && data.desc.receiver != Receiver::NONE {
                         candidates.push(slf);
                     }
                     candidates.extend_from_slice(&scratch.objects);
-                    crate::runtime::instance_map::object_for_ref(p, record, &candidates, &data.name)
+                    // SAFETY: the thread is attached; the candidates are the
+                    // receiver and the objects whose values were passed, live
+                    // oxbind instances this call still holds borrowed
+                    // (`scratch.borrows` is released only below).
+                    unsafe {
+                        crate::runtime::instance_map::object_for_ref(
+                            p,
+                            record,
+                            &candidates,
+                            &data.name,
+                        )
+                    }
                 }
                 Err(()) => ptr::null_mut(),
             }
         }
-        CallOutcome::Ok(RetValue::List(items)) => list_result(data, items),
-        other => finish_scalar(other),
+        // SAFETY: the thread is attached (this function's contract).
+        CallOutcome::Ok(RetValue::List(items)) => unsafe { list_result(data, items) },
+        // SAFETY: the thread is attached (this function's contract).
+        other => unsafe { finish_scalar(other) },
     };
     // Release borrows and locks before the temporaries: dropping a
     // temporary may run arbitrary Python code, which may use the same objects.
@@ -186,6 +259,10 @@ pub(super) unsafe fn call<'a>(
 /// locks nothing: its single exclusive borrow cannot deadlock, and
 /// concurrent callers wait on the borrow.
 /// A reference wrapper is locked through the instance it points into.
+///
+/// # Safety
+/// The thread is attached; every non-null slot is a live object, and so is
+/// `slf` if the function has a receiver and takes locks.
 pub(super) unsafe fn lock_targets(
     data: &FunctionData,
     slf: *mut ffi::PyObject,
@@ -205,12 +282,16 @@ pub(super) unsafe fn lock_targets(
     if data.desc.receiver != Receiver::NONE
         && (data.desc.lock_self || data.desc.receiver == Receiver::MUT)
     {
-        push(crate::instance::borrow::lock_root(slf));
+        // SAFETY: the function has a receiver and takes locks, so `slf` is
+        // a live object (this function's contract).
+        push(unsafe { crate::instance::borrow::lock_root(slf) });
     }
     for (param, &obj) in data.desc.params.as_slice().iter().zip(slots) {
         let is_mut_object = param.ty.kind == TypeKind::OBJECT && param.ty.passing == Passing::MUT;
         if (param.lock || is_mut_object) && !obj.is_null() {
-            push(crate::instance::borrow::lock_root(obj));
+            // SAFETY: a non-null slot is a live object (this function's
+            // contract).
+            push(unsafe { crate::instance::borrow::lock_root(obj) });
         }
     }
     (found[0], found[1])
@@ -218,69 +299,105 @@ pub(super) unsafe fn lock_targets(
 
 /// A new list from a list result: scalars converted, class values moved
 /// into new instances of the item class.
+///
+/// # Safety
+/// The thread is attached; `items` is the list a call to `data`'s function
+/// returned, so each `Moved` item holds a value of the item class that the
+/// plugin gave up (never to drop it).
 pub(super) unsafe fn list_result(
     data: &FunctionData,
     items: oxbind_abi::abi_stable::std_types::RVec<RetValue>,
 ) -> *mut ffi::PyObject {
     let item_ty = data.desc.ret.item.expect("validated");
     let record = if item_ty.kind == TypeKind::OBJECT {
-        match data.classes[data.desc.params.len()].get(
-            item_ty.class.expect("validated"),
-            data.plugin,
-            &data.name,
-        ) {
+        // SAFETY: the thread is attached (this function's contract).
+        match unsafe {
+            data.classes[data.desc.params.len()].get(
+                item_ty.class.expect("validated"),
+                data.plugin,
+                &data.name,
+            )
+        } {
             Ok(r) => Some(r),
             Err(()) => return ptr::null_mut(),
         }
     } else {
         None
     };
-    let Some(list) = Owned::from_raw(ffi::PyList_New(items.len() as ffi::Py_ssize_t)) else {
+    // SAFETY: the thread is attached; `PyList_New` returns a new reference
+    // (or null with an error set), which `Owned` takes over.
+    let Some(list) = (unsafe { Owned::from_raw(ffi::PyList_New(items.len() as ffi::Py_ssize_t)) })
+    else {
         return ptr::null_mut();
     };
     for (k, item) in items.into_iter().enumerate() {
         let obj = match (item, record) {
             (RetValue::Moved(bytes), Some(record)) => {
-                let Some(obj) = new_instance(record) else {
+                // SAFETY: the thread is attached; `record` was resolved
+                // above, so it is a registered class record.
+                let Some(obj) = (unsafe { new_instance(record) }) else {
                     return ptr::null_mut();
                 };
                 if bytes.len() != record.size() {
-                    errors::raise(
-                        ffi::PyExc_RuntimeError,
-                        &format!("{}() returned a list item of the wrong size", data.name),
-                    );
+                    // SAFETY: the thread is attached; `PyExc_RuntimeError`
+                    // is an exception class.
+                    unsafe {
+                        errors::raise(
+                            ffi::PyExc_RuntimeError,
+                            &format!("{}() returned a list item of the wrong size", data.name),
+                        )
+                    };
                     return ptr::null_mut();
                 }
                 // SAFETY: the bytes are a value of the item class moved out by
-                // the plugin (never dropped there); the instance now owns it.
-                ptr::copy_nonoverlapping(
-                    bytes.as_ptr(),
-                    instance::header(obj.as_ptr()).value as *mut u8,
-                    bytes.len(),
-                );
+                // the plugin (never dropped there; this function's contract)
+                // and exactly the class's size (checked above); `obj` is a new
+                // instance of that class, whose uninitialised value has room
+                // for it; the instance now owns it.
+                unsafe {
+                    ptr::copy_nonoverlapping(
+                        bytes.as_ptr(),
+                        instance::header(obj.as_ptr()).value as *mut u8,
+                        bytes.len(),
+                    )
+                };
                 // SAFETY: allocated by this call, not yet handed out.
-                instance::mark_ready(obj.as_ptr());
+                unsafe { instance::mark_ready(obj.as_ptr()) };
                 obj.into_raw()
             }
-            (other, None) => from_ret(other),
+            // SAFETY: the thread is attached (this function's contract).
+            (other, None) => unsafe { from_ret(other) },
             (_, Some(_)) => {
-                errors::raise(
-                    ffi::PyExc_RuntimeError,
-                    &format!("{}() returned a list item of the wrong kind", data.name),
-                );
+                // SAFETY: the thread is attached; `PyExc_RuntimeError` is an
+                // exception class.
+                unsafe {
+                    errors::raise(
+                        ffi::PyExc_RuntimeError,
+                        &format!("{}() returned a list item of the wrong kind", data.name),
+                    )
+                };
                 ptr::null_mut()
             }
         };
         if obj.is_null() {
             return ptr::null_mut();
         }
-        ffi::PyList_SET_ITEM(list.as_ptr(), k as ffi::Py_ssize_t, obj);
+        // SAFETY: `list` is a new list of `items.len()` empty items, not yet
+        // shared, and `k` is below that; the list takes over our new
+        // reference to `obj`.
+        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), k as ffi::Py_ssize_t, obj) };
     }
     list.into_raw()
 }
 
 /// Matches positional and keyword arguments to parameters; raises and
 /// returns false on a missing, unknown or repeated argument.
+///
+/// # Safety
+/// The thread is attached. `args` holds `nargs` positional arguments
+/// followed by one value per name in `kwnames` (null, or a tuple of str),
+/// all live for the call: the vectorcall convention. `slots` has one entry
+/// per parameter, each null.
 #[inline]
 pub(super) unsafe fn bind_arguments(
     data: &FunctionData,
@@ -291,50 +408,73 @@ pub(super) unsafe fn bind_arguments(
 ) -> bool {
     let params = data.desc.params.as_slice();
     if nargs > params.len() {
-        errors::type_error(&format!(
-            "{}() takes {} positional argument{} but {} {} given",
-            data.name,
-            params.len(),
-            if params.len() == 1 { "" } else { "s" },
-            nargs,
-            if nargs == 1 { "was" } else { "were" }
-        ));
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe {
+            errors::type_error(&format!(
+                "{}() takes {} positional argument{} but {} {} given",
+                data.name,
+                params.len(),
+                if params.len() == 1 { "" } else { "s" },
+                nargs,
+                if nargs == 1 { "was" } else { "were" }
+            ))
+        };
         return false;
     }
     if nargs > 0 {
-        slots[..nargs].copy_from_slice(std::slice::from_raw_parts(args, nargs));
+        // SAFETY: `args` holds at least `nargs` (non-zero, so `args` is not
+        // null) initialised pointers, live for the call (this function's
+        // contract).
+        slots[..nargs].copy_from_slice(unsafe { std::slice::from_raw_parts(args, nargs) });
     }
     if !kwnames.is_null() {
-        let nkw = ffi::PyTuple_GET_SIZE(kwnames) as usize;
+        // SAFETY: a non-null `kwnames` is a tuple (this function's contract).
+        let nkw = unsafe { ffi::PyTuple_GET_SIZE(kwnames) } as usize;
         for j in 0..nkw {
-            let key = ffi::PyTuple_GET_ITEM(kwnames, j as ffi::Py_ssize_t);
-            let Some(index) = keyword_index(data, key) else {
-                errors::type_error(&format!(
-                    "{}() got an unexpected keyword argument {}",
-                    data.name,
-                    quoted(key)
-                ));
+            // SAFETY: `kwnames` is a tuple and `j` is below its size; the
+            // thread is attached, and the key stays alive with the tuple.
+            let key = unsafe { ffi::PyTuple_GET_ITEM(kwnames, j as ffi::Py_ssize_t) };
+            // SAFETY: the thread is attached; `key` is a live object, owned
+            // by `kwnames`.
+            let Some(index) = (unsafe { keyword_index(data, key) }) else {
+                // SAFETY: the thread is attached; `key` is a live object.
+                unsafe {
+                    errors::type_error(&format!(
+                        "{}() got an unexpected keyword argument {}",
+                        data.name,
+                        quoted(key)
+                    ))
+                };
                 return false;
             };
             if !slots[index].is_null() {
-                errors::type_error(&format!(
-                    "{}() got multiple values for argument '{}'",
-                    data.name,
-                    params[index].name.as_str()
-                ));
+                // SAFETY: the thread is attached (this function's contract).
+                unsafe {
+                    errors::type_error(&format!(
+                        "{}() got multiple values for argument '{}'",
+                        data.name,
+                        params[index].name.as_str()
+                    ))
+                };
                 return false;
             }
-            slots[index] = *args.add(nargs + j);
+            // SAFETY: the keyword values follow the `nargs` positional ones,
+            // one per name in `kwnames` (the vectorcall convention), and
+            // `j` is below the number of names.
+            slots[index] = unsafe { *args.add(nargs + j) };
         }
     }
     for (i, param) in params.iter().enumerate() {
         if slots[i].is_null() && data.defaults[i].is_none() {
-            errors::type_error(&format!(
-                "{}() missing required argument '{}' (pos {})",
-                data.name,
-                param.name.as_str(),
-                i + 1
-            ));
+            // SAFETY: the thread is attached (this function's contract).
+            unsafe {
+                errors::type_error(&format!(
+                    "{}() missing required argument '{}' (pos {})",
+                    data.name,
+                    param.name.as_str(),
+                    i + 1
+                ))
+            };
             return false;
         }
     }
@@ -349,6 +489,10 @@ pub(super) enum Mismatch {
 }
 
 /// `self`'s value for a method, borrowed as the receiver requires.
+///
+/// # Safety
+/// The thread is attached; for a method, `slf` is null or a live instance
+/// of the method's class that the caller keeps alive for the call.
 pub(super) unsafe fn receiver(
     data: &FunctionData,
     slf: *mut ffi::PyObject,
@@ -357,31 +501,46 @@ pub(super) unsafe fn receiver(
     if data.desc.receiver == Receiver::NONE {
         return Ok(ptr::null_mut());
     }
-    if slf.is_null() || !instance::is_ready(slf) {
-        errors::raise(
-            ffi::PyExc_RuntimeError,
-            &format!("{}() called on an uninitialised instance", data.name),
-        );
+    // SAFETY: a non-null `slf` is an instance of the method's class (this
+    // function's contract).
+    if slf.is_null() || !unsafe { instance::is_ready(slf) } {
+        // SAFETY: the thread is attached; `PyExc_RuntimeError` is an
+        // exception class.
+        unsafe {
+            errors::raise(
+                ffi::PyExc_RuntimeError,
+                &format!("{}() called on an uninitialised instance", data.name),
+            )
+        };
         return Err(());
     }
     scratch
         .wanted
         .push((slf, data.desc.receiver == Receiver::MUT));
-    Ok(instance::header(slf).value)
+    // SAFETY: `slf` is a non-null instance of the method's class.
+    Ok(unsafe { instance::header(slf) }.value)
 }
 
 /// The parameter a keyword names: interned pointers first, then by text.
+///
+/// # Safety
+/// The thread is attached; `key` is a live object.
 pub(super) unsafe fn keyword_index(data: &FunctionData, key: *mut ffi::PyObject) -> Option<usize> {
     if let Some(i) = data.keywords.iter().position(|k| k.as_ptr() == key) {
         return Some(i);
     }
     let mut len: ffi::Py_ssize_t = 0;
-    let text = ffi::PyUnicode_AsUTF8AndSize(key, &mut len);
+    // SAFETY: the thread is attached and `key` is a live object (this
+    // function's contract); a non-str sets an error and returns null.
+    let text = unsafe { ffi::PyUnicode_AsUTF8AndSize(key, &mut len) };
     if text.is_null() {
-        ffi::PyErr_Clear();
+        // SAFETY: the thread is attached.
+        unsafe { ffi::PyErr_Clear() };
         return None;
     }
-    let key = std::slice::from_raw_parts(text as *const u8, len as usize);
+    // SAFETY: `text` is the str's UTF-8 buffer of `len` bytes, cached in
+    // `key`, which outlives this function.
+    let key = unsafe { std::slice::from_raw_parts(text as *const u8, len as usize) };
     data.desc
         .params
         .as_slice()

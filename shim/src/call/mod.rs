@@ -59,12 +59,17 @@ pub(super) struct SendRecord(TypeRecord_Ref);
 // SAFETY: records are immutable and never freed.
 unsafe impl Send for SendRecord {}
 
+// SAFETY: records are immutable and never freed, so shared references from
+// several threads only ever read data that does not change.
 unsafe impl Sync for SendRecord {}
 
 impl RecordCell {
     /// The record of `class` as seen by `plugin`, resolving and checking it
     /// on first use. Err with TypeError set if the owner is not loaded or
     /// the layouts differ.
+    ///
+    /// # Safety
+    /// The thread is attached.
     pub unsafe fn get(
         &self,
         class: &'static ClassRef,
@@ -74,7 +79,8 @@ impl RecordCell {
         if let Some(r) = self.0.get() {
             return Ok(r.0);
         }
-        let record = crate::runtime::registry::resolve(class, plugin, context)?;
+        // SAFETY: the thread is attached (this function's contract).
+        let record = unsafe { crate::runtime::registry::resolve(class, plugin, context) }?;
         Ok(self.0.get_or_init(|| SendRecord(record)).0)
     }
 }
@@ -208,12 +214,16 @@ pub(crate) enum Mode {
 }
 
 /// What a call in [`Mode::Overload`] returns when its arguments do not fit.
-pub(super) const NO_MATCH: *mut ffi::PyObject = 1 as *mut ffi::PyObject;
+pub(super) const NO_MATCH: *mut ffi::PyObject = ptr::without_provenance_mut(1);
 
 /// The result for arguments that do not fit: the error set, or NO_MATCH.
+///
+/// # Safety
+/// The thread is attached.
 pub(super) unsafe fn mismatch(mode: Mode) -> *mut ffi::PyObject {
     if mode == Mode::Overload {
-        ffi::PyErr_Clear();
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe { ffi::PyErr_Clear() };
         NO_MATCH
     } else {
         ptr::null_mut()
@@ -269,15 +279,26 @@ pub(crate) unsafe fn new_data(
     plugin: &'static str,
     doc_name: &str,
 ) -> Result<&'static FunctionData, ()> {
-    check_int_layout();
+    // SAFETY: the thread is attached (this function's contract).
+    unsafe { check_int_layout() };
     let mut keywords = Vec::with_capacity(desc.params.len());
     for p in desc.params.as_slice() {
-        let Some(s) = Owned::from_raw(errors::new_str(p.name.as_str())) else {
+        // SAFETY: the thread is attached; `new_str` returns a new reference
+        // (or null with an error set), which `Owned` takes over.
+        let Some(s) = (unsafe { Owned::from_raw(errors::new_str(p.name.as_str())) }) else {
             return Err(());
         };
         let mut raw = s.into_raw();
-        ffi::PyUnicode_InternInPlace(&mut raw);
-        keywords.push(Owned::from_raw(raw).ok_or(())?);
+        // SAFETY: the thread is attached and `raw` is a str we own a
+        // reference to; interning replaces it with the interned str, whose
+        // reference we then own instead, and `Owned` takes that over.
+        keywords.push(
+            unsafe {
+                ffi::PyUnicode_InternInPlace(&mut raw);
+                Owned::from_raw(raw)
+            }
+            .ok_or(())?,
+        );
     }
     let path = CallPath::of(desc);
     let locks = takes_locks(desc);
@@ -299,12 +320,19 @@ pub(crate) unsafe fn new_data(
 }
 
 /// A new instance of `record`'s class with an uninitialised value.
+///
+/// # Safety
+/// The thread is attached; `record` is a registered class record.
 pub(crate) unsafe fn new_instance(record: TypeRecord_Ref) -> Option<Owned> {
     let Some(f) = record.new_instance().into_option() else {
-        errors::type_error(&format!("{} is not an oxbind class", record.key().as_str()));
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe { errors::type_error(&format!("{} is not an oxbind class", record.key().as_str())) };
         return None;
     };
-    Owned::from_raw(f(record) as *mut ffi::PyObject)
+    // SAFETY: `f` is the record's own `new_instance`, called with that
+    // record on an attached thread; it returns a new reference (or null with
+    // an error set), which `Owned` takes over.
+    unsafe { Owned::from_raw(f(record) as *mut ffi::PyObject) }
 }
 
 #[cfg(test)]
@@ -332,6 +360,11 @@ mod tests {
     static ITEM: TypeDesc = INT;
     const LIST: TypeDesc = TypeDesc::list(&ITEM, "Vec<i64>");
 
+    /// Fills `FunctionDesc::call` for the path tests, which never call it.
+    ///
+    /// # Safety
+    /// Never to be called: it panics (and the panic cannot unwind out of an
+    /// `extern "C"` function).
     unsafe extern "C" fn never(
         _: *mut std::ffi::c_void,
         _: RSlice<'_, ArgValue<'_>>,

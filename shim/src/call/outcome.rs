@@ -20,23 +20,30 @@ use crate::py::errors;
 /// Converts a scalar outcome (or raises the error or panic it carries):
 /// the general path's conversion, and the cold end of the fast paths, which
 /// read the common outcomes in place first ([`Taken`]).
+///
+/// # Safety
+/// The thread is attached.
 #[inline(always)]
 pub(super) unsafe fn finish_scalar(outcome: CallOutcome) -> *mut ffi::PyObject {
-    match outcome {
-        // The commonest results are converted here, in place: passing the
-        // RetValue on to `from_ret` copies it, which measurably slows
-        // `add(1, 2)` (BENCHMARKS.md) even with `from_ret` inlined.
-        CallOutcome::Ok(RetValue::None) => none(),
-        CallOutcome::Ok(RetValue::Int(v)) => ffi::PyLong_FromLongLong(v),
-        CallOutcome::Ok(RetValue::Float(v)) => ffi::PyFloat_FromDouble(v),
-        CallOutcome::Ok(value) => from_ret(value),
-        CallOutcome::Err(record) => {
-            errors::raise_record(&record);
-            ptr::null_mut()
-        }
-        CallOutcome::Panic(message) => {
-            errors::raise_panic(message.as_str());
-            ptr::null_mut()
+    // SAFETY: the thread is attached (this function's contract), which is
+    // all these conversions and raises need.
+    unsafe {
+        match outcome {
+            // The commonest results are converted here, in place: passing the
+            // RetValue on to `from_ret` copies it, which measurably slows
+            // `add(1, 2)` (BENCHMARKS.md) even with `from_ret` inlined.
+            CallOutcome::Ok(RetValue::None) => none(),
+            CallOutcome::Ok(RetValue::Int(v)) => ffi::PyLong_FromLongLong(v),
+            CallOutcome::Ok(RetValue::Float(v)) => ffi::PyFloat_FromDouble(v),
+            CallOutcome::Ok(value) => from_ret(value),
+            CallOutcome::Err(record) => {
+                errors::raise_record(&record);
+                ptr::null_mut()
+            }
+            CallOutcome::Panic(message) => {
+                errors::raise_panic(message.as_str());
+                ptr::null_mut()
+            }
         }
     }
 }
@@ -68,13 +75,20 @@ pub(super) enum Taken {
 impl Taken {
     /// The Python object for `None`, an int or a float; `None` for a `&T`
     /// result or anything else, which need the outcome itself.
+    ///
+    /// # Safety
+    /// The thread is attached.
     #[inline(always)]
     pub(super) unsafe fn common_object(self) -> Option<*mut ffi::PyObject> {
-        match self {
-            Taken::None => Some(none()),
-            Taken::Int(v) => Some(ffi::PyLong_FromLongLong(v)),
-            Taken::Float(v) => Some(ffi::PyFloat_FromDouble(v)),
-            Taken::Ref(_) | Taken::Other => None,
+        // SAFETY: the thread is attached (this function's contract), which
+        // is all these conversions need.
+        unsafe {
+            match self {
+                Taken::None => Some(none()),
+                Taken::Int(v) => Some(ffi::PyLong_FromLongLong(v)),
+                Taken::Float(v) => Some(ffi::PyFloat_FromDouble(v)),
+                Taken::Ref(_) | Taken::Other => None,
+            }
         }
     }
 }
@@ -95,12 +109,17 @@ pub(super) fn peek(outcome: &CallOutcome) -> Taken {
 /// panic it carries, reading it in place (see [`Taken`]).
 ///
 /// # Safety
-/// The caller forgets `outcome` afterwards: this takes it over.
+/// The caller forgets `outcome` afterwards: this takes it over. The thread
+/// is attached.
 #[inline(always)]
 pub(super) unsafe fn finish_in_place(outcome: &CallOutcome) -> *mut ffi::PyObject {
-    match peek(outcome).common_object() {
+    // SAFETY: the thread is attached (this function's contract).
+    match unsafe { peek(outcome).common_object() } {
         Some(result) => result,
-        None => finish_other(outcome),
+        // SAFETY: `outcome` is initialised (a reference), the caller forgets
+        // it afterwards, and the thread is attached (this function's
+        // contract).
+        None => unsafe { finish_other(outcome) },
     }
 }
 
@@ -112,16 +131,20 @@ pub(super) unsafe fn finish_in_place(outcome: &CallOutcome) -> *mut ffi::PyObjec
 ///
 /// # Safety
 /// `outcome` is initialised, and the caller forgets it afterwards (this
-/// takes it over).
+/// takes it over). The thread is attached.
 #[cold]
 #[inline(never)]
 pub(super) unsafe fn finish_other(outcome: *const CallOutcome) -> *mut ffi::PyObject {
     // SAFETY: initialised, and taken over here (the caller forgets it).
-    let owned = ptr::read(outcome);
-    match catch_unwind(AssertUnwindSafe(|| finish_scalar(owned))) {
+    let owned = unsafe { ptr::read(outcome) };
+    // SAFETY: the thread is attached (this function's contract).
+    match catch_unwind(AssertUnwindSafe(|| unsafe { finish_scalar(owned) })) {
         Ok(result) => result,
         Err(_) => {
-            errors::raise_panic("internal error in the oxbind shim while converting a result");
+            // SAFETY: the thread is attached (this function's contract).
+            unsafe {
+                errors::raise_panic("internal error in the oxbind shim while converting a result")
+            };
             ptr::null_mut()
         }
     }
@@ -154,28 +177,36 @@ impl Pending {
         if let Taken::Other = self.taken {
             // SAFETY: initialised; the caller forgets it after this returns,
             // and nothing between the read and that can unwind.
-            self.take_over(outcome);
+            unsafe { self.take_over(outcome) };
         }
     }
 
+    /// Takes `outcome` over into [`Pending::other`].
+    ///
     /// # Safety
     /// `outcome` is initialised and forgotten by the caller.
     #[cold]
     #[inline(never)]
     pub(super) unsafe fn take_over(&mut self, outcome: *const CallOutcome) {
-        // SAFETY: see this function's contract.
-        self.other = Some(ptr::read(outcome));
+        // SAFETY: `outcome` is initialised and the caller forgets it (this
+        // function's contract), so it is read exactly once, here.
+        self.other = Some(unsafe { ptr::read(outcome) });
     }
 
     /// The Python object for a kept scalar outcome, or its error raised.
     /// By reference: moving `self` copied it whole, `other` too, whose only
     /// store on the common path is its one-byte `None` tag (a wider load
     /// over it stalls, as in [`Taken`]).
+    ///
+    /// # Safety
+    /// The thread is attached.
     #[inline(always)]
     pub(super) unsafe fn finish(&mut self) -> *mut ffi::PyObject {
-        match self.taken.common_object() {
+        // SAFETY: the thread is attached (this function's contract).
+        match unsafe { self.taken.common_object() } {
             Some(result) => result,
-            None => finish_pending_rest(self),
+            // SAFETY: the thread is attached (this function's contract).
+            None => unsafe { finish_pending_rest(self) },
         }
     }
 }
@@ -183,6 +214,9 @@ impl Pending {
 /// [`Pending::finish`] for a kept outcome that is not a common one, out of
 /// line: the outcome taken over, or a `&T` result where a scalar was
 /// expected (which [`finish_scalar`] reports).
+///
+/// # Safety
+/// The thread is attached.
 #[cold]
 #[inline(never)]
 pub(super) unsafe fn finish_pending_rest(pending: &mut Pending) -> *mut ffi::PyObject {
@@ -191,20 +225,28 @@ pub(super) unsafe fn finish_pending_rest(pending: &mut Pending) -> *mut ffi::PyO
         (None, Taken::Ref(p)) => CallOutcome::Ok(RetValue::Ref(p)),
         (None, _) => unreachable!("an Other outcome is always taken over"),
     };
-    finish_scalar(outcome)
+    // SAFETY: the thread is attached (this function's contract).
+    unsafe { finish_scalar(outcome) }
 }
 
 /// A new reference to `None`. From 3.12 `None` is immortal, so no count is
 /// taken (on free-threaded builds `Py_INCREF` would be a call).
+///
+/// # Safety
+/// The thread is attached.
 #[inline(always)]
 pub(crate) unsafe fn none() -> *mut ffi::PyObject {
     #[cfg(Py_3_12)]
     {
-        ffi::Py_None()
+        // SAFETY: the thread is attached (this function's contract); `None`
+        // is immortal, so its address is a new reference as it is.
+        unsafe { ffi::Py_None() }
     }
     #[cfg(not(Py_3_12))]
     {
-        ffi::Py_NewRef(ffi::Py_None())
+        // SAFETY: the thread is attached (this function's contract), so
+        // `None`'s count may be taken.
+        unsafe { ffi::Py_NewRef(ffi::Py_None()) }
     }
 }
 
@@ -215,24 +257,32 @@ pub(crate) unsafe fn none() -> *mut ffi::PyObject {
 /// The thread is attached.
 #[inline(always)]
 pub(crate) unsafe fn from_ret(value: RetValue) -> *mut ffi::PyObject {
-    match value {
-        RetValue::None => none(),
-        RetValue::Int(v) => ffi::PyLong_FromLongLong(v),
-        RetValue::Float(v) => ffi::PyFloat_FromDouble(v),
-        RetValue::Bool(v) => ffi::PyBool_FromLong(v as std::os::raw::c_long),
-        RetValue::Str(s) => ffi::PyUnicode_FromStringAndSize(
-            s.as_ptr() as *const c_char,
-            s.len() as ffi::Py_ssize_t,
-        ),
-        RetValue::Bytes(b) => {
-            ffi::PyBytes_FromStringAndSize(b.as_ptr() as *const c_char, b.len() as ffi::Py_ssize_t)
-        }
-        RetValue::Written | RetValue::Ref(_) | RetValue::List(_) | RetValue::Moved(_) => {
-            crate::py::errors::raise(
-                ffi::PyExc_RuntimeError,
-                "oxbind: a plugin returned an object for a non-object result",
-            );
-            std::ptr::null_mut()
+    // SAFETY: the thread is attached (this function's contract), which is
+    // all these conversions and the raise need; a string or bytes result is
+    // copied from its own buffer, `len` bytes at its pointer, live until
+    // `value` drops after the copy; `PyExc_RuntimeError` is an exception
+    // class.
+    unsafe {
+        match value {
+            RetValue::None => none(),
+            RetValue::Int(v) => ffi::PyLong_FromLongLong(v),
+            RetValue::Float(v) => ffi::PyFloat_FromDouble(v),
+            RetValue::Bool(v) => ffi::PyBool_FromLong(v as std::os::raw::c_long),
+            RetValue::Str(s) => ffi::PyUnicode_FromStringAndSize(
+                s.as_ptr() as *const c_char,
+                s.len() as ffi::Py_ssize_t,
+            ),
+            RetValue::Bytes(b) => ffi::PyBytes_FromStringAndSize(
+                b.as_ptr() as *const c_char,
+                b.len() as ffi::Py_ssize_t,
+            ),
+            RetValue::Written | RetValue::Ref(_) | RetValue::List(_) | RetValue::Moved(_) => {
+                crate::py::errors::raise(
+                    ffi::PyExc_RuntimeError,
+                    "oxbind: a plugin returned an object for a non-object result",
+                );
+                std::ptr::null_mut()
+            }
         }
     }
 }
