@@ -44,6 +44,11 @@ pub(crate) fn class_entry(data: &'static ClassData) -> ffi::vectorcallfunc {
 }
 
 /// Construction through a class's own slot: no registry lookup.
+///
+/// # Safety
+/// Called by CPython as the `tp_vectorcall` that [`class_entry`] installed
+/// for slot `I`: the thread is attached, `callable` is that class's type,
+/// and `args`/`nargsf`/`kwnames` follow the vectorcall convention.
 pub(crate) unsafe extern "C" fn class_entry_point<const I: usize>(
     callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -51,11 +56,17 @@ pub(crate) unsafe extern "C" fn class_entry_point<const I: usize>(
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     // SAFETY: the slot was filled before its entry point was installed.
-    let data = &*CLASS_SLOTS[I].load(Ordering::Acquire);
-    construct(data, callable, args, nargsf, kwnames)
+    let data = unsafe { &*CLASS_SLOTS[I].load(Ordering::Acquire) };
+    // SAFETY: the thread is attached, `callable` is the class's type and the
+    // arguments follow the vectorcall convention (this function's contract).
+    unsafe { construct(data, callable, args, nargsf, kwnames) }
 }
 
 /// Calls the constructor of `data`'s class.
+///
+/// # Safety
+/// The thread is attached; `callable` is the class's type object, and
+/// `args`/`nargsf`/`kwnames` follow the vectorcall convention.
 #[inline(always)]
 pub(crate) unsafe fn construct(
     data: &ClassData,
@@ -65,16 +76,30 @@ pub(crate) unsafe fn construct(
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     let Some(ctor) = data.ctor else {
-        errors::type_error(&format!(
-            "cannot create '{}' instances: the class has no constructor",
-            errors::type_name_of_type(callable)
-        ));
+        // SAFETY: the thread is attached and `callable` is a valid type
+        // object (the contract).
+        unsafe {
+            errors::type_error(&format!(
+                "cannot create '{}' instances: the class has no constructor",
+                errors::type_name_of_type(callable)
+            ));
+        }
         return ptr::null_mut();
     };
-    let nargs = ffi::PyVectorcall_NARGS(nargsf);
-    call::dispatch::dispatch(ctor, ptr::null_mut(), args, nargs, kwnames, Mode::Raise)
+    // SAFETY: `PyVectorcall_NARGS` only masks a flag bit out of `nargsf`.
+    let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) };
+    // SAFETY: the thread is attached and the arguments follow the vectorcall
+    // convention (the contract); a constructor has no receiver.
+    unsafe { call::dispatch::dispatch(ctor, ptr::null_mut(), args, nargs, kwnames, Mode::Raise) }
 }
 
+/// The `tp_vectorcall` of classes created once every constructor slot was
+/// taken: finds the class data through the registry.
+///
+/// # Safety
+/// Called by CPython as `tp_vectorcall` of a class this copy created (or by
+/// [`class_new`]): the thread is attached, `callable` is that class's type,
+/// and `args`/`nargsf`/`kwnames` follow the vectorcall convention.
 pub(crate) unsafe extern "C" fn class_vectorcall(
     callable: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -84,39 +109,72 @@ pub(crate) unsafe extern "C" fn class_vectorcall(
     let Some(joined) = crate::runtime::joined() else {
         return ptr::null_mut();
     };
-    let Some(record) = crate::runtime::registry::find_type_by_object(joined, callable) else {
-        errors::type_error("oxbind: unregistered class");
+    // SAFETY: the thread is attached (the contract) and `joined` shows this
+    // copy has joined a runtime.
+    let Some(record) = (unsafe { crate::runtime::registry::find_type_by_object(joined, callable) })
+    else {
+        // SAFETY: the thread is attached.
+        unsafe { errors::type_error("oxbind: unregistered class") };
         return ptr::null_mut();
     };
-    let data = &*(record.class_data() as *const ClassData);
-    construct(data, callable, args, nargsf, kwnames)
+    // SAFETY: `callable` is a type this copy created (the contract), so its
+    // record's class data is a `ClassData` this copy leaked, never freed.
+    let data = unsafe { &*(record.class_data() as *const ClassData) };
+    // SAFETY: the thread is attached, `callable` is the class's type and the
+    // arguments follow the vectorcall convention (the contract).
+    unsafe { construct(data, callable, args, nargsf, kwnames) }
 }
 
 /// `tp_new`, for calls that do not go through vectorcall.
+///
+/// # Safety
+/// Called by CPython as `tp_new` of a class this copy created: the thread
+/// is attached, `ty` is that class, `args` is a tuple and `kwargs` is null
+/// or a dict; the caller keeps both alive, and `kwargs` unchanged, for the
+/// call.
 pub(crate) unsafe extern "C" fn class_new(
     ty: *mut ffi::PyTypeObject,
     args: *mut ffi::PyObject,
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let nargs = ffi::PyTuple_GET_SIZE(args) as usize;
+    // SAFETY: `args` is a tuple (the contract).
+    let nargs = unsafe { ffi::PyTuple_GET_SIZE(args) } as usize;
     let mut all: Vec<*mut ffi::PyObject> = (0..nargs)
-        .map(|k| ffi::PyTuple_GET_ITEM(args, k as _))
+        // SAFETY: `args` is a tuple and `k` is below its size; the items are
+        // borrowed, kept alive by the tuple.
+        .map(|k| unsafe { ffi::PyTuple_GET_ITEM(args, k as _) })
         .collect();
     let mut kwnames = ptr::null_mut();
     let _names;
-    if !kwargs.is_null() && ffi::PyDict_Size(kwargs) > 0 {
-        let Some(names) = Owned::from_raw(ffi::PyTuple_New(ffi::PyDict_Size(kwargs))) else {
+    // SAFETY: the thread is attached and `kwargs`, when not null, is a dict
+    // (the contract).
+    if !kwargs.is_null() && unsafe { ffi::PyDict_Size(kwargs) } > 0 {
+        // SAFETY: the thread is attached and `kwargs` is a dict; the new
+        // tuple (or null) is taken over by `Owned`.
+        let Some(names) = (unsafe { Owned::from_raw(ffi::PyTuple_New(ffi::PyDict_Size(kwargs))) })
+        else {
             return ptr::null_mut();
         };
         let (mut pos, mut key, mut value) = (0, ptr::null_mut(), ptr::null_mut());
         let mut k = 0;
-        while ffi::PyDict_Next(kwargs, &mut pos, &mut key, &mut value) != 0 {
-            ffi::PyTuple_SetItem(names.as_ptr(), k, ffi::Py_NewRef(key));
+        // SAFETY: the thread is attached and `kwargs` is a dict the caller
+        // keeps alive, and does not change, for the call (the contract);
+        // `pos`, `key` and `value` are valid out-pointers. The values are
+        // borrowed, kept alive by `kwargs`.
+        while unsafe { ffi::PyDict_Next(kwargs, &mut pos, &mut key, &mut value) } != 0 {
+            // SAFETY: `key` is a live key of `kwargs`; `names` is a fresh
+            // tuple with one slot per entry, and slot `k` is not yet filled
+            // (`PyTuple_SetItem` steals the new reference on `key`).
+            unsafe { ffi::PyTuple_SetItem(names.as_ptr(), k, ffi::Py_NewRef(key)) };
             all.push(value);
             k += 1;
         }
         kwnames = names.as_ptr();
         _names = names;
     }
-    class_vectorcall(ty as *mut ffi::PyObject, all.as_ptr(), nargs, kwnames)
+    // SAFETY: the thread is attached; `ty` is this copy's class (the
+    // contract); `all` holds the positional then the keyword values, all
+    // alive while `args` and `kwargs` are, with `kwnames` naming the last
+    // ones: the vectorcall convention.
+    unsafe { class_vectorcall(ty as *mut ffi::PyObject, all.as_ptr(), nargs, kwnames) }
 }

@@ -45,8 +45,13 @@ pub(crate) unsafe fn prepare(
 ) -> Result<PreparedClass, ()> {
     let class = desc.class;
     let joined = crate::runtime::joined().ok_or(())?;
-    if let Some(existing) = crate::runtime::registry::find_type_by_key(joined, class.key.as_str()) {
-        return reuse(existing, class, plugin).map(PreparedClass::Registered);
+    // SAFETY: the thread is attached (this function's contract) and `joined`
+    // shows this copy has joined a runtime.
+    let found = unsafe { crate::runtime::registry::find_type_by_key(joined, class.key.as_str()) };
+    if let Some(existing) = found {
+        // SAFETY: the thread is attached, and `existing` is a registered
+        // record, so its type is a live type object.
+        return unsafe { reuse(existing, class, plugin) }.map(PreparedClass::Registered);
     }
 
     let mut slots = [None; SlotKind::MAX.0 as usize + 1];
@@ -192,7 +197,11 @@ pub(crate) unsafe fn prepare(
             }) as _,
         slots: type_slots.as_mut_ptr(),
     };
-    let ty = Owned::from_raw(ffi::PyType_FromSpec(&mut spec)).ok_or(())?;
+    // SAFETY: the thread is attached; `spec` and everything it points at
+    // (name, slots, method and getset tables, doc) are valid, and all but
+    // `spec` itself are leaked, so they outlive the type. The new type (or
+    // null) is taken over by `Owned`.
+    let ty = unsafe { Owned::from_raw(ffi::PyType_FromSpec(&mut spec)) }.ok_or(())?;
     let record = TypeRecord {
         key: class.key,
         py_type: ty.as_ptr() as *mut c_void,
@@ -242,34 +251,62 @@ pub(crate) unsafe fn publish(prepared: PreparedClass) -> Result<Owned, ()> {
     let joined = crate::runtime::joined().ok_or(())?;
     // Construction through vectorcall: no argument tuple or dict. Installed
     // here, so that a failed build uses none of the generated entry points.
-    (*(ty.as_ptr() as *mut ffi::PyTypeObject)).tp_vectorcall = Some(class_entry(data));
+    // SAFETY: `ty` is the type object `prepare` just created, which no other
+    // code has seen yet (it is not registered), so writing its slot races
+    // with nothing.
+    unsafe { (*(ty.as_ptr() as *mut ffi::PyTypeObject)).tp_vectorcall = Some(class_entry(data)) };
     let class = data.desc.class;
-    let winner = crate::runtime::registry::register_type(joined, record);
+    // SAFETY: the thread is attached and this copy has joined a runtime
+    // (`joined`); `record.py_type` is the type object `prepare` created.
+    let winner = unsafe { crate::runtime::registry::register_type(joined, record) };
     if winner.py_type() != ty.as_ptr() as *mut c_void {
         // Registered by someone else after `prepare` looked.
-        return reuse(winner, class, plugin);
+        // SAFETY: the thread is attached, and `winner` is a registered
+        // record, so its type is a live type object.
+        return unsafe { reuse(winner, class, plugin) };
     }
-    immortalize_type(ty.as_ptr());
+    // SAFETY: `ty` is the type `prepare` created, registered by this call
+    // just now while its plugin is still loading: the plugin has handed it
+    // to no one, and only a registry lookup could reach it. The thread is
+    // attached.
+    unsafe { immortalize_type(ty.as_ptr()) };
     Ok(ty)
 }
 
 /// Makes a registered type and the descriptors in its dict immortal
 /// (free-threaded builds; see `crate::py::refcount::immortalize`).
+///
+/// # Safety
+/// The thread is attached; `ty` is a type object this copy just created
+/// and has not handed out: no other thread touches its refcount, its dict
+/// or its descriptors during the call (`immortalize`'s contract).
 pub(crate) unsafe fn immortalize_type(ty: *mut ffi::PyObject) {
-    let dict = (*(ty as *mut ffi::PyTypeObject)).tp_dict;
+    // SAFETY: `ty` is a live type object (the contract).
+    let dict = unsafe { (*(ty as *mut ffi::PyTypeObject)).tp_dict };
     if !dict.is_null() {
         let (mut pos, mut key, mut value) = (0, ptr::null_mut(), ptr::null_mut());
-        while ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) != 0 {
-            let kind = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(value)).tp_name).to_bytes();
+        // SAFETY: the thread is attached and `dict` is the type's dict, kept
+        // alive by the type, which no other thread changes (the contract);
+        // `pos`, `key` and `value` are valid out-pointers.
+        while unsafe { ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) } != 0 {
+            // SAFETY: `value` is a live object borrowed from the dict, so its
+            // type is live, and `tp_name` is a NUL-terminated C string that
+            // lives as long as the type.
+            let kind =
+                unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(value)).tp_name) }.to_bytes();
             if matches!(
                 kind,
                 b"method_descriptor" | b"getset_descriptor" | b"staticmethod"
             ) {
-                crate::py::refcount::immortalize(value);
+                // SAFETY: the descriptor was created with the type, and no
+                // other thread touches it (the contract).
+                unsafe { crate::py::refcount::immortalize(value) };
             }
         }
     }
-    crate::py::refcount::immortalize(ty);
+    // SAFETY: `ty` was just created and no other thread touches it (the
+    // contract).
+    unsafe { crate::py::refcount::immortalize(ty) };
 }
 
 pub(crate) fn slot(id: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
@@ -278,21 +315,28 @@ pub(crate) fn slot(id: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
 
 /// A class already registered under the same key: the same class loaded
 /// again (say, as a plugin and as an extension module) shares one type.
+///
+/// # Safety
+/// The thread is attached; `existing` is a registered record, whose type is
+/// a live type object.
 pub(crate) unsafe fn reuse(
     existing: TypeRecord_Ref,
     class: &'static ClassRef,
     plugin: &str,
 ) -> Result<Owned, ()> {
     if let Err(why) = check_compatible(class, existing) {
-        errors::import_error(
-            &format!("{plugin}: cannot define class {}: it is already registered by plugin '{}' and {why}", class.key.as_str(), existing.owner().as_str()),
-            None,
-        );
+        // SAFETY: the thread is attached (the contract).
+        unsafe {
+            errors::import_error(
+                &format!("{plugin}: cannot define class {}: it is already registered by plugin '{}' and {why}", class.key.as_str(), existing.owner().as_str()),
+                None,
+            );
+        }
         return Err(());
     }
-    Ok(Owned::from_borrowed(
-        existing.py_type() as *mut ffi::PyObject
-    ))
+    // SAFETY: the thread is attached, and a registered record's type is a
+    // live type object (the contract), kept alive by the registry.
+    Ok(unsafe { Owned::from_borrowed(existing.py_type() as *mut ffi::PyObject) })
 }
 
 /// `Point(x, y)\n--\n\n<class doc>`: the constructor's signature on the type.

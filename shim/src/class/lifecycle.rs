@@ -24,23 +24,38 @@ use crate::runtime::instance_map::unmap;
 /// and the handles the plugin's value holds. It never changes a reference
 /// count, as free-threaded CPython's collector requires, and takes no lock:
 /// on free-threaded builds the collector has stopped every other thread.
+///
+/// # Safety
+/// Called by CPython's collector as `tp_traverse` of a GC class this copy
+/// created: `obj` is a live instance of it (possibly freshly allocated, its
+/// header still zero), `visit` and `arg` are the collector's, on an attached
+/// thread (with every other thread stopped on free-threaded builds).
 pub(crate) unsafe extern "C" fn slot_traverse(
     obj: *mut ffi::PyObject,
     visit: ffi::visitproc,
     arg: *mut c_void,
 ) -> c_int {
-    let ty = ffi::Py_TYPE(obj) as *mut ffi::PyObject;
-    let r = visit(ty, arg);
+    // SAFETY: `obj` is a live object (the contract), so its type is a live
+    // type object.
+    let ty = unsafe { ffi::Py_TYPE(obj) } as *mut ffi::PyObject;
+    // SAFETY: `visit` and `arg` are the collector's (the contract), and the
+    // type is a live object that this instance references (a heap type).
+    let r = unsafe { visit(ty, arg) };
     if r != 0 {
         return r;
     }
-    let h = instance::header(obj);
+    // SAFETY: `obj` is a live instance of a class this copy created (the
+    // contract), so it has a header (zeroed by the allocator until
+    // `new_instance` writes it).
+    let h = unsafe { instance::header(obj) };
     // A freshly allocated instance is tracked before its header is written;
     // the allocator zeroed it, so its flags read as "not ready".
     let flags = h.flags.load(std::sync::atomic::Ordering::Acquire);
     let owner = h.owner as *mut ffi::PyObject;
     if !owner.is_null() {
-        let r = visit(owner, arg);
+        // SAFETY: a wrapper holds a strong reference to its owner, a live
+        // object; `visit` and `arg` are the collector's (the contract).
+        let r = unsafe { visit(owner, arg) };
         if r != 0 {
             return r;
         }
@@ -53,12 +68,19 @@ pub(crate) unsafe extern "C" fn slot_traverse(
     // wrongly); the call in progress keeps this object alive anyway.
     let exclusively_borrowed = h.borrow.load(std::sync::atomic::Ordering::Acquire) == u32::MAX;
     if flags & both == both && !exclusively_borrowed {
-        let class = class_of(obj);
+        // SAFETY: `obj` is a live instance of a class this copy created (the
+        // contract).
+        let class = unsafe { class_of(obj) };
         if let Some(traverse) = class.gc.traverse.into_option() {
             // Handle releases (and clones) inside the hook are pooled, never
             // applied: a count changed mid-collection corrupts it.
             return crate::sync::refpool::traversing(|| {
-                traverse(h.value, visit as *const c_void, arg)
+                // SAFETY: the value is ready and owned, so initialised, and
+                // not exclusively borrowed, so reading it aliases no `&mut`
+                // (on free-threaded builds the other threads are stopped);
+                // `visit` is the collector's visitproc, passed as the data
+                // pointer the hook expects, with its `arg`.
+                unsafe { traverse(h.value, visit as *const c_void, arg) }
             });
         }
     }
@@ -83,45 +105,77 @@ pub(crate) unsafe extern "C" fn slot_traverse(
 ///
 /// A wrong verdict therefore costs at most a live value's handles, which is
 /// what `clear` is allowed to do at any time (`spec/SOUNDNESS.md`, §3).
+///
+/// # Safety
+/// Called by CPython's collector as `tp_clear` of a GC class this copy
+/// created: `obj` is a live instance of it, on an attached thread.
 pub(crate) unsafe extern "C" fn slot_clear(obj: *mut ffi::PyObject) -> c_int {
     use std::sync::atomic::Ordering;
-    let h = instance::header(obj);
+    // SAFETY: `obj` is a live instance of a class this copy created (the
+    // contract), so it has a header.
+    let h = unsafe { instance::header(obj) };
     let flags = h.flags.load(Ordering::Acquire);
     let both = instance_flags::READY | instance_flags::OWNED;
     if flags & both == both {
-        let class = class_of(obj);
+        // SAFETY: `obj` is a live instance of a class this copy created (the
+        // contract).
+        let class = unsafe { class_of(obj) };
         if let Some(clear) = class.gc.clear.into_option() {
             let value = h.value;
-            instance::with_exclusive_value(obj, || clear(value));
+            // SAFETY: `obj` is a live, owned instance (OWNED is set) and the
+            // thread is attached (the contract); the plugin's clear hook
+            // gets the value, initialised (READY is set), only while the
+            // exclusive borrow is held, so nothing else reads it meanwhile.
+            unsafe { instance::with_exclusive_value(obj, || clear(value)) };
         }
     }
     0
 }
 
 /// `TypeRecord::live_instances` of the classes this copy creates.
+///
+/// # Safety
+/// Called through the `live_instances` of a record this copy created (so
+/// `record`'s class data is this copy's [`ClassData`]).
 pub(crate) unsafe extern "C" fn live_instances(record: TypeRecord_Ref) -> i64 {
     // SAFETY: this copy created the record, so its class data is ours.
-    let class = &*(record.class_data() as *const ClassData);
+    let class = unsafe { &*(record.class_data() as *const ClassData) };
     crate::leaks::live(class.leak_index).unwrap_or(0)
 }
 
 /// `TypeRecord::new_instance` of classes this copy creates: an instance with
 /// its header initialised, its value uninitialised.
+///
+/// # Safety
+/// Called (by any shim copy) through the `new_instance` of a record this
+/// copy created, on an attached thread: `record`'s type is a live class of
+/// this copy and its class data this copy's [`ClassData`].
 pub(crate) unsafe extern "C" fn new_instance(record: TypeRecord_Ref) -> *mut c_void {
     let ty = record.py_type() as *mut ffi::PyTypeObject;
-    let alloc = (*ty).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-    let obj = alloc(ty, 0);
+    // SAFETY: `ty` is the live type object of a class this copy created (the
+    // contract), whose `tp_alloc` (or the generic one) allocates an
+    // instance; the thread is attached.
+    let obj = unsafe {
+        let alloc = (*ty).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+        alloc(ty, 0)
+    };
     if obj.is_null() {
         return ptr::null_mut();
     }
     // SAFETY: this copy created the record (`new_instance` is its own), so
     // the class data is ours.
-    let class = &*(record.class_data() as *const ClassData);
+    let class = unsafe { &*(record.class_data() as *const ClassData) };
     crate::leaks::count(class.leak_index, 1);
-    let h = header_mut(obj);
-    h.value = (obj as *mut u8).add(record.value_offset()) as *mut c_void;
+    // SAFETY: `obj` was just allocated as an instance of the class, and no
+    // other thread has seen it: this is the only reference to its header.
+    let h = unsafe { header_mut(obj) };
+    // SAFETY: the type's basic size is the value offset plus the value's
+    // size, so the offset stays inside the object's allocation.
+    h.value = unsafe { (obj as *mut u8).add(record.value_offset()) } as *mut c_void;
     h.owner = ptr::null_mut();
-    ptr::write(ptr::addr_of_mut!(h.record), record);
+    // SAFETY: `h.record` is a field of the header we have exclusive access
+    // to; `write` neither reads nor drops the zeroed bytes it replaces.
+    unsafe { ptr::write(ptr::addr_of_mut!(h.record), record) };
     h.flags.store(instance_flags::OWNED, Ordering::Relaxed);
     h.borrow.store(0, Ordering::Relaxed);
     obj as *mut c_void
@@ -136,16 +190,29 @@ pub(crate) unsafe extern "C" fn new_instance(record: TypeRecord_Ref) -> *mut c_v
 /// to a per-thread list (unmapped and untracked first, so nothing can find
 /// it), and the outermost deallocation on the thread frees the deferred
 /// objects in a loop.
+///
+/// # Safety
+/// Called by CPython as `tp_dealloc` of a class this copy created: `obj` is
+/// an instance whose refcount reached zero, on an attached thread.
 pub(crate) unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
-    let ty = ffi::Py_TYPE(obj);
-    if ffi::PyType_IS_GC(ty) != 0 {
+    // SAFETY: `obj` is not freed yet (the contract), so its type is a live
+    // type object.
+    let ty = unsafe { ffi::Py_TYPE(obj) };
+    // SAFETY: `ty` is a live type object.
+    if unsafe { ffi::PyType_IS_GC(ty) } != 0 {
         // Untracked first: the collector must never see a half-freed object.
-        ffi::PyObject_GC_UnTrack(obj as *mut c_void);
+        // SAFETY: `obj` is an instance of a GC type, not yet freed; the
+        // thread is attached.
+        unsafe { ffi::PyObject_GC_UnTrack(obj as *mut c_void) };
     }
-    let h = header(obj);
+    // SAFETY: `obj` is an instance of a class this copy created, not yet
+    // freed (the contract), so it has a header.
+    let h = unsafe { header(obj) };
     if h.flags.load(Ordering::Acquire) & instance_flags::MAPPED != 0 {
         // Unmapped before anything else: no lookup may find it again.
-        unmap(obj);
+        // SAFETY: MAPPED is set, so `obj` is an oxbind instance that was
+        // mapped.
+        unsafe { unmap(obj) };
         h.flags
             .fetch_and(!instance_flags::MAPPED, Ordering::Release);
     }
@@ -160,15 +227,24 @@ pub(crate) unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
     });
     match outermost {
         // The thread is exiting (its list is gone): free it here.
-        Err(_) => dealloc_now(obj),
+        // SAFETY: `obj` is ours, its refcount reached zero (the contract), and
+        // it was untracked and unmapped above; it is freed once, here.
+        Err(_) => unsafe { dealloc_now(obj) },
         Ok(None) => {} // deferred
         Ok(Some(outermost)) => {
-            dealloc_now(obj);
+            // SAFETY: `obj` is ours, its refcount reached zero (the
+            // contract), and it was untracked and unmapped above; it is freed
+            // once, here (it was not deferred).
+            unsafe { dealloc_now(obj) };
             if outermost {
                 // Still counted as one level deep while the deferred objects
                 // go, so their own nested frees nest from here.
                 while let Some(next) = DEALLOCS.with(|d| d.deferred.borrow_mut().pop()) {
-                    dealloc_now(next as *mut ffi::PyObject);
+                    // SAFETY: only `dealloc` defers objects: each is an
+                    // instance of a class this copy created whose refcount
+                    // reached zero, untracked and unmapped before it was
+                    // pushed, and popped (so freed) once.
+                    unsafe { dealloc_now(next as *mut ffi::PyObject) };
                 }
             }
             DEALLOCS.with(|d| d.depth.set(d.depth.get() - 1));
@@ -195,32 +271,59 @@ thread_local! {
 
 /// The body of [`dealloc`]: drops the value, frees the object, and releases
 /// the type and the owner.
+///
+/// # Safety
+/// `obj` is an instance of a class this copy created whose refcount reached
+/// zero, already untracked and unmapped (as [`dealloc`] leaves it), and not
+/// yet freed; nothing uses it after this call, which frees it. The thread is
+/// attached.
 pub(crate) unsafe fn dealloc_now(obj: *mut ffi::PyObject) {
-    let ty = ffi::Py_TYPE(obj);
-    let h = header(obj);
+    // SAFETY: `obj` is not freed yet (the contract), so its type is a live
+    // type object.
+    let ty = unsafe { ffi::Py_TYPE(obj) };
+    // SAFETY: `obj` is an instance of a class this copy created, not yet
+    // freed (the contract), so it has a header.
+    let h = unsafe { header(obj) };
     let flags = h.flags.load(Ordering::Acquire);
     let record = h.record;
     if flags & (instance_flags::READY | instance_flags::OWNED)
         == instance_flags::READY | instance_flags::OWNED
     {
-        let class = &*(record.class_data() as *const ClassData);
+        // SAFETY: `dealloc` is the tp_dealloc of classes this copy created,
+        // so the record's class data is a `ClassData` this copy leaked.
+        let class = unsafe { &*(record.class_data() as *const ClassData) };
         let drop_value = class.desc.drop;
         let value = h.value;
         // A panicking Drop must not unwind into CPython; the value is gone
         // either way. (The SDK's drop hook catches its own panics too.)
-        let _ = catch_unwind(AssertUnwindSafe(|| drop_value(value)));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: the value is owned and ready, so initialised; the
+            // refcount reached zero, so nothing else can reach it, and it is
+            // dropped once, here, by its owner's drop glue.
+            unsafe { drop_value(value) }
+        }));
     }
     // SAFETY: `dealloc` is the tp_dealloc of classes this copy created.
-    let class = &*(record.class_data() as *const ClassData);
+    let class = unsafe { &*(record.class_data() as *const ClassData) };
     crate::leaks::count(class.leak_index, -1);
     let owner = h.owner as *mut ffi::PyObject;
-    match (*ty).tp_free {
-        Some(free) => free(obj as *mut c_void),
-        None => ffi::PyObject_Free(obj as *mut c_void),
+    // SAFETY: `obj` is dead (refcount zero, value dropped, nothing uses it
+    // after this: the contract) and allocated by its type's allocator, so
+    // its type's `tp_free` (or the default) frees it, once.
+    unsafe {
+        match (*ty).tp_free {
+            Some(free) => free(obj as *mut c_void),
+            None => ffi::PyObject_Free(obj as *mut c_void),
+        }
     }
-    ffi::Py_DECREF(ty as *mut ffi::PyObject);
+    // SAFETY: every instance holds a strong reference to its heap type,
+    // released here, once, now that the instance is freed; the thread is
+    // attached.
+    unsafe { ffi::Py_DECREF(ty as *mut ffi::PyObject) };
     if !owner.is_null() {
         // Releasing the keep-alive may run any Python code; no lock is held.
-        ffi::Py_DECREF(owner);
+        // SAFETY: a reference wrapper holds one strong reference to its
+        // owner, released here, once; the thread is attached.
+        unsafe { ffi::Py_DECREF(owner) };
     }
 }

@@ -68,6 +68,9 @@ pub(crate) struct ClassFunctions {
 
 /// A class whose type object is built but not registered: nothing of it is
 /// visible to other plugins until [`publish`].
+// One is built per class, at load, and consumed at once by `publish`: the
+// size difference between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum PreparedClass {
     /// A new type, with its registry record.
     New {
@@ -84,6 +87,15 @@ pub(crate) enum PreparedClass {
 // ---------------------------------------------------------------------------
 // Type slots. Each reads the class data of the type this copy created.
 
+/// The class data of `obj`'s class.
+///
+/// # Safety
+/// `obj` is a live instance of a class this copy created (its `tp_dealloc`
+/// is this copy's, see [`instance::is_ours`]), so its record's class data is
+/// a [`ClassData`] this copy leaked.
 pub(crate) unsafe fn class_of<'a>(obj: *mut ffi::PyObject) -> &'a ClassData {
-    &*(instance::header(obj).record.class_data() as *const ClassData)
+    // SAFETY: `obj` is a live instance of a class this copy created (the
+    // contract): it has a header, and its record's class data points at a
+    // `ClassData` that this copy leaked and never frees or mutates.
+    unsafe { &*(instance::header(obj).record.class_data() as *const ClassData) }
 }

@@ -139,7 +139,9 @@ thread_local! {
 /// another thread.
 #[inline(always)]
 pub(crate) unsafe fn this_thread_held<'a>() -> &'a Held {
-    &*HELD.with(|held| held as *const Held)
+    // SAFETY: `HELD` lives until this thread exits, and the caller uses the
+    // reference only in the running call, on this thread (the contract).
+    unsafe { &*HELD.with(|held| held as *const Held) }
 }
 
 /// How long a borrow waits for other threads before it reports a likely
@@ -216,7 +218,10 @@ impl BorrowSet<'_> {
         obj: *mut ffi::PyObject,
         exclusive: bool,
     ) -> Result<(), BorrowFail> {
-        let root = acquire(self.held, obj, exclusive)?;
+        // SAFETY: `obj` is a ready oxbind instance the caller keeps alive and
+        // the thread is attached (the contract); `self.held` is this
+        // thread's record (`BorrowSet::with`).
+        let root = unsafe { acquire(self.held, obj, exclusive) }?;
         self.roots[self.len].write((root, exclusive));
         self.len += 1;
         Ok(())
@@ -264,8 +269,13 @@ pub(crate) unsafe fn with_one_borrow(
     f: impl FnOnce(),
 ) -> Result<(), BorrowFail> {
     {
-        let held = this_thread_held();
-        let root = acquire(held, obj, exclusive)?;
+        // SAFETY: the reference is used only in this call, on this thread,
+        // and dropped (with `Release`) before it returns.
+        let held = unsafe { this_thread_held() };
+        // SAFETY: `obj` is a ready oxbind instance the caller keeps alive and
+        // the thread is attached (the contract); `held` is this thread's
+        // record.
+        let root = unsafe { acquire(held, obj, exclusive) }?;
         struct Release<'h> {
             held: &'h Held,
             root: *mut ffi::PyObject,
@@ -290,9 +300,17 @@ pub(crate) unsafe fn with_one_borrow(
 }
 
 /// Releases a borrow taken by [`acquire`].
+///
+/// # Safety
+/// `root` and `exclusive` are those of a borrow that [`acquire`] took and
+/// recorded in `held` (this thread's record), not yet released; `root` is
+/// still alive (the caller keeps the borrowed object, hence its root,
+/// alive).
 #[inline(always)]
 pub(crate) unsafe fn release(held: &Held, root: *mut ffi::PyObject, exclusive: bool) {
-    let h = header(root);
+    // SAFETY: `root` is a live oxbind instance, the root `acquire` borrowed
+    // (the contract), so it has a header.
+    let h = unsafe { header(root) };
     if exclusive {
         h.borrow.store(0, Ordering::Release);
     } else {
@@ -335,18 +353,28 @@ pub(crate) unsafe fn lock_root(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // only this copy's dealloc identifies them without a registry lookup;
     // an instance of another copy's class is locked as itself (its borrows
     // still go to its root).
-    if is_ours(obj) {
-        borrow_root(obj)
+    // SAFETY: `obj` is a live object (the contract).
+    if unsafe { is_ours(obj) } {
+        // SAFETY: `is_ours` just showed that `obj` is an oxbind instance,
+        // and it is live (the contract).
+        unsafe { borrow_root(obj) }
     } else {
         obj
     }
 }
 
 /// The instance whose value `obj`'s value lives in (itself if owned).
+///
+/// # Safety
+/// `obj` is a live oxbind instance (of a class any copy created).
 #[inline(always)]
 pub(crate) unsafe fn borrow_root(mut obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     loop {
-        let owner = header(obj).owner as *mut ffi::PyObject;
+        // SAFETY: `obj` is a live oxbind instance: the first one by this
+        // function's contract, each later one the owner of a reference
+        // wrapper, which holds a strong reference to it; an owner is always
+        // an oxbind instance whose value holds the wrapper's.
+        let owner = unsafe { header(obj).owner } as *mut ffi::PyObject;
         if owner.is_null() {
             return obj;
         }
@@ -415,26 +443,37 @@ pub(crate) unsafe fn try_borrow(
     obj: *mut ffi::PyObject,
     exclusive: bool,
 ) -> Result<Borrow, BorrowFail> {
-    let root = HELD.with(|held| acquire(held, obj, exclusive))?;
+    // SAFETY: `obj` is a ready oxbind instance the caller keeps alive and the
+    // thread is attached (the contract); `held` is this thread's record.
+    let root = HELD.with(|held| unsafe { acquire(held, obj, exclusive) })?;
     Ok(Borrow { root, exclusive })
 }
 
 /// Borrows `obj`'s root and records it in `held`; returns the root.
+///
+/// # Safety
+/// `obj` is a ready oxbind instance the caller keeps alive (which keeps its
+/// root alive); `held` is this thread's record; the thread is attached.
 #[inline(always)]
 pub(crate) unsafe fn acquire(
     held: &Held,
     obj: *mut ffi::PyObject,
     exclusive: bool,
 ) -> Result<*mut ffi::PyObject, BorrowFail> {
-    let root = borrow_root(obj);
-    let h = header(root);
+    // SAFETY: `obj` is a live oxbind instance (the contract).
+    let root = unsafe { borrow_root(obj) };
+    // SAFETY: `root` is a live oxbind instance: `obj`'s root, which `obj`
+    // keeps alive.
+    let h = unsafe { header(root) };
     for _ in 0..64 {
         if try_acquire(h, exclusive) {
             held.push((root as usize, exclusive));
             return Ok(root);
         }
         if held.holds_conflicting(root as usize, exclusive) {
-            raise_reentrant(obj, root, exclusive);
+            // SAFETY: the thread is attached, and `obj` and `root` are live
+            // (the contract).
+            unsafe { raise_reentrant(obj, root, exclusive) };
             return Err(BorrowFail::Raised);
         }
         std::hint::spin_loop();
@@ -445,6 +484,9 @@ pub(crate) unsafe fn acquire(
 /// Raises the RuntimeError for a borrow this thread already holds. The
 /// object named is the one whose value is borrowed: `root`, the instance
 /// `obj`'s value lives in (for a reference wrapper, its owner).
+///
+/// # Safety
+/// The thread is attached; `obj` and `root` are live objects.
 #[cold]
 pub(crate) unsafe fn raise_reentrant(
     obj: *mut ffi::PyObject,
@@ -452,7 +494,10 @@ pub(crate) unsafe fn raise_reentrant(
     exclusive: bool,
 ) {
     let type_name = |o: *mut ffi::PyObject| {
-        std::ffi::CStr::from_ptr((*ffi::Py_TYPE(o)).tp_name)
+        // SAFETY: `o` is `obj` or `root`, both live objects (the contract),
+        // so its type is live, and `tp_name` is a NUL-terminated C string
+        // that lives as long as the type.
+        unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(o)).tp_name) }
             .to_string_lossy()
             .into_owned()
     };
@@ -467,7 +512,10 @@ pub(crate) unsafe fn raise_reentrant(
     } else {
         format!("{name} is already mutably borrowed by this thread{through}; it cannot also be borrowed")
     };
-    errors::raise(ffi::PyExc_RuntimeError, &message);
+    // SAFETY: the thread is attached (the contract); `PyExc_RuntimeError` is
+    // an exception class CPython initialised at start-up and never
+    // reassigns.
+    unsafe { errors::raise(ffi::PyExc_RuntimeError, &message) };
 }
 
 /// Takes every borrow in `wanted` (object, exclusive), or none: if another
@@ -490,7 +538,9 @@ pub(crate) unsafe fn borrow_all(
     let mut rounds = 0u32;
     'again: loop {
         for &(obj, exclusive) in wanted {
-            match try_borrow(obj, exclusive) {
+            // SAFETY: every object in `wanted` is a ready oxbind instance the
+            // caller keeps alive, and the thread is attached (the contract).
+            match unsafe { try_borrow(obj, exclusive) } {
                 Ok(b) => taken.0.push(b),
                 Err(BorrowFail::Raised) => {
                     taken.release_to(base);
@@ -503,22 +553,36 @@ pub(crate) unsafe fn borrow_all(
                         .elapsed()
                         > BORROW_TIMEOUT
                     {
-                        let name = std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name)
-                            .to_string_lossy();
-                        errors::raise(
-                            ffi::PyExc_RuntimeError,
-                            &format!("timed out waiting for another thread's borrow of {name}"),
-                        );
+                        // SAFETY: `obj` is live (the contract), so its type
+                        // is live, and `tp_name` is a NUL-terminated C string
+                        // that lives as long as the type.
+                        let name =
+                            unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name) }
+                                .to_string_lossy();
+                        // SAFETY: the thread is attached (the contract);
+                        // `PyExc_RuntimeError` is an exception class CPython
+                        // initialised at start-up and never reassigns.
+                        unsafe {
+                            errors::raise(
+                                ffi::PyExc_RuntimeError,
+                                &format!("timed out waiting for another thread's borrow of {name}"),
+                            );
+                        }
                         return Err(());
                     }
                     rounds += 1;
-                    crate::sync::detach::detached(|| {
-                        if rounds < 16 {
-                            std::thread::yield_now();
-                        } else {
-                            std::thread::sleep(std::time::Duration::from_micros(20));
-                        }
-                    });
+                    // SAFETY: the thread is attached (the contract), and the
+                    // closure neither touches Python objects nor calls the C
+                    // API; every borrow taken so far was released above.
+                    unsafe {
+                        crate::sync::detach::detached(|| {
+                            if rounds < 16 {
+                                std::thread::yield_now();
+                            } else {
+                                std::thread::sleep(std::time::Duration::from_micros(20));
+                            }
+                        });
+                    }
                     continue 'again;
                 }
             }

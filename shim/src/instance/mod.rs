@@ -41,7 +41,7 @@ pub(crate) const MAX_VALUE_ALIGN: usize = 16;
 pub(crate) const fn value_offset(align: usize) -> usize {
     let end = HEADER_OFFSET + size_of::<InstanceHeader>();
     let align = if align < 8 { 8 } else { align };
-    (end + align - 1) / align * align
+    end.div_ceil(align) * align
 }
 
 /// The header of an oxbind instance.
@@ -50,18 +50,35 @@ pub(crate) const fn value_offset(align: usize) -> usize {
 /// `obj` is an instance of an oxbind class.
 #[inline]
 pub(crate) unsafe fn header<'a>(obj: *mut ffi::PyObject) -> &'a InstanceHeader {
-    &*((obj as *mut u8).add(HEADER_OFFSET) as *const InstanceHeader)
+    // SAFETY: `obj` is an oxbind instance (this function's contract), so its
+    // allocation holds an `InstanceHeader` at HEADER_OFFSET, right after the
+    // `PyObject` header; the offset stays inside that allocation.
+    unsafe { &*((obj as *mut u8).add(HEADER_OFFSET) as *const InstanceHeader) }
 }
 
+/// The header of an oxbind instance, for writing.
+///
+/// # Safety
+/// `obj` is an instance of an oxbind class that no other thread can reach
+/// yet (it was just allocated, not handed out), and no other reference to
+/// its header is used while the returned one is.
 #[inline]
 pub(crate) unsafe fn header_mut<'a>(obj: *mut ffi::PyObject) -> &'a mut InstanceHeader {
-    &mut *((obj as *mut u8).add(HEADER_OFFSET) as *mut InstanceHeader)
+    // SAFETY: `obj` is an oxbind instance, so an `InstanceHeader` sits at
+    // HEADER_OFFSET inside its allocation; the caller guarantees that this
+    // is the only reference to it in use (the contract above).
+    unsafe { &mut *((obj as *mut u8).add(HEADER_OFFSET) as *mut InstanceHeader) }
 }
 
 /// Whether `obj` is exactly an instance of the class `record` describes.
+///
+/// # Safety
+/// `obj` is a live object (of any type).
 #[inline]
 pub(crate) unsafe fn is_instance(obj: *mut ffi::PyObject, record: TypeRecord_Ref) -> bool {
-    ffi::Py_TYPE(obj) as *mut c_void == record.py_type()
+    // SAFETY: `obj` is a live object (the contract), so its `ob_type` may be
+    // read.
+    (unsafe { ffi::Py_TYPE(obj) }) as *mut c_void == record.py_type()
 }
 
 /// Marks a freshly initialised owned instance as ready.
@@ -77,7 +94,9 @@ pub(crate) unsafe fn is_instance(obj: *mut ffi::PyObject, record: TypeRecord_Ref
 /// yet handed to Python or to any other thread.
 #[inline]
 pub(crate) unsafe fn mark_ready(obj: *mut ffi::PyObject) {
-    let flags = &header(obj).flags;
+    // SAFETY: `obj` is an oxbind instance the running call allocated (the
+    // contract), so it has a header.
+    let flags = unsafe { &header(obj).flags };
     flags.store(
         flags.load(Ordering::Relaxed) | instance_flags::READY,
         Ordering::Release,
@@ -85,9 +104,15 @@ pub(crate) unsafe fn mark_ready(obj: *mut ffi::PyObject) {
 }
 
 /// Whether the instance's value is initialised.
+///
+/// # Safety
+/// `obj` is a live oxbind instance.
 #[inline]
 pub(crate) unsafe fn is_ready(obj: *mut ffi::PyObject) -> bool {
-    header(obj).flags.load(Ordering::Acquire) & instance_flags::READY != 0
+    // SAFETY: `obj` is a live oxbind instance (the contract), so it has a
+    // header; its flags are atomics, safe to read while others write them.
+    let flags = unsafe { &header(obj).flags };
+    flags.load(Ordering::Acquire) & instance_flags::READY != 0
 }
 
 /// Runs `f` holding an exclusive borrow of `obj`'s own value, taken
@@ -100,7 +125,9 @@ pub(crate) unsafe fn is_ready(obj: *mut ffi::PyObject) -> bool {
 /// `obj` is a live, owned oxbind instance (not a reference wrapper); the
 /// thread is attached.
 pub(crate) unsafe fn with_exclusive_value(obj: *mut ffi::PyObject, f: impl FnOnce()) -> bool {
-    let h = header(obj);
+    // SAFETY: `obj` is a live oxbind instance (the contract), so it has a
+    // header, which outlives this call.
+    let h = unsafe { header(obj) };
     if !try_acquire(h, true) {
         return false;
     }
@@ -118,15 +145,26 @@ pub(crate) unsafe fn with_exclusive_value(obj: *mut ffi::PyObject, f: impl FnOnc
 
 /// Whether `obj` is an instance of a class this copy created (its
 /// `tp_dealloc` is this copy's).
+///
+/// # Safety
+/// `obj` is a live object (of any type).
 #[inline]
 pub(crate) unsafe fn is_ours(obj: *mut ffi::PyObject) -> bool {
-    matches!((*ffi::Py_TYPE(obj)).tp_dealloc,
+    // SAFETY: `obj` is a live object (the contract), so its type is a live
+    // type object whose `tp_dealloc` may be read.
+    let tp_dealloc = unsafe { (*ffi::Py_TYPE(obj)).tp_dealloc };
+    matches!(tp_dealloc,
         Some(d) if std::ptr::fn_addr_eq(d, dealloc as unsafe extern "C" fn(*mut ffi::PyObject)))
 }
 
 /// Whether `ptr` points inside `obj`'s value.
+///
+/// # Safety
+/// `obj` is a live oxbind instance.
 pub(crate) unsafe fn contains(obj: *mut ffi::PyObject, ptr_value: *const c_void) -> bool {
-    let h = header(obj);
+    // SAFETY: `obj` is a live oxbind instance (the contract), so it has a
+    // header.
+    let h = unsafe { header(obj) };
     let start = h.value as usize;
     let size = h.record.size().max(1);
     (start..start + size).contains(&(ptr_value as usize))
