@@ -278,9 +278,10 @@ impl Leaks {
                 "oxbind: (instances of {key} are not counted: its oxbind predates the leak report)"
             ));
         }
-        out.push(format!(
+        out.push(
             "oxbind: turn this report off with oxbind.set_leak_warnings(False); see spec/LEAKS.md"
-        ));
+                .to_string(),
+        );
         out
     }
 }
@@ -302,7 +303,9 @@ pub unsafe fn install_report(gather: fn() -> Leaks) {
         )
         .is_ok()
     {
-        pyo3_ffi::Py_AtExit(Some(report_at_exit));
+        // SAFETY: `report_at_exit` is a plain `extern "C" fn()` that runs no
+        // Python code, as `Py_AtExit` requires of its callbacks.
+        unsafe { pyo3_ffi::Py_AtExit(Some(report_at_exit)) };
         // SAFETY: attached, as this function requires.
         unsafe { threads::register_snapshot() };
     }
@@ -419,27 +422,51 @@ mod threads {
     /// # Safety
     /// The thread is attached; no oxbind lock is held.
     pub unsafe fn register_snapshot() {
-        let saved = crate::py::errors::take_exception();
-        let func = ffi::PyCFunction_NewEx(SNAPSHOT_DEF.get(), ptr::null_mut(), ptr::null_mut());
-        let atexit = ffi::PyImport_ImportModule(c"atexit".as_ptr());
+        // SAFETY: the thread is attached (this function's contract).
+        let saved = unsafe { crate::py::errors::take_exception() };
+        // SAFETY: attached, and no oxbind lock is held while the import runs
+        // Python code (this function's contract); `SNAPSHOT_DEF` is a static
+        // method def, so it outlives the function object.
+        let (func, atexit) = unsafe {
+            (
+                ffi::PyCFunction_NewEx(SNAPSHOT_DEF.get(), ptr::null_mut(), ptr::null_mut()),
+                ffi::PyImport_ImportModule(c"atexit".as_ptr()),
+            )
+        };
         if !func.is_null() && !atexit.is_null() {
-            let r = ffi::PyObject_CallMethod(atexit, c"register".as_ptr(), c"O".as_ptr(), func);
-            ffi::Py_XDECREF(r);
+            // SAFETY: attached, no oxbind lock held; `atexit` and `func` are
+            // the non-null new references just made, and the format "O"
+            // takes the one object argument passed.
+            unsafe {
+                let r = ffi::PyObject_CallMethod(atexit, c"register".as_ptr(), c"O".as_ptr(), func);
+                ffi::Py_XDECREF(r);
+            }
         }
-        ffi::Py_XDECREF(func);
-        ffi::Py_XDECREF(atexit);
-        ffi::PyErr_Clear();
-        crate::py::errors::restore_exception(saved);
+        // SAFETY: attached; `func` and `atexit` are our own new references
+        // (or null), released once; then the exception saved above is put
+        // back in place of any error raised since.
+        unsafe {
+            ffi::Py_XDECREF(func);
+            ffi::Py_XDECREF(atexit);
+            ffi::PyErr_Clear();
+            crate::py::errors::restore_exception(saved);
+        }
     }
 
     /// The `atexit` callback: records what other threads hold.
+    ///
+    /// # Safety
+    /// Called by CPython as the `METH_NOARGS` function of [`SNAPSHOT_DEF`]
+    /// (from Python's `atexit`): on an attached thread, with no oxbind lock
+    /// held.
     unsafe extern "C" fn snapshot(
         _m: *mut ffi::PyObject,
         _unused: *mut ffi::PyObject,
     ) -> *mut ffi::PyObject {
         // SAFETY: called by CPython, attached, with no oxbind lock held.
         let _ = catch_unwind(|| unsafe { take_snapshot() });
-        ffi::Py_NewRef(ffi::Py_None())
+        // SAFETY: attached; `None` is a live (immortal) object.
+        unsafe { ffi::Py_NewRef(ffi::Py_None()) }
     }
 
     /// # Safety
@@ -452,14 +479,17 @@ mod threads {
         if gather.is_null() {
             return;
         }
-        // SAFETY: set by `install_report` from a `fn() -> Leaks`.
-        let gather: fn() -> Leaks = std::mem::transmute(gather);
+        // SAFETY: set by `install_report` from a `fn() -> Leaks`, and
+        // checked non-null above.
+        let gather: fn() -> Leaks = unsafe { std::mem::transmute(gather) };
         // Runs no Python code and takes locks only with try_lock.
         let before = gather();
         // Only classes with live instances can be found.
         let mut types = HashMap::new();
         for (key, _, _) in &before.instances {
-            if let Some(record) = crate::runtime::registry::find_type_by_key(j, key) {
+            // SAFETY: attached (this function's contract), and this copy
+            // has joined `j`.
+            if let Some(record) = unsafe { crate::runtime::registry::find_type_by_key(j, key) } {
                 types.insert(record.py_type() as usize, key.clone());
             }
         }
@@ -467,7 +497,9 @@ mod threads {
             types,
             ..Walk::default()
         };
-        walk.run_stopped();
+        // SAFETY: attached, with no oxbind lock held (this function's
+        // contract).
+        unsafe { walk.run_stopped() };
         // The world runs again: drop the walk's own references.
         let Walk {
             threads,
@@ -476,7 +508,9 @@ mod threads {
             ..
         } = walk;
         for o in owned {
-            ffi::Py_DECREF(o);
+            // SAFETY: attached; each is a strong reference the walk took
+            // (`Walk::own`) and released only here, with the world running.
+            unsafe { ffi::Py_DECREF(o) };
         }
         let mut held = Held {
             threads,
@@ -490,9 +524,11 @@ mod threads {
         for (obj, key) in found {
             // SAFETY: `obj` is a live instance of an oxbind class (its
             // type is registered), pinned by the walk.
-            let h = instance::header(obj);
+            let h = unsafe { instance::header(obj) };
             if !h.owner.is_null() {
-                let owner = instance::header(h.owner as *mut ffi::PyObject);
+                // SAFETY: a wrapper's owner is an oxbind instance it keeps
+                // alive with a strong reference.
+                let owner = unsafe { instance::header(h.owner as *mut ffi::PyObject) };
                 held.keep_alive
                     .push((key.clone(), owner.record.key().as_str().to_owned()));
             }
@@ -540,6 +576,12 @@ mod threads {
         unsafe fn run_stopped(&mut self) {
             #[cfg(Py_GIL_DISABLED)]
             {
+                /// Runs the walk on the first visit, then stops the visit.
+                ///
+                /// # Safety
+                /// Called by `PyUnstable_GC_VisitObjects` below, with the
+                /// world stopped, on the walking thread: `arg` is the
+                /// `Walk` passed there.
                 unsafe extern "C" fn first(_o: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
                     // SAFETY: `arg` is the `Walk` passed below, used only
                     // on this thread for the duration of the visit.
@@ -553,13 +595,14 @@ mod threads {
                 }
                 // SAFETY: attached; the callback neither collects nor
                 // releases anything (see the module docs).
-                PyUnstable_GC_VisitObjects(first, self as *mut Walk as *mut c_void);
+                unsafe { PyUnstable_GC_VisitObjects(first, self as *mut Walk as *mut c_void) };
             }
             #[cfg(not(Py_GIL_DISABLED))]
             {
-                // SAFETY: this thread holds the GIL for the whole walk.
                 self.ran = true;
-                self.run();
+                // SAFETY: this thread holds the GIL for the whole walk (it
+                // is attached and nothing in the walk releases the GIL).
+                unsafe { self.run() };
             }
         }
 
@@ -574,46 +617,87 @@ mod threads {
         /// # Safety
         /// Attached, and no other thread runs Python code meanwhile.
         unsafe fn run(&mut self) {
-            let saved = crate::py::errors::take_exception();
-            let modules = ffi::PyImport_GetModuleDict();
+            // SAFETY: the thread is attached (this function's contract).
+            let saved = unsafe { crate::py::errors::take_exception() };
+            // SAFETY: the thread is attached (this function's contract).
+            let modules = unsafe { ffi::PyImport_GetModuleDict() };
             if !modules.is_null() {
                 let (mut pos, mut k, mut v) = (0, ptr::null_mut(), ptr::null_mut());
-                while ffi::PyDict_Next(modules, &mut pos, &mut k, &mut v) != 0 {
-                    if ffi::PyModule_Check(v) != 0 {
-                        let d = ffi::PyModule_GetDict(v);
+                // SAFETY: attached, and no other thread runs Python code, so
+                // `sys.modules` does not change during the iteration; `v` is
+                // a borrowed value of the dict, live while it is.
+                while unsafe { ffi::PyDict_Next(modules, &mut pos, &mut k, &mut v) } != 0 {
+                    // SAFETY: as above, `v` is a live value of the dict.
+                    if unsafe { ffi::PyModule_Check(v) } != 0 {
+                        // SAFETY: `v` is a live module.
+                        let d = unsafe { ffi::PyModule_GetDict(v) };
                         if !d.is_null() {
                             self.module_dicts.insert(d as usize);
                         }
                     }
                 }
             }
-            let me = ffi::PyThreadState_Get();
-            let mut t = ffi::PyInterpreterState_ThreadHead(ffi::PyInterpreterState_Get());
+            // SAFETY: attached (this function's contract), and no other
+            // thread runs meanwhile, so the interpreter's thread list is
+            // stable while we walk it.
+            let (me, mut t) = unsafe {
+                (
+                    ffi::PyThreadState_Get(),
+                    ffi::PyInterpreterState_ThreadHead(ffi::PyInterpreterState_Get()),
+                )
+            };
             while !t.is_null() {
                 if t != me {
-                    self.thread(t);
+                    // SAFETY: `t` is a thread state of the stable list
+                    // above, whose thread does not run meanwhile.
+                    unsafe { self.thread(t) };
                 }
-                t = ffi::PyThreadState_Next(t);
+                // SAFETY: `t` is a live thread state of that list.
+                t = unsafe { ffi::PyThreadState_Next(t) };
             }
-            self.traverse();
-            ffi::PyErr_Clear();
-            crate::py::errors::restore_exception(saved);
+            // SAFETY: attached, and no other thread runs (this function's
+            // contract); the stack holds what the frames reach.
+            unsafe { self.traverse() };
+            // SAFETY: attached; puts back the exception saved above in place
+            // of any error raised since.
+            unsafe {
+                ffi::PyErr_Clear();
+                crate::py::errors::restore_exception(saved);
+            }
         }
 
         /// Adds the locals of every frame of `t` to the stack.
+        ///
+        /// # Safety
+        /// Attached, and no other thread runs Python code meanwhile; `t` is
+        /// a live thread state of this interpreter, not this thread's.
         unsafe fn thread(&mut self, t: *mut ffi::PyThreadState) {
-            let mut frame = self.own(ffi::PyThreadState_GetFrame(t) as *mut ffi::PyObject);
+            // SAFETY: `t` is a live thread state whose thread is stopped
+            // (this function's contract); the new reference is kept in
+            // `owned`.
+            let mut frame =
+                self.own(unsafe { ffi::PyThreadState_GetFrame(t) } as *mut ffi::PyObject);
             if !frame.is_null() {
                 self.threads += 1;
             }
             while !frame.is_null() {
                 let f = frame as *mut ffi::PyFrameObject;
-                let globals = self.own(ffi::PyFrame_GetGlobals(f));
-                let locals = self.own(ffi::PyFrame_GetLocals(f));
+                // SAFETY: `f` is a frame we hold a strong reference to (in
+                // `owned`), on an attached thread; the new references these
+                // return are kept in `owned` too.
+                let (globals, locals) = unsafe {
+                    (
+                        self.own(ffi::PyFrame_GetGlobals(f)),
+                        self.own(ffi::PyFrame_GetLocals(f)),
+                    )
+                };
                 if locals.is_null() {
-                    ffi::PyErr_Clear();
+                    // SAFETY: attached; drops the error of the failed call.
+                    unsafe { ffi::PyErr_Clear() };
                 } else if locals != globals {
-                    self.values_of(locals);
+                    // SAFETY: attached, others stopped (this function's
+                    // contract); `locals` is a mapping we hold.
+                    unsafe { self.values_of(locals) };
                 }
                 // What the frame's module namespace names, one level: a
                 // running thread may hold any of it on its evaluation stack
@@ -623,33 +707,61 @@ mod threads {
                 // walk), so only the values it names and what they reach
                 // count as held.
                 if !globals.is_null() && self.globals_seen.insert(globals as usize) {
-                    self.values_of(globals);
+                    // SAFETY: attached, others stopped (this function's
+                    // contract); `globals` is a dict we hold.
+                    unsafe { self.values_of(globals) };
                 }
-                frame = self.own(ffi::PyFrame_GetBack(f) as *mut ffi::PyObject);
+                // SAFETY: `f` is a frame we hold; the new reference to its
+                // caller is kept in `owned`.
+                frame = self.own(unsafe { ffi::PyFrame_GetBack(f) } as *mut ffi::PyObject);
             }
         }
 
         /// Pushes the values of the mapping `m`.
+        ///
+        /// # Safety
+        /// Attached, and no other thread runs Python code meanwhile; `m` is
+        /// a live mapping the walk holds a strong reference to.
         unsafe fn values_of(&mut self, m: *mut ffi::PyObject) {
-            if ffi::PyDict_Check(m) != 0 {
+            // SAFETY: `m` is live and the thread attached (this function's
+            // contract).
+            if unsafe { ffi::PyDict_Check(m) } != 0 {
                 let (mut pos, mut k, mut v) = (0, ptr::null_mut(), ptr::null_mut());
-                while ffi::PyDict_Next(m, &mut pos, &mut k, &mut v) != 0 {
+                // SAFETY: `m` is a live dict that nothing changes meanwhile
+                // (other threads are stopped).
+                while unsafe { ffi::PyDict_Next(m, &mut pos, &mut k, &mut v) } != 0 {
                     self.stack.push(v);
                 }
                 return;
             }
-            let values = self.own(ffi::PyMapping_Values(m));
+            // SAFETY: `m` is a live mapping and the thread attached; the new
+            // reference is kept in `owned`.
+            let values = self.own(unsafe { ffi::PyMapping_Values(m) });
             if values.is_null() {
-                ffi::PyErr_Clear();
+                // SAFETY: attached; drops the error of the failed call.
+                unsafe { ffi::PyErr_Clear() };
                 return;
             }
-            for i in 0..ffi::PyList_Size(values) {
-                self.stack.push(ffi::PyList_GetItem(values, i));
+            // SAFETY: `values` is the non-null list `PyMapping_Values` just
+            // returned, which we hold; each index is within its size.
+            for i in 0..unsafe { ffi::PyList_Size(values) } {
+                // SAFETY: as above.
+                self.stack.push(unsafe { ffi::PyList_GetItem(values, i) });
             }
         }
 
         /// Visits everything the stack reaches.
+        ///
+        /// # Safety
+        /// Attached, and no other thread runs Python code meanwhile; every
+        /// object on the stack is alive (kept so by `owned` or by the stopped
+        /// threads).
         unsafe fn traverse(&mut self) {
+            /// Pushes each object a `tp_traverse` visits.
+            ///
+            /// # Safety
+            /// Called as the `visitproc` of a `tp_traverse` call below: `arg`
+            /// is the walk's stack, `o` null or a live object.
             unsafe extern "C" fn push(o: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
                 if !o.is_null() {
                     // SAFETY: `arg` is the walk's stack, borrowed for the
@@ -663,17 +775,29 @@ mod threads {
                 if o.is_null() || !self.visited.insert(o as usize) {
                     continue;
                 }
-                let ty = ffi::Py_TYPE(o);
+                // SAFETY: `o` is alive (this function's contract: what the
+                // stack holds is alive, and so is what a live object's
+                // `tp_traverse` visits, while nothing runs).
+                let ty = unsafe { ffi::Py_TYPE(o) };
                 if let Some(key) = self.types.get(&(ty as usize)) {
-                    ffi::Py_INCREF(o); // pinned for good
+                    // SAFETY: `o` is alive and the thread attached.
+                    unsafe { ffi::Py_INCREF(o) }; // pinned for good
                     self.found.push((o, key.clone()));
                 }
-                if ffi::PyModule_Check(o) != 0 || self.module_dicts.contains(&(o as usize)) {
+                // SAFETY: `o` is alive and the thread attached.
+                if unsafe { ffi::PyModule_Check(o) } != 0
+                    || self.module_dicts.contains(&(o as usize))
+                {
                     continue;
                 }
-                if ffi::PyObject_IS_GC(o) != 0 {
-                    if let Some(traverse) = (*ty).tp_traverse {
-                        traverse(o, push, &mut self.stack as *mut Vec<_> as *mut c_void);
+                // SAFETY: `o` is alive, and `ty` is its type, which it keeps
+                // alive.
+                if unsafe { ffi::PyObject_IS_GC(o) } != 0 {
+                    // SAFETY: as above.
+                    if let Some(traverse) = unsafe { (*ty).tp_traverse } {
+                        // SAFETY: `traverse` is `o`'s own `tp_traverse`, and
+                        // `push` reads `arg` as the stack it is given here.
+                        unsafe { traverse(o, push, &mut self.stack as *mut Vec<_> as *mut c_void) };
                     }
                 }
             }
@@ -825,6 +949,7 @@ mod tests {
         let mut t = TABLES.load(Ordering::Acquire);
         while !t.is_null() {
             n += 1;
+            // SAFETY: tables are never freed.
             t = unsafe { (*t).next } as *mut Table;
         }
         assert!(n < 20, "{n} tables for 20 sequential threads");

@@ -66,37 +66,71 @@ pub(crate) struct Registry {
 // the creator's locks.
 unsafe impl Send for Registry {}
 
+/// The creator's state behind the opaque `state` pointer of its internals
+/// table.
+///
+/// # Safety
+/// `state` is the `state` of an internals table this copy created: a
+/// leaked, never-freed [`CreatorState`].
 pub(crate) unsafe fn creator_state<'a>(state: *const c_void) -> &'a CreatorState {
     // SAFETY: the internals table only ever passes back the creator's own
-    // leaked state, and only the creator's functions receive it.
-    &*(state as *const CreatorState)
+    // leaked state, and only the creator's functions receive it (this
+    // function's contract).
+    unsafe { &*(state as *const CreatorState) }
 }
 
+/// Records a copy joining the runtime; returns its index.
+///
+/// # Safety
+/// Called through the `join` entry of the internals table of the runtime this
+/// copy created: `state` is that table's `state` (this copy's leaked
+/// [`CreatorState`]), and the thread is attached.
 pub(crate) unsafe extern "C" fn creator_join(state: *const c_void, copy: CopyInfo) -> u32 {
-    let state = creator_state(state);
-    let mut copies = state.copies.lock();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract); the thread is attached, and nothing below runs Python code
+    // while the guard lives.
+    let mut copies = unsafe { creator_state(state).copies.lock() };
     copies.push(copy);
     (copies.len() - 1) as u32
 }
 
+/// The `index`th copy that joined, if any.
+///
+/// # Safety
+/// Called through the `copy_at` entry of the internals table of the runtime
+/// this copy created: `state` is that table's `state` (this copy's leaked
+/// [`CreatorState`]), and the thread is attached.
 pub(crate) unsafe extern "C" fn creator_copy_at(
     state: *const c_void,
     index: u32,
 ) -> ROption<CopyInfo> {
-    let state = creator_state(state);
-    let copies = state.copies.lock();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract); the thread is attached, and nothing below runs Python code
+    // while the guard lives.
+    let copies = unsafe { creator_state(state).copies.lock() };
     match copies.get(index as usize) {
         Some(c) => RSome(*c),
         None => RNone,
     }
 }
 
+/// Registers `record` under its key unless a record is there; returns the
+/// record registered now.
+///
+/// # Safety
+/// Called through the `register_type` entry of the internals table of the
+/// runtime this copy created: `state` is that table's `state` (this copy's
+/// leaked [`CreatorState`]), and the thread is attached. `record` is a leaked
+/// record, never freed.
 pub(crate) unsafe extern "C" fn creator_register_type(
     state: *const c_void,
     record: TypeRecord_Ref,
 ) -> TypeRecord_Ref {
-    let state = creator_state(state);
-    let mut registry = state.registry.lock();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract); the thread is attached, and nothing below runs Python code
+    // while the guard lives (the caller releases a losing type's reference
+    // after we return).
+    let mut registry = unsafe { creator_state(state).registry.lock() };
     let key = record.key().as_str().to_owned();
     if let Some(existing) = registry.by_key.get(&key) {
         return *existing;
@@ -109,35 +143,68 @@ pub(crate) unsafe extern "C" fn creator_register_type(
     record
 }
 
+/// The record registered under `key`, if any.
+///
+/// # Safety
+/// Called through the `find_type_by_key` entry of the internals table of the
+/// runtime this copy created: `state` is that table's `state` (this copy's
+/// leaked [`CreatorState`]), and the thread is attached.
 pub(crate) unsafe extern "C" fn creator_find_type_by_key(
     state: *const c_void,
     key: RStr<'_>,
 ) -> ROption<TypeRecord_Ref> {
-    let state = creator_state(state);
-    let registry = state.registry.lock();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract); the thread is attached, and nothing below runs Python code
+    // while the guard lives.
+    let registry = unsafe { creator_state(state).registry.lock() };
     match registry.by_key.get(key.as_str()) {
         Some(r) => RSome(*r),
         None => RNone,
     }
 }
 
+/// The record registered for the type object `py_type`, if any.
+///
+/// # Safety
+/// Called through the `find_type_by_object` entry of the internals table of
+/// the runtime this copy created: `state` is that table's `state` (this
+/// copy's leaked [`CreatorState`]), and the thread is attached.
 pub(crate) unsafe extern "C" fn creator_find_type_by_object(
     state: *const c_void,
     py_type: *mut c_void,
 ) -> ROption<TypeRecord_Ref> {
-    let state = creator_state(state);
-    let registry = state.registry.lock();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract); the thread is attached, and nothing below runs Python code
+    // while the guard lives (`py_type` is only compared, by address).
+    let registry = unsafe { creator_state(state).registry.lock() };
     match registry.by_type.get(&(py_type as usize)) {
         Some(r) => RSome(*r),
         None => RNone,
     }
 }
 
+/// Counts for `internals_info()` and the tests.
+///
+/// # Safety
+/// Called through the `stats` entry of the internals table of the runtime
+/// this copy created: `state` is that table's `state` (this copy's leaked
+/// [`CreatorState`]), and the thread is attached.
 pub(crate) unsafe extern "C" fn creator_stats(state: *const c_void) -> InternalsStats {
-    let state = creator_state(state);
-    let copies = state.copies.lock().len() as u32;
-    let types = state.registry.lock().by_key.len() as u32;
-    let mapped_instances = state.shards.iter().map(|s| s.map.lock().len() as u64).sum();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract).
+    let state = unsafe { creator_state(state) };
+    // SAFETY: the thread is attached (this function's contract); the lock is
+    // held only to read a length, running no Python code.
+    let copies = unsafe { state.copies.lock() }.len() as u32;
+    // SAFETY: as for `copies` (the guard above is already dropped).
+    let types = unsafe { state.registry.lock() }.by_key.len() as u32;
+    let mapped_instances = state
+        .shards
+        .iter()
+        // SAFETY: as for `copies`; each shard's guard is dropped before the
+        // next shard is locked.
+        .map(|s| unsafe { s.map.lock() }.len() as u64)
+        .sum();
     InternalsStats {
         copies,
         types,
@@ -145,6 +212,12 @@ pub(crate) unsafe extern "C" fn creator_stats(state: *const c_void) -> Internals
     }
 }
 
+/// Turns the leak report at exit on or off, for the whole runtime.
+///
+/// # Safety
+/// Called through the `set_leak_warnings` entry of the internals table of the
+/// runtime this copy created. It has no precondition of its own (it ignores
+/// `state`); it is `unsafe` to match the table's type.
 pub(crate) unsafe extern "C" fn creator_set_leak_warnings(_state: *const c_void, enabled: bool) {
     leaks::LEAK_WARNINGS.store(enabled, Ordering::Release);
 }
@@ -171,9 +244,9 @@ pub(crate) fn gather_leaks() -> leaks::Leaks {
                 continue; // not an oxbind class (the diagnostics registry)
             }
             match record.live_instances() {
-                // SAFETY: records and the code of every copy live as long
-                // as the process; the function only reads counters.
                 Some(RSome(live)) => {
+                    // SAFETY: records and the code of every copy live as long
+                    // as the process; the function only reads counters.
                     let n = unsafe { live(*record) };
                     if n > 0 {
                         out.instances.push((
@@ -216,26 +289,42 @@ pub(crate) fn gather_leaks() -> leaks::Leaks {
     out
 }
 
+/// Registers an implicit conversion to the class `key`, once.
+///
+/// # Safety
+/// Called through the `add_conversion` entry of the internals table of the
+/// runtime this copy created: `state` is that table's `state` (this copy's
+/// leaked [`CreatorState`]), and the thread is attached.
 pub(crate) unsafe extern "C" fn creator_add_conversion(
     state: *const c_void,
     key: RStr<'_>,
     conversion: &'static FunctionDesc,
 ) {
-    let state = creator_state(state);
-    let mut conversions = state.conversions.lock();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract); the thread is attached, and nothing below runs Python code
+    // while the guard lives.
+    let mut conversions = unsafe { creator_state(state).conversions.lock() };
     let list = conversions.entry(key.as_str().to_owned()).or_default();
     if !list.iter().any(|c| ptr::eq(*c, conversion)) {
         list.push(conversion);
     }
 }
 
+/// The `index`th conversion to `key`, if any.
+///
+/// # Safety
+/// Called through the `conversion_at` entry of the internals table of the
+/// runtime this copy created: `state` is that table's `state` (this copy's
+/// leaked [`CreatorState`]), and the thread is attached.
 pub(crate) unsafe extern "C" fn creator_conversion_at(
     state: *const c_void,
     key: RStr<'_>,
     index: u32,
 ) -> Option<&'static FunctionDesc> {
-    let state = creator_state(state);
-    let conversions = state.conversions.lock();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract); the thread is attached, and nothing below runs Python code
+    // while the guard lives.
+    let conversions = unsafe { creator_state(state).conversions.lock() };
     conversions
         .get(key.as_str())
         .and_then(|l| l.get(index as usize))

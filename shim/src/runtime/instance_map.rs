@@ -34,36 +34,61 @@ pub(crate) fn fmix64(mut k: u64) -> u64 {
     k
 }
 
+/// The live instance of `py_type` whose value is at `addr`, as a new
+/// reference; null if none. Never returns an instance being deallocated.
+///
+/// # Safety
+/// Called through the `map_get` entry of the internals table of the runtime
+/// this copy created: `state` is that table's `state` (this copy's leaked
+/// creator state), and the thread is attached.
 pub(crate) unsafe extern "C" fn creator_map_get(
     state: *const c_void,
     addr: *const c_void,
     py_type: *mut c_void,
 ) -> *mut c_void {
-    let state = creator_state(state);
-    let shard = state.shard(addr as usize).map.lock();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract); the thread is attached, and nothing below runs Python code
+    // while the guard lives (`try_incref` only increments).
+    let shard = unsafe { creator_state(state).shard(addr as usize).map.lock() };
     match shard.get(&(addr as usize, py_type as usize)) {
         // The entry's memory is valid while it is mapped: its dealloc removes
         // it under this lock before freeing. A dying entry counts as absent.
-        Some(&obj) if crate::py::refcount::try_incref(obj as *mut ffi::PyObject) => {
+        // SAFETY: so `obj`'s memory is valid here, as `try_incref` needs.
+        Some(&obj) if unsafe { crate::py::refcount::try_incref(obj as *mut ffi::PyObject) } => {
             obj as *mut c_void
         }
         _ => ptr::null_mut(),
     }
 }
 
+/// Maps (`addr`, type of `obj`) to `obj` unless a live instance is mapped
+/// there; returns that instance as a new reference, or null if `obj` went
+/// in.
+///
+/// # Safety
+/// Called through the `map_insert` entry of the internals table of the
+/// runtime this copy created: `state` is that table's `state` (this copy's
+/// leaked creator state), and the thread is attached. `obj` is a live oxbind
+/// reference wrapper whose dealloc will remove its entry (flag `MAPPED`).
 pub(crate) unsafe extern "C" fn creator_map_insert(
     state: *const c_void,
     addr: *const c_void,
     obj: *mut c_void,
 ) -> *mut c_void {
-    let state = creator_state(state);
-    let key = (
-        addr as usize,
-        ffi::Py_TYPE(obj as *mut ffi::PyObject) as usize,
-    );
-    let mut shard = state.shard(addr as usize).map.lock();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract).
+    let state = unsafe { creator_state(state) };
+    // SAFETY: `obj` is a live object (this function's contract).
+    let ty = unsafe { ffi::Py_TYPE(obj as *mut ffi::PyObject) };
+    let key = (addr as usize, ty as usize);
+    // SAFETY: the thread is attached (this function's contract), and nothing
+    // below runs Python code while the guard lives (`try_incref` only
+    // increments).
+    let mut shard = unsafe { state.shard(addr as usize).map.lock() };
     if let Some(&existing) = shard.get(&key) {
-        if crate::py::refcount::try_incref(existing as *mut ffi::PyObject) {
+        // SAFETY: a mapped entry's memory is valid while it is mapped (its
+        // dealloc removes it under this lock before freeing).
+        if unsafe { crate::py::refcount::try_incref(existing as *mut ffi::PyObject) } {
             return existing as *mut c_void;
         }
         // The mapped instance is dying; its dealloc will not remove ours.
@@ -72,17 +97,27 @@ pub(crate) unsafe extern "C" fn creator_map_insert(
     ptr::null_mut()
 }
 
+/// Removes the entry for (`addr`, type of `obj`) if it maps to `obj`.
+///
+/// # Safety
+/// Called through the `map_remove` entry of the internals table of the
+/// runtime this copy created: `state` is that table's `state` (this copy's
+/// leaked creator state), and the thread is attached. `obj`'s memory is valid
+/// (its dealloc calls this before freeing it).
 pub(crate) unsafe extern "C" fn creator_map_remove(
     state: *const c_void,
     addr: *const c_void,
     obj: *mut c_void,
 ) {
-    let state = creator_state(state);
-    let key = (
-        addr as usize,
-        ffi::Py_TYPE(obj as *mut ffi::PyObject) as usize,
-    );
-    let mut shard = state.shard(addr as usize).map.lock();
+    // SAFETY: `state` is this copy's creator state (this function's
+    // contract).
+    let state = unsafe { creator_state(state) };
+    // SAFETY: `obj`'s memory is still valid (this function's contract).
+    let ty = unsafe { ffi::Py_TYPE(obj as *mut ffi::PyObject) };
+    let key = (addr as usize, ty as usize);
+    // SAFETY: the thread is attached (this function's contract), and nothing
+    // below runs Python code while the guard lives.
+    let mut shard = unsafe { state.shard(addr as usize).map.lock() };
     if shard.get(&key) == Some(&(obj as usize)) {
         shard.remove(&key);
     }
@@ -92,11 +127,15 @@ pub(crate) unsafe extern "C" fn creator_map_remove(
 /// later `&T` result at its address finds it.
 ///
 /// # Safety
-/// `obj` is an oxbind instance that was mapped (`instance_flags::MAPPED`).
+/// `obj` is an oxbind instance that was mapped (`instance_flags::MAPPED`),
+/// and the thread is attached.
 pub(crate) unsafe fn unmap(obj: *mut ffi::PyObject) {
     if let Some(j) = crate::runtime::joined() {
         let i = j.internals;
-        (i.map_remove())(i.state(), header(obj).value, obj as *mut c_void);
+        // SAFETY: `obj` is an oxbind instance and the thread is attached
+        // (this function's contract); `map_remove` is the joined runtime's
+        // own function, called with its own state.
+        unsafe { (i.map_remove())(i.state(), header(obj).value, obj as *mut c_void) };
     }
 }
 
@@ -126,54 +165,82 @@ pub(crate) unsafe fn object_for_ref(
     function: &str,
 ) -> *mut ffi::PyObject {
     for &c in candidates {
-        if header(c).value as *const c_void == ptr_value && is_instance(c, record) {
-            return crate::py::owned::new_ref(c);
+        // SAFETY: every candidate is a live oxbind instance, and the thread
+        // is attached (this function's contract).
+        if unsafe { std::ptr::eq(header(c).value, ptr_value) && is_instance(c, record) } {
+            // SAFETY: as above: `c` is live and the thread attached.
+            return unsafe { crate::py::owned::new_ref(c) };
         }
     }
     let Some(joined) = crate::runtime::joined() else {
-        errors::raise(ffi::PyExc_RuntimeError, "oxbind: no runtime");
+        // SAFETY: attached (this function's contract); `PyExc_RuntimeError`
+        // is set once by CPython at startup and only read.
+        unsafe { errors::raise(ffi::PyExc_RuntimeError, "oxbind: no runtime") };
         return ptr::null_mut();
     };
     let i = joined.internals;
-    let found = (i.map_get())(i.state(), ptr_value, record.py_type()) as *mut ffi::PyObject;
+    // SAFETY: `map_get` is the joined runtime's own function, called with
+    // its own state on an attached thread.
+    let found =
+        unsafe { (i.map_get())(i.state(), ptr_value, record.py_type()) } as *mut ffi::PyObject;
     if !found.is_null() {
         return found;
     }
     let Some(owner) = candidates
         .iter()
         .copied()
-        .find(|&c| is_ref_field_of(c, ptr_value, record))
+        // SAFETY: every candidate is a live oxbind instance the running
+        // call has borrowed (this function's contract).
+        .find(|&c| unsafe { is_ref_field_of(c, ptr_value, record) })
     else {
-        refuse_ref_result(function, record);
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe { refuse_ref_result(function, record) };
         return ptr::null_mut();
     };
     let Some(new_instance) = record.new_instance().into_option() else {
-        errors::raise(
-            ffi::PyExc_RuntimeError,
-            "oxbind: class record cannot create instances",
-        );
+        // SAFETY: attached (this function's contract); `PyExc_RuntimeError`
+        // is set once by CPython at startup and only read.
+        unsafe {
+            errors::raise(
+                ffi::PyExc_RuntimeError,
+                "oxbind: class record cannot create instances",
+            )
+        };
         return ptr::null_mut();
     };
-    let obj = new_instance(record) as *mut ffi::PyObject;
+    // SAFETY: the record's own allocator, called on an attached thread with
+    // the record it belongs to; it returns a new instance or null with an
+    // error set.
+    let obj = unsafe { new_instance(record) } as *mut ffi::PyObject;
     if obj.is_null() {
         return obj;
     }
-    let h = header_mut(obj);
+    // SAFETY: `obj` is the instance just allocated, with an initialised
+    // header, which nothing else can see yet.
+    let h = unsafe { header_mut(obj) };
     h.value = ptr_value as *mut c_void;
-    h.owner = ffi::Py_NewRef(owner) as *mut c_void;
+    // SAFETY: `owner` is a live candidate and the thread is attached.
+    h.owner = unsafe { ffi::Py_NewRef(owner) } as *mut c_void;
     h.flags.store(
         instance_flags::READY | instance_flags::MAPPED,
         Ordering::Release,
     );
-    allow_try_incref(obj);
-    let existing = (i.map_insert())(i.state(), ptr_value, obj as *mut c_void) as *mut ffi::PyObject;
+    // SAFETY: `obj` is the live instance just allocated.
+    unsafe { allow_try_incref(obj) };
+    // SAFETY: `map_insert` is the joined runtime's own function, called with
+    // its own state on an attached thread; `obj` is a live wrapper flagged
+    // `MAPPED`, whose dealloc removes its entry.
+    let existing =
+        unsafe { (i.map_insert())(i.state(), ptr_value, obj as *mut c_void) } as *mut ffi::PyObject;
     if existing.is_null() {
         return obj;
     }
     // Another thread mapped a wrapper first: use it, and drop ours unmapped.
     h.flags
         .fetch_and(!instance_flags::MAPPED, Ordering::Release);
-    ffi::Py_DECREF(obj);
+    // SAFETY: attached; we own the only reference to `obj`, which was not
+    // mapped, so its dealloc touches no map entry.
+    unsafe { ffi::Py_DECREF(obj) };
     existing
 }
 
@@ -195,12 +262,15 @@ pub(crate) unsafe fn is_ref_field_of(
     ptr_value: *const c_void,
     record: TypeRecord_Ref,
 ) -> bool {
-    if !contains(obj, ptr_value) || !is_ours(obj) {
+    // SAFETY: `obj` is a live oxbind instance (this function's contract).
+    if unsafe { !contains(obj, ptr_value) || !is_ours(obj) } {
         return false;
     }
-    let h = header(obj);
-    // SAFETY: `obj` is an instance of a class this copy created.
-    let class = &*(h.record.class_data() as *const ClassData);
+    // SAFETY: `obj` is a live oxbind instance (this function's contract).
+    let h = unsafe { header(obj) };
+    // SAFETY: `obj` is an instance of a class this copy created (`is_ours`
+    // above), whose `class_data` is this copy's leaked `ClassData`.
+    let class = unsafe { &*(h.record.class_data() as *const ClassData) };
     let key = record.key().as_str();
     for prop in class.desc.properties.as_slice() {
         let ret = &prop.get.ret;
@@ -213,11 +283,13 @@ pub(crate) unsafe fn is_ref_field_of(
         // SAFETY: a getter takes the value of a borrowed instance of its
         // class and no arguments; it writes no result slot (it returns a
         // reference), and catches its own panics.
-        let outcome = (prop.get.call)(
-            h.value,
-            oxbind_abi::abi_stable::std_types::RSlice::from_slice(&[]),
-            ptr::null_mut(),
-        );
+        let outcome = unsafe {
+            (prop.get.call)(
+                h.value,
+                oxbind_abi::abi_stable::std_types::RSlice::from_slice(&[]),
+                ptr::null_mut(),
+            )
+        };
         if matches!(outcome, oxbind_abi::CallOutcome::Ok(oxbind_abi::RetValue::Ref(q)) if q == ptr_value)
         {
             return true;
@@ -226,17 +298,25 @@ pub(crate) unsafe fn is_ref_field_of(
     false
 }
 
+/// Raises the TypeError for a `&T` result oxbind cannot give an object.
+///
+/// # Safety
+/// The thread is attached.
 #[cold]
 #[inline(never)]
 pub(crate) unsafe fn refuse_ref_result(function: &str, record: TypeRecord_Ref) {
     let class = record.key().as_str();
-    errors::raise(
-        ffi::PyExc_TypeError,
-        &format!(
-            "{function}() returned a reference (&{class}) that is neither self, an argument, \
+    // SAFETY: the thread is attached (this function's contract);
+    // `PyExc_TypeError` is set once by CPython at startup and only read.
+    unsafe {
+        errors::raise(
+            ffi::PyExc_TypeError,
+            &format!(
+                "{function}() returned a reference (&{class}) that is neither self, an argument, \
              nor a #[oxbind(get_ref)] field of one: oxbind cannot keep such memory alive or \
              stop it being mutated or freed underneath Python, so it refuses the result. \
              Return the value ({class}) instead, or expose the field with #[oxbind(get_ref)]"
-        ),
-    );
+            ),
+        )
+    };
 }

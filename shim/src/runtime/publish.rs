@@ -41,46 +41,81 @@ use crate::runtime::{joined, Joined, FREE_THREADED, JOINED};
 pub(crate) unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
     // Checked on every call, before the fast path: on 3.11 a subinterpreter
     // can run our module exec after the main interpreter already joined.
-    let interp = ffi::PyInterpreterState_Get();
-    if interp != ffi::PyInterpreterState_Main() {
-        errors::import_error(
-            &format!("{module}: oxbind does not support subinterpreters; import it in the main interpreter"),
-            None,
-        );
+    // SAFETY: the thread is attached (this function's contract), which is
+    // all these two getters need.
+    let (interp, main) = unsafe {
+        (
+            ffi::PyInterpreterState_Get(),
+            ffi::PyInterpreterState_Main(),
+        )
+    };
+    if interp != main {
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe {
+            errors::import_error(
+                &format!("{module}: oxbind does not support subinterpreters; import it in the main interpreter"),
+                None,
+            )
+        };
         return Err(());
     }
     if let Some(j) = joined() {
         return Ok(j);
     }
-    let dict = ffi::PyInterpreterState_GetDict(interp);
+    // SAFETY: attached; `interp` is the current interpreter, which lives as
+    // long as this call.
+    let dict = unsafe { ffi::PyInterpreterState_GetDict(interp) };
     if dict.is_null() {
-        errors::import_error(
-            &format!("{module}: the interpreter has no state dict for oxbind's internals"),
-            None,
-        );
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe {
+            errors::import_error(
+                &format!("{module}: the interpreter has no state dict for oxbind's internals"),
+                None,
+            )
+        };
         return Err(());
     }
     let key = oxbind_internals::key(VERSION, FREE_THREADED);
-    let key_obj = Owned::from_raw(errors::new_str(&key)).ok_or(())?;
+    // SAFETY: attached; `new_str` returns a new strong reference (or null
+    // with an error set), which `Owned` takes over.
+    let key_obj = unsafe { Owned::from_raw(errors::new_str(&key)) }.ok_or(())?;
 
-    let (header, created) = match dict_get(dict, key_obj.as_ptr())? {
-        Some(existing) => (check_capsule(existing.as_ptr(), &key, module)?, false),
+    // SAFETY: attached; `dict` is the interpreter-state dict (checked
+    // non-null, owned by the interpreter) and `key_obj` a str we hold.
+    let existing = unsafe { dict_get(dict, key_obj.as_ptr()) }?;
+    let (header, created) = match existing {
+        Some(existing) => {
+            // SAFETY: attached; `existing` is a strong reference we hold.
+            let header = unsafe { check_capsule(existing.as_ptr(), &key, module) }?;
+            (header, false)
+        }
         None => {
-            let candidate = create(module)?;
-            let stored = dict_set_default(dict, key_obj.as_ptr(), candidate.capsule.as_ptr())?;
+            // SAFETY: the thread is attached (this function's contract).
+            let candidate = unsafe { create(module) }?;
+            // SAFETY: attached; `dict` is the interpreter-state dict, and
+            // `key_obj` and the candidate's capsule are objects we hold.
+            let stored =
+                unsafe { dict_set_default(dict, key_obj.as_ptr(), candidate.capsule.as_ptr()) }?;
             if stored.as_ptr() == candidate.capsule.as_ptr() {
                 let state = candidate.header.internals.state() as *mut CreatorState;
                 CREATED_STATE.store(state, Ordering::Release);
-                leaks::install_report(gather_leaks);
+                // SAFETY: attached; `gather_leaks` only reads leaked Rust
+                // state with `try_lock`, so it may run after finalization.
+                unsafe { leaks::install_report(gather_leaks) };
                 (candidate.header, true)
             } else {
                 // Another thread published first; ours was never seen.
-                candidate.discard();
-                (check_capsule(stored.as_ptr(), &key, module)?, false)
+                // SAFETY: attached; the dict kept the other capsule, so
+                // nothing but `candidate` refers to its objects.
+                unsafe { candidate.discard() };
+                // SAFETY: attached; `stored` is a strong reference we hold.
+                let header = unsafe { check_capsule(stored.as_ptr(), &key, module) }?;
+                (header, false)
             }
         }
     };
-    warn_if_other_line(dict, header, module)?;
+    // SAFETY: attached; `dict` is the live interpreter-state dict.
+    unsafe { warn_if_other_line(dict, header, module) }?;
 
     let internals = header.internals;
     let copy = CopyInfo {
@@ -104,53 +139,80 @@ pub(crate) unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
     ) {
         Ok(_) => {
             // SAFETY: `candidate` is ours until published; only this thread
-            // writes copy_index, before any reader can rely on it.
-            (*candidate).copy_index = (internals.join())(internals.state(), copy);
+            // writes copy_index, before any reader can rely on it. `join` is
+            // the checked runtime's own function, called with its own state
+            // on an attached thread.
+            unsafe { (*candidate).copy_index = (internals.join())(internals.state(), copy) };
             errors::set_panic_error(internals.panic_error() as *mut ffi::PyObject);
-            crate::sync::detach::install_exit_gate();
-            crate::sync::refpool::install_gc_callback();
-            Ok(&*candidate)
+            // SAFETY: the thread is attached (this function's contract),
+            // which is all either installer requires.
+            unsafe {
+                crate::sync::detach::install_exit_gate();
+                crate::sync::refpool::install_gc_callback();
+            }
+            // SAFETY: `candidate` is now the published `Joined`, leaked and
+            // never freed.
+            Ok(unsafe { &*candidate })
         }
         Err(winner) => {
-            drop(Box::from_raw(candidate));
-            Ok(&*winner)
+            // SAFETY: `candidate` came from `Box::into_raw` above and lost
+            // the race, so it was never published.
+            drop(unsafe { Box::from_raw(candidate) });
+            // SAFETY: JOINED only ever holds a leaked, never-freed `Joined`.
+            Ok(unsafe { &*winner })
         }
     }
 }
 
 /// Reads and checks an internals capsule, in the order of `spec/ABI.md`.
+///
+/// # Safety
+/// The thread is attached and `obj` is a live object the caller keeps
+/// alive. A capsule named [`CAPSULE_NAME`] must point at an
+/// [`InternalsHeader`] that is never freed (as every oxbind copy publishes).
 pub(crate) unsafe fn check_capsule(
     obj: *mut ffi::PyObject,
     key: &str,
     module: &str,
 ) -> Result<&'static InternalsHeader, ()> {
     let refuse = |why: String| {
-        errors::import_error(
-            &format!("{module}: cannot join oxbind's shared internals ({key}): {why}"),
-            None,
-        );
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe {
+            errors::import_error(
+                &format!("{module}: cannot join oxbind's shared internals ({key}): {why}"),
+                None,
+            )
+        };
         Err(())
     };
-    if ffi::PyCapsule_IsValid(obj, CAPSULE_NAME.as_ptr()) == 0 {
+    // SAFETY: attached, and `obj` is live (this function's contract);
+    // `CAPSULE_NAME` is a NUL-terminated static string.
+    if unsafe { ffi::PyCapsule_IsValid(obj, CAPSULE_NAME.as_ptr()) } == 0 {
         return refuse("the interpreter-state entry is not an oxbind internals capsule".into());
     }
-    let raw = ffi::PyCapsule_GetPointer(obj, CAPSULE_NAME.as_ptr()) as *const InternalsHeader;
+    // SAFETY: `obj` is a valid capsule of that name (checked just above).
+    let raw =
+        unsafe { ffi::PyCapsule_GetPointer(obj, CAPSULE_NAME.as_ptr()) } as *const InternalsHeader;
     if raw.is_null() {
         return Err(());
     }
     // SAFETY: the capsule's name says it points at an internals header;
     // the magic and header version are at fixed offsets in every version.
-    let magic = ptr::read_unaligned(raw as *const [u8; 16]);
+    let magic = unsafe { ptr::read_unaligned(raw as *const [u8; 16]) };
     if magic != MAGIC {
         return refuse("the capsule's header has the wrong magic".into());
     }
-    let header_version = ptr::read_unaligned(ptr::addr_of!((*raw).header_version));
+    // SAFETY: as for the magic: `raw` points at a header, whose
+    // `header_version` has the same offset in every version.
+    let header_version = unsafe { ptr::read_unaligned(ptr::addr_of!((*raw).header_version)) };
     if header_version != HEADER_VERSION {
         return refuse(format!(
             "header version {header_version}, expected {HEADER_VERSION}"
         ));
     }
-    let header: &'static InternalsHeader = &*raw;
+    // SAFETY: the magic and header version match, so the frozen header
+    // layout is ours; headers are leaked by their creator, never freed.
+    let header: &'static InternalsHeader = unsafe { &*raw };
     let ours = AbiHeader::VALUE;
     if !header.abi_header.is_compatible(&ours) {
         return refuse(format!(
@@ -186,27 +248,45 @@ pub(crate) unsafe fn check_capsule(
 
 /// If the first runtime of this flavour is on another line, says so with a
 /// RuntimeWarning: this copy runs on a separate runtime.
+///
+/// # Safety
+/// The thread is attached and `dict` is the interpreter-state dict (a live
+/// dict). A capsule named [`CAPSULE_NAME`] in it must point at a
+/// never-freed [`InternalsHeader`].
 pub(crate) unsafe fn warn_if_other_line(
     dict: *mut ffi::PyObject,
     ours: &'static InternalsHeader,
     module: &str,
 ) -> Result<(), ()> {
-    let primary = Owned::from_raw(errors::new_str(&oxbind_internals::primary_key(
-        FREE_THREADED,
-    )))
+    // SAFETY: attached (this function's contract); `new_str` returns a new
+    // strong reference (or null with an error set), which `Owned` takes over.
+    let primary = unsafe {
+        Owned::from_raw(errors::new_str(&oxbind_internals::primary_key(
+            FREE_THREADED,
+        )))
+    }
     .ok_or(())?;
-    let Some(stored) = dict_set_default_capsule(dict, primary.as_ptr(), ours)? else {
+    // SAFETY: attached; `dict` is the live interpreter-state dict (this
+    // function's contract) and `primary` a str we hold.
+    let Some(stored) = (unsafe { dict_set_default_capsule(dict, primary.as_ptr(), ours) })? else {
         return Ok(());
     };
-    if ffi::PyCapsule_IsValid(stored.as_ptr(), CAPSULE_NAME.as_ptr()) == 0 {
+    // SAFETY: attached; `stored` is a strong reference we hold, and
+    // `CAPSULE_NAME` is a NUL-terminated static string.
+    if unsafe { ffi::PyCapsule_IsValid(stored.as_ptr(), CAPSULE_NAME.as_ptr()) } == 0 {
         return Ok(());
     }
-    let first =
-        ffi::PyCapsule_GetPointer(stored.as_ptr(), CAPSULE_NAME.as_ptr()) as *const InternalsHeader;
-    if first.is_null() || ptr::read_unaligned(first as *const [u8; 16]) != MAGIC {
+    // SAFETY: `stored` is a valid capsule of that name (checked just above).
+    let first = unsafe { ffi::PyCapsule_GetPointer(stored.as_ptr(), CAPSULE_NAME.as_ptr()) }
+        as *const InternalsHeader;
+    // SAFETY: a non-null pointer of a capsule of that name points at an
+    // internals header, whose magic is at offset 0 in every version.
+    if first.is_null() || unsafe { ptr::read_unaligned(first as *const [u8; 16]) } != MAGIC {
         return Ok(());
     }
-    let first_version = ptr::read_unaligned(ptr::addr_of!((*first).version));
+    // SAFETY: the magic matches, so `first` is an oxbind internals header,
+    // leaked by its creator; read unaligned, as an untrusted field.
+    let first_version = unsafe { ptr::read_unaligned(ptr::addr_of!((*first).version)) };
     if compatibility_line(first_version) == compatibility_line(VERSION) {
         return Ok(());
     }
@@ -217,7 +297,9 @@ pub(crate) unsafe fn warn_if_other_line(
         version_of(first_version)
     );
     let c_message = errors::c_string(&message);
-    if ffi::PyErr_WarnEx(ffi::PyExc_RuntimeWarning, c_message.as_ptr(), 1) < 0 {
+    // SAFETY: attached; `PyExc_RuntimeWarning` is set once by CPython at
+    // startup and only read here, and `c_message` outlives the call.
+    if unsafe { ffi::PyErr_WarnEx(ffi::PyExc_RuntimeWarning, c_message.as_ptr(), 1) } < 0 {
         return Err(());
     }
     Ok(())
@@ -225,16 +307,24 @@ pub(crate) unsafe fn warn_if_other_line(
 
 /// Publishes `header`'s capsule under `key` unless something is there, and
 /// returns what is there (`None` if ours went in).
+///
+/// # Safety
+/// The thread is attached; `dict` is a live dict and `key` a live hashable
+/// object, both kept alive by the caller.
 pub(crate) unsafe fn dict_set_default_capsule(
     dict: *mut ffi::PyObject,
     key: *mut ffi::PyObject,
     header: &'static InternalsHeader,
 ) -> Result<Option<Owned>, ()> {
-    if let Some(existing) = dict_get(dict, key)? {
+    // SAFETY: attached, with `dict` and `key` live (this function's contract).
+    if let Some(existing) = unsafe { dict_get(dict, key) }? {
         return Ok(Some(existing));
     }
-    let capsule = new_capsule(header)?;
-    let stored = dict_set_default(dict, key, capsule.as_ptr())?;
+    // SAFETY: the thread is attached (this function's contract).
+    let capsule = unsafe { new_capsule(header) }?;
+    // SAFETY: attached, with `dict` and `key` live (this function's
+    // contract) and `capsule` a capsule we hold.
+    let stored = unsafe { dict_set_default(dict, key, capsule.as_ptr()) }?;
     Ok(if stored.as_ptr() == capsule.as_ptr() {
         None
     } else {
@@ -242,12 +332,21 @@ pub(crate) unsafe fn dict_set_default_capsule(
     })
 }
 
+/// A new internals capsule pointing at `header`, with no destructor.
+///
+/// # Safety
+/// The thread is attached.
 pub(crate) unsafe fn new_capsule(header: &'static InternalsHeader) -> Result<Owned, ()> {
-    Owned::from_raw(ffi::PyCapsule_New(
-        header as *const _ as *mut c_void,
-        CAPSULE_NAME.as_ptr(),
-        None,
-    ))
+    // SAFETY: attached (this function's contract); `header` is 'static, so
+    // the capsule never outlives it, and `CAPSULE_NAME` is a static
+    // NUL-terminated name. `PyCapsule_New` returns a new reference or null.
+    unsafe {
+        Owned::from_raw(ffi::PyCapsule_New(
+            header as *const _ as *mut c_void,
+            CAPSULE_NAME.as_ptr(),
+            None,
+        ))
+    }
     .ok_or(())
 }
 
@@ -266,20 +365,37 @@ impl Candidate {
     /// Releases the Python objects of a runtime that was never published.
     /// The small header and state allocations are leaked: a reader might in
     /// theory still hold the capsule pointer, and they are tiny.
+    ///
+    /// # Safety
+    /// The thread is attached, and the candidate was never published: no one
+    /// else holds its capsule, its panic error type or its plugin dict.
     pub(crate) unsafe fn discard(self) {
         drop(self.capsule);
-        ffi::Py_DECREF(self.panic_error);
-        ffi::Py_DECREF(self.plugins);
+        // SAFETY: attached; `create` gave the candidate one strong reference
+        // to each, which nobody else shares (this function's contract).
+        unsafe {
+            ffi::Py_DECREF(self.panic_error);
+            ffi::Py_DECREF(self.plugins);
+        }
     }
 }
 
+/// Creates a runtime for the copy embedded in `module`, not yet published:
+/// its creator state, internals table, header and capsule.
+///
+/// # Safety
+/// The thread is attached.
 pub(crate) unsafe fn create(module: &str) -> Result<Candidate, ()> {
-    let panic_error = errors::new_panic_error_type();
+    // SAFETY: the thread is attached (this function's contract).
+    let panic_error = unsafe { errors::new_panic_error_type() };
     if panic_error.is_null() {
         return Err(());
     }
-    let Some(plugins) = Owned::from_raw(ffi::PyDict_New()) else {
-        ffi::Py_DECREF(panic_error);
+    // SAFETY: attached; `PyDict_New` returns a new reference or null.
+    let Some(plugins) = (unsafe { Owned::from_raw(ffi::PyDict_New()) }) else {
+        // SAFETY: attached; `panic_error` is the new reference made above,
+        // which nothing else holds.
+        unsafe { ffi::Py_DECREF(panic_error) };
         return Err(());
     };
     let state: &'static CreatorState = Box::leak(Box::new(CreatorState {
@@ -322,11 +438,16 @@ pub(crate) unsafe fn create(module: &str) -> Result<Candidate, ()> {
     };
     let internals_ref = Internals_Ref(internals.leak_into_prefix().0);
     let header: &'static InternalsHeader = Box::leak(Box::new(InternalsHeader::new(internals_ref)));
-    let capsule = match new_capsule(header) {
+    // SAFETY: the thread is attached (this function's contract).
+    let capsule = match unsafe { new_capsule(header) } {
         Ok(c) => c,
         Err(()) => {
-            ffi::Py_DECREF(panic_error);
-            ffi::Py_DECREF(plugins);
+            // SAFETY: attached; these are the new references made above,
+            // which nothing else holds (the runtime was never published).
+            unsafe {
+                ffi::Py_DECREF(panic_error);
+                ffi::Py_DECREF(plugins);
+            }
             return Err(());
         }
     };

@@ -77,7 +77,11 @@ pub(crate) unsafe fn find_type_by_object(
         return hit;
     }
     let i = joined.internals;
-    let found = (i.find_type_by_object())(i.state(), py_type as *mut c_void).into_option()?;
+    // SAFETY: `find_type_by_object` is the joined runtime's own function,
+    // called with its own state on an attached thread (this function's
+    // contract).
+    let found =
+        unsafe { (i.find_type_by_object())(i.state(), py_type as *mut c_void) }.into_option()?;
     TYPE_CACHE.with(|c| c.borrow_mut().by_type.insert(py_type as usize, found));
     Some(found)
 }
@@ -92,7 +96,10 @@ pub(crate) unsafe fn find_type_by_key(joined: &Joined, key: &str) -> Option<Type
         return hit;
     }
     let i = joined.internals;
-    let found = (i.find_type_by_key())(i.state(), RStr::from_str(key)).into_option()?;
+    // SAFETY: `find_type_by_key` is the joined runtime's own function,
+    // called with its own state on an attached thread (this function's
+    // contract).
+    let found = unsafe { (i.find_type_by_key())(i.state(), RStr::from_str(key)) }.into_option()?;
     TYPE_CACHE.with(|c| c.borrow_mut().by_key.insert(key.to_owned(), found));
     Some(found)
 }
@@ -137,13 +144,20 @@ pub(crate) fn leak_str(s: &str) -> RStr<'static> {
 pub(crate) unsafe fn register_type(joined: &Joined, record: TypeRecord) -> TypeRecord_Ref {
     let py_type = record.py_type as *mut ffi::PyObject;
     // The registry keeps this reference forever if our record wins.
-    ffi::Py_INCREF(py_type);
+    // SAFETY: `py_type` is a type object and the thread is attached (this
+    // function's contract).
+    unsafe { ffi::Py_INCREF(py_type) };
     let record = TypeRecord_Ref(record.leak_into_prefix().0);
     let i = joined.internals;
-    let winner = (i.register_type())(i.state(), record);
+    // SAFETY: `register_type` is the joined runtime's own function, called
+    // with its own state on an attached thread; `record` is leaked, and we
+    // pass the strong reference taken above.
+    let winner = unsafe { (i.register_type())(i.state(), record) };
     if winner.py_type() != py_type as *mut c_void {
         // Not registered: release outside any lock.
-        ffi::Py_DECREF(py_type);
+        // SAFETY: attached; this is the reference taken above, which the
+        // registry did not keep (another record won).
+        unsafe { ffi::Py_DECREF(py_type) };
     }
     winner
 }
@@ -158,24 +172,34 @@ pub(crate) unsafe fn resolve(
     context: &str,
 ) -> Result<TypeRecord_Ref, ()> {
     let Some(joined) = crate::runtime::joined() else {
-        errors::raise(ffi::PyExc_RuntimeError, "oxbind: no runtime");
+        // SAFETY: attached (this function's contract); `PyExc_RuntimeError`
+        // is set once by CPython at startup and only read.
+        unsafe { errors::raise(ffi::PyExc_RuntimeError, "oxbind: no runtime") };
         return Err(());
     };
-    let Some(record) = crate::runtime::registry::find_type_by_key(joined, class.key.as_str())
-    else {
-        errors::type_error(&format!(
-            "{context}() needs class {}, which plugin '{}' defines, but '{}' is not loaded",
-            class.key.as_str(),
-            class.module(),
-            class.module()
-        ));
+    // SAFETY: the thread is attached (this function's contract) and this
+    // copy has joined `joined`.
+    let found = unsafe { crate::runtime::registry::find_type_by_key(joined, class.key.as_str()) };
+    let Some(record) = found else {
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe {
+            errors::type_error(&format!(
+                "{context}() needs class {}, which plugin '{}' defines, but '{}' is not loaded",
+                class.key.as_str(),
+                class.module(),
+                class.module()
+            ))
+        };
         return Err(());
     };
     if let Err(why) = check_compatible(class, record) {
-        errors::type_error(&format!(
-            "{context}() cannot use class {} ({plugin}): {why}",
-            class.key.as_str()
-        ));
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe {
+            errors::type_error(&format!(
+                "{context}() cannot use class {} ({plugin}): {why}",
+                class.key.as_str()
+            ))
+        };
         return Err(());
     }
     Ok(record)
