@@ -117,7 +117,10 @@ impl ReturnSlot {
                 "oxbind: no storage for a class result",
             ));
         }
-        std::ptr::write(self.0 as *mut T, value);
+        // SAFETY: the slot is not null (checked above) and, as the caller
+        // promises, was allocated for a `T`: aligned, large enough, and
+        // uninitialised, so nothing is overwritten without being dropped.
+        unsafe { std::ptr::write(self.0 as *mut T, value) };
         Ok(RetValue::Written)
     }
 
@@ -142,11 +145,24 @@ pub unsafe trait ListItem<'a>: FromArg<'a> {
     const ITEM: &'static TypeDesc;
 }
 
+// SAFETY: TYPE is a list of `T::ITEM`, and from_arg reads only the list's
+// items, each through `T`'s own conversion, which `T: ListItem` promises
+// reads exactly what `T::ITEM` describes.
 unsafe impl<'a, T: ListItem<'a>> FromArg<'a> for Vec<T> {
     const TYPE: TypeDesc = TypeDesc::list(T::ITEM, "Vec");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: `value` is the shim's, for a list of
+    /// `T::ITEM`.
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
-            ArgValue::List(items) => items.as_slice().iter().map(|v| T::from_arg(*v)).collect(),
+            ArgValue::List(items) => items
+                .as_slice()
+                .iter()
+                // SAFETY: each item of the shim's list value was made for
+                // `T::ITEM`, the item type of this parameter's TYPE, and
+                // lives for 'a, as our caller promises.
+                .map(|v| unsafe { T::from_arg(*v) })
+                .collect(),
             other => Err(unexpected(other, TypeKind::LIST)),
         }
     }
@@ -154,6 +170,9 @@ unsafe impl<'a, T: ListItem<'a>> FromArg<'a> for Vec<T> {
 
 macro_rules! scalar_list_items {
     ($($t:ty => $kind:ident),*) => {$(
+        // SAFETY: ITEM is the same scalar kind as `$t`'s FromArg::TYPE
+        // (INT, FLOAT, BOOL or STR, never optional), and `$t`'s from_arg
+        // reads only a value of that kind.
         unsafe impl<'a> ListItem<'a> for $t {
             const ITEM: &'static TypeDesc = &TypeDesc::scalar(TypeKind::$kind, stringify!($t));
         }
@@ -162,6 +181,7 @@ macro_rules! scalar_list_items {
 scalar_list_items!(i8 => INT, i16 => INT, i32 => INT, i64 => INT, isize => INT, u16 => INT, u32 => INT,
                    u64 => INT, usize => INT, f32 => FLOAT, f64 => FLOAT, bool => BOOL, String => STR);
 
+// SAFETY: ITEM is STR, the kind `&str`'s from_arg reads (borrowed text).
 unsafe impl<'a> ListItem<'a> for &'a str {
     const ITEM: &'static TypeDesc = &TypeDesc::scalar(TypeKind::STR, "&str");
 }
@@ -191,6 +211,9 @@ unsafe fn map_pairs<'a, K: ListItem<'a>, V: ListItem<'a>>(
     }
 }
 
+// SAFETY: TYPE is a dict of `K::ITEM` to `V::ITEM`, and from_arg reads only
+// the flat key, value list through `map_pairs`, each key and value through
+// `K`'s and `V`'s own conversions.
 unsafe impl<'a, K, V, S> FromArg<'a> for std::collections::HashMap<K, V, S>
 where
     K: ListItem<'a> + Eq + std::hash::Hash,
@@ -198,17 +221,29 @@ where
     S: std::hash::BuildHasher + Default,
 {
     const TYPE: TypeDesc = TypeDesc::dict(MapTypes::<K, V>::PAIR, "HashMap");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: `value` is the shim's, for a dict of
+    /// `K` to `V`.
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
-        map_pairs(value)?.collect()
+        // SAFETY: `value` is the shim's, for this parameter's TYPE, a dict of
+        // `K` to `V`, as our caller promises.
+        unsafe { map_pairs(value) }?.collect()
     }
 }
 
+// SAFETY: as for `HashMap`: TYPE is a dict of `K::ITEM` to `V::ITEM`, read
+// only through `map_pairs` and `K`'s and `V`'s own conversions.
 unsafe impl<'a, K: ListItem<'a> + Ord, V: ListItem<'a>> FromArg<'a>
     for std::collections::BTreeMap<K, V>
 {
     const TYPE: TypeDesc = TypeDesc::dict(MapTypes::<K, V>::PAIR, "BTreeMap");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: `value` is the shim's, for a dict of
+    /// `K` to `V`.
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
-        map_pairs(value)?.collect()
+        // SAFETY: `value` is the shim's, for this parameter's TYPE, a dict of
+        // `K` to `V`, as our caller promises.
+        unsafe { map_pairs(value) }?.collect()
     }
 }
 
@@ -223,6 +258,9 @@ pub unsafe trait IntoItem: Sized {
     fn into_item(self) -> Result<RetValue, Error>;
 }
 
+// SAFETY: TYPE is a list of `T::ITEM`, and into_return returns a `List`
+// whose items are each `T`'s own `into_item`, which `T: IntoItem` promises
+// matches `T::ITEM`; it never writes to the slot.
 unsafe impl<T: IntoItem> IntoReturn for Vec<T> {
     const TYPE: TypeDesc = TypeDesc::list(T::ITEM, "Vec");
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
@@ -247,6 +285,9 @@ pub fn moved<T>(value: T) -> Result<RetValue, Error> {
 
 macro_rules! scalar_items {
     ($($t:ty => $kind:ident),*) => {$(
+        // SAFETY: ITEM is the scalar kind of `$t`'s IntoReturn::TYPE, and
+        // into_item is `$t`'s into_return, which returns a value of that
+        // kind without touching the (absent) slot.
         unsafe impl IntoItem for $t {
             const ITEM: &'static TypeDesc = &TypeDesc::scalar(TypeKind::$kind, stringify!($t));
             fn into_item(self) -> Result<RetValue, Error> {
@@ -282,8 +323,12 @@ fn int_overflow(v: i64, ty: &str) -> Error {
 
 macro_rules! int_types {
     ($($t:ident),*) => {$(
+        // SAFETY: TYPE is INT, and from_arg reads only an `Int` (a plain
+        // `i64`, range-checked into `$t`); anything else is an error.
         unsafe impl<'a> FromArg<'a> for $t {
             const TYPE: TypeDesc = desc(TypeKind::INT, stringify!($t));
+            /// # Safety
+            /// As for [`FromArg::from_arg`]; an `Int` is a plain value.
             #[inline]
             unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
                 match value {
@@ -295,6 +340,8 @@ macro_rules! int_types {
                 }
             }
         }
+        // SAFETY: TYPE is INT, and into_return returns only an `Int` (or an
+        // overflow error), never touching the slot.
         unsafe impl IntoReturn for $t {
             const TYPE: TypeDesc = desc(TypeKind::INT, stringify!($t));
             #[inline]
@@ -308,8 +355,11 @@ macro_rules! int_types {
 }
 int_types!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
 
+// SAFETY: TYPE is FLOAT, and from_arg reads only a `Float`, a plain value.
 unsafe impl<'a> FromArg<'a> for f64 {
     const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f64");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]; a `Float` is a plain value.
     #[inline]
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
@@ -319,14 +369,20 @@ unsafe impl<'a> FromArg<'a> for f64 {
     }
 }
 
+// SAFETY: TYPE is FLOAT, as `f64`'s, and from_arg reads the value only
+// through `f64`'s conversion.
 unsafe impl<'a> FromArg<'a> for f32 {
     const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f32");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: `value` is the shim's, for a FLOAT.
     #[inline]
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
-        f64::from_arg(value).map(|v| v as f32)
+        // SAFETY: our caller's value was made for FLOAT, `f64`'s TYPE too.
+        unsafe { f64::from_arg(value) }.map(|v| v as f32)
     }
 }
 
+// SAFETY: TYPE is FLOAT, and into_return returns only a `Float`.
 unsafe impl IntoReturn for f64 {
     const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f64");
     #[inline]
@@ -335,6 +391,7 @@ unsafe impl IntoReturn for f64 {
     }
 }
 
+// SAFETY: TYPE is FLOAT, and into_return returns only a `Float`.
 unsafe impl IntoReturn for f32 {
     const TYPE: TypeDesc = desc(TypeKind::FLOAT, "f32");
     #[inline]
@@ -343,8 +400,11 @@ unsafe impl IntoReturn for f32 {
     }
 }
 
+// SAFETY: TYPE is BOOL, and from_arg reads only a `Bool`, a plain value.
 unsafe impl<'a> FromArg<'a> for bool {
     const TYPE: TypeDesc = desc(TypeKind::BOOL, "bool");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]; a `Bool` is a plain value.
     #[inline]
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
@@ -354,6 +414,7 @@ unsafe impl<'a> FromArg<'a> for bool {
     }
 }
 
+// SAFETY: TYPE is BOOL, and into_return returns only a `Bool`.
 unsafe impl IntoReturn for bool {
     const TYPE: TypeDesc = desc(TypeKind::BOOL, "bool");
     #[inline]
@@ -362,8 +423,12 @@ unsafe impl IntoReturn for bool {
     }
 }
 
+// SAFETY: TYPE is STR, and from_arg reads only a `Str`, text the shim keeps
+// alive for 'a; the result borrows it for 'a and no longer.
 unsafe impl<'a> FromArg<'a> for &'a str {
     const TYPE: TypeDesc = desc(TypeKind::STR, "&str");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: a `Str` borrows text alive for `'a`.
     #[inline]
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
@@ -373,14 +438,21 @@ unsafe impl<'a> FromArg<'a> for &'a str {
     }
 }
 
+// SAFETY: TYPE is STR, as `&str`'s, and from_arg reads the value only
+// through `&str`'s conversion, copying the text before 'a ends.
 unsafe impl<'a> FromArg<'a> for String {
     const TYPE: TypeDesc = desc(TypeKind::STR, "String");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: `value` is the shim's, for a STR.
     #[inline]
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
-        <&str>::from_arg(value).map(str::to_owned)
+        // SAFETY: our caller's value was made for STR, `&str`'s TYPE too, and
+        // lives for 'a.
+        unsafe { <&str>::from_arg(value) }.map(str::to_owned)
     }
 }
 
+// SAFETY: TYPE is STR, and into_return returns only a `Str`.
 unsafe impl IntoReturn for String {
     const TYPE: TypeDesc = desc(TypeKind::STR, "String");
     #[inline]
@@ -389,6 +461,7 @@ unsafe impl IntoReturn for String {
     }
 }
 
+// SAFETY: TYPE is STR, and into_return returns only a `Str` (a copy).
 unsafe impl IntoReturn for &'static str {
     const TYPE: TypeDesc = desc(TypeKind::STR, "&'static str");
     #[inline]
@@ -397,8 +470,12 @@ unsafe impl IntoReturn for &'static str {
     }
 }
 
+// SAFETY: TYPE is BYTES, and from_arg reads only a `Bytes`, a buffer the
+// shim keeps alive for 'a; the result borrows it for 'a and no longer.
 unsafe impl<'a> FromArg<'a> for &'a [u8] {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "&[u8]");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: `Bytes` borrows a buffer alive for `'a`.
     #[inline]
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
@@ -408,14 +485,21 @@ unsafe impl<'a> FromArg<'a> for &'a [u8] {
     }
 }
 
+// SAFETY: TYPE is BYTES, as `&[u8]`'s, and from_arg reads the value only
+// through `&[u8]`'s conversion, copying the bytes before 'a ends.
 unsafe impl<'a> FromArg<'a> for Vec<u8> {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "Vec<u8>");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: `value` is the shim's, for BYTES.
     #[inline]
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
-        <&[u8]>::from_arg(value).map(<[u8]>::to_vec)
+        // SAFETY: our caller's value was made for BYTES, `&[u8]`'s TYPE too,
+        // and lives for 'a.
+        unsafe { <&[u8]>::from_arg(value) }.map(<[u8]>::to_vec)
     }
 }
 
+// SAFETY: TYPE is BYTES, and into_return returns only a `Bytes`.
 unsafe impl IntoReturn for Vec<u8> {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "Vec<u8>");
     #[inline]
@@ -424,6 +508,7 @@ unsafe impl IntoReturn for Vec<u8> {
     }
 }
 
+// SAFETY: TYPE is BYTES, and into_return returns only a `Bytes` (a copy).
 unsafe impl IntoReturn for &'static [u8] {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "&'static [u8]");
     #[inline]
@@ -432,6 +517,7 @@ unsafe impl IntoReturn for &'static [u8] {
     }
 }
 
+// SAFETY: TYPE is UNIT, and into_return returns only `None`.
 unsafe impl IntoReturn for () {
     const TYPE: TypeDesc = desc(TypeKind::UNIT, "()");
     #[inline]
@@ -440,20 +526,32 @@ unsafe impl IntoReturn for () {
     }
 }
 
+// SAFETY: TYPE is `T`'s, marked optional; from_arg reads a `None` itself
+// and anything else only through `T`'s conversion, which `T: FromArg`
+// promises matches `T::TYPE`.
 unsafe impl<'a, T: FromArg<'a>> FromArg<'a> for Option<T> {
     const TYPE: TypeDesc = TypeDesc {
         optional: true,
         ..T::TYPE
     };
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: `value` is `None` or the shim's, for
+    /// `T::TYPE`.
     #[inline]
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         match value {
             ArgValue::None => Ok(None),
-            other => T::from_arg(other).map(Some),
+            // SAFETY: a value other than `None` for an optional `T::TYPE`
+            // was made for `T::TYPE`, and lives for 'a, as our caller
+            // promises.
+            other => unsafe { T::from_arg(other) }.map(Some),
         }
     }
 }
 
+// SAFETY: TYPE is `T`'s, marked optional; into_return returns `None`
+// itself and anything else only through `T`'s own into_return, with the
+// same slot, which `T: IntoReturn` promises matches `T::TYPE`.
 unsafe impl<T: IntoReturn> IntoReturn for Option<T> {
     const TYPE: TypeDesc = TypeDesc {
         optional: true,
@@ -468,6 +566,8 @@ unsafe impl<T: IntoReturn> IntoReturn for Option<T> {
     }
 }
 
+// SAFETY: TYPE is `T`'s, and into_return returns either `T`'s own
+// into_return, with the same slot, or an error (which writes nothing).
 unsafe impl<T: IntoReturn, E: Into<Error>> IntoReturn for Result<T, E> {
     const TYPE: TypeDesc = T::TYPE;
     #[inline]
@@ -477,6 +577,63 @@ unsafe impl<T: IntoReturn, E: Into<Error>> IntoReturn for Result<T, E> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Makes a plugin type a parameter type by converting it from one the SDK
+/// supports, with a checking constructor, and no `unsafe` in plugin code:
+///
+/// ```ignore
+/// pub struct Mass(f64);
+/// impl Mass {
+///     fn new(kg: f64) -> Result<Mass, oxbind::Error> { ... }
+/// }
+/// oxbind::arg_via!(Mass: f64 => Mass::new);
+/// ```
+///
+/// Python sees the parameter as the source type (`float` here); the
+/// constructor's `Err` is raised, naming the function and parameter.
+#[macro_export]
+macro_rules! arg_via {
+    ($ty:ty : $src:ty => $make:expr) => {
+        // SAFETY: TYPE is the source type's, and from_arg reads the value
+        // only through the source type's own conversion.
+        unsafe impl<'a> $crate::FromArg<'a> for $ty {
+            const TYPE: $crate::abi::TypeDesc = <$src as $crate::FromArg<'a>>::TYPE;
+            /// # Safety
+            /// As for `FromArg::from_arg`: `value` is the shim's, for the
+            /// source type's TYPE.
+            unsafe fn from_arg(
+                value: $crate::abi::ArgValue<'a>,
+            ) -> ::core::result::Result<Self, $crate::Error> {
+                // SAFETY: our caller's value was made for TYPE, which is the
+                // source type's, and lives for 'a.
+                let source: $src = unsafe { <$src as $crate::FromArg<'a>>::from_arg(value) }?;
+                let make: fn($src) -> ::core::result::Result<$ty, $crate::Error> = $make;
+                make(source)
+            }
+        }
+    };
+}
+
+/// Makes a plugin type a result type by converting it to one the SDK
+/// supports, with no `unsafe` in plugin code:
+/// `oxbind::return_via!(Mass => f64, |m| m.0);`
+#[macro_export]
+macro_rules! return_via {
+    ($ty:ty => $dst:ty, $convert:expr) => {
+        // SAFETY: TYPE is the destination type's, and into_return goes
+        // through the destination type's own conversion.
+        unsafe impl $crate::IntoReturn for $ty {
+            const TYPE: $crate::abi::TypeDesc = <$dst as $crate::IntoReturn>::TYPE;
+            fn into_return(
+                self,
+                slot: $crate::ReturnSlot,
+            ) -> ::core::result::Result<$crate::abi::RetValue, $crate::Error> {
+                let convert: fn($ty) -> $dst = $convert;
+                <$dst as $crate::IntoReturn>::into_return(convert(self), slot)
+            }
+        }
+    };
 }
 
 #[cfg(test)]
@@ -504,9 +661,9 @@ mod tests {
     fn option_accepts_none_and_marks_the_type_optional() {
         assert_eq!(conv::<Option::<i64>>(ArgValue::None), Ok(None));
         assert_eq!(conv::<Option::<i64>>(ArgValue::Int(3)), Ok(Some(3)));
-        const T: TypeDesc = <Option<&str> as FromArg>::TYPE;
-        assert!(T.optional);
-        assert_eq!(T.kind, TypeKind::STR);
+        let t: TypeDesc = <Option<&str> as FromArg>::TYPE;
+        assert!(t.optional);
+        assert_eq!(t.kind, TypeKind::STR);
     }
 
     #[test]
@@ -549,56 +706,4 @@ mod tests {
             Ok(RetValue::Str(RString::from("hi")))
         );
     }
-}
-
-/// Makes a plugin type a parameter type by converting it from one the SDK
-/// supports, with a checking constructor, and no `unsafe` in plugin code:
-///
-/// ```ignore
-/// pub struct Mass(f64);
-/// impl Mass {
-///     fn new(kg: f64) -> Result<Mass, oxbind::Error> { ... }
-/// }
-/// oxbind::arg_via!(Mass: f64 => Mass::new);
-/// ```
-///
-/// Python sees the parameter as the source type (`float` here); the
-/// constructor's `Err` is raised, naming the function and parameter.
-#[macro_export]
-macro_rules! arg_via {
-    ($ty:ty : $src:ty => $make:expr) => {
-        // SAFETY: TYPE is the source type's, and from_arg reads the value
-        // only through the source type's own conversion.
-        unsafe impl<'a> $crate::FromArg<'a> for $ty {
-            const TYPE: $crate::abi::TypeDesc = <$src as $crate::FromArg<'a>>::TYPE;
-            unsafe fn from_arg(
-                value: $crate::abi::ArgValue<'a>,
-            ) -> ::core::result::Result<Self, $crate::Error> {
-                let source: $src = <$src as $crate::FromArg<'a>>::from_arg(value)?;
-                let make: fn($src) -> ::core::result::Result<$ty, $crate::Error> = $make;
-                make(source)
-            }
-        }
-    };
-}
-
-/// Makes a plugin type a result type by converting it to one the SDK
-/// supports, with no `unsafe` in plugin code:
-/// `oxbind::return_via!(Mass => f64, |m| m.0);`
-#[macro_export]
-macro_rules! return_via {
-    ($ty:ty => $dst:ty, $convert:expr) => {
-        // SAFETY: TYPE is the destination type's, and into_return goes
-        // through the destination type's own conversion.
-        unsafe impl $crate::IntoReturn for $ty {
-            const TYPE: $crate::abi::TypeDesc = <$dst as $crate::IntoReturn>::TYPE;
-            fn into_return(
-                self,
-                slot: $crate::ReturnSlot,
-            ) -> ::core::result::Result<$crate::abi::RetValue, $crate::Error> {
-                let convert: fn($ty) -> $dst = $convert;
-                <$dst as $crate::IntoReturn>::into_return(convert(self), slot)
-            }
-        }
-    };
 }

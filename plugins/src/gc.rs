@@ -82,9 +82,12 @@ pub unsafe extern "C" fn traverse_value<T: Traverse>(
     visit: *const c_void,
     arg: *mut c_void,
 ) -> i32 {
+    // SAFETY: the shim passes CPython's visitproc (`ClassGc::traverse`), a
+    // non-null function pointer of `VisitProc`'s signature, as a data pointer
+    // of the same size.
+    let visit = unsafe { std::mem::transmute::<*const c_void, VisitProc>(visit) };
     let mut v = Visit {
-        // SAFETY: the shim passes CPython's visitproc (`ClassGc::traverse`).
-        visit: std::mem::transmute::<*const c_void, VisitProc>(visit),
+        visit,
         arg,
         status: 0,
         _call: PhantomData,
@@ -92,7 +95,9 @@ pub unsafe extern "C" fn traverse_value<T: Traverse>(
     // A panic must not unwind into the collector; what was visited stands.
     let was = TRAVERSING.with(|t| t.replace(true));
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        (*(value as *const T)).traverse(&mut v)
+        // SAFETY: the caller passes a live, initialised `T` (the value of an
+        // instance the collector is traversing), alive for this call.
+        unsafe { (*(value as *const T)).traverse(&mut v) }
     }));
     TRAVERSING.with(|t| t.set(was));
     v.status
@@ -105,6 +110,8 @@ pub unsafe extern "C" fn traverse_value<T: Traverse>(
 #[doc(hidden)]
 pub unsafe extern "C" fn clear_value<T: Traverse>(value: *mut c_void) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        (*(value as *mut T)).clear()
+        // SAFETY: the caller passes a live `T` that no one else borrows, so
+        // this exclusive reference is the only one while `clear` runs.
+        unsafe { (*(value as *mut T)).clear() }
     }));
 }

@@ -28,6 +28,9 @@ pub struct Instance<T: Class> {
 // SAFETY: the handle only holds a reference count, which the shim changes
 // attached to the interpreter, from whatever thread drops or clones it.
 unsafe impl<T: Class> Send for Instance<T> {}
+// SAFETY: `&Instance<T>` gives no access to the value, only `is` (a pointer
+// comparison) and `clone`, which takes a reference through the shim's host
+// API, safe from any thread as for `Send`.
 unsafe impl<T: Class> Sync for Instance<T> {}
 
 impl<T: Class> Instance<T> {
@@ -45,6 +48,9 @@ impl<T: Class> Instance<T> {
 // SAFETY: TYPE is a HANDLE of T's class; from_arg takes its own reference.
 unsafe impl<'a, T: Class> FromArg<'a> for Instance<T> {
     const TYPE: TypeDesc = TypeDesc::object(T::CLASS, Passing::HANDLE, "Instance");
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: an `Object` value is the `PyObject*` of
+    /// a live instance of `T`'s class, which the shim holds for the call.
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         let ArgValue::Object(obj) = value else {
             return Err(Error::type_error(format!(

@@ -74,7 +74,9 @@ macro_rules! __oxbind_standalone_entry {
         /// Called by CPython's import machinery.
         #[no_mangle]
         pub unsafe extern "C" fn $init() -> *mut ::std::ffi::c_void {
-            ::oxbind::private::standalone_init(&$root)
+            // SAFETY: CPython's import machinery calls this, with the thread
+            // attached, as `standalone_init` requires.
+            unsafe { ::oxbind::private::standalone_init(&$root) }
         }
     };
 }

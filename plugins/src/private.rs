@@ -60,10 +60,44 @@ pub unsafe extern "C" fn clone_value<T: Clone>(
 ) {
     // A panicking Clone leaves `dst` uninitialised; the shim never reads it.
     if let Ok(v) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        (*(src as *const T)).clone()
+        // SAFETY: the caller passes a pointer to an initialised `T` (the
+        // value of an instance of `T`'s class), alive for this call.
+        unsafe { (*(src as *const T)).clone() }
     })) {
-        std::ptr::write(dst as *mut T, v);
+        // SAFETY: the caller passes storage allocated for one `T` (the new
+        // instance's inline value), uninitialised, so nothing is overwritten.
+        unsafe { std::ptr::write(dst as *mut T, v) };
     }
+}
+
+/// The value behind `this` or an `Object` argument, shared: the generated
+/// trampolines' `&self` and `&T` parameters.
+///
+/// # Safety
+/// `value` points at an initialised `T` (the value inside an instance of
+/// `T`'s class) that the shim keeps alive and borrowed shared for `'a`:
+/// nothing mutates it while the reference lives.
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn value_ref<'a, T>(value: *const std::ffi::c_void) -> &'a T {
+    // SAFETY: the caller promises an initialised, shared-borrowed `T` alive
+    // for 'a.
+    unsafe { &*(value as *const T) }
+}
+
+/// The value behind `this` or an `Object` argument, exclusively: the
+/// generated trampolines' `&mut self` and `&mut T` parameters.
+///
+/// # Safety
+/// `value` points at an initialised `T` (the value inside an instance of
+/// `T`'s class) that the shim keeps alive and borrowed exclusively for `'a`:
+/// nothing else reads or writes it while the reference lives.
+#[doc(hidden)]
+#[inline(always)]
+pub unsafe fn value_mut<'a, T>(value: *mut std::ffi::c_void) -> &'a mut T {
+    // SAFETY: the caller promises an initialised, exclusively borrowed `T`
+    // alive for 'a.
+    unsafe { &mut *(value as *mut T) }
 }
 
 /// Methods and constructor of a class without an `#[oxbind::methods]`
@@ -108,8 +142,9 @@ pub fn run_init<E: Into<Error>>(init: fn() -> Result<(), E>) -> CallOutcome {
 /// an out-of-line `arg` cost about 30 instructions per argument).
 ///
 /// # Safety
-/// `args` are the values the shim passed to this call (see
-/// [`FromArg::from_arg`]).
+/// `args` are the values the shim passed to this call, made from the
+/// function's parameter descriptions: the one at `index` is for a parameter
+/// of type `T::TYPE` (see [`FromArg::from_arg`]).
 #[inline(always)]
 pub unsafe fn arg<'a, T: FromArg<'a>>(
     args: &[ArgValue<'a>],
@@ -120,7 +155,9 @@ pub unsafe fn arg<'a, T: FromArg<'a>>(
     let Some(value) = args.get(index) else {
         return Err(missing_arg(args.len(), function, param));
     };
-    match T::from_arg(*value) {
+    // SAFETY: `value` is one of the shim's values for this call, as the
+    // caller promises, made for this parameter's type `T::TYPE`.
+    match unsafe { T::from_arg(*value) } {
         Ok(v) => Ok(v),
         Err(e) => Err(name_arg_error(e, function, param)),
     }
@@ -150,7 +187,9 @@ fn name_arg_error(e: Error, function: &str, param: &str) -> Error {
 /// Called by CPython's import machinery, with the thread attached.
 #[cfg(feature = "standalone")]
 pub unsafe fn standalone_init(root: &'static oxbind_abi::PluginRoot) -> *mut std::ffi::c_void {
-    oxbind_shim::embed::init(root) as *mut std::ffi::c_void
+    // SAFETY: our caller is CPython's import machinery, on an attached
+    // thread, which is `embed::init`'s contract too.
+    unsafe { oxbind_shim::embed::init(root) as *mut std::ffi::c_void }
 }
 
 /// The error for an object parameter that got something else (a shim bug).

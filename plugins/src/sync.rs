@@ -37,6 +37,10 @@ pub struct PyMutex<T> {
 
 // SAFETY: access to `data` is serialised by the lock, on every build.
 unsafe impl<T: Send> Sync for PyMutex<T> {}
+// SAFETY: moving the mutex moves the `T` it owns, which is `Send`, and no
+// guard can be alive while it moves; the lock byte has no owning thread
+// (CPython's `PyMutex`, like the fallback spin lock, may be unlocked from
+// any thread).
 unsafe impl<T: Send> Send for PyMutex<T> {}
 
 impl<T> PyMutex<T> {

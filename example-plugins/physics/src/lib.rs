@@ -59,6 +59,9 @@ impl Body {
         self.position.y += dy as Coord;
     }
 
+    // `Coord` is f64, or f32 with `fixture-bad-point`: the casts to f64 are
+    // no-ops only in the default build.
+    #[allow(clippy::unnecessary_cast)]
     fn __repr__(&self) -> String {
         format!(
             "Body(position=Point({:?}, {:?}), mass={:?})",
@@ -77,6 +80,9 @@ pub fn distance(a: &Point, b: &Point) -> f64 {
 
 /// The centroid of `points`, as a new geometry.Point.
 #[oxbind::function]
+// `Coord` is f64, or f32 with `fixture-bad-point`: the casts to f64 are
+// no-ops only in the default build.
+#[allow(clippy::unnecessary_cast)]
 pub fn centroid(points: Vec<&Point>) -> Result<Point, Error> {
     if points.is_empty() {
         return Err(Error::value_error("the centroid of no points is undefined"));

@@ -195,6 +195,10 @@ pub enum ArgValue<'a> {
 // calling thread, and the shim borrow-checks the instance it points into;
 // values in static descriptors (defaults) are scalars and borrowed text.
 unsafe impl Sync for ArgValue<'_> {}
+// SAFETY: as for `Sync`: the only field that is not `Send` itself is the
+// `Object` pointer, which is inert data until dereferenced, and only
+// `unsafe` code (`FromArg::from_arg`, on the shim's value, during its call)
+// dereferences it.
 unsafe impl Send for ArgValue<'_> {}
 
 impl ArgValue<'_> {

@@ -233,6 +233,12 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         const #desc_ident: ::oxbind::abi::FunctionDesc = {
+            /// The function's `CallFn`.
+            ///
+            /// # Safety
+            /// Called by the shim only, as `CallFn` says: `args` were made
+            /// from this descriptor's `params`, and `ret_slot` is null or
+            /// storage for the result's class.
             #[allow(unused_unsafe)]
             unsafe extern "C" fn __oxbind_call(
                 _this: *mut ::std::ffi::c_void,
@@ -242,6 +248,8 @@ fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenS
                 ::oxbind::private::call(move || {
                     let __args = args.as_slice();
                     #(#conversions)*
+                    // SAFETY (generated): `ret_slot` is the shim's, null or
+                    // storage for the result's class (`CallFn`).
                     ::oxbind::IntoReturn::into_return(#fn_ident(#(#arg_idents),*), unsafe { ::oxbind::ReturnSlot::from_raw(ret_slot) })
                 })
             }
@@ -592,6 +600,13 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
                 )
             };
             accessors.push(quote! {
+                /// The property getter's `CallFn`.
+                ///
+                /// # Safety
+                /// Called by the shim only, as `CallFn` says: `this` is the
+                /// value of a live instance of this class, borrowed shared for
+                /// the call, and `ret_slot` is null or storage for the
+                /// result's class.
                 #[doc(hidden)]
                 #[allow(unused_unsafe)]
                 unsafe extern "C" fn #getter(
@@ -600,7 +615,11 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
                     ret_slot: *mut ::std::ffi::c_void,
                 ) -> ::oxbind::abi::CallOutcome {
                     ::oxbind::private::call(move || {
-                        let this: &Self = unsafe { &*(this as *const Self) };
+                        // SAFETY (generated): the shim passes the value of a
+                        // live instance of this class, borrowed shared.
+                        let this: &Self = unsafe { ::oxbind::private::value_ref::<Self>(this) };
+                        // SAFETY (generated): `ret_slot` is the shim's, null or
+                        // storage for the result's class (`CallFn`).
                         ::oxbind::IntoReturn::into_return(#get_expr, unsafe { ::oxbind::ReturnSlot::from_raw(ret_slot) })
                     })
                 }
@@ -618,6 +637,13 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             };
             let set_desc = if set {
                 accessors.push(quote! {
+                    /// The property setter's `CallFn`.
+                    ///
+                    /// # Safety
+                    /// Called by the shim only, as `CallFn` says: `this` is
+                    /// the value of a live instance of this class, borrowed
+                    /// exclusively for the call, and `args` holds one value
+                    /// made from the field type's description.
                     #[doc(hidden)]
                     #[allow(unused_unsafe)]
                     unsafe extern "C" fn #setter(
@@ -626,7 +652,11 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
                         _ret_slot: *mut ::std::ffi::c_void,
                     ) -> ::oxbind::abi::CallOutcome {
                         ::oxbind::private::call(move || {
-                            let this: &mut Self = unsafe { &mut *(this as *mut Self) };
+                            // SAFETY (generated): the shim passes the value of
+                            // a live instance of this class, borrowed exclusively.
+                            let this: &mut Self = unsafe { ::oxbind::private::value_mut::<Self>(this) };
+                            // SAFETY (generated): `args` are the shim's, one
+                            // value made for the field's type.
                             let value: #fty = unsafe { ::oxbind::private::arg::<#fty>(args.as_slice(), 0, #fname, "value") }?;
                             this.#fident = value;
                             ::core::result::Result::Ok(::oxbind::abi::RetValue::None)
@@ -696,13 +726,23 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
     let mut_name = format!("&mut {rust_name}");
     let by_value = if is_clone {
         quote! {
+            // SAFETY (generated): TYPE is an object of this class passed by
+            // VALUE, which the shim borrows shared for the call; from_arg
+            // reads it only through `&T`'s conversion and clones it.
             unsafe impl<'a> ::oxbind::FromArg<'a> for #ident {
                 const TYPE: ::oxbind::abi::TypeDesc =
                     ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
+                /// # Safety
+                /// As for `FromArg::from_arg`: an `Object` value is the value
+                /// of a live instance of this class, borrowed shared for `'a`.
                 unsafe fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
-                    <&'a #ident as ::oxbind::FromArg<'a>>::from_arg(value).map(::core::clone::Clone::clone)
+                    // SAFETY (generated): our caller's value was made for this
+                    // class, borrowed shared for 'a, as `&T`'s TYPE needs.
+                    unsafe { <&'a #ident as ::oxbind::FromArg<'a>>::from_arg(value) }.map(::core::clone::Clone::clone)
                 }
             }
+            // SAFETY (generated): ITEM is the by-VALUE object TYPE above,
+            // which is what `from_arg` reads for each item.
             unsafe impl<'a> ::oxbind::ListItem<'a> for #ident {
                 const ITEM: &'static ::oxbind::abi::TypeDesc =
                     &::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
@@ -742,35 +782,52 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             const CLONE: ::oxbind::private::ROption<unsafe extern "C" fn(*const ::std::ffi::c_void, *mut ::std::ffi::c_void)> = #clone;
         }
 
+        // SAFETY (generated): TYPE is an object of this class passed by REF,
+        // so the shim borrows it shared for 'a; from_arg only makes a shared
+        // reference to it.
         unsafe impl<'a> ::oxbind::FromArg<'a> for &'a #ident {
             const TYPE: ::oxbind::abi::TypeDesc =
                 ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::REF, #ref_name);
+            /// # Safety
+            /// As for `FromArg::from_arg`: an `Object` value is the value of a
+            /// live instance of this class, borrowed shared for `'a`.
             unsafe fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
                 match value {
                     // SAFETY: the shim passes the value of a checked, borrowed instance of this class.
-                    ::oxbind::abi::ArgValue::Object(p) => ::core::result::Result::Ok(unsafe { &*(p as *const #ident) }),
+                    ::oxbind::abi::ArgValue::Object(p) => ::core::result::Result::Ok(unsafe { ::oxbind::private::value_ref::<#ident>(p) }),
                     other => ::oxbind::private::unexpected_object(other, #key),
                 }
             }
         }
 
+        // SAFETY (generated): TYPE is an object of this class passed MUT, so
+        // the shim borrows it exclusively for 'a; from_arg makes the one
+        // exclusive reference to it.
         unsafe impl<'a> ::oxbind::FromArg<'a> for &'a mut #ident {
             const TYPE: ::oxbind::abi::TypeDesc =
                 ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::MUT, #mut_name);
+            /// # Safety
+            /// As for `FromArg::from_arg`: an `Object` value is the value of a
+            /// live instance of this class, borrowed exclusively for `'a`.
             unsafe fn from_arg(value: ::oxbind::abi::ArgValue<'a>) -> ::core::result::Result<Self, ::oxbind::Error> {
                 match value {
                     // SAFETY: the shim passes the value of a checked, exclusively borrowed instance.
-                    ::oxbind::abi::ArgValue::Object(p) => ::core::result::Result::Ok(unsafe { &mut *(p as *mut #ident) }),
+                    ::oxbind::abi::ArgValue::Object(p) => ::core::result::Result::Ok(unsafe { ::oxbind::private::value_mut::<#ident>(p) }),
                     other => ::oxbind::private::unexpected_object(other, #key),
                 }
             }
         }
 
+        // SAFETY (generated): ITEM is the REF object TYPE of `&T` above, which
+        // is what its from_arg reads for each item.
         unsafe impl<'a> ::oxbind::ListItem<'a> for &'a #ident {
             const ITEM: &'static ::oxbind::abi::TypeDesc =
                 &::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::REF, #ref_name);
         }
 
+        // SAFETY (generated): TYPE is an object of this class by VALUE, and
+        // into_return writes exactly one such value into the slot (which the
+        // shim allocated from TYPE's class) before returning `Written`.
         unsafe impl ::oxbind::IntoReturn for #ident {
             const TYPE: ::oxbind::abi::TypeDesc =
                 ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
@@ -780,6 +837,8 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             }
         }
 
+        // SAFETY (generated): ITEM is an object of this class by VALUE, and
+        // into_item moves exactly one such value out as its bytes (`Moved`).
         unsafe impl ::oxbind::IntoItem for #ident {
             const ITEM: &'static ::oxbind::abi::TypeDesc =
                 &::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::VALUE, #rust_name);
@@ -788,6 +847,9 @@ fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStre
             }
         }
 
+        // SAFETY (generated): TYPE is an object of this class by REF, and
+        // into_return returns a `Ref` to a value of this class, never
+        // touching the slot.
         unsafe impl<'a> ::oxbind::IntoReturn for &'a #ident {
             const TYPE: ::oxbind::abi::TypeDesc =
                 ::oxbind::abi::TypeDesc::object(<#ident as ::oxbind::Class>::CLASS, ::oxbind::abi::Passing::REF, #ref_name);
@@ -961,13 +1023,17 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
             .map(|i| format_ident!("__oxbind_arg{}", i))
             .collect();
         let (this_binding, call, receiver_tokens) = match receiver {
+            // SAFETY (generated): the shim passes the value of a live
+            // instance of this class, borrowed shared (REF) or exclusively
+            // (MUT), as the descriptor's `receiver` says.
             Some(false) => (
-                quote!(let __this: &Self = unsafe { &*(this as *const Self) };),
+                quote!(let __this: &Self = unsafe { ::oxbind::private::value_ref::<Self>(this) };),
                 quote!(Self::#fn_ident(__this, #(#arg_idents),*)),
                 quote!(::oxbind::abi::Receiver::REF),
             ),
+            // SAFETY (generated): as above, borrowed exclusively (MUT).
             Some(true) => (
-                quote!(let __this: &mut Self = unsafe { &mut *(this as *mut Self) };),
+                quote!(let __this: &mut Self = unsafe { ::oxbind::private::value_mut::<Self>(this) };),
                 quote!(Self::#fn_ident(__this, #(#arg_idents),*)),
                 quote!(::oxbind::abi::Receiver::MUT),
             ),
@@ -978,6 +1044,14 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
             ),
         };
         trampolines.push(quote! {
+            /// The method's `CallFn`.
+            ///
+            /// # Safety
+            /// Called by the shim only, as `CallFn` says: `this` is the value
+            /// of a live instance of this class borrowed as the descriptor's
+            /// `receiver` says (or unused), `args` were made from its
+            /// `params`, and `ret_slot` is null or storage for the result's
+            /// class.
             #[doc(hidden)]
             #[allow(unused_unsafe, unused_variables)]
             unsafe extern "C" fn #trampoline(
@@ -989,6 +1063,8 @@ fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                     let __args = args.as_slice();
                     #this_binding
                     #(#conversions)*
+                    // SAFETY (generated): `ret_slot` is the shim's, null or
+                    // storage for the result's class (`CallFn`).
                     ::oxbind::IntoReturn::into_return(#call, unsafe { ::oxbind::ReturnSlot::from_raw(ret_slot) })
                 })
             }

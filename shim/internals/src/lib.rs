@@ -112,6 +112,9 @@ pub struct InternalsHeader {
 // SAFETY: the header is immutable after publication; the pointers in it
 // refer to immutable or internally synchronised data.
 unsafe impl Sync for InternalsHeader {}
+// SAFETY: the header is never mutated after publication and owns nothing
+// that is tied to a thread: sending it moves only integers and pointers to
+// immutable or internally synchronised data, as for `Sync`.
 unsafe impl Send for InternalsHeader {}
 
 impl InternalsHeader {
@@ -206,8 +209,13 @@ pub struct TypeRecord {
     pub live_instances: ROption<unsafe extern "C" fn(record: TypeRecord_Ref) -> i64>,
 }
 
-// SAFETY: records are immutable after registration.
+// SAFETY: records are immutable after registration; the raw pointers in
+// them (the type object, held by a never-released strong reference, and the
+// creator's class data) are only read, never written through, by readers.
 unsafe impl Sync for TypeRecord {}
+// SAFETY: a record is immutable after registration and is never freed while
+// the interpreter lives, so no thread owns it: moving it is as safe as
+// sharing it (see `Sync`).
 unsafe impl Send for TypeRecord {}
 
 /// Flags in [`InstanceHeader::flags`].
@@ -324,6 +332,10 @@ pub struct Internals {
 // SAFETY: immutable after publication; mutable state is behind `state`,
 // reached only through the creator's synchronised functions.
 unsafe impl Sync for Internals {}
+// SAFETY: the table is immutable after publication and owns nothing tied to
+// a thread: `state` is reached only through the creator's synchronised
+// functions, and the two `PyObject*` fields are only read, and used by the
+// shims with the thread attached, whichever thread holds the table.
 unsafe impl Send for Internals {}
 
 #[cfg(test)]
