@@ -1,0 +1,126 @@
+//! `#[oxbind(...)]` options on items and parameters, and default values.
+
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::quote;
+use syn::{
+    parse::Parser, punctuated::Punctuated, spanned::Spanned, Attribute, Expr, ExprLit, Lit, Meta,
+    Token,
+};
+
+pub(crate) fn parse_function_options(attr: TokenStream2) -> syn::Result<Option<String>> {
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
+    let mut name = None;
+    for meta in metas {
+        match &meta {
+            Meta::NameValue(nv) if nv.path.is_ident("name") => match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => name = Some(s.value()),
+                other => {
+                    return Err(syn::Error::new(
+                        other.span(),
+                        "`name` takes a string literal",
+                    ))
+                }
+            },
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "unknown option; expected `name = \"...\"`",
+                ))
+            }
+        }
+    }
+    Ok(name)
+}
+
+/// Removes every `#[oxbind(...)]` attribute and returns the options inside.
+pub(crate) fn take_options(attrs: &mut Vec<Attribute>) -> syn::Result<Vec<Meta>> {
+    let mut options = Vec::new();
+    let mut error = None;
+    attrs.retain(|attr| {
+        if !attr.path().is_ident("oxbind") {
+            return true;
+        }
+        match attr.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated) {
+            Ok(metas) => options.extend(metas),
+            Err(e) => error = Some(e),
+        }
+        false
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok(options),
+    }
+}
+
+/// Removes `#[oxbind(default = ..., lock)]` from a parameter: the
+/// `ArgValue` expression of the default, and whether to lock the argument.
+pub(crate) fn take_param_options(
+    attrs: &mut Vec<Attribute>,
+) -> syn::Result<(Option<TokenStream2>, bool)> {
+    let (mut default, mut lock) = (None, false);
+    for meta in take_options(attrs)? {
+        match meta {
+            Meta::NameValue(nv) if nv.path.is_ident("default") => {
+                default = Some(default_value(&nv.value)?)
+            }
+            Meta::Path(p) if p.is_ident("lock") => lock = true,
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "unknown parameter option; expected `default = <literal>` or `lock`",
+                ))
+            }
+        }
+    }
+    Ok((default, lock))
+}
+
+pub(crate) fn default_value(expr: &Expr) -> syn::Result<TokenStream2> {
+    let value = quote!(::oxbind::abi::ArgValue);
+    let (negative, lit) = match expr {
+        Expr::Lit(ExprLit { lit, .. }) => (false, lit),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => match &**expr {
+            Expr::Lit(ExprLit { lit, .. }) => (true, lit),
+            other => return Err(unsupported_default(other.span())),
+        },
+        Expr::Path(p) if p.path.is_ident("None") => return Ok(quote!(#value::None)),
+        other => return Err(unsupported_default(other.span())),
+    };
+    let sign = if negative { quote!(-) } else { quote!() };
+    Ok(match lit {
+        Lit::Str(s) => quote!(#value::Str(::oxbind::private::RStr::from_str(#s))),
+        Lit::ByteStr(b) => quote!(#value::Bytes(::oxbind::private::RSlice::from_slice(#b))),
+        Lit::Int(i) => {
+            let n: i64 = i.base10_parse()?;
+            quote!(#value::Int(#sign #n))
+        }
+        Lit::Float(f) => {
+            let n: f64 = f.base10_parse()?;
+            quote!(#value::Float(#sign #n))
+        }
+        Lit::Bool(b) if !negative => quote!(#value::Bool(#b)),
+        other => return Err(unsupported_default(other.span())),
+    })
+}
+
+pub(crate) fn unsupported_default(span: Span) -> syn::Error {
+    syn::Error::new(
+        span,
+        "a default must be a string, byte string, integer, float or bool literal, or None",
+    )
+}
+
+pub(crate) fn lit_str(expr: &Expr) -> syn::Result<String> {
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s.value()),
+        other => Err(syn::Error::new(other.span(), "expected a string literal")),
+    }
+}
