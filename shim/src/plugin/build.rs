@@ -353,15 +353,19 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     let class_descs = module_ref.classes().as_slice();
     let conversions = module_ref.conversions().as_slice();
     let refuse = |why: String| {
-        errors::import_error(
-            &format!(
-                "oxbind: cannot load {} ({}): {}",
-                open::brief(name),
-                open::brief(&plugin.path),
-                open::shorten(&why, open::DETAIL_CHARS)
-            ),
-            Some(&plugin.path),
-        );
+        // SAFETY: `refuse` is only called below, in this function, on its
+        // attached thread (this function's contract).
+        unsafe {
+            errors::import_error(
+                &format!(
+                    "oxbind: cannot load {} ({}): {}",
+                    open::brief(name),
+                    open::brief(&plugin.path),
+                    open::shorten(&why, open::DETAIL_CHARS)
+                ),
+                Some(&plugin.path),
+            )
+        };
     };
     let defaults = match validate(name, functions, class_descs, conversions) {
         Ok(d) => d,
@@ -402,8 +406,11 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         if class.module() == name {
             continue;
         }
-        if let Some(record) = crate::runtime::registry::find_type_by_key(joined, class.key.as_str())
-        {
+        // SAFETY: attached, and this copy has joined a runtime (this
+        // function's contract).
+        let found =
+            unsafe { crate::runtime::registry::find_type_by_key(joined, class.key.as_str()) };
+        if let Some(record) = found {
             if let Err(why) = crate::runtime::registry::check_compatible(class, record) {
                 refuse(format!("class {}: {why}", class.key.as_str()));
                 return Err(());
@@ -412,17 +419,27 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     }
 
     let c_name = errors::c_string(name);
-    let module = Owned::from_raw(ffi::PyModule_New(c_name.as_ptr())).ok_or(())?;
-    let module_name = Owned::from_raw(errors::new_str(name)).ok_or(())?;
-    set_str_attr(module.as_ptr(), c"__file__", &plugin.path.to_string_lossy())?;
-    set_str_attr(module.as_ptr(), c"__doc__", module_ref.doc().as_str())?;
-    set_str_attr(module.as_ptr(), c"__version__", version)?;
-    set_plugin_info(module.as_ptr(), plugin, name, version)?;
+    // SAFETY: attached (this function's contract); `c_name` is NUL-terminated,
+    // and each new reference, or null, goes straight into an `Owned`.
+    let (module, module_name) = unsafe {
+        let module = Owned::from_raw(ffi::PyModule_New(c_name.as_ptr())).ok_or(())?;
+        (module, Owned::from_raw(errors::new_str(name)).ok_or(())?)
+    };
+    // SAFETY: attached; `module` is the live module just made, which no other
+    // code has seen yet.
+    unsafe {
+        set_str_attr(module.as_ptr(), c"__file__", &plugin.path.to_string_lossy())?;
+        set_str_attr(module.as_ptr(), c"__doc__", module_ref.doc().as_str())?;
+        set_str_attr(module.as_ptr(), c"__version__", version)?;
+        set_plugin_info(module.as_ptr(), plugin, name, version)?;
+    }
     // Group functions by Python name, in order: a shared name is an overload set.
     let mut groups: Vec<(&str, Vec<&'static call::FunctionData>)> = Vec::new();
     for (desc, defaults) in functions.iter().zip(defaults) {
         let fname = desc.name.as_str();
-        let data = call::new_data(desc, defaults, fname.to_owned(), name, fname)?;
+        // SAFETY: attached (this function's contract), all `new_data` needs;
+        // `desc` passed validation above.
+        let data = unsafe { call::new_data(desc, defaults, fname.to_owned(), name, fname) }?;
         match groups.iter_mut().find(|(n, _)| *n == fname) {
             Some((_, list)) => list.push(data),
             None => groups.push((fname, vec![data])),
@@ -432,19 +449,31 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         let data = if candidates.len() == 1 {
             candidates.pop().expect("one")
         } else {
-            call::new_overloaded(candidates)?
+            // SAFETY: attached (this function's contract), all
+            // `new_overloaded` needs.
+            unsafe { call::new_overloaded(candidates) }?
         };
-        let func = call::entry::new_function(data, module.as_ptr(), module_name.as_ptr())?;
-        add_attr(module.as_ptr(), fname, func.as_ptr())?;
+        // SAFETY: attached; `module` is a live module and `module_name` a
+        // live str, and `func` is alive while it is added.
+        unsafe {
+            let func = call::entry::new_function(data, module.as_ptr(), module_name.as_ptr())?;
+            add_attr(module.as_ptr(), fname, func.as_ptr())?;
+        }
     }
     let mut prepared = Vec::with_capacity(class_descs.len());
     for (k, desc) in class_descs.iter().enumerate() {
         let gc = class_gc.get(k).copied().unwrap_or(ClassGc::NONE);
-        prepared.push((desc, prepare_class(desc, gc, name, version)?));
+        // SAFETY: attached, and this copy has joined a runtime (this
+        // function's contract); `desc` passed validation above.
+        prepared.push((desc, unsafe { prepare_class(desc, gc, name, version) }?));
     }
 
     crate::plugin::host::install(module_ref.host());
-    let claimed = run_init(plugin, name).and_then(|()| call::entry::claim_entries());
+    // SAFETY: attached, joined, and no oxbind lock held (this function's
+    // contract) while the init runs plugin code; the definitions that
+    // `claim_entries` completes belong to this build's module and types,
+    // which are not published yet.
+    let claimed = unsafe { run_init(plugin, name).and_then(|()| call::entry::claim_entries()) };
     if claimed.is_err() {
         // A failed build gives back the entry points it would have used:
         // it claimed none (spec/SOUNDNESS.md, "Failed loads").
@@ -454,13 +483,20 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
 
     // Registration: from here on other plugins can see the classes.
     for (desc, class) in prepared {
-        let ty = crate::class::create::publish(class)?;
-        add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
+        // SAFETY: attached and joined (this function's contract); `module`
+        // is a live module and `ty` a live type while it is added.
+        unsafe {
+            let ty = crate::class::create::publish(class)?;
+            add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
+        }
     }
     let i = joined.internals;
     for conv in conversions {
         let key = conv.ret.class.expect("validated").key;
-        (i.add_conversion())(i.state(), key, conv);
+        // SAFETY: `add_conversion` is the joined runtime's own function,
+        // called with that runtime's state; `conv` is a validated descriptor
+        // of this plugin, which is never unloaded.
+        unsafe { (i.add_conversion())(i.state(), key, conv) };
     }
     Ok(module)
 }
@@ -468,6 +504,10 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
 /// Runs the plugin's init function, if it has one (plugin ABI 0.1.2). An
 /// error or a panic becomes an ImportError whose cause is the plugin's
 /// exception.
+///
+/// # Safety
+/// The thread is attached, this copy has joined a runtime, and no oxbind
+/// lock is held: the init runs plugin code, which may run Python code.
 unsafe fn run_init(plugin: &CheckedPlugin, name: &str) -> Result<(), ()> {
     if plugin.root.abi_version < [0, 1, 2] {
         return Ok(());
@@ -478,25 +518,35 @@ unsafe fn run_init(plugin: &CheckedPlugin, name: &str) -> Result<(), ()> {
     let what = match init() {
         CallOutcome::Ok(_) => return Ok(()),
         CallOutcome::Err(record) => {
-            errors::raise_record(&record);
+            // SAFETY: attached (this function's contract).
+            unsafe { errors::raise_record(&record) };
             "failed"
         }
         CallOutcome::Panic(message) => {
-            errors::raise_panic(message.as_str());
+            // SAFETY: attached (this function's contract).
+            unsafe { errors::raise_panic(message.as_str()) };
             "panicked"
         }
     };
-    errors::import_error_from_current(
-        &format!(
-            "oxbind: cannot load {} ({}): its init {what}",
-            open::brief(name),
-            open::brief(&plugin.path)
-        ),
-        Some(&plugin.path),
-    );
+    // SAFETY: attached (contract), and an exception is set: the one just
+    // raised (or the MemoryError from raising it).
+    unsafe {
+        errors::import_error_from_current(
+            &format!(
+                "oxbind: cannot load {} ({}): its init {what}",
+                open::brief(name),
+                open::brief(&plugin.path)
+            ),
+            Some(&plugin.path),
+        )
+    };
     Err(())
 }
 
+/// The functions and type of one class of the plugin, not yet registered.
+///
+/// # Safety
+/// The thread is attached and this copy has joined a runtime.
 unsafe fn prepare_class(
     desc: &'static ClassDesc,
     gc: ClassGc,
@@ -505,81 +555,104 @@ unsafe fn prepare_class(
 ) -> Result<class::PreparedClass, ()> {
     let cname = desc.class.name();
     let ctor = match desc.constructor.as_ref().into_option() {
-        Some(c) => Some(call::new_data(
-            c,
-            defaults_of(c),
-            cname.to_owned(),
-            plugin,
-            cname,
-        )?),
+        Some(c) => {
+            // SAFETY: attached (this function's contract), all `new_data`
+            // needs.
+            Some(unsafe { call::new_data(c, defaults_of(c), cname.to_owned(), plugin, cname) }?)
+        }
         None => None,
     };
     let mut methods = Vec::new();
     for m in desc.methods.as_slice() {
         let mname = m.func.name.as_str();
-        let data = call::new_data(
-            &m.func,
-            defaults_of(&m.func),
-            format!("{cname}.{mname}"),
-            plugin,
-            mname,
-        )?;
+        // SAFETY: attached (this function's contract), all `new_data` needs.
+        let data = unsafe {
+            call::new_data(
+                &m.func,
+                defaults_of(&m.func),
+                format!("{cname}.{mname}"),
+                plugin,
+                mname,
+            )
+        }?;
         methods.push((m.kind, m.slot, data));
     }
     let mut properties = Vec::new();
     for p in desc.properties.as_slice() {
         let pname = p.name.as_str();
-        let get = call::new_data(
-            &p.get,
-            Vec::new(),
-            format!("{cname}.{pname}"),
-            plugin,
-            pname,
-        )?;
-        let set = match p.set.as_ref().into_option() {
-            Some(s) => Some(call::new_data(
-                s,
-                defaults_of(s),
+        // SAFETY: attached (this function's contract), all `new_data` needs.
+        let get = unsafe {
+            call::new_data(
+                &p.get,
+                Vec::new(),
                 format!("{cname}.{pname}"),
                 plugin,
                 pname,
-            )?),
+            )
+        }?;
+        let set = match p.set.as_ref().into_option() {
+            // SAFETY: attached (this function's contract), all `new_data`
+            // needs.
+            Some(s) => Some(unsafe {
+                call::new_data(s, defaults_of(s), format!("{cname}.{pname}"), plugin, pname)
+            }?),
             None => None,
         };
         properties.push((pname.to_owned(), p.doc.as_str().to_owned(), get, set));
     }
-    crate::class::create::prepare(
-        desc,
-        ClassFunctions {
-            ctor,
-            methods,
-            properties,
-            gc,
-        },
-        plugin,
-        version,
-    )
+    // SAFETY: attached, and this copy has joined a runtime (this function's
+    // contract).
+    unsafe {
+        crate::class::create::prepare(
+            desc,
+            ClassFunctions {
+                ctor,
+                methods,
+                properties,
+                gc,
+            },
+            plugin,
+            version,
+        )
+    }
 }
 
+/// Adds `value` to `module` as `name` (a new reference; the caller keeps
+/// its own).
+///
+/// # Safety
+/// The thread is attached; `module` is a live module and `value` a live
+/// object.
 unsafe fn add_attr(
     module: *mut ffi::PyObject,
     name: &str,
     value: *mut ffi::PyObject,
 ) -> Result<(), ()> {
     let c = errors::c_string(name);
-    if ffi::PyModule_AddObjectRef(module, c.as_ptr(), value) < 0 {
+    // SAFETY: attached, `module` and `value` live (this function's contract);
+    // `c` is NUL-terminated, and PyModule_AddObjectRef takes its own
+    // reference to `value`.
+    if unsafe { ffi::PyModule_AddObjectRef(module, c.as_ptr(), value) } < 0 {
         return Err(());
     }
     Ok(())
 }
 
+/// Sets `obj.<attr>` to the str `value`.
+///
+/// # Safety
+/// The thread is attached and `obj` is a live object.
 unsafe fn set_str_attr(
     obj: *mut ffi::PyObject,
     attr: &std::ffi::CStr,
     value: &str,
 ) -> Result<(), ()> {
-    let value = Owned::from_raw(errors::new_str(value)).ok_or(())?;
-    if ffi::PyObject_SetAttrString(obj, attr.as_ptr(), value.as_ptr()) < 0 {
+    // SAFETY: attached (this function's contract); the new str, or null, goes
+    // straight into an `Owned`.
+    let value = unsafe { Owned::from_raw(errors::new_str(value)) }.ok_or(())?;
+    // SAFETY: attached; `obj` is live (contract), `attr` NUL-terminated and
+    // `value` a live str.
+    if unsafe { ffi::PyObject_SetAttrString(obj, attr.as_ptr(), value.as_ptr()) } < 0 {
         return Err(());
     }
     Ok(())
@@ -600,37 +673,60 @@ mod tests {
 }
 
 /// `__oxbind_plugin__`: what `oxbind.plugins()` lists about this plugin.
+///
+/// # Safety
+/// The thread is attached and `module` is a live module.
 unsafe fn set_plugin_info(
     module: *mut ffi::PyObject,
     plugin: &CheckedPlugin,
     name: &str,
     version: &str,
 ) -> Result<(), ()> {
-    let info = Owned::from_raw(ffi::PyDict_New()).ok_or(())?;
+    // SAFETY: attached (this function's contract); the new dict, or null,
+    // goes straight into an `Owned`.
+    let info = unsafe { Owned::from_raw(ffi::PyDict_New()) }.ok_or(())?;
     let [a, b, c] = plugin.root.abi_version;
-    let entries: [(&std::ffi::CStr, *mut ffi::PyObject); 5] = [
-        (c"name", errors::new_str(name)),
-        (c"version", errors::new_str(version)),
-        (c"path", errors::new_str(&plugin.path.to_string_lossy())),
-        (c"sdk_version", errors::new_str(&format!("{a}.{b}.{c}"))),
-        (
-            c"free_threading_safe",
-            ffi::PyBool_FromLong(plugin.root.module.free_threading_safe() as _),
-        ),
-    ];
+    // SAFETY: attached (contract); each value is a new reference or null,
+    // and the loop below takes every one of them into an `Owned`.
+    let entries: [(&std::ffi::CStr, *mut ffi::PyObject); 5] = unsafe {
+        [
+            (c"name", errors::new_str(name)),
+            (c"version", errors::new_str(version)),
+            (c"path", errors::new_str(&plugin.path.to_string_lossy())),
+            (c"sdk_version", errors::new_str(&format!("{a}.{b}.{c}"))),
+            (
+                c"free_threading_safe",
+                ffi::PyBool_FromLong(plugin.root.module.free_threading_safe() as _),
+            ),
+        ]
+    };
     let mut failed = false;
     for (key, value) in entries {
-        let Some(value) = Owned::from_raw(value) else {
+        // SAFETY: `value` is one of the new references (or null) made above,
+        // owned by nothing else.
+        let Some(value) = (unsafe { Owned::from_raw(value) }) else {
             failed = true;
             continue;
         };
-        if !failed && ffi::PyDict_SetItemString(info.as_ptr(), key.as_ptr(), value.as_ptr()) < 0 {
-            failed = true;
+        if !failed {
+            // SAFETY: attached; `info` is a live dict, `key` NUL-terminated
+            // and `value` live; the dict takes its own reference.
+            let status =
+                unsafe { ffi::PyDict_SetItemString(info.as_ptr(), key.as_ptr(), value.as_ptr()) };
+            if status < 0 {
+                failed = true;
+            }
         }
     }
-    if failed
-        || ffi::PyObject_SetAttrString(module, c"__oxbind_plugin__".as_ptr(), info.as_ptr()) < 0
-    {
+    if failed {
+        return Err(());
+    }
+    // SAFETY: attached; `module` is a live module (contract) and `info` a
+    // live dict.
+    let status = unsafe {
+        ffi::PyObject_SetAttrString(module, c"__oxbind_plugin__".as_ptr(), info.as_ptr())
+    };
+    if status < 0 {
         return Err(());
     }
     Ok(())

@@ -39,6 +39,12 @@ pub fn install(slot: &AtomicUsize) {
 /// any thread: a thread the plugin spawned holds no GIL, so the GIL cannot
 /// stand in for the lock. The byte is a `PyMutex` (bit 0: locked). An
 /// attached waiter waits detached, through the exit gate.
+///
+/// # Safety
+/// Called by plugin code through the host table, on any thread, attached or
+/// not: `mutex` points at a plugin's `PyMutex` byte, zero-initialised, that
+/// does not move while locked and is touched only through [`mutex_lock`] and
+/// [`mutex_unlock`].
 unsafe extern "C" fn mutex_lock(mutex: *const u8) {
     // SAFETY: the plugin passes a zero-initialised byte that never moves
     // while locked, and touches it only through these two functions.
@@ -119,6 +125,11 @@ unsafe fn lock_contended(mutex: *const u8) {
     }
 }
 
+/// Unlocks a plugin's `oxbind::sync::PyMutex` byte.
+///
+/// # Safety
+/// As for [`mutex_lock`], and the calling thread holds the lock (it took it
+/// with [`mutex_lock`]).
 unsafe extern "C" fn mutex_unlock(mutex: *const u8) {
     #[cfg(Py_3_13)]
     // SAFETY: the calling thread holds this PyMutex; unlocking wakes a
@@ -147,6 +158,13 @@ const _: () = assert!(
 
 /// The guard behind `oxbind::sync::CriticalSection`: locks the instances
 /// that hold `a` and `b`, which the running call must have borrowed.
+///
+/// # Safety
+/// Called by plugin code through the host table: `section` points at
+/// `CRITICAL_SECTION_SIZE` writable, pointer-aligned bytes that stay put
+/// until the matching [`critical_end`] on this thread; `a` and `b` (`b` may
+/// be null) are addresses, only compared. The thread need not be attached:
+/// a thread with no call running gets `CRITICAL_NOT_BORROWED`.
 unsafe extern "C" fn critical_begin(
     a: *const c_void,
     b: *const c_void,
@@ -169,44 +187,72 @@ unsafe extern "C" fn critical_begin(
         let two = matches!(root_b, Some(r) if r != root_a);
         let cs = section as *mut ffi::PyCriticalSection2;
         // SAFETY: the plugin gives CRITICAL_SECTION_SIZE pointer-aligned bytes
-        // that stay put until `critical_end`; the roots are alive (borrowed
-        // by the running call) and the thread is attached (it runs plugin
-        // code inside a call).
-        match root_b {
-            Some(rb) if two => ffi::PyCriticalSection2_Begin(cs, root_a, rb),
-            _ => ffi::PyCriticalSection_Begin(cs as *mut ffi::PyCriticalSection, root_a),
+        // that stay put until `critical_end` (this function's contract), and
+        // the count's offset lies past the `PyCriticalSection2` inside them
+        // (checked at compile time above); the roots are alive (borrowed by
+        // the running call) and the thread is attached (it has a call
+        // running, or `borrowed_root_holding` would have found no root).
+        unsafe {
+            match root_b {
+                Some(rb) if two => ffi::PyCriticalSection2_Begin(cs, root_a, rb),
+                _ => ffi::PyCriticalSection_Begin(cs as *mut ffi::PyCriticalSection, root_a),
+            }
+            *((section as *mut u8).add(LOCKED_COUNT_OFFSET)) = if two { 2 } else { 1 };
         }
-        *((section as *mut u8).add(LOCKED_COUNT_OFFSET)) = if two { 2 } else { 1 };
     }
     #[cfg(not(Py_GIL_DISABLED))]
     let _ = (root_a, root_b, section); // the GIL serialises plugin code
     0
 }
 
+/// Ends the section [`critical_begin`] began in `section`.
+///
+/// # Safety
+/// Called by plugin code through the host table, on the thread that began
+/// the section: `section` is storage in which [`critical_begin`] succeeded
+/// (returned 0), not yet ended, and the sections this thread began after it
+/// have ended.
 unsafe extern "C" fn critical_end(section: *mut c_void) {
     #[cfg(Py_GIL_DISABLED)]
     {
         use pyo3_ffi as ffi;
         // SAFETY: `critical_begin` began a section in this storage on this
-        // thread and recorded how many objects it locked.
-        if *((section as *const u8).add(LOCKED_COUNT_OFFSET)) == 2 {
-            ffi::PyCriticalSection2_End(section as *mut ffi::PyCriticalSection2);
-        } else {
-            ffi::PyCriticalSection_End(section as *mut ffi::PyCriticalSection);
+        // thread and recorded how many objects it locked (this function's
+        // contract).
+        unsafe {
+            if *((section as *const u8).add(LOCKED_COUNT_OFFSET)) == 2 {
+                ffi::PyCriticalSection2_End(section as *mut ffi::PyCriticalSection2);
+            } else {
+                ffi::PyCriticalSection_End(section as *mut ffi::PyCriticalSection);
+            }
         }
     }
     #[cfg(not(Py_GIL_DISABLED))]
     let _ = section;
 }
 
+/// Takes a reference to `obj` for a plugin handle (a clone), from any thread.
+///
+/// # Safety
+/// Called by plugin code through the host table, on any thread: `obj` is a
+/// live object, kept alive by a reference the plugin holds (the handle being
+/// cloned) or was just passed.
 unsafe extern "C" fn incref(obj: *mut c_void) {
-    // SAFETY: `obj` is a live object the plugin holds (or was just passed);
-    // the pool takes the reference without attaching (`crate::sync::refpool`).
-    crate::sync::refpool::incref(obj as *mut pyo3_ffi::PyObject);
+    // SAFETY: `obj` is a live object the plugin holds (or was just passed)
+    // (this function's contract); the pool takes the reference without
+    // attaching (`crate::sync::refpool`).
+    unsafe { crate::sync::refpool::incref(obj as *mut pyo3_ffi::PyObject) };
 }
 
+/// Releases the reference a plugin handle owned, from any thread.
+///
+/// # Safety
+/// Called by plugin code through the host table, on any thread: the plugin
+/// owns one reference to `obj` (taken with [`incref`], or given with the
+/// handle) and gives it up, holding no lock of ours.
 unsafe extern "C" fn decref(obj: *mut c_void) {
     // SAFETY: the plugin owns one reference to `obj`, taken with `incref`,
-    // and holds no lock of ours while dropping a handle.
-    crate::sync::refpool::decref(obj as *mut pyo3_ffi::PyObject);
+    // and holds no lock of ours while dropping a handle (this function's
+    // contract).
+    unsafe { crate::sync::refpool::decref(obj as *mut pyo3_ffi::PyObject) };
 }

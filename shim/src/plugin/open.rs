@@ -405,12 +405,19 @@ pub fn shorten(text: impl AsRef<OsStr>, max: usize) -> String {
 pub unsafe fn open_detached(path: &Path, failure: &str) -> Result<CheckedPlugin, ()> {
     // Detached through the exit gate (`crate::sync::detach`): a daemon thread
     // loading while the interpreter exits is parked, not ended mid-shim.
-    let opened = crate::sync::detach::detached(|| std::panic::catch_unwind(|| open(path)));
+    // SAFETY: the thread is attached (this function's contract), and `open`
+    // touches no Python object and calls no C API.
+    let opened =
+        unsafe { crate::sync::detach::detached(|| std::panic::catch_unwind(|| open(path))) };
     let why = match opened {
         Ok(Ok(checked)) => return Ok(checked),
         Ok(Err(e)) => e.to_string(),
         Err(_) => "the ABI checks failed unexpectedly".to_owned(),
     };
-    crate::py::errors::import_error(&format!("{failure} {}: {why}", brief(path)), Some(path));
+    // SAFETY: attached again (`detached` re-attached), all `import_error`
+    // needs.
+    unsafe {
+        crate::py::errors::import_error(&format!("{failure} {}: {why}", brief(path)), Some(path))
+    };
     Err(())
 }

@@ -57,36 +57,56 @@ pub struct Reservation {
 /// building the plugin already (a load from the plugin's own init).
 ///
 /// # Safety
-/// The thread is attached and `plugins` is the runtime's plugin table.
+/// The thread is attached, no oxbind lock is held (a repr may run Python
+/// code, and the wait detaches), and `plugins` is the runtime's plugin table.
 pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Result<Claim, ()> {
-    let path_key = Owned::from_raw(errors::new_str(&path.to_string_lossy())).ok_or(())?;
-    let name_key = Owned::from_raw(errors::new_str(&format!("name:{name}"))).ok_or(())?;
-    let building_key = Owned::from_raw(errors::new_str(&format!("building:{name}"))).ok_or(())?;
-    let me = crate::py::ffi::PyThread_get_thread_ident();
-    let token = Owned::from_raw(ffi::PyTuple_New(1)).ok_or(())?;
-    let ident = Owned::from_raw(ffi::PyLong_FromUnsignedLong(me)).ok_or(())?;
-    // PyTuple_SetItem steals the reference it is given.
-    ffi::PyTuple_SetItem(token.as_ptr(), 0, ident.into_raw());
+    // SAFETY: the thread is attached (this function's contract). Each new
+    // reference, or null, goes straight into an `Owned`, and the item stolen
+    // by PyTuple_SetItem fills slot 0 of the new 1-tuple.
+    let (path_key, name_key, building_key, me, token) = unsafe {
+        let path_key = Owned::from_raw(errors::new_str(&path.to_string_lossy())).ok_or(())?;
+        let name_key = Owned::from_raw(errors::new_str(&format!("name:{name}"))).ok_or(())?;
+        let building_key =
+            Owned::from_raw(errors::new_str(&format!("building:{name}"))).ok_or(())?;
+        let me = crate::py::ffi::PyThread_get_thread_ident();
+        let token = Owned::from_raw(ffi::PyTuple_New(1)).ok_or(())?;
+        let ident = Owned::from_raw(ffi::PyLong_FromUnsignedLong(me)).ok_or(())?;
+        // PyTuple_SetItem steals the reference it is given.
+        ffi::PyTuple_SetItem(token.as_ptr(), 0, ident.into_raw());
+        (path_key, name_key, building_key, me, token)
+    };
     loop {
-        if let Some(module) = crate::py::dict::dict_get(plugins, path_key.as_ptr())? {
+        // SAFETY: attached, and `plugins` is the plugin table (this
+        // function's contract); `path_key` is a live str.
+        if let Some(module) = unsafe { crate::py::dict::dict_get(plugins, path_key.as_ptr()) }? {
             return Ok(Claim::Loaded(module));
         }
-        let holder =
-            crate::py::dict::dict_set_default(plugins, name_key.as_ptr(), path_key.as_ptr())?;
-        if !same_text(holder.as_ptr(), path_key.as_ptr())? {
-            errors::import_error(
-                &format!(
-                    "oxbind: cannot load {}: a different file is already loaded as plugin '{}' ({})",
-                    brief(path),
-                    brief(name),
-                    brief(errors::repr(holder.as_ptr()))
-                ),
-                Some(path),
-            );
+        // SAFETY: as above; `name_key` and `path_key` are live strs.
+        let holder = unsafe {
+            crate::py::dict::dict_set_default(plugins, name_key.as_ptr(), path_key.as_ptr())
+        }?;
+        // SAFETY: `holder` and `path_key` are live objects we own; the
+        // comparison runs no Python code.
+        if !unsafe { same_text(holder.as_ptr(), path_key.as_ptr()) }? {
+            // SAFETY: attached, and no oxbind lock is held (contract), so the
+            // repr of `holder`, a live object we own, may run Python code.
+            unsafe {
+                errors::import_error(
+                    &format!(
+                        "oxbind: cannot load {}: a different file is already loaded as plugin '{}' ({})",
+                        brief(path),
+                        brief(name),
+                        brief(errors::repr(holder.as_ptr()))
+                    ),
+                    Some(path),
+                )
+            };
             return Err(());
         }
-        let builder =
-            crate::py::dict::dict_set_default(plugins, building_key.as_ptr(), token.as_ptr())?;
+        // SAFETY: attached; the table, `building_key` and `token` are live.
+        let builder = unsafe {
+            crate::py::dict::dict_set_default(plugins, building_key.as_ptr(), token.as_ptr())
+        }?;
         if builder.as_ptr() == token.as_ptr() {
             let reservation = Reservation {
                 plugins,
@@ -98,31 +118,41 @@ pub unsafe fn claim(plugins: *mut ffi::PyObject, name: &str, path: &Path) -> Res
                 _attached: PhantomData,
             };
             // The build may have finished between the first look and the claim.
-            if let Some(module) = crate::py::dict::dict_get(plugins, reservation.path_key.as_ptr())?
-            {
+            // SAFETY: attached; the table and `path_key` are live.
+            let found =
+                unsafe { crate::py::dict::dict_get(plugins, reservation.path_key.as_ptr()) }?;
+            if let Some(module) = found {
                 let mut reservation = reservation;
                 reservation.recorded = true;
                 return Ok(Claim::Loaded(module));
             }
             return Ok(Claim::Build(reservation));
         }
-        if token_thread(builder.as_ptr()) == Some(me) {
-            errors::import_error(
-                &format!(
-                    "oxbind: cannot load {}: this thread is loading plugin '{}' already \
-                     (is oxbind.load called from the plugin's own init?)",
-                    brief(path),
-                    brief(name)
-                ),
-                Some(path),
-            );
+        // SAFETY: attached; `builder` is a live object we own.
+        if unsafe { token_thread(builder.as_ptr()) } == Some(me) {
+            // SAFETY: attached (this function's contract).
+            unsafe {
+                errors::import_error(
+                    &format!(
+                        "oxbind: cannot load {}: this thread is loading plugin '{}' already \
+                         (is oxbind.load called from the plugin's own init?)",
+                        brief(path),
+                        brief(name)
+                    ),
+                    Some(path),
+                )
+            };
             return Err(());
         }
         drop(builder);
         // Another thread is building it: wait without holding the interpreter.
-        crate::sync::detach::detached(|| std::thread::sleep(Duration::from_millis(1)));
+        // SAFETY: attached and holding no oxbind lock (this function's
+        // contract); the closure only sleeps.
+        unsafe { crate::sync::detach::detached(|| std::thread::sleep(Duration::from_millis(1))) };
         // Ctrl-C ends the wait (on the main thread) rather than the process.
-        if ffi::PyErr_CheckSignals() < 0 {
+        // SAFETY: attached again (`detached` re-attached), with no lock held,
+        // so a signal handler may run Python code.
+        if unsafe { ffi::PyErr_CheckSignals() } < 0 {
             return Err(());
         }
     }
@@ -135,19 +165,26 @@ impl Reservation {
     /// # Safety
     /// The thread is attached.
     pub unsafe fn finish(mut self, module: Owned, in_sys_modules: bool) -> Result<Owned, ()> {
-        let stored = crate::py::dict::dict_set_default(
-            self.plugins,
-            self.path_key.as_ptr(),
-            module.as_ptr(),
-        )?;
+        // SAFETY: attached (this function's contract); `self.plugins` is the
+        // runtime's plugin table, which lives for the process, and the key
+        // and the module are live objects we own.
+        let stored = unsafe {
+            crate::py::dict::dict_set_default(self.plugins, self.path_key.as_ptr(), module.as_ptr())
+        }?;
         // Recorded: from here on the name stays, even if sys.modules fails
         // (out of memory); dropping `self` ends the build.
         self.recorded = true;
         if in_sys_modules {
-            let modules = ffi::PyImport_GetModuleDict(); // borrowed; lives with the interpreter
-            let key = Owned::from_raw(errors::new_str(&self.name)).ok_or(())?;
-            if ffi::PyDict_SetItem(modules, key.as_ptr(), stored.as_ptr()) < 0 {
-                return Err(());
+            // SAFETY: attached (this function's contract); `sys.modules` is
+            // borrowed from the interpreter, which outlives this call, the
+            // new key or null goes straight into an `Owned`, and `stored` is
+            // a live module we own.
+            unsafe {
+                let modules = ffi::PyImport_GetModuleDict(); // borrowed; lives with the interpreter
+                let key = Owned::from_raw(errors::new_str(&self.name)).ok_or(())?;
+                if ffi::PyDict_SetItem(modules, key.as_ptr(), stored.as_ptr()) < 0 {
+                    return Err(());
+                }
             }
         }
         Ok(stored)
@@ -176,45 +213,72 @@ impl Drop for Reservation {
 /// # Safety
 /// The thread is attached and no oxbind lock is held (a repr may run Python code).
 pub unsafe fn check_sys_modules(name: &str, path: &Path) -> Result<(), ()> {
-    let modules = ffi::PyImport_GetModuleDict();
-    let key = Owned::from_raw(errors::new_str(name)).ok_or(())?;
-    if let Some(existing) = crate::py::dict::dict_get(modules, key.as_ptr())? {
-        if names_this_file(existing.as_ptr(), path) {
+    // SAFETY: attached (this function's contract); `sys.modules` is borrowed
+    // from the interpreter, which outlives this call, and the new key or
+    // null goes straight into an `Owned`.
+    let (modules, key) = unsafe {
+        let modules = ffi::PyImport_GetModuleDict();
+        (modules, Owned::from_raw(errors::new_str(name)).ok_or(())?)
+    };
+    // SAFETY: attached; `modules` is a live dict and `key` a live str.
+    if let Some(existing) = unsafe { crate::py::dict::dict_get(modules, key.as_ptr()) }? {
+        // SAFETY: attached and no oxbind lock held (contract); `existing` is
+        // a live object we own.
+        if unsafe { names_this_file(existing.as_ptr(), path) } {
             return Ok(());
         }
-        errors::import_error(
-            &format!(
-                "oxbind: cannot load {}: sys.modules['{}'] is already {}, which is not this plugin",
-                brief(path),
-                brief(name),
-                brief(errors::repr(existing.as_ptr()))
-            ),
-            Some(path),
-        );
+        // SAFETY: attached and no oxbind lock held (contract), so the repr
+        // of `existing`, a live object we own, may run Python code.
+        unsafe {
+            errors::import_error(
+                &format!(
+                    "oxbind: cannot load {}: sys.modules['{}'] is already {}, which is not this plugin",
+                    brief(path),
+                    brief(name),
+                    brief(errors::repr(existing.as_ptr()))
+                ),
+                Some(path),
+            )
+        };
         return Err(());
     }
     Ok(())
 }
 
 /// Whether `module.__oxbind_plugin_file__` is a path to the file `path`.
+///
+/// # Safety
+/// The thread is attached, `module` is a live object, and no oxbind lock is
+/// held (the attribute lookup may run Python code).
 unsafe fn names_this_file(module: *mut ffi::PyObject, path: &Path) -> bool {
-    let Some(file) = Owned::from_raw(ffi::PyObject_GetAttrString(
-        module,
-        c"__oxbind_plugin_file__".as_ptr(),
-    )) else {
-        ffi::PyErr_Clear();
+    // SAFETY: attached, `module` live and no lock of ours held (this
+    // function's contract); the attribute, a new reference or null, goes
+    // straight into an `Owned`.
+    let Some(file) = (unsafe {
+        Owned::from_raw(ffi::PyObject_GetAttrString(
+            module,
+            c"__oxbind_plugin_file__".as_ptr(),
+        ))
+    }) else {
+        // SAFETY: attached; clears the error the lookup raised.
+        unsafe { ffi::PyErr_Clear() };
         return false;
     };
-    if ffi::PyUnicode_Check(file.as_ptr()) == 0 {
+    // SAFETY: attached; `file` is a live object we own.
+    if unsafe { ffi::PyUnicode_Check(file.as_ptr()) } == 0 {
         return false;
     }
     let mut len: ffi::Py_ssize_t = 0;
-    let utf8 = ffi::PyUnicode_AsUTF8AndSize(file.as_ptr(), &mut len);
+    // SAFETY: attached; `file` is a live str and `len` a local out-slot.
+    let utf8 = unsafe { ffi::PyUnicode_AsUTF8AndSize(file.as_ptr(), &mut len) };
     if utf8.is_null() {
-        ffi::PyErr_Clear();
+        // SAFETY: attached; clears the error the encoding raised.
+        unsafe { ffi::PyErr_Clear() };
         return false;
     }
-    let text = std::slice::from_raw_parts(utf8 as *const u8, len as usize);
+    // SAFETY: PyUnicode_AsUTF8AndSize succeeded, so `utf8` points at `len`
+    // bytes cached in `file`, which is alive until the end of this function.
+    let text = unsafe { std::slice::from_raw_parts(utf8 as *const u8, len as usize) };
     let named = Path::new(std::ffi::OsStr::from_bytes(text));
     std::fs::canonicalize(named).is_ok_and(|p| p == path)
 }
@@ -224,47 +288,80 @@ unsafe fn names_this_file(module: *mut ffi::PyObject, path: &Path) -> bool {
 /// # Safety
 /// The thread is attached and `plugins` is the runtime's plugin table.
 pub unsafe fn loaded_by_name(plugins: *mut ffi::PyObject, name: &str) -> Result<Option<Owned>, ()> {
-    let name_key = Owned::from_raw(errors::new_str(&format!("name:{name}"))).ok_or(())?;
-    let Some(path) = crate::py::dict::dict_get(plugins, name_key.as_ptr())? else {
+    // SAFETY: attached (this function's contract); the new str, or null,
+    // goes straight into an `Owned`.
+    let name_key = unsafe { Owned::from_raw(errors::new_str(&format!("name:{name}"))) }.ok_or(())?;
+    // SAFETY: attached; `plugins` is the plugin table (contract) and
+    // `name_key` a live str.
+    let Some(path) = unsafe { crate::py::dict::dict_get(plugins, name_key.as_ptr()) }? else {
         return Ok(None);
     };
-    match crate::py::dict::dict_get(plugins, path.as_ptr())? {
-        Some(module) if ffi::PyModule_Check(module.as_ptr()) != 0 => Ok(Some(module)),
+    // SAFETY: attached; `plugins` and `path`, the value stored under the
+    // name, are live objects.
+    match unsafe { crate::py::dict::dict_get(plugins, path.as_ptr()) }? {
+        // SAFETY: attached; `module` is a live object we own.
+        Some(module) if unsafe { ffi::PyModule_Check(module.as_ptr()) } != 0 => Ok(Some(module)),
         _ => Ok(None),
     }
 }
 
 /// Whether two objects are equal strings (no Python code runs).
+///
+/// # Safety
+/// The thread is attached, and `a` and `b` are live objects.
 unsafe fn same_text(a: *mut ffi::PyObject, b: *mut ffi::PyObject) -> Result<bool, ()> {
-    if ffi::PyUnicode_Check(a) == 0 || ffi::PyUnicode_Check(b) == 0 {
-        return Ok(false);
-    }
-    match ffi::PyUnicode_Compare(a, b) {
-        -1 if !ffi::PyErr_Occurred().is_null() => Err(()),
-        r => Ok(r == 0),
+    // SAFETY: attached, and `a` and `b` are live (this function's contract);
+    // comparing two strs runs no Python code, and PyErr_Occurred only reads
+    // the error indicator.
+    unsafe {
+        if ffi::PyUnicode_Check(a) == 0 || ffi::PyUnicode_Check(b) == 0 {
+            return Ok(false);
+        }
+        match ffi::PyUnicode_Compare(a, b) {
+            -1 if !ffi::PyErr_Occurred().is_null() => Err(()),
+            r => Ok(r == 0),
+        }
     }
 }
 
 /// The thread ident in a build token, if `obj` is one.
+///
+/// # Safety
+/// The thread is attached and `obj` is a live object, kept alive by the
+/// caller.
 unsafe fn token_thread(obj: *mut ffi::PyObject) -> Option<std::os::raw::c_ulong> {
-    if ffi::PyTuple_Check(obj) == 0 || ffi::PyTuple_Size(obj) != 1 {
-        return None;
+    // SAFETY: attached, and `obj` is live (this function's contract); item 0
+    // of a 1-tuple exists and is borrowed from the tuple the caller keeps
+    // alive. Reading an int runs no Python code; any error it raised is
+    // cleared here.
+    unsafe {
+        if ffi::PyTuple_Check(obj) == 0 || ffi::PyTuple_Size(obj) != 1 {
+            return None;
+        }
+        let ident = ffi::PyTuple_GetItem(obj, 0); // borrowed from the tuple we hold
+        let value = ffi::PyLong_AsUnsignedLong(ident);
+        if !ffi::PyErr_Occurred().is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        Some(value)
     }
-    let ident = ffi::PyTuple_GetItem(obj, 0); // borrowed from the tuple we hold
-    let value = ffi::PyLong_AsUnsignedLong(ident);
-    if !ffi::PyErr_Occurred().is_null() {
-        ffi::PyErr_Clear();
-        return None;
-    }
-    Some(value)
 }
 
 /// Deletes `key` from `dict` if present, leaving any Python error that was
 /// set before as it was.
+///
+/// # Safety
+/// The thread is attached; `dict` is a live `dict` and `key` a live str.
 unsafe fn delete_keeping_error(dict: *mut ffi::PyObject, key: *mut ffi::PyObject) {
-    let pending = errors::take_exception();
-    if ffi::PyDict_DelItem(dict, key) < 0 {
-        ffi::PyErr_Clear(); // absent: nothing to release
+    // SAFETY: attached, `dict` and `key` live (this function's contract); the
+    // pending exception taken (a reference or null) is handed back to
+    // `restore_exception`, which consumes it.
+    unsafe {
+        let pending = errors::take_exception();
+        if ffi::PyDict_DelItem(dict, key) < 0 {
+            ffi::PyErr_Clear(); // absent: nothing to release
+        }
+        errors::restore_exception(pending);
     }
-    errors::restore_exception(pending);
 }

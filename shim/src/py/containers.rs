@@ -23,14 +23,19 @@ use crate::{py::owned::Owned, sync::critical};
 /// The thread is attached and `list` is a live `list`.
 pub unsafe fn list_items(list: *mut ffi::PyObject) -> Result<Vec<Owned>, ()> {
     let mut slot = critical::SectionSlot::uninit();
-    let section = critical::lock(&mut slot, list, None);
-    // SAFETY (for the whole block): the list's critical section is held, so
-    // its size cannot change between the reads below.
-    let n = ffi::PyList_GET_SIZE(list);
+    // SAFETY: attached, and `list` is live (this function's contract): the
+    // caller's reference keeps it alive until the section ends below.
+    let section = unsafe { critical::lock(&mut slot, list, None) };
+    // SAFETY: `list` is a live list (contract) whose critical section is
+    // held, so its size cannot change between this read and the reads below.
+    let n = unsafe { ffi::PyList_GET_SIZE(list) };
     let mut items = Vec::with_capacity(n as usize);
     let mut failed = false;
     for k in 0..n {
-        match Owned::from_raw(ffi::compat::PyList_GetItemRef(list, k)) {
+        // SAFETY: attached; `k` is below `n`, read under the section that is
+        // still held; the new reference, or null, goes straight into an
+        // `Owned`.
+        match unsafe { Owned::from_raw(ffi::compat::PyList_GetItemRef(list, k)) } {
             Some(item) => items.push(item),
             None => {
                 failed = true;
@@ -52,16 +57,22 @@ pub unsafe fn list_items(list: *mut ffi::PyObject) -> Result<Vec<Owned>, ()> {
 /// The thread is attached and `dict` is a live `dict`.
 pub unsafe fn dict_items(dict: *mut ffi::PyObject) -> Vec<(Owned, Owned)> {
     let mut slot = critical::SectionSlot::uninit();
-    let section = critical::lock(&mut slot, dict, None);
-    let mut items = Vec::with_capacity(ffi::PyDict_Size(dict).max(0) as usize);
+    // SAFETY: attached, and `dict` is live (this function's contract): the
+    // caller's reference keeps it alive until the section ends below.
+    let section = unsafe { critical::lock(&mut slot, dict, None) };
+    // SAFETY: attached; `dict` is a live dict (contract).
+    let size = unsafe { ffi::PyDict_Size(dict) };
+    let mut items = Vec::with_capacity(size.max(0) as usize);
     let mut pos: ffi::Py_ssize_t = 0;
     let mut key = std::ptr::null_mut();
     let mut value = std::ptr::null_mut();
     // SAFETY: PyDict_Next runs inside the dict's critical section, as
     // free-threaded CPython requires; it returns borrowed references, which
     // are made strong before the section ends. Increfs run no Python code.
-    while ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) != 0 {
-        items.push((Owned::from_borrowed(key), Owned::from_borrowed(value)));
+    unsafe {
+        while ffi::PyDict_Next(dict, &mut pos, &mut key, &mut value) != 0 {
+            items.push((Owned::from_borrowed(key), Owned::from_borrowed(value)));
+        }
     }
     drop(section);
     items

@@ -31,12 +31,17 @@ oxbind module in the process.\0";
 /// # Safety
 /// The thread is attached.
 pub unsafe fn new_panic_error_type() -> *mut ffi::PyObject {
-    ffi::PyErr_NewExceptionWithDoc(
-        c"oxbind.PanicError".as_ptr(),
-        PANIC_ERROR_DOC.as_ptr() as *const c_char,
-        ffi::PyExc_RuntimeError,
-        std::ptr::null_mut(),
-    )
+    // SAFETY: the thread is attached (this function's contract); the name and
+    // the doc are NUL-terminated statics, and `PyExc_RuntimeError` is set by
+    // CPython at start-up and only read afterwards.
+    unsafe {
+        ffi::PyErr_NewExceptionWithDoc(
+            c"oxbind.PanicError".as_ptr(),
+            PANIC_ERROR_DOC.as_ptr() as *const c_char,
+            ffi::PyExc_RuntimeError,
+            std::ptr::null_mut(),
+        )
+    }
 }
 
 /// Records the runtime's `PanicError` (borrowed; the runtime owns it forever).
@@ -60,10 +65,15 @@ pub fn panic_error_type() -> *mut ffi::PyObject {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn new_str(text: &str) -> *mut ffi::PyObject {
-    ffi::PyUnicode_FromStringAndSize(
-        text.as_ptr() as *const c_char,
-        text.len() as ffi::Py_ssize_t,
-    )
+    // SAFETY: the thread is attached (this function's contract); the pointer
+    // and length describe `text`, valid UTF-8 that outlives the call (CPython
+    // copies it).
+    unsafe {
+        ffi::PyUnicode_FromStringAndSize(
+            text.as_ptr() as *const c_char,
+            text.len() as ffi::Py_ssize_t,
+        )
+    }
 }
 
 /// Raises `exc_type(message)`.
@@ -71,9 +81,14 @@ pub unsafe fn new_str(text: &str) -> *mut ffi::PyObject {
 /// # Safety
 /// The thread is attached and `exc_type` is an exception class.
 pub unsafe fn raise(exc_type: *mut ffi::PyObject, message: &str) {
-    match Owned::from_raw(new_str(message)) {
-        Some(msg) => ffi::PyErr_SetObject(exc_type, msg.as_ptr()),
-        None => {} // the MemoryError from building the message stays set
+    // SAFETY: the thread is attached (this function's contract); the new str,
+    // or null, goes straight into an `Owned`.
+    let msg = unsafe { Owned::from_raw(new_str(message)) };
+    // If it is null, the MemoryError from building the message stays set.
+    if let Some(msg) = msg {
+        // SAFETY: attached; `exc_type` is an exception class (contract) and
+        // `msg` a live str; PyErr_SetObject takes its own references.
+        unsafe { ffi::PyErr_SetObject(exc_type, msg.as_ptr()) };
     }
 }
 
@@ -82,7 +97,10 @@ pub unsafe fn raise(exc_type: *mut ffi::PyObject, message: &str) {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn type_error(message: &str) {
-    raise(ffi::PyExc_TypeError, message)
+    // SAFETY: the thread is attached (this function's contract), and
+    // `PyExc_TypeError` is an exception class, a CPython static that is only
+    // read after start-up.
+    unsafe { raise(ffi::PyExc_TypeError, message) }
 }
 
 /// Raises `ImportError(message)` with its `path` attribute set.
@@ -90,11 +108,15 @@ pub unsafe fn type_error(message: &str) {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn import_error(message: &str, path: Option<&Path>) {
-    let Some(msg) = Owned::from_raw(new_str(message)) else {
+    // SAFETY: the thread is attached (this function's contract); the new str,
+    // or null, goes straight into an `Owned`.
+    let Some(msg) = (unsafe { Owned::from_raw(new_str(message)) }) else {
         return;
     };
     let path_obj = match path {
-        Some(p) => match Owned::from_raw(new_str(&p.to_string_lossy())) {
+        // SAFETY: as for `msg`: attached, and the new str or null goes
+        // straight into an `Owned`.
+        Some(p) => match unsafe { Owned::from_raw(new_str(&p.to_string_lossy())) } {
             Some(o) => Some(o),
             None => return,
         },
@@ -103,7 +125,10 @@ pub unsafe fn import_error(message: &str, path: Option<&Path>) {
     let path_ptr = path_obj
         .as_ref()
         .map_or(std::ptr::null_mut(), Owned::as_ptr);
-    ffi::PyErr_SetImportError(msg.as_ptr(), std::ptr::null_mut(), path_ptr);
+    // SAFETY: attached; `msg` is a live str and `path_ptr` a live str or null,
+    // both kept alive by their `Owned` until after the call, which takes its
+    // own references.
+    unsafe { ffi::PyErr_SetImportError(msg.as_ptr(), std::ptr::null_mut(), path_ptr) };
 }
 
 /// Raises `ImportError(message)`, with its `path` attribute set, from the
@@ -112,19 +137,31 @@ pub unsafe fn import_error(message: &str, path: Option<&Path>) {
 /// # Safety
 /// The thread is attached and an exception is set.
 pub unsafe fn import_error_from_current(message: &str, path: Option<&Path>) {
-    let cause = take_exception();
-    import_error(message, path);
-    let error = take_exception();
+    // SAFETY: the thread is attached (this function's contract); each call
+    // needs nothing more. `import_error` always leaves an exception set (the
+    // ImportError, or the MemoryError from building it) for the second take.
+    let (cause, error) = unsafe {
+        let cause = take_exception();
+        import_error(message, path);
+        (cause, take_exception())
+    };
     if !error.is_null() && !cause.is_null() {
         // SetContext and SetCause each steal a reference: `cause` gives one
         // and one more is taken.
-        ffi::Py_INCREF(cause);
-        ffi::PyException_SetContext(error, cause);
-        ffi::PyException_SetCause(error, cause);
+        // SAFETY: attached; `error` and `cause` are live exception instances,
+        // references `take_exception` gave us.
+        unsafe {
+            ffi::Py_INCREF(cause);
+            ffi::PyException_SetContext(error, cause);
+            ffi::PyException_SetCause(error, cause);
+        }
     } else if !cause.is_null() {
-        ffi::Py_DECREF(cause);
+        // SAFETY: attached; `cause` is a reference we own and no longer need.
+        unsafe { ffi::Py_DECREF(cause) };
     }
-    restore_exception(error);
+    // SAFETY: attached; `error` is null or the reference `take_exception` gave,
+    // which `restore_exception` consumes.
+    unsafe { restore_exception(error) };
 }
 
 /// Takes the exception that is set (a new reference, with its traceback),
@@ -135,7 +172,8 @@ pub unsafe fn import_error_from_current(message: &str, path: Option<&Path>) {
 pub unsafe fn take_exception() -> *mut ffi::PyObject {
     #[cfg(Py_3_12)]
     {
-        ffi::PyErr_GetRaisedException()
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe { ffi::PyErr_GetRaisedException() }
     }
     #[cfg(not(Py_3_12))]
     {
@@ -144,17 +182,25 @@ pub unsafe fn take_exception() -> *mut ffi::PyObject {
             std::ptr::null_mut(),
             std::ptr::null_mut(),
         );
-        ffi::PyErr_Fetch(&mut ty, &mut value, &mut tb);
+        // SAFETY: the thread is attached (this function's contract); the
+        // three out-slots are locals.
+        unsafe { ffi::PyErr_Fetch(&mut ty, &mut value, &mut tb) };
         if ty.is_null() {
             return std::ptr::null_mut();
         }
-        ffi::PyErr_NormalizeException(&mut ty, &mut value, &mut tb);
-        if !tb.is_null() && !value.is_null() {
-            ffi::PyException_SetTraceback(value, tb);
-        }
-        for obj in [ty, tb] {
-            if !obj.is_null() {
-                ffi::Py_DECREF(obj);
+        // SAFETY: attached; `ty`, `value` and `tb` are the references
+        // PyErr_Fetch gave us (`value` and `tb` possibly null), which
+        // normalisation replaces in place; SetTraceback takes its own
+        // reference to `tb`, and `ty` and `tb` are each released once.
+        unsafe {
+            ffi::PyErr_NormalizeException(&mut ty, &mut value, &mut tb);
+            if !tb.is_null() && !value.is_null() {
+                ffi::PyException_SetTraceback(value, tb);
+            }
+            for obj in [ty, tb] {
+                if !obj.is_null() {
+                    ffi::Py_DECREF(obj);
+                }
             }
         }
         value
@@ -172,14 +218,23 @@ pub unsafe fn restore_exception(exception: *mut ffi::PyObject) {
     }
     #[cfg(Py_3_12)]
     {
-        ffi::PyErr_SetRaisedException(exception);
+        // SAFETY: attached (this function's contract); `exception` is a
+        // non-null exception instance from `take_exception`, whose reference
+        // PyErr_SetRaisedException steals.
+        unsafe { ffi::PyErr_SetRaisedException(exception) };
     }
     #[cfg(not(Py_3_12))]
     {
-        let ty = ffi::Py_TYPE(exception) as *mut ffi::PyObject;
-        ffi::Py_INCREF(ty);
-        let tb = ffi::PyException_GetTraceback(exception); // new reference or null
-        ffi::PyErr_Restore(ty, exception, tb);
+        // SAFETY: attached (this function's contract); `exception` is a live
+        // exception instance we own. Its type is increfed before PyErr_Restore
+        // steals it, with `exception` and the traceback (a new reference or
+        // null).
+        unsafe {
+            let ty = ffi::Py_TYPE(exception) as *mut ffi::PyObject;
+            ffi::Py_INCREF(ty);
+            let tb = ffi::PyException_GetTraceback(exception); // new reference or null
+            ffi::PyErr_Restore(ty, exception, tb);
+        }
     }
 }
 
@@ -190,9 +245,13 @@ pub unsafe fn restore_exception(exception: *mut ffi::PyObject) {
 pub unsafe fn raise_panic(message: &str) {
     let ty = panic_error_type();
     if ty.is_null() {
-        raise(ffi::PyExc_RuntimeError, &format!("Rust panic: {message}"));
+        // SAFETY: attached (this function's contract); `PyExc_RuntimeError` is
+        // an exception class, a CPython static only read after start-up.
+        unsafe { raise(ffi::PyExc_RuntimeError, &format!("Rust panic: {message}")) };
     } else {
-        raise(ty, message);
+        // SAFETY: attached; `ty` is the runtime's PanicError class, which the
+        // runtime keeps alive for good.
+        unsafe { raise(ty, message) };
     }
 }
 
@@ -201,7 +260,9 @@ pub unsafe fn raise_panic(message: &str) {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn raise_record(record: &ErrorRecord) {
-    raise(exception_for(record.kind), record.message.as_str());
+    // SAFETY: attached (this function's contract); `exception_for` gives a
+    // built-in exception class.
+    unsafe { raise(exception_for(record.kind), record.message.as_str()) };
 }
 
 /// The built-in exception class for an error kind; unknown kinds, from a
@@ -210,26 +271,31 @@ pub unsafe fn raise_record(record: &ErrorRecord) {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn exception_for(kind: ErrorKind) -> *mut ffi::PyObject {
-    match kind {
-        ErrorKind::EXCEPTION => ffi::PyExc_Exception,
-        ErrorKind::TYPE_ERROR => ffi::PyExc_TypeError,
-        ErrorKind::VALUE_ERROR => ffi::PyExc_ValueError,
-        ErrorKind::KEY_ERROR => ffi::PyExc_KeyError,
-        ErrorKind::INDEX_ERROR => ffi::PyExc_IndexError,
-        ErrorKind::RUNTIME_ERROR => ffi::PyExc_RuntimeError,
-        ErrorKind::OVERFLOW_ERROR => ffi::PyExc_OverflowError,
-        ErrorKind::ZERO_DIVISION_ERROR => ffi::PyExc_ZeroDivisionError,
-        ErrorKind::NOT_IMPLEMENTED_ERROR => ffi::PyExc_NotImplementedError,
-        ErrorKind::ATTRIBUTE_ERROR => ffi::PyExc_AttributeError,
-        ErrorKind::LOOKUP_ERROR => ffi::PyExc_LookupError,
-        ErrorKind::ARITHMETIC_ERROR => ffi::PyExc_ArithmeticError,
-        ErrorKind::OS_ERROR => ffi::PyExc_OSError,
-        ErrorKind::ASSERTION_ERROR => ffi::PyExc_AssertionError,
-        ErrorKind::PERMISSION_ERROR => ffi::PyExc_PermissionError,
-        ErrorKind::FILE_NOT_FOUND_ERROR => ffi::PyExc_FileNotFoundError,
-        ErrorKind::TIMEOUT_ERROR => ffi::PyExc_TimeoutError,
-        ErrorKind::UNICODE_ERROR => ffi::PyExc_UnicodeError,
-        _ => ffi::PyExc_RuntimeError,
+    // SAFETY: only reads CPython's exception-class statics, which it sets at
+    // start-up and never writes again while the interpreter runs (the
+    // thread is attached: this function's contract).
+    unsafe {
+        match kind {
+            ErrorKind::EXCEPTION => ffi::PyExc_Exception,
+            ErrorKind::TYPE_ERROR => ffi::PyExc_TypeError,
+            ErrorKind::VALUE_ERROR => ffi::PyExc_ValueError,
+            ErrorKind::KEY_ERROR => ffi::PyExc_KeyError,
+            ErrorKind::INDEX_ERROR => ffi::PyExc_IndexError,
+            ErrorKind::RUNTIME_ERROR => ffi::PyExc_RuntimeError,
+            ErrorKind::OVERFLOW_ERROR => ffi::PyExc_OverflowError,
+            ErrorKind::ZERO_DIVISION_ERROR => ffi::PyExc_ZeroDivisionError,
+            ErrorKind::NOT_IMPLEMENTED_ERROR => ffi::PyExc_NotImplementedError,
+            ErrorKind::ATTRIBUTE_ERROR => ffi::PyExc_AttributeError,
+            ErrorKind::LOOKUP_ERROR => ffi::PyExc_LookupError,
+            ErrorKind::ARITHMETIC_ERROR => ffi::PyExc_ArithmeticError,
+            ErrorKind::OS_ERROR => ffi::PyExc_OSError,
+            ErrorKind::ASSERTION_ERROR => ffi::PyExc_AssertionError,
+            ErrorKind::PERMISSION_ERROR => ffi::PyExc_PermissionError,
+            ErrorKind::FILE_NOT_FOUND_ERROR => ffi::PyExc_FileNotFoundError,
+            ErrorKind::TIMEOUT_ERROR => ffi::PyExc_TimeoutError,
+            ErrorKind::UNICODE_ERROR => ffi::PyExc_UnicodeError,
+            _ => ffi::PyExc_RuntimeError,
+        }
     }
 }
 
@@ -239,7 +305,9 @@ pub unsafe fn exception_for(kind: ErrorKind) -> *mut ffi::PyObject {
 /// The thread is attached and `obj` is valid.
 pub unsafe fn type_name(obj: *mut ffi::PyObject) -> String {
     // As in CPython's own messages: "str", "geometry.Point".
-    type_name_of_type(ffi::Py_TYPE(obj) as *mut ffi::PyObject)
+    // SAFETY: `obj` is valid (this function's contract), so its type is a
+    // valid type object, kept alive by `obj`.
+    unsafe { type_name_of_type(ffi::Py_TYPE(obj) as *mut ffi::PyObject) }
 }
 
 /// `repr(obj)` for a message; a placeholder if the repr itself raises (that
@@ -249,18 +317,33 @@ pub unsafe fn type_name(obj: *mut ffi::PyObject) -> String {
 /// The thread is attached, `obj` is valid, and no oxbind lock is held:
 /// `repr` may run Python code.
 pub unsafe fn repr(obj: *mut ffi::PyObject) -> String {
-    let Some(text) = crate::py::owned::Owned::from_raw(ffi::PyObject_Repr(obj)) else {
-        ffi::PyErr_Clear();
-        return format!("<{} object>", type_name(obj));
+    // SAFETY: attached, `obj` valid and no oxbind lock held (this function's
+    // contract), so the repr may run Python code; its result, a new
+    // reference or null, goes straight into an `Owned`.
+    let Some(text) = (unsafe { crate::py::owned::Owned::from_raw(ffi::PyObject_Repr(obj)) }) else {
+        // SAFETY: attached and `obj` valid (contract); the error cleared is
+        // the one the repr raised.
+        return unsafe {
+            ffi::PyErr_Clear();
+            format!("<{} object>", type_name(obj))
+        };
     };
     let mut len: ffi::Py_ssize_t = 0;
-    let utf8 = ffi::PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut len);
+    // SAFETY: attached; `text` is a live str (the repr's result, owned above)
+    // and `len` a local out-slot.
+    let utf8 = unsafe { ffi::PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut len) };
     if utf8.is_null() {
-        ffi::PyErr_Clear();
-        return format!("<{} object>", type_name(obj));
+        // SAFETY: attached and `obj` valid (contract); the error cleared is
+        // the one the encoding raised.
+        return unsafe {
+            ffi::PyErr_Clear();
+            format!("<{} object>", type_name(obj))
+        };
     }
-    String::from_utf8_lossy(std::slice::from_raw_parts(utf8 as *const u8, len as usize))
-        .into_owned()
+    // SAFETY: PyUnicode_AsUTF8AndSize succeeded, so `utf8` points at `len`
+    // bytes cached in `text`, which is alive until the end of this function.
+    let bytes = unsafe { std::slice::from_raw_parts(utf8 as *const u8, len as usize) };
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The name of a type object, for messages.
@@ -268,11 +351,15 @@ pub unsafe fn repr(obj: *mut ffi::PyObject) -> String {
 /// # Safety
 /// `ty` is a valid type object.
 pub unsafe fn type_name_of_type(ty: *mut ffi::PyObject) -> String {
-    let name = (*(ty as *mut ffi::PyTypeObject)).tp_name;
+    // SAFETY: `ty` is a valid type object (this function's contract), so it
+    // can be read as a `PyTypeObject`.
+    let name = unsafe { (*(ty as *mut ffi::PyTypeObject)).tp_name };
     if name.is_null() {
         return "<unknown>".to_owned();
     }
-    std::ffi::CStr::from_ptr(name)
+    // SAFETY: a non-null `tp_name` is a NUL-terminated C string that lives as
+    // long as the type, which outlives this call.
+    unsafe { std::ffi::CStr::from_ptr(name) }
         .to_string_lossy()
         .into_owned()
 }

@@ -26,8 +26,12 @@ impl Owned {
     /// `ptr` is a valid object and the thread is attached.
     #[inline]
     pub unsafe fn from_borrowed(ptr: *mut PyObject) -> Owned {
-        pyo3_ffi::Py_INCREF(ptr);
-        Owned(NonNull::new_unchecked(ptr))
+        // SAFETY: `ptr` is a valid object and the thread is attached (this
+        // function's contract), so it can be increfed and is not null.
+        unsafe {
+            pyo3_ffi::Py_INCREF(ptr);
+            Owned(NonNull::new_unchecked(ptr))
+        }
     }
 
     #[inline]
@@ -65,7 +69,10 @@ pub unsafe fn new_ref(obj: *mut PyObject) -> *mut PyObject {
     #[cfg(Py_GIL_DISABLED)]
     {
         use std::sync::atomic::Ordering;
-        let o = &*obj;
+        // SAFETY: `obj` is a valid object (this function's contract); the
+        // refcount fields changed below are atomics, and `ob_tid` is read
+        // plainly, as CPython's own `Py_INCREF` reads it.
+        let o = unsafe { &*obj };
         let local = o.ob_ref_local.load(Ordering::Relaxed);
         let new_local = local.wrapping_add(1);
         if new_local == 0 {
@@ -81,6 +88,8 @@ pub unsafe fn new_ref(obj: *mut PyObject) -> *mut PyObject {
     }
     #[cfg(not(Py_GIL_DISABLED))]
     {
-        pyo3_ffi::Py_NewRef(obj)
+        // SAFETY: `obj` is a valid object and the thread is attached (this
+        // function's contract).
+        unsafe { pyo3_ffi::Py_NewRef(obj) }
     }
 }

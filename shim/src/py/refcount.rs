@@ -15,10 +15,14 @@ use pyo3_ffi as ffi;
 /// A no-op with the GIL.
 ///
 /// # Safety
-/// `obj` is a freshly created object that no other thread has seen.
+/// `obj` is a freshly created object that no other thread has seen, and the
+/// thread is attached.
 pub(crate) unsafe fn immortalize(obj: *mut ffi::PyObject) {
     #[cfg(Py_GIL_DISABLED)]
-    {
+    // SAFETY: attached, and `obj` is a fresh object no other thread has seen
+    // (this function's contract): untracking it and the plain writes to its
+    // refcount fields race with nothing.
+    unsafe {
         if ffi::PyObject_GC_IsTracked(obj) != 0 {
             ffi::PyObject_GC_UnTrack(obj as *mut c_void);
         }
@@ -35,11 +39,16 @@ pub(crate) unsafe fn immortalize(obj: *mut ffi::PyObject) {
 /// Lets [`try_incref`] succeed on `obj` while it is alive, whichever thread
 /// owns it (3.13t: sets `_Py_REF_MAYBE_WEAKREF` in the shared refcount, as
 /// `_PyObject_SetMaybeWeakref` does).
+///
+/// # Safety
+/// `obj` is a live object (the caller holds a reference to it).
 #[cfg(Py_GIL_DISABLED)]
 pub(crate) unsafe fn allow_try_incref(obj: *mut ffi::PyObject) {
     const FLAG_MASK: isize = 0b11;
     const MAYBE_WEAKREF: isize = 0b01;
-    let shared = &(*obj).ob_ref_shared;
+    // SAFETY: `obj` is live (this function's contract); its shared refcount
+    // is an atomic, only ever changed with atomic operations.
+    let shared = unsafe { &(*obj).ob_ref_shared };
     let mut current = shared.load(Ordering::Relaxed);
     loop {
         if current & FLAG_MASK != 0 {
@@ -57,6 +66,11 @@ pub(crate) unsafe fn allow_try_incref(obj: *mut ffi::PyObject) {
     }
 }
 
+/// With the GIL, [`try_incref`] needs nothing: a no-op.
+///
+/// # Safety
+/// `obj` is a live object (the caller holds a reference to it), as for the
+/// free-threaded form.
 #[cfg(not(Py_GIL_DISABLED))]
 pub(crate) unsafe fn allow_try_incref(_obj: *mut ffi::PyObject) {}
 
@@ -73,7 +87,10 @@ pub(crate) unsafe fn allow_try_incref(_obj: *mut ffi::PyObject) {}
 pub(crate) unsafe fn try_incref(obj: *mut ffi::PyObject) -> bool {
     const MERGED: isize = 0b11;
     const SHARED_SHIFT: u32 = 2;
-    let o = &*obj;
+    // SAFETY: `obj`'s memory is valid (this function's contract); the
+    // refcount fields are atomics, and `ob_tid` is read plainly, as CPython's
+    // own `_Py_IsOwnedByCurrentThread` reads it.
+    let o = unsafe { &*obj };
     let local = o.ob_ref_local.load(Ordering::Relaxed);
     if local == u32::MAX {
         return true; // immortal
@@ -102,12 +119,23 @@ pub(crate) unsafe fn try_incref(obj: *mut ffi::PyObject) -> bool {
     }
 }
 
+/// Takes a new reference to `obj` unless its dealloc has started (an exact
+/// refcount of zero). Called under an instance-map shard lock; touches only
+/// the refcount.
+///
+/// # Safety
+/// `obj`'s memory is valid (it is still mapped, so not yet freed), and the
+/// thread holds the GIL.
 #[cfg(not(Py_GIL_DISABLED))]
 pub(crate) unsafe fn try_incref(obj: *mut ffi::PyObject) -> bool {
-    if ffi::Py_REFCNT(obj) <= 0 {
-        return false;
+    // SAFETY: `obj`'s memory is valid and the GIL is held (this function's
+    // contract), so its refcount can be read and, while above zero, bumped.
+    unsafe {
+        if ffi::Py_REFCNT(obj) <= 0 {
+            return false;
+        }
+        ffi::Py_INCREF(obj);
     }
-    ffi::Py_INCREF(obj);
     true
 }
 

@@ -45,14 +45,19 @@ pub unsafe fn lock<'a>(
         let cs = slot.as_mut_ptr();
         let two = matches!(b, Some(b) if b != a);
         // SAFETY: `cs` points at stack storage that outlives the section and
-        // is not moved while it is active (the guard only borrows it).
-        match b {
-            Some(b) if b != a => ffi::PyCriticalSection2_Begin(cs, a, b),
-            _ => ffi::PyCriticalSection_Begin(cs as *mut ffi::PyCriticalSection, a),
-        }
-        Section {
-            slot: &mut *cs,
-            two,
+        // is not moved while it is active (the guard only borrows it, for
+        // 'a); the thread is attached and the objects stay alive for the
+        // section (this function's contract). The guard never reads the
+        // slot: it only hands it back to the matching End.
+        unsafe {
+            match b {
+                Some(b) if b != a => ffi::PyCriticalSection2_Begin(cs, a, b),
+                _ => ffi::PyCriticalSection_Begin(cs as *mut ffi::PyCriticalSection, a),
+            }
+            Section {
+                slot: &mut *cs,
+                two,
+            }
         }
     }
     #[cfg(not(Py_GIL_DISABLED))]

@@ -96,6 +96,11 @@ fn park_forever() -> ! {
 /// The `atexit` callback: closes the gate, lets threads already passing it
 /// finish, and releases the references threads not attached left to the
 /// pool ([`crate::sync::refpool`]).
+///
+/// # Safety
+/// Called by CPython through `atexit`, as the METH_NOARGS function made from
+/// `AT_EXIT_DEF`: on an attached thread, before the runtime starts
+/// finalizing, with no oxbind lock held.
 unsafe extern "C" fn at_exit(
     _module: *mut ffi::PyObject,
     _args: *mut ffi::PyObject,
@@ -118,7 +123,8 @@ unsafe extern "C" fn at_exit(
         // finalizing (atexit callbacks run before that).
         unsafe { ffi::PyEval_RestoreThread(state) };
     }
-    // SAFETY: attached.
+    // SAFETY: atexit callbacks run attached (this function's contract), and
+    // no lock of ours is held, so the drain's releases may run Python code.
     unsafe {
         crate::sync::refpool::drain();
         ffi::Py_NewRef(ffi::Py_None())

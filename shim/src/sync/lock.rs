@@ -40,6 +40,8 @@ pub struct RawPyLock {
 // SAFETY: the lock exists to be shared between threads; its state is only
 // touched through CPython's or parking_lot's thread-safe operations.
 unsafe impl Sync for RawPyLock {}
+// SAFETY: the lock holds no thread-bound state (a `PyMutex` byte, or a
+// parking_lot mutex), so it may move to another thread while unlocked.
 unsafe impl Send for RawPyLock {}
 
 impl RawPyLock {
@@ -67,21 +69,24 @@ impl RawPyLock {
         // `PyMutex_Lock`, so a daemon thread waiting here at exit is parked,
         // not ended by `pthread_exit` in the middle of the shim.
         // A thread parked at the exit gate gives the lock back first.
-        crate::sync::detach::detached_holding(
-            || {
-                #[cfg(Py_3_13)]
-                // SAFETY: the PyMutex is zero-initialised and never moved (it
-                // lives in `self`, which is borrowed); with no attached
-                // thread state PyMutex_Lock parks without attaching.
-                ffi::PyMutex_Lock(self.mutex.get());
-                #[cfg(not(Py_3_13))]
-                // SAFETY: the guard is forgotten on purpose; `unlock`
-                // releases it.
-                std::mem::forget(self.mutex.lock());
-            },
-            // SAFETY: taken just above by this thread.
-            |_| self.unlock(),
-        );
+        let take = || {
+            #[cfg(Py_3_13)]
+            // SAFETY: the PyMutex is zero-initialised and never moved (it
+            // lives in `self`, which is borrowed); with no attached thread
+            // state PyMutex_Lock parks without attaching.
+            unsafe {
+                ffi::PyMutex_Lock(self.mutex.get())
+            };
+            #[cfg(not(Py_3_13))]
+            // The guard is forgotten on purpose; `unlock` releases it.
+            std::mem::forget(self.mutex.lock());
+        };
+        // SAFETY: `take` has just taken the lock, on this thread.
+        let give_back = |_: &()| unsafe { self.unlock() };
+        // SAFETY: the thread is attached (this function's contract); neither
+        // closure touches a Python object or calls the C API beyond
+        // PyMutex_Lock and PyMutex_Unlock, which need no thread state.
+        unsafe { crate::sync::detach::detached_holding(take, give_back) };
     }
 
     /// Takes the lock if it is free, without waiting and without needing
@@ -115,12 +120,15 @@ impl RawPyLock {
     pub unsafe fn unlock(&self) {
         #[cfg(Py_3_13)]
         {
-            ffi::PyMutex_Unlock(self.mutex.get());
+            // SAFETY: the calling thread holds the lock (this function's
+            // contract); the PyMutex lives in `self` and has not moved.
+            unsafe { ffi::PyMutex_Unlock(self.mutex.get()) };
         }
         #[cfg(not(Py_3_13))]
         {
-            // SAFETY: the caller holds the lock taken in `lock`.
-            self.mutex.force_unlock();
+            // SAFETY: the caller holds the lock (contract), taken in `lock`
+            // or `try_lock`, which forgot its guard.
+            unsafe { self.mutex.force_unlock() };
         }
     }
 }
@@ -139,6 +147,8 @@ pub struct PyLock<T> {
 
 // SAFETY: access to `data` is serialised by `raw`.
 unsafe impl<T: Send> Sync for PyLock<T> {}
+// SAFETY: moving the lock moves the `T` it owns, which is `Send`; the raw
+// lock is `Send`.
 unsafe impl<T: Send> Send for PyLock<T> {}
 
 impl<T> PyLock<T> {
@@ -156,7 +166,9 @@ impl<T> PyLock<T> {
     /// lives, run no Python code (see the module docs).
     #[inline]
     pub unsafe fn lock(&self) -> PyLockGuard<'_, T> {
-        self.raw.lock();
+        // SAFETY: the thread is attached (this function's contract); the
+        // guard made next unlocks exactly once, when it drops.
+        unsafe { self.raw.lock() };
         PyLockGuard { lock: self }
     }
 

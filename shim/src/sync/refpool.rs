@@ -221,6 +221,11 @@ pub unsafe fn drain() {
 }
 
 /// `gc.callbacks` entry: applies the pool before each collection.
+///
+/// # Safety
+/// Called by CPython's collector through `gc.callbacks`, as the METH_VARARGS
+/// function made from `GC_CALLBACK_DEF`: on an attached thread, before a
+/// collection starts, with no oxbind lock held.
 unsafe extern "C" fn gc_callback(
     _module: *mut ffi::PyObject,
     _args: *mut ffi::PyObject,
