@@ -153,7 +153,10 @@ pub(crate) unsafe fn register_type(joined: &Joined, record: TypeRecord) -> TypeR
     // with its own state on an attached thread; `record` is leaked, and we
     // pass the strong reference taken above.
     let winner = unsafe { (i.register_type())(i.state(), record) };
-    if winner.py_type() != py_type as *mut c_void {
+    // Our record won only if the registry returned it: comparing the type
+    // would miss an earlier record of the same type (the diagnostics hook
+    // can register one type twice), whose reference is already kept.
+    if winner.0.to_raw_ptr() != record.0.to_raw_ptr() {
         // Not registered: release outside any lock.
         // SAFETY: attached; this is the reference taken above, which the
         // registry did not keep (another record won).
