@@ -19,6 +19,10 @@ use super::FunctionData;
 use crate::{instance, py::containers, py::errors, py::owned::Owned};
 
 /// Raises the error for a scalar argument that failed to convert.
+///
+/// # Safety
+/// The thread is attached, and `obj` is a valid object: the argument for
+/// parameter `i` whose conversion to `ty` failed with `failure`.
 #[cold]
 pub(super) unsafe fn report_scalar_failure(
     data: &FunctionData,
@@ -28,13 +32,21 @@ pub(super) unsafe fn report_scalar_failure(
     failure: ArgFailure,
 ) {
     match failure {
-        ArgFailure::WrongType => raise_wrong_type(data, i, obj),
-        ArgFailure::Overflow => raise_overflow(data, i, ty),
+        // SAFETY: the thread is attached and `obj` is a valid object (this
+        // function's contract).
+        ArgFailure::WrongType => unsafe { raise_wrong_type(data, i, obj) },
+        // SAFETY: the thread is attached (this function's contract).
+        ArgFailure::Overflow => unsafe { raise_overflow(data, i, ty) },
         ArgFailure::Raised => {}
     }
 }
 
 /// A scalar argument, or its default; raises and returns None on failure.
+///
+/// # Safety
+/// The thread is attached; `obj` is null (the argument was omitted, and
+/// parameter `i`'s default is used) or a valid object that the caller
+/// keeps alive for `'a` (a `str` or `bytes` value borrows its contents).
 #[inline]
 pub(super) unsafe fn convert_scalar<'a>(
     data: &FunctionData,
@@ -45,14 +57,19 @@ pub(super) unsafe fn convert_scalar<'a>(
     if obj.is_null() {
         return data.defaults[i];
     }
-    match to_arg(obj, ty) {
+    // SAFETY: the thread is attached and `obj`, not null, is a valid object
+    // the caller keeps alive for 'a (this function's contract).
+    match unsafe { to_arg(obj, ty) } {
         Ok(v) => Some(v),
         Err(ArgFailure::WrongType) => {
-            raise_wrong_type(data, i, obj);
+            // SAFETY: the thread is attached and `obj` is a valid object, as
+            // for `to_arg` above.
+            unsafe { raise_wrong_type(data, i, obj) };
             None
         }
         Err(ArgFailure::Overflow) => {
-            raise_overflow(data, i, ty);
+            // SAFETY: the thread is attached (this function's contract).
+            unsafe { raise_overflow(data, i, ty) };
             None
         }
         Err(ArgFailure::Raised) => None,
@@ -60,6 +77,14 @@ pub(super) unsafe fn convert_scalar<'a>(
 }
 
 /// Any argument: scalars, objects (with implicit conversions), lists.
+///
+/// # Safety
+/// The thread is attached and no oxbind lock is held (an implicit
+/// conversion runs a call, and a message may take a `repr`: both may run
+/// Python code); `obj` is a valid object that the caller keeps alive for
+/// `'a`. An object value points into an instance that is not yet borrowed:
+/// the caller takes the borrows `scratch.wanted` lists before the plugin
+/// reads it.
 pub(super) unsafe fn convert_arg<'a>(
     data: &FunctionData,
     i: usize,
@@ -67,29 +92,42 @@ pub(super) unsafe fn convert_arg<'a>(
     ty: &TypeDesc,
     scratch: &mut Scratch<'a>,
 ) -> Result<ArgValue<'a>, Mismatch> {
-    if ty.optional && obj == ffi::Py_None() {
+    // SAFETY: `Py_None` only takes the address of CPython's `None`
+    // singleton, a static of the interpreter.
+    if ty.optional && obj == unsafe { ffi::Py_None() } {
         return Ok(ArgValue::None);
     }
     match ty.kind {
-        TypeKind::OBJECT => convert_object(data, i, obj, ty, scratch),
+        // SAFETY: this function's contract is `convert_object`'s.
+        TypeKind::OBJECT => unsafe { convert_object(data, i, obj, ty, scratch) },
         TypeKind::LIST => {
             let item_ty = ty.item.expect("checked at load");
             // Strong references to the items, taken under the list's lock:
             // a list another thread mutates cannot change under the call.
-            let items: Vec<Owned> = if ffi::PyList_Check(obj) != 0 {
-                containers::list_items(obj).map_err(|()| Mismatch::Raised)?
-            } else if ffi::PyTuple_Check(obj) != 0 {
-                (0..ffi::PyTuple_GET_SIZE(obj))
-                    .map(|k| Owned::from_borrowed(ffi::PyTuple_GET_ITEM(obj, k)))
-                    .collect()
-            } else {
-                return Err(Mismatch::WrongType);
+            // SAFETY: the thread is attached and `obj` is a valid object
+            // (this function's contract); `list_items` runs only on a list,
+            // and the tuple reads only on a tuple of that many items.
+            let items: Vec<Owned> = unsafe {
+                if ffi::PyList_Check(obj) != 0 {
+                    containers::list_items(obj).map_err(|()| Mismatch::Raised)?
+                } else if ffi::PyTuple_Check(obj) != 0 {
+                    (0..ffi::PyTuple_GET_SIZE(obj))
+                        .map(|k| Owned::from_borrowed(ffi::PyTuple_GET_ITEM(obj, k)))
+                        .collect()
+                } else {
+                    return Err(Mismatch::WrongType);
+                }
             };
             let mut values = Vec::with_capacity(items.len());
             for (k, item) in items.iter().enumerate() {
-                let v = convert_item(data, i, item.as_ptr(), item_ty, scratch, || {
-                    format!("item {k}")
-                })?;
+                // SAFETY: the thread is attached and no oxbind lock is held
+                // (this function's contract); `item` is a strong reference
+                // held in `items`, then in `scratch.temps`, for 'a.
+                let v = unsafe {
+                    convert_item(data, i, item.as_ptr(), item_ty, scratch, || {
+                        format!("item {k}")
+                    })
+                }?;
                 values.push(v);
             }
             scratch.temps.extend(items);
@@ -97,28 +135,30 @@ pub(super) unsafe fn convert_arg<'a>(
         }
         TypeKind::DICT => {
             let (key_ty, value_ty) = ty.dict_types().expect("checked at load");
-            if ffi::PyDict_Check(obj) == 0 {
+            // SAFETY: the thread is attached and `obj` is a valid object
+            // (this function's contract).
+            if unsafe { ffi::PyDict_Check(obj) } == 0 {
                 return Err(Mismatch::WrongType);
             }
-            let pairs = containers::dict_items(obj);
+            // SAFETY: the thread is attached and `obj` is a live dict
+            // (checked just above).
+            let pairs = unsafe { containers::dict_items(obj) };
             let mut values = Vec::with_capacity(2 * pairs.len());
             for (key, value) in &pairs {
-                values.push(convert_item(
-                    data,
-                    i,
-                    key.as_ptr(),
-                    key_ty,
-                    scratch,
-                    || "key".to_owned(),
-                )?);
-                values.push(convert_item(
-                    data,
-                    i,
-                    value.as_ptr(),
-                    value_ty,
-                    scratch,
-                    || format!("value for key {}", errors::repr(key.as_ptr())),
-                )?);
+                // SAFETY: the thread is attached and no oxbind lock is held
+                // (this function's contract); `key` is a strong reference
+                // held in `pairs`, then in `scratch.temps`, for 'a.
+                values.push(unsafe {
+                    convert_item(data, i, key.as_ptr(), key_ty, scratch, || "key".to_owned())
+                }?);
+                // SAFETY: as for the key: attached, no oxbind lock held (so
+                // the key's `repr` may run Python code), and `value` and
+                // `key` are strong references held for 'a.
+                values.push(unsafe {
+                    convert_item(data, i, value.as_ptr(), value_ty, scratch, || {
+                        format!("value for key {}", errors::repr(key.as_ptr()))
+                    })
+                }?);
             }
             for (key, value) in pairs {
                 scratch.temps.push(key);
@@ -126,11 +166,14 @@ pub(super) unsafe fn convert_arg<'a>(
             }
             Ok(ArgValue::List(scratch.keep_list(values)))
         }
-        _ => match to_arg(obj, ty) {
+        // SAFETY: the thread is attached and `obj` is a valid object the
+        // caller keeps alive for 'a (this function's contract).
+        _ => match unsafe { to_arg(obj, ty) } {
             Ok(v) => Ok(v),
             Err(ArgFailure::WrongType) => Err(Mismatch::WrongType),
             Err(ArgFailure::Overflow) => {
-                raise_overflow(data, i, ty);
+                // SAFETY: the thread is attached (this function's contract).
+                unsafe { raise_overflow(data, i, ty) };
                 Err(Mismatch::Raised)
             }
             Err(ArgFailure::Raised) => Err(Mismatch::Raised),
@@ -140,6 +183,9 @@ pub(super) unsafe fn convert_arg<'a>(
 
 /// One item of a list or dict argument; `what` names it in the TypeError
 /// ("item 3", "value for key 'a'").
+///
+/// # Safety
+/// As for [`convert_arg`], with `item` for `obj`.
 pub(super) unsafe fn convert_item<'a>(
     data: &FunctionData,
     i: usize,
@@ -148,23 +194,33 @@ pub(super) unsafe fn convert_item<'a>(
     scratch: &mut Scratch<'a>,
     what: impl FnOnce() -> String,
 ) -> Result<ArgValue<'a>, Mismatch> {
-    match convert_arg(data, i, item, item_ty, scratch) {
+    // SAFETY: this function's contract is `convert_arg`'s.
+    match unsafe { convert_arg(data, i, item, item_ty, scratch) } {
         Err(Mismatch::WrongType) => {
             let param = &data.desc.params.as_slice()[i];
-            errors::type_error(&format!(
-                "{}() argument '{}' {} must be {}, not {}",
-                data.name,
-                param.name.as_str(),
-                what(),
-                expected_name(item_ty),
-                errors::type_name(item)
-            ));
+            // SAFETY: the thread is attached and `item` is a valid object
+            // (this function's contract).
+            unsafe {
+                errors::type_error(&format!(
+                    "{}() argument '{}' {} must be {}, not {}",
+                    data.name,
+                    param.name.as_str(),
+                    what(),
+                    expected_name(item_ty),
+                    errors::type_name(item)
+                ))
+            };
             Err(Mismatch::Raised)
         }
         other => other,
     }
 }
 
+/// An argument of a class parameter: an instance of the class, or a
+/// temporary made by an implicit conversion (kept in `scratch.temps`).
+///
+/// # Safety
+/// As for [`convert_arg`].
 pub(super) unsafe fn convert_object<'a>(
     data: &FunctionData,
     i: usize,
@@ -173,10 +229,11 @@ pub(super) unsafe fn convert_object<'a>(
     scratch: &mut Scratch<'a>,
 ) -> Result<ArgValue<'a>, Mismatch> {
     let class = ty.class.expect("checked at load");
-    let record = data.classes[i]
-        .get(class, data.plugin, &data.name)
+    // SAFETY: the thread is attached (this function's contract).
+    let record = unsafe { data.classes[i].get(class, data.plugin, &data.name) }
         .map_err(|()| Mismatch::Raised)?;
-    let target = if instance::is_instance(obj, record) {
+    // SAFETY: `obj` is a valid object (this function's contract).
+    let target = if unsafe { instance::is_instance(obj, record) } {
         obj
     } else {
         // An implicit conversion registered by any plugin may apply; it
@@ -184,7 +241,10 @@ pub(super) unsafe fn convert_object<'a>(
         if ty.passing == Passing::MUT {
             return Err(Mismatch::WrongType);
         }
-        match crate::call::implicit::convert_implicitly(obj, class, record)
+        // SAFETY: the thread is attached, no oxbind lock is held (the
+        // conversion runs a call) and `obj` is a valid object (this
+        // function's contract).
+        match unsafe { crate::call::implicit::convert_implicitly(obj, class, record) }
             .map_err(|()| Mismatch::Raised)?
         {
             Some(temp) => {
@@ -195,15 +255,24 @@ pub(super) unsafe fn convert_object<'a>(
             None => return Err(Mismatch::WrongType),
         }
     };
-    if !instance::is_ready(target) {
-        errors::raise(
-            ffi::PyExc_RuntimeError,
-            &format!(
-                "{}() got an uninitialised {}",
-                data.name,
-                class.key.as_str()
-            ),
-        );
+    // SAFETY: `target` is exactly of `record`'s class, so an oxbind
+    // instance: `obj`, checked by `is_instance` above, or the temporary,
+    // which `convert_implicitly` checked the same way; it is alive (the
+    // caller keeps `obj`, `scratch.temps` the temporary).
+    if !unsafe { instance::is_ready(target) } {
+        // SAFETY: the thread is attached (this function's contract), and
+        // `PyExc_RuntimeError` is an exception class CPython sets at startup
+        // and never changes.
+        unsafe {
+            errors::raise(
+                ffi::PyExc_RuntimeError,
+                &format!(
+                    "{}() got an uninitialised {}",
+                    data.name,
+                    class.key.as_str()
+                ),
+            )
+        };
         return Err(Mismatch::Raised);
     }
     if ty.passing == Passing::HANDLE {
@@ -212,7 +281,8 @@ pub(super) unsafe fn convert_object<'a>(
     }
     scratch.wanted.push((target, ty.passing == Passing::MUT));
     scratch.objects.push(target);
-    Ok(ArgValue::Object(instance::header(target).value))
+    // SAFETY: `target` is a live oxbind instance (see `is_ready` above).
+    Ok(ArgValue::Object(unsafe { instance::header(target) }.value))
 }
 
 /// Why an object could not become an argument.
@@ -237,9 +307,11 @@ pub(crate) unsafe fn to_arg<'a>(
     ty: &TypeDesc,
 ) -> Result<ArgValue<'a>, ArgFailure> {
     let mut out = std::mem::MaybeUninit::uninit();
-    to_arg_into(obj, ty, out.as_mut_ptr())?;
+    // SAFETY: the thread is attached and `obj` is a valid object (this
+    // function's contract); `out` is local storage, valid for a write.
+    unsafe { to_arg_into(obj, ty, out.as_mut_ptr()) }?;
     // SAFETY: `to_arg_into` wrote the value on success.
-    Ok(out.assume_init())
+    Ok(unsafe { out.assume_init() })
 }
 
 /// [`to_arg`], writing the value straight into `out`: the fast call paths
@@ -257,15 +329,26 @@ pub(crate) unsafe fn to_arg_into<'a>(
     // `None` is never a valid value of any scalar kind, so an optional
     // parameter's `None` is tested only after the kind's own check fails:
     // the common path (a real value) pays nothing for it.
-    match convert_kind(obj, ty, out) {
-        Err(ArgFailure::WrongType) if ty.optional && obj == ffi::Py_None() => {
-            out.write(ArgValue::None);
+    // SAFETY: this function's contract is `convert_kind`'s.
+    match unsafe { convert_kind(obj, ty, out) } {
+        // SAFETY: `Py_None` only takes the address of CPython's `None`
+        // singleton, a static of the interpreter.
+        Err(ArgFailure::WrongType) if ty.optional && obj == unsafe { ffi::Py_None() } => {
+            // SAFETY: `out` is valid for a write (this function's contract).
+            unsafe { out.write(ArgValue::None) };
             Ok(())
         }
         other => other,
     }
 }
 
+/// The conversion of [`to_arg_into`] for the kinds that have one, `None`
+/// aside: `WrongType` for every other kind.
+///
+/// # Safety
+/// As for [`to_arg_into`]: the thread is attached, `obj` is a valid object
+/// that outlives `'a` (a `str` or `bytes` value borrows its contents), and
+/// `out` is valid for a write.
 #[inline(always)]
 pub(super) unsafe fn convert_kind<'a>(
     obj: *mut ffi::PyObject,
@@ -274,69 +357,100 @@ pub(super) unsafe fn convert_kind<'a>(
 ) -> Result<(), ArgFailure> {
     match ty.kind {
         TypeKind::INT => {
-            if ffi::PyLong_Check(obj) == 0 {
+            // SAFETY: the thread is attached and `obj` is a valid object
+            // (this function's contract).
+            if unsafe { ffi::PyLong_Check(obj) } == 0 {
                 return Err(ArgFailure::WrongType);
             }
-            if let Some(v) = compact_int(obj) {
-                out.write(ArgValue::Int(v));
-                return Ok(());
-            }
-            let v = ffi::PyLong_AsLongLong(obj);
-            if v == -1 && !ffi::PyErr_Occurred().is_null() {
-                ffi::PyErr_Clear();
-                return Err(ArgFailure::Overflow);
-            }
-            out.write(ArgValue::Int(v));
-        }
-        TypeKind::FLOAT => {
-            if ffi::PyFloat_Check(obj) != 0 {
-                out.write(ArgValue::Float(ffi::PyFloat_AsDouble(obj)));
-            } else if ffi::PyLong_Check(obj) != 0 {
-                let v = ffi::PyLong_AsDouble(obj);
-                if v == -1.0 && !ffi::PyErr_Occurred().is_null() {
+            // SAFETY: `obj` is an int (checked just above), as `compact_int`
+            // and `PyLong_AsLongLong` require, on an attached thread; `out`
+            // is valid for a write (this function's contract).
+            unsafe {
+                if let Some(v) = compact_int(obj) {
+                    out.write(ArgValue::Int(v));
+                    return Ok(());
+                }
+                let v = ffi::PyLong_AsLongLong(obj);
+                if v == -1 && !ffi::PyErr_Occurred().is_null() {
                     ffi::PyErr_Clear();
                     return Err(ArgFailure::Overflow);
                 }
-                out.write(ArgValue::Float(v));
-            } else {
-                return Err(ArgFailure::WrongType);
+                out.write(ArgValue::Int(v));
+            }
+        }
+        TypeKind::FLOAT => {
+            // SAFETY: the thread is attached, `obj` is a valid object and
+            // `out` is valid for a write (this function's contract); each
+            // conversion runs only on the type its check just matched.
+            unsafe {
+                if ffi::PyFloat_Check(obj) != 0 {
+                    out.write(ArgValue::Float(ffi::PyFloat_AsDouble(obj)));
+                } else if ffi::PyLong_Check(obj) != 0 {
+                    let v = ffi::PyLong_AsDouble(obj);
+                    if v == -1.0 && !ffi::PyErr_Occurred().is_null() {
+                        ffi::PyErr_Clear();
+                        return Err(ArgFailure::Overflow);
+                    }
+                    out.write(ArgValue::Float(v));
+                } else {
+                    return Err(ArgFailure::WrongType);
+                }
             }
         }
         TypeKind::BOOL => {
-            if obj == ffi::Py_True() {
-                out.write(ArgValue::Bool(true));
-            } else if obj == ffi::Py_False() {
-                out.write(ArgValue::Bool(false));
-            } else {
-                return Err(ArgFailure::WrongType);
+            // SAFETY: `Py_True` and `Py_False` only take the addresses of
+            // CPython's two bool singletons; `out` is valid for a write
+            // (this function's contract).
+            unsafe {
+                if obj == ffi::Py_True() {
+                    out.write(ArgValue::Bool(true));
+                } else if obj == ffi::Py_False() {
+                    out.write(ArgValue::Bool(false));
+                } else {
+                    return Err(ArgFailure::WrongType);
+                }
             }
         }
         TypeKind::STR => {
-            if ffi::PyUnicode_Check(obj) == 0 {
+            // SAFETY: the thread is attached and `obj` is a valid object
+            // (this function's contract).
+            if unsafe { ffi::PyUnicode_Check(obj) } == 0 {
                 return Err(ArgFailure::WrongType);
             }
             let mut len: ffi::Py_ssize_t = 0;
-            let data = ffi::PyUnicode_AsUTF8AndSize(obj, &mut len);
+            // SAFETY: `obj` is a str (checked just above), on an attached
+            // thread; `len` is a valid place for the length.
+            let data = unsafe { ffi::PyUnicode_AsUTF8AndSize(obj, &mut len) };
             if data.is_null() {
                 return Err(ArgFailure::Raised);
             }
             // SAFETY: CPython returns valid UTF-8 of `len` bytes, cached in
-            // the str object and valid while the object lives.
-            let bytes = std::slice::from_raw_parts(data as *const u8, len as usize);
-            out.write(ArgValue::Str(RStr::from_str(
-                std::str::from_utf8_unchecked(bytes),
-            )));
+            // the str object and valid while the object lives, which is for
+            // 'a (this function's contract); `out` is valid for a write.
+            unsafe {
+                let bytes = std::slice::from_raw_parts(data as *const u8, len as usize);
+                out.write(ArgValue::Str(RStr::from_str(
+                    std::str::from_utf8_unchecked(bytes),
+                )));
+            }
         }
         TypeKind::BYTES => {
-            if ffi::PyBytes_Check(obj) == 0 {
+            // SAFETY: the thread is attached and `obj` is a valid object
+            // (this function's contract).
+            if unsafe { ffi::PyBytes_Check(obj) } == 0 {
                 return Err(ArgFailure::WrongType);
             }
-            let data = ffi::PyBytes_AsString(obj);
-            let len = ffi::PyBytes_Size(obj);
-            // SAFETY: a bytes object's buffer is immutable and lives as long as it.
-            out.write(ArgValue::Bytes(RSlice::from_slice(
-                std::slice::from_raw_parts(data as *const u8, len as usize),
-            )));
+            // SAFETY: `obj` is a bytes object (checked just above), on an
+            // attached thread: its buffer of `PyBytes_Size` bytes is
+            // immutable and lives as long as it, which is for 'a (this
+            // function's contract); `out` is valid for a write.
+            unsafe {
+                let data = ffi::PyBytes_AsString(obj);
+                let len = ffi::PyBytes_Size(obj);
+                out.write(ArgValue::Bytes(RSlice::from_slice(
+                    std::slice::from_raw_parts(data as *const u8, len as usize),
+                )));
+            }
         }
         _ => return Err(ArgFailure::WrongType),
     }
@@ -364,18 +478,29 @@ pub(crate) unsafe fn check_int_layout() {
         if COMPACT_INTS.load(Ordering::Relaxed) {
             return;
         }
-        let info = ffi::PyLong_GetInfo();
+        // SAFETY: the thread is attached (this function's contract).
+        let info = unsafe { ffi::PyLong_GetInfo() };
         if info.is_null() {
-            ffi::PyErr_Clear();
+            // SAFETY: the thread is attached; this clears the error
+            // `PyLong_GetInfo` set.
+            unsafe { ffi::PyErr_Clear() };
             return;
         }
         // sys.int_info is a struct sequence: (bits_per_digit, sizeof_digit, ...).
-        let sizeof_digit = ffi::PyLong_AsLong(ffi::PyTuple_GetItem(info, 1));
-        ffi::Py_DECREF(info);
+        // SAFETY: the thread is attached and `info` is a live tuple (a
+        // struct sequence); `PyTuple_GetItem` checks the index, and
+        // `PyLong_AsLong` takes its borrowed item, or the null it returns
+        // on failure (it then fails too, with an error set).
+        let sizeof_digit = unsafe { ffi::PyLong_AsLong(ffi::PyTuple_GetItem(info, 1)) };
+        // SAFETY: `info` is the new reference `PyLong_GetInfo` returned,
+        // used no more; the thread is attached.
+        unsafe { ffi::Py_DECREF(info) };
         if sizeof_digit == 4 {
             COMPACT_INTS.store(true, Ordering::Relaxed);
         } else {
-            ffi::PyErr_Clear();
+            // SAFETY: the thread is attached; this clears any error the
+            // reads above set.
+            unsafe { ffi::PyErr_Clear() };
         }
     }
 }
@@ -394,11 +519,21 @@ pub(super) unsafe fn compact_int(obj: *mut ffi::PyObject) -> Option<i64> {
     {
         use std::sync::atomic::Ordering;
         // struct _longobject { PyObject_HEAD; uintptr_t lv_tag; digit ob_digit[1]; }
-        let base = (obj as *const u8).add(std::mem::size_of::<ffi::PyObject>());
-        let tag = *(base as *const usize);
+        // SAFETY: `obj` is an int (this function's contract), so from 3.12 a
+        // `_longobject`: `lv_tag` starts right after the object header,
+        // inside the same allocation.
+        let base = unsafe { (obj as *const u8).add(std::mem::size_of::<ffi::PyObject>()) };
+        // SAFETY: `base` is the address of `lv_tag`, a `uintptr_t`, aligned
+        // (the header is pointer-aligned and a whole number of pointers
+        // long); an int is immutable, so no write races with the read.
+        let tag = unsafe { *(base as *const usize) };
         // Compact: fewer than two digits (the digit count is lv_tag >> 3).
         if tag < (2 << 3) && COMPACT_INTS.load(Ordering::Relaxed) {
-            let digit = *(base.add(std::mem::size_of::<usize>()) as *const u32);
+            // SAFETY: every int has at least one digit (`ob_digit[1]`, zero
+            // included), right after `lv_tag`, and COMPACT_INTS (checked just
+            // above) says digits are 4 bytes: a `u32` in bounds and aligned,
+            // immutable as the int is.
+            let digit = unsafe { *(base.add(std::mem::size_of::<usize>()) as *const u32) };
             // The sign is 1 - (lv_tag & 3): 0 positive, 1 zero, 2 negative.
             let sign = 1 - (tag & 3) as i64;
             return Some(sign * digit as i64);

@@ -15,6 +15,11 @@ use crate::{instance, py::errors, sync::critical};
 
 /// Converts `n` positional scalar arguments in place into `storage`; raises
 /// and returns None on failure.
+///
+/// # Safety
+/// The thread is attached, and `args` points at `n` valid objects that the
+/// caller keeps alive for `'a` (a `str` or `bytes` value borrows from its
+/// object).
 #[inline(always)]
 pub(super) unsafe fn convert_positional<'s, 'a>(
     data: &FunctionData,
@@ -25,19 +30,30 @@ pub(super) unsafe fn convert_positional<'s, 'a>(
     let params = data.desc.params.as_slice();
     for i in 0..n {
         // Written in place: no intermediate Option<ArgValue> to copy.
-        if let Err(failure) = to_arg_into(*args.add(i), &params[i].ty, storage[i].as_mut_ptr()) {
-            report_scalar_failure(data, i, *args.add(i), &params[i].ty, failure);
+        if let Err(failure) =
+            // SAFETY: `i < n`, and `args` holds `n` valid objects that
+            // outlive 'a, on an attached thread (this function's contract);
+            // the storage slot is valid for a write.
+            unsafe { to_arg_into(*args.add(i), &params[i].ty, storage[i].as_mut_ptr()) }
+        {
+            // SAFETY: as for `to_arg_into` just above: attached, and
+            // `*args.add(i)` is a valid object.
+            unsafe { report_scalar_failure(data, i, *args.add(i), &params[i].ty, failure) };
             return None;
         }
     }
-    // SAFETY: the first `n` values were written above.
-    Some(std::slice::from_raw_parts(
-        storage.as_ptr() as *const ArgValue<'a>,
-        n,
-    ))
+    // SAFETY: the first `n` values were written above (and `n` is within
+    // `storage`, whose indexing would have panicked otherwise).
+    Some(unsafe { std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'a>, n) })
 }
 
 /// `call` for a simple function whose arguments are all positional.
+///
+/// # Safety
+/// The thread is attached; `data` is a function on the
+/// [`super::CallPath::Scalars`] path (no receiver, scalar parameters and
+/// result), and `args` points at `n` valid objects, one per parameter,
+/// which the caller keeps alive for the call.
 #[inline(always)]
 pub(super) unsafe fn call_positional(
     data: &FunctionData,
@@ -46,13 +62,21 @@ pub(super) unsafe fn call_positional(
     mode: Mode,
 ) -> *mut ffi::PyObject {
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
-    let Some(values) = convert_positional(data, args, n, &mut storage) else {
-        return mismatch(mode);
+    // SAFETY: the thread is attached and `args` holds `n` valid objects the
+    // caller keeps alive for the call (this function's contract).
+    let Some(values) = (unsafe { convert_positional(data, args, n, &mut storage) }) else {
+        // SAFETY: the thread is attached (this function's contract).
+        return unsafe { mismatch(mode) };
     };
-    let outcome = (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut());
+    // SAFETY: the plugin's `CallFn` contract holds: one value per parameter
+    // (`n` of them, this function's contract), each of its scalar kind as
+    // converted above and borrowing only from `args`, which the caller keeps
+    // alive; no receiver and no result slot on this path; attached.
+    let outcome =
+        unsafe { (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut()) };
     // SAFETY: forgotten just below; `finish_in_place` never unwinds after
-    // taking it over.
-    let result = finish_in_place(&outcome);
+    // taking it over. The thread is attached.
+    let result = unsafe { finish_in_place(&outcome) };
     std::mem::forget(outcome);
     result
 }
@@ -65,6 +89,13 @@ pub(super) unsafe fn call_positional(
 /// the result conversion, as on the general path (`spec/THREADING.md`,
 /// "Locks a call takes"). The borrow inside it is still needed: unlocked
 /// `&self` calls on other threads take only their shared borrow.
+///
+/// # Safety
+/// The thread is attached; `data` is a method on the
+/// [`super::CallPath::ScalarMethod`] path (scalar parameters and result);
+/// `slf` is null or an instance of its class (CPython's method descriptor
+/// checks the type), and `args` points at `n` valid objects, one per
+/// parameter; the caller keeps all of them alive for the call.
 #[inline(always)]
 pub(super) unsafe fn call_method_positional<const LOCKED: bool>(
     data: &FunctionData,
@@ -73,57 +104,94 @@ pub(super) unsafe fn call_method_positional<const LOCKED: bool>(
     n: usize,
     mode: Mode,
 ) -> *mut ffi::PyObject {
-    if slf.is_null() || !instance::is_ready(slf) {
-        return raise_uninitialised(data);
+    // SAFETY: `slf`, not null, is an instance of the method's class, so an
+    // oxbind instance (this function's contract).
+    if slf.is_null() || !unsafe { instance::is_ready(slf) } {
+        // SAFETY: the thread is attached (this function's contract).
+        return unsafe { raise_uninitialised(data) };
     }
     let mut slot = critical::SectionSlot::uninit();
     // Ends after the result below is converted (locals drop in reverse).
-    let _section =
-        LOCKED.then(|| critical::lock(&mut slot, crate::instance::borrow::lock_root(slf), None));
+    // SAFETY: the thread is attached and `slf` (hence its root, which it
+    // keeps alive) is a live object the caller keeps alive beyond the
+    // section, which ends before this function returns.
+    let _section = LOCKED.then(|| unsafe {
+        critical::lock(&mut slot, crate::instance::borrow::lock_root(slf), None)
+    });
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
-    let Some(values) = convert_positional(data, args, n, &mut storage) else {
-        return mismatch(mode);
+    // SAFETY: the thread is attached and `args` holds `n` valid objects the
+    // caller keeps alive for the call (this function's contract).
+    let Some(values) = (unsafe { convert_positional(data, args, n, &mut storage) }) else {
+        // SAFETY: the thread is attached (this function's contract).
+        return unsafe { mismatch(mode) };
     };
     let exclusive = data.desc.receiver == Receiver::MUT;
     let mut pending = Pending::new();
-    // SAFETY (of the call): self is borrowed for the call; the values are
-    // scalars converted above.
     let call = || {
-        let outcome = (data.desc.call)(
-            instance::header(slf).value,
-            RSlice::from_slice(values),
-            ptr::null_mut(),
-        );
+        // SAFETY: the plugin's `CallFn` contract holds: self is a ready
+        // instance (checked above), borrowed as its receiver requires for
+        // the call (this closure runs inside `with_one_borrow`), so `this`
+        // is its initialised value; the values are scalars converted above,
+        // one per parameter; no result slot for a scalar result; attached.
+        let outcome = unsafe {
+            (data.desc.call)(
+                instance::header(slf).value,
+                RSlice::from_slice(values),
+                ptr::null_mut(),
+            )
+        };
         // SAFETY: forgotten just below, with nothing between that unwinds.
-        pending.keep(&outcome);
+        unsafe { pending.keep(&outcome) };
         std::mem::forget(outcome);
     };
     // The borrow is released before the outcome is converted: converting
     // may allocate, and a collection may run Python code that uses `self`.
-    match crate::instance::borrow::with_one_borrow(slf, exclusive, call) {
-        Ok(()) => pending.finish(),
+    // SAFETY: `slf` is a ready oxbind instance (checked above) that the
+    // caller keeps alive, on an attached thread (this function's contract).
+    match unsafe { crate::instance::borrow::with_one_borrow(slf, exclusive, call) } {
+        // SAFETY: the thread is attached; `pending` holds the outcome `call`
+        // kept.
+        Ok(()) => unsafe { pending.finish() },
         Err(crate::instance::borrow::BorrowFail::Raised) => ptr::null_mut(),
         Err(crate::instance::borrow::BorrowFail::Busy) => {
-            call_method_after_wait(data, slf, values, exclusive)
+            // SAFETY: `slf` is a ready instance of the method's class that
+            // the caller keeps alive (checked above; this function's
+            // contract); `values` are its scalar arguments, one per
+            // parameter; `exclusive` is true for `&mut self`; attached.
+            unsafe { call_method_after_wait(data, slf, values, exclusive) }
         }
     }
 }
 
 /// RuntimeError for a method called on an instance whose value was never
 /// written (`Counter.__new__(Counter)`); returns NULL.
+///
+/// # Safety
+/// The thread is attached.
 #[cold]
 #[inline(never)]
 pub(super) unsafe fn raise_uninitialised(data: &FunctionData) -> *mut ffi::PyObject {
-    errors::raise(
-        ffi::PyExc_RuntimeError,
-        &format!("{}() called on an uninitialised instance", data.name),
-    );
+    // SAFETY: the thread is attached (this function's contract), and
+    // `PyExc_RuntimeError` is an exception class CPython sets at startup and
+    // never changes.
+    unsafe {
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            &format!("{}() called on an uninitialised instance", data.name),
+        )
+    };
     ptr::null_mut()
 }
 
 /// [`call_method_positional`] when another thread holds a conflicting
 /// borrow of `self`: waits for it (detached), then calls. Out of line, so
 /// that the uncontended path carries none of its state.
+///
+/// # Safety
+/// The thread is attached; `data` is a method with a scalar result; `slf`
+/// is a ready instance of its class that the caller keeps alive; `values`
+/// holds one value per parameter, each of its declared scalar kind; and
+/// `exclusive` is true exactly for a `&mut self` receiver.
 #[cold]
 #[inline(never)]
 pub(super) unsafe fn call_method_after_wait(
@@ -133,22 +201,36 @@ pub(super) unsafe fn call_method_after_wait(
     exclusive: bool,
 ) -> *mut ffi::PyObject {
     let mut waited = crate::instance::borrow::Borrows::default();
-    if crate::instance::borrow::borrow_all(&[(slf, exclusive)], &mut waited).is_err() {
+    // SAFETY: `slf` is a ready oxbind instance the caller keeps alive, on an
+    // attached thread (this function's contract).
+    if unsafe { crate::instance::borrow::borrow_all(&[(slf, exclusive)], &mut waited) }.is_err() {
         return ptr::null_mut();
     }
-    // SAFETY: self is borrowed for the call.
-    let outcome = (data.desc.call)(
-        instance::header(slf).value,
-        RSlice::from_slice(values),
-        ptr::null_mut(),
-    );
+    // SAFETY: the plugin's `CallFn` contract holds: self is borrowed for the
+    // call (exclusively for `&mut self`), so `this` is its initialised value;
+    // the values fit the parameters and the result is a scalar, needing no
+    // slot (this function's contract); attached.
+    let outcome = unsafe {
+        (data.desc.call)(
+            instance::header(slf).value,
+            RSlice::from_slice(values),
+            ptr::null_mut(),
+        )
+    };
     drop(waited);
-    finish_scalar(outcome)
+    // SAFETY: the thread is attached (this function's contract).
+    unsafe { finish_scalar(outcome) }
 }
 
 /// `call` for a `scalar_to_value` function (a constructor from scalars):
 /// the new instance is allocated first and the plugin moves the value into
 /// it; no borrow, no scratch.
+///
+/// # Safety
+/// The thread is attached; `data` is a function on the
+/// [`super::CallPath::ScalarsToValue`] path (no receiver, scalar
+/// parameters, a class result by value), and `args` points at `n` valid
+/// objects, one per parameter, which the caller keeps alive for the call.
 #[inline(always)]
 pub(super) unsafe fn call_scalar_to_value(
     data: &FunctionData,
@@ -157,35 +239,53 @@ pub(super) unsafe fn call_scalar_to_value(
     mode: Mode,
 ) -> *mut ffi::PyObject {
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
-    let Some(values) = convert_positional(data, args, n, &mut storage) else {
-        return mismatch(mode);
+    // SAFETY: the thread is attached and `args` holds `n` valid objects the
+    // caller keeps alive for the call (this function's contract).
+    let Some(values) = (unsafe { convert_positional(data, args, n, &mut storage) }) else {
+        // SAFETY: the thread is attached (this function's contract).
+        return unsafe { mismatch(mode) };
     };
-    let Ok(record) = data.classes[n].get(
-        data.desc.ret.class.expect("checked at load"),
-        data.plugin,
-        &data.name,
-    ) else {
+    // SAFETY: the thread is attached (this function's contract).
+    let Ok(record) = (unsafe {
+        data.classes[n].get(
+            data.desc.ret.class.expect("checked at load"),
+            data.plugin,
+            &data.name,
+        )
+    }) else {
         return ptr::null_mut();
     };
-    let Some(obj) = new_instance(record) else {
+    // SAFETY: the thread is attached (this function's contract).
+    let Some(obj) = (unsafe { new_instance(record) }) else {
         return ptr::null_mut();
     };
-    let slot = instance::header(obj.as_ptr()).value;
-    match (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), slot) {
+    // SAFETY: `obj` is a new instance of `record`'s class, an oxbind class.
+    let slot = unsafe { instance::header(obj.as_ptr()) }.value;
+    // SAFETY: the plugin's `CallFn` contract holds: one scalar value per
+    // parameter (`n` of them), converted above; no receiver; `slot` is the
+    // uninitialised value of a fresh instance of the result's class, whose
+    // record was checked against the plugin's class when resolved; attached.
+    match unsafe { (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), slot) } {
         CallOutcome::Ok(RetValue::Written) => {
             // SAFETY: allocated by this call, not yet handed out.
-            instance::mark_ready(obj.as_ptr());
+            unsafe { instance::mark_ready(obj.as_ptr()) };
             obj.into_raw()
         }
         // The instance was never made ready: dropping it drops no value.
         CallOutcome::Ok(_) => {
-            errors::raise(
-                ffi::PyExc_RuntimeError,
-                &format!("{}() did not write the result it returns", data.name),
-            );
+            // SAFETY: the thread is attached (this function's contract), and
+            // `PyExc_RuntimeError` is an exception class CPython sets at
+            // startup and never changes.
+            unsafe {
+                errors::raise(
+                    ffi::PyExc_RuntimeError,
+                    &format!("{}() did not write the result it returns", data.name),
+                )
+            };
             ptr::null_mut()
         }
-        other => finish_scalar(other),
+        // SAFETY: the thread is attached (this function's contract).
+        other => unsafe { finish_scalar(other) },
     }
 }
 
@@ -195,6 +295,13 @@ pub(super) unsafe fn call_scalar_to_value(
 /// borrows; otherwise it returns `None` having done nothing (no borrow
 /// held, no error set), and the general path takes over: implicit
 /// conversions, waiting for borrows, and the error messages.
+///
+/// # Safety
+/// The thread is attached; `data` is a function on the
+/// [`super::CallPath::Shared`] path; for a method, `slf` is null or an
+/// instance of its class (CPython's method descriptor checks the type);
+/// `args` points at `n` valid objects, one per parameter (`n` is the
+/// parameter count); the caller keeps all of them alive for the call.
 #[inline(always)]
 pub(super) unsafe fn call_shared_positional(
     data: &FunctionData,
@@ -209,36 +316,56 @@ pub(super) unsafe fn call_shared_positional(
     let mut count = 0;
     let has_self = data.desc.receiver != Receiver::NONE;
     if has_self {
-        if slf.is_null() || !instance::is_ready(slf) {
+        // SAFETY: `slf`, not null, is an instance of the method's class, so
+        // an oxbind instance (this function's contract).
+        if slf.is_null() || !unsafe { instance::is_ready(slf) } {
             return None;
         }
         objects[0] = slf;
         count = 1;
     }
     for (i, param) in params.iter().enumerate().take(n) {
-        let obj = *args.add(i);
+        // SAFETY: `i < n`, and `args` holds `n` objects (this function's
+        // contract).
+        let obj = unsafe { *args.add(i) };
         if param.ty.kind == TypeKind::OBJECT {
-            let Ok(record) = data.classes[i].get(
-                param.ty.class.expect("checked at load"),
-                data.plugin,
-                &data.name,
-            ) else {
+            // SAFETY: the thread is attached (this function's contract).
+            let Ok(record) = (unsafe {
+                data.classes[i].get(
+                    param.ty.class.expect("checked at load"),
+                    data.plugin,
+                    &data.name,
+                )
+            }) else {
                 // The class is not loaded: the general path reports it as
                 // the mode requires (an overload of several tries the next).
-                ffi::PyErr_Clear();
+                // SAFETY: the thread is attached; this clears the error
+                // `get` set.
+                unsafe { ffi::PyErr_Clear() };
                 return None;
             };
-            if !instance::is_instance(obj, record) || !instance::is_ready(obj) {
+            // SAFETY: `obj` is a valid object (this function's contract);
+            // `is_ready` reads it only once `is_instance` found it exactly of
+            // `record`'s class, an oxbind class.
+            if !unsafe { instance::is_instance(obj, record) } || !unsafe { instance::is_ready(obj) }
+            {
                 return None;
             }
-            storage[i].write(ArgValue::Object(instance::header(obj).value));
+            // SAFETY: `obj` is a ready oxbind instance (checked just above).
+            storage[i].write(ArgValue::Object(unsafe { instance::header(obj) }.value));
             objects[count] = obj;
             count += 1;
-        } else if let Err(failure) = to_arg_into(obj, &param.ty, storage[i].as_mut_ptr()) {
+            // SAFETY: `obj` is a valid object the caller keeps alive for the
+            // call, on an attached thread (this function's contract); the
+            // storage slot is valid for a write.
+        } else if let Err(failure) = unsafe { to_arg_into(obj, &param.ty, storage[i].as_mut_ptr()) }
+        {
             // The general path converts again and reports the failure as
             // the mode requires (TypeError, NotImplemented, no match).
             if let ArgFailure::Raised = failure {
-                ffi::PyErr_Clear();
+                // SAFETY: the thread is attached; this clears the error the
+                // conversion set.
+                unsafe { ffi::PyErr_Clear() };
             }
             return None;
         }
@@ -246,26 +373,43 @@ pub(super) unsafe fn call_shared_positional(
     let objects = &objects[..count];
     crate::instance::borrow::BorrowSet::with(|set| {
         for &obj in objects {
-            match set.try_add(obj, false) {
+            // SAFETY: each object is a ready oxbind instance (checked above)
+            // that the caller keeps alive, on an attached thread (this
+            // function's contract); there are at most `INLINE_PARAMS + 1`,
+            // within `BorrowSet::CAPACITY` (asserted in `call/mod.rs`).
+            match unsafe { set.try_add(obj, false) } {
                 Ok(()) => {}
                 Err(crate::instance::borrow::BorrowFail::Raised) => return Some(ptr::null_mut()),
                 Err(crate::instance::borrow::BorrowFail::Busy) => return None, // the set releases
             }
         }
-        // SAFETY: the first `n` values were written above; the objects they
-        // point into are borrowed until the set is released, after the
-        // result is converted.
-        let values = std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'_>, n);
+        // SAFETY: the first `n` values were written above (`n` is the
+        // parameter count, this function's contract, so the loop ran `n`
+        // times); the objects they point into are borrowed until the set is
+        // released, after the call.
+        let values =
+            unsafe { std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'_>, n) };
         let this = if has_self {
-            instance::header(slf).value
+            // SAFETY: `slf` is a ready oxbind instance (checked above).
+            unsafe { instance::header(slf) }.value
         } else {
             ptr::null_mut()
         };
-        let outcome = (data.desc.call)(this, RSlice::from_slice(values), ptr::null_mut());
+        // SAFETY: the plugin's `CallFn` contract holds: one value per
+        // parameter, each of its kind (scalars, and the values of ready
+        // instances of each `&T` parameter's class, shared-borrowed in the
+        // set); `this` is self's value, borrowed likewise, or null for a
+        // function; no result slot, the result being a scalar or a `&T`;
+        // attached.
+        let outcome =
+            unsafe { (data.desc.call)(this, RSlice::from_slice(values), ptr::null_mut()) };
         if let Taken::Ref(p) = peek(&outcome) {
             // A `Ref` owns nothing: there is nothing to drop.
             std::mem::forget(outcome);
-            return Some(
+            // SAFETY: the thread is attached (this function's contract), and
+            // the candidates are live oxbind instances the call borrowed,
+            // still held in the set.
+            return Some(unsafe {
                 match data.classes[n].get(
                     data.desc.ret.class.expect("checked at load"),
                     data.plugin,
@@ -275,12 +419,12 @@ pub(super) unsafe fn call_shared_positional(
                         crate::runtime::instance_map::object_for_ref(p, record, objects, &data.name)
                     }
                     Err(()) => ptr::null_mut(),
-                },
-            );
+                }
+            });
         }
         set.release_all();
-        // SAFETY: forgotten just below (see `call_positional`).
-        let result = finish_in_place(&outcome);
+        // SAFETY: forgotten just below (see `call_positional`); attached.
+        let result = unsafe { finish_in_place(&outcome) };
         std::mem::forget(outcome);
         Some(result)
     })
@@ -291,6 +435,11 @@ pub(super) unsafe fn call_shared_positional(
 /// list of objects, and a scalar outcome read where the plugin wrote it.
 /// The same contract: `None`, with nothing held and no error set, hands the
 /// call to the general path.
+///
+/// # Safety
+/// As for [`call_shared_positional`], with `data` on the
+/// [`super::CallPath::SharedOne`] path: exactly one object to borrow, the
+/// receiver or one `&T` argument.
 #[inline(always)]
 pub(super) unsafe fn call_shared_one_positional(
     data: &FunctionData,
@@ -304,41 +453,63 @@ pub(super) unsafe fn call_shared_one_positional(
     // The one object whose value is passed.
     let mut object = ptr::null_mut();
     if has_self {
-        if slf.is_null() || !instance::is_ready(slf) {
+        // SAFETY: `slf`, not null, is an instance of the method's class, so
+        // an oxbind instance (this function's contract).
+        if slf.is_null() || !unsafe { instance::is_ready(slf) } {
             return None;
         }
         object = slf;
     }
     for (i, param) in params.iter().enumerate().take(n) {
-        let obj = *args.add(i);
+        // SAFETY: `i < n`, and `args` holds `n` objects (this function's
+        // contract).
+        let obj = unsafe { *args.add(i) };
         if param.ty.kind == TypeKind::OBJECT {
-            let Ok(record) = data.classes[i].get(
-                param.ty.class.expect("checked at load"),
-                data.plugin,
-                &data.name,
-            ) else {
+            // SAFETY: the thread is attached (this function's contract).
+            let Ok(record) = (unsafe {
+                data.classes[i].get(
+                    param.ty.class.expect("checked at load"),
+                    data.plugin,
+                    &data.name,
+                )
+            }) else {
                 // The class is not loaded: the general path reports it as
                 // the mode requires (an overload of several tries the next).
-                ffi::PyErr_Clear();
+                // SAFETY: the thread is attached; this clears the error
+                // `get` set.
+                unsafe { ffi::PyErr_Clear() };
                 return None;
             };
-            if !instance::is_instance(obj, record) || !instance::is_ready(obj) {
+            // SAFETY: `obj` is a valid object (this function's contract);
+            // `is_ready` reads it only once `is_instance` found it exactly of
+            // `record`'s class, an oxbind class.
+            if !unsafe { instance::is_instance(obj, record) } || !unsafe { instance::is_ready(obj) }
+            {
                 return None;
             }
-            storage[i].write(ArgValue::Object(instance::header(obj).value));
+            // SAFETY: `obj` is a ready oxbind instance (checked just above).
+            storage[i].write(ArgValue::Object(unsafe { instance::header(obj) }.value));
             object = obj;
-        } else if let Err(failure) = to_arg_into(obj, &param.ty, storage[i].as_mut_ptr()) {
+            // SAFETY: `obj` is a valid object the caller keeps alive for the
+            // call, on an attached thread (this function's contract); the
+            // storage slot is valid for a write.
+        } else if let Err(failure) = unsafe { to_arg_into(obj, &param.ty, storage[i].as_mut_ptr()) }
+        {
             // As in `call_shared_positional`: the general path reports it.
             if let ArgFailure::Raised = failure {
-                ffi::PyErr_Clear();
+                // SAFETY: the thread is attached; this clears the error the
+                // conversion set.
+                unsafe { ffi::PyErr_Clear() };
             }
             return None;
         }
     }
-    // SAFETY: the first `n` values were written above.
-    let values = std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'_>, n);
+    // SAFETY: the first `n` values were written above (`n` is the parameter
+    // count, this function's contract, so the loop ran `n` times).
+    let values = unsafe { std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'_>, n) };
     let this = if has_self {
-        instance::header(slf).value
+        // SAFETY: `slf` is a ready oxbind instance (checked above).
+        unsafe { instance::header(slf) }.value
     } else {
         ptr::null_mut()
     };
@@ -347,13 +518,20 @@ pub(super) unsafe fn call_shared_one_positional(
     let call = || {
         // SAFETY: `object` is borrowed until this closure returns; a `&T`
         // result becomes its object before then, as on the several-object
-        // path.
-        let outcome = (data.desc.call)(this, RSlice::from_slice(values), ptr::null_mut());
+        // path. The plugin's `CallFn` contract holds: one value per
+        // parameter, each of its kind (scalars, or the value of the one
+        // ready, borrowed `&T` argument); `this` is self's value (self being
+        // the one object then) or null; no result slot; attached.
+        let outcome =
+            unsafe { (data.desc.call)(this, RSlice::from_slice(values), ptr::null_mut()) };
         // SAFETY: forgotten just below, with nothing between that unwinds.
-        pending.keep(&outcome);
+        unsafe { pending.keep(&outcome) };
         std::mem::forget(outcome);
         if let Taken::Ref(p) = pending.taken {
-            result = Some(
+            // SAFETY: the thread is attached (this function's contract), and
+            // `object` is a live oxbind instance this call borrowed (this
+            // closure runs inside the borrow).
+            result = Some(unsafe {
                 match data.classes[n].get(
                     data.desc.ret.class.expect("checked at load"),
                     data.plugin,
@@ -366,17 +544,22 @@ pub(super) unsafe fn call_shared_one_positional(
                         &data.name,
                     ),
                     Err(()) => ptr::null_mut(),
-                },
-            );
+                }
+            });
         }
     };
-    match crate::instance::borrow::with_one_borrow(object, false, call) {
+    // SAFETY: `object` is a ready oxbind instance (checked above: the
+    // receiver, or the one `&T` argument the path guarantees) that the
+    // caller keeps alive, on an attached thread (this function's contract).
+    match unsafe { crate::instance::borrow::with_one_borrow(object, false, call) } {
         Ok(()) => {}
         Err(crate::instance::borrow::BorrowFail::Raised) => return Some(ptr::null_mut()),
         Err(crate::instance::borrow::BorrowFail::Busy) => return None,
     }
     Some(match result {
         Some(r) => r,
-        None => pending.finish(),
+        // SAFETY: the thread is attached; `pending` holds the outcome `call`
+        // kept.
+        None => unsafe { pending.finish() },
     })
 }

@@ -30,7 +30,9 @@ thread_local! {
 /// temporary instance, or None if no conversion applies.
 ///
 /// # Safety
-/// The thread is attached.
+/// The thread is attached and no oxbind lock is held (a conversion is a
+/// call, which may run Python code); `obj` is a valid object that the
+/// caller keeps alive.
 pub(crate) unsafe fn convert_implicitly(
     obj: *mut ffi::PyObject,
     class: &'static ClassRef,
@@ -41,51 +43,84 @@ pub(crate) unsafe fn convert_implicitly(
     };
     let i = joined.internals;
     for index in 0.. {
-        let Some(conv) = (i.conversion_at())(i.state(), class.key, index) else {
+        // SAFETY: `conversion_at` is the creator's function from the
+        // runtime's published (immutable) internals, called with that
+        // runtime's own `state`, on an attached thread (this function's
+        // contract).
+        let Some(conv) = (unsafe { (i.conversion_at())(i.state(), class.key, index) }) else {
             break;
         };
-        let data = converter_data(conv)?;
+        // SAFETY: the thread is attached (this function's contract).
+        let data = unsafe { converter_data(conv) }?;
         let nparams = conv.params.len();
-        let result = if ffi::PyTuple_Check(obj) != 0
-            && ffi::PyTuple_GET_SIZE(obj) as usize == nparams
-            && nparams != 1
+        // SAFETY: the thread is attached and `obj` is a valid object (this
+        // function's contract); its size is read only once it is known to be
+        // a tuple.
+        let result = if unsafe {
+            ffi::PyTuple_Check(obj) != 0 && ffi::PyTuple_GET_SIZE(obj) as usize == nparams
+        } && nparams != 1
         {
-            let items: Vec<*mut ffi::PyObject> = (0..nparams)
-                .map(|k| ffi::PyTuple_GET_ITEM(obj, k as ffi::Py_ssize_t))
-                .collect();
-            call::dispatch::dispatch(
-                data,
-                ptr::null_mut(),
-                items.as_ptr(),
-                nparams as _,
-                ptr::null_mut(),
-                Mode::Raise,
-            )
+            // SAFETY: `obj` is a tuple of `nparams` items (checked above), on
+            // an attached thread; the borrowed items live as long as `obj`,
+            // which the caller keeps alive (a tuple never changes its items).
+            let items: Vec<*mut ffi::PyObject> = unsafe {
+                (0..nparams)
+                    .map(|k| ffi::PyTuple_GET_ITEM(obj, k as ffi::Py_ssize_t))
+                    .collect()
+            };
+            // SAFETY: the thread is attached and no oxbind lock is held (this
+            // function's contract); `items` holds `nparams` valid objects, all
+            // positional (no `kwnames`), and a conversion has no receiver.
+            unsafe {
+                call::dispatch::dispatch(
+                    data,
+                    ptr::null_mut(),
+                    items.as_ptr(),
+                    nparams as _,
+                    ptr::null_mut(),
+                    Mode::Raise,
+                )
+            }
         } else if nparams == 1 {
             let items = [obj];
-            call::dispatch::dispatch(
-                data,
-                ptr::null_mut(),
-                items.as_ptr(),
-                1,
-                ptr::null_mut(),
-                Mode::Raise,
-            )
+            // SAFETY: the thread is attached and no oxbind lock is held (this
+            // function's contract); `items` holds one valid object, `obj`,
+            // positional (no `kwnames`), and a conversion has no receiver.
+            unsafe {
+                call::dispatch::dispatch(
+                    data,
+                    ptr::null_mut(),
+                    items.as_ptr(),
+                    1,
+                    ptr::null_mut(),
+                    Mode::Raise,
+                )
+            }
         } else {
             continue;
         };
-        match Owned::from_raw(result) {
-            Some(converted) if instance::is_instance(converted.as_ptr(), record) => {
+        // SAFETY: `dispatch` in `Mode::Raise` returns a new reference, which
+        // is ours, or null.
+        match unsafe { Owned::from_raw(result) } {
+            // SAFETY: `converted` is a live object (our strong reference).
+            Some(converted) if unsafe { instance::is_instance(converted.as_ptr(), record) } => {
                 return Ok(Some(converted))
             }
             Some(_) => continue,
             // This conversion does not apply; try the next.
-            None => ffi::PyErr_Clear(),
+            // SAFETY: the thread is attached; this clears the error the
+            // failed conversion set.
+            None => unsafe { ffi::PyErr_Clear() },
         }
     }
     Ok(None)
 }
 
+/// The function data of the implicit conversion `conv`: built on first use
+/// on each thread, then cached (see `CONVERTERS`).
+///
+/// # Safety
+/// The thread is attached.
 pub(crate) unsafe fn converter_data(
     conv: &'static FunctionDesc,
 ) -> Result<&'static FunctionData, ()> {
@@ -100,13 +135,16 @@ pub(crate) unsafe fn converter_data(
         .map(|p| p.default.as_ref().into_option().copied())
         .collect();
     let owner = conv.ret.class.map_or("<conversion>", |c| c.module());
-    let data = call::new_data(
-        conv,
-        defaults,
-        conv.name.as_str().to_owned(),
-        owner,
-        conv.name.as_str(),
-    )?;
+    // SAFETY: the thread is attached (this function's contract).
+    let data = unsafe {
+        call::new_data(
+            conv,
+            defaults,
+            conv.name.as_str().to_owned(),
+            owner,
+            conv.name.as_str(),
+        )
+    }?;
     CONVERTERS.with(|c| c.borrow_mut().insert(key, data));
     Ok(data)
 }

@@ -31,27 +31,46 @@ pub(crate) fn docstring(desc: &FunctionDesc, name: &str) -> String {
     doc
 }
 
+/// Raises OverflowError for parameter `i`, whose argument is out of range
+/// for `ty`.
+///
+/// # Safety
+/// The thread is attached.
 pub(super) unsafe fn raise_overflow(data: &FunctionData, i: usize, ty: &TypeDesc) {
-    errors::raise(
-        ffi::PyExc_OverflowError,
-        &format!(
-            "{}() argument '{}' is out of range for {}",
-            data.name,
-            data.desc.params.as_slice()[i].name.as_str(),
-            ty.rust_name.as_str()
-        ),
-    );
+    // SAFETY: the thread is attached (this function's contract), and
+    // `PyExc_OverflowError` is an exception class CPython sets at startup and
+    // never changes.
+    unsafe {
+        errors::raise(
+            ffi::PyExc_OverflowError,
+            &format!(
+                "{}() argument '{}' is out of range for {}",
+                data.name,
+                data.desc.params.as_slice()[i].name.as_str(),
+                ty.rust_name.as_str()
+            ),
+        )
+    };
 }
 
+/// Raises TypeError for parameter `i`, whose argument `obj` is not of its
+/// type.
+///
+/// # Safety
+/// The thread is attached and `obj` is a valid object.
 pub(super) unsafe fn raise_wrong_type(data: &FunctionData, i: usize, obj: *mut ffi::PyObject) {
     let param = &data.desc.params.as_slice()[i];
-    errors::type_error(&format!(
-        "{}() argument '{}' must be {}, not {}",
-        data.name,
-        param.name.as_str(),
-        expected_name(&param.ty),
-        errors::type_name(obj)
-    ));
+    // SAFETY: the thread is attached and `obj` is a valid object (this
+    // function's contract).
+    unsafe {
+        errors::type_error(&format!(
+            "{}() argument '{}' must be {}, not {}",
+            data.name,
+            param.name.as_str(),
+            expected_name(&param.ty),
+            errors::type_name(obj)
+        ))
+    };
 }
 
 /// How a parameter of type `ty` is described in messages.
@@ -78,14 +97,25 @@ pub(crate) fn expected_name(ty: &TypeDesc) -> String {
 }
 
 /// `'name'` for a keyword in a message.
+///
+/// # Safety
+/// The thread is attached and `key` is a valid object (a keyword name,
+/// normally a `str`; anything else gives `<unprintable>`).
 pub(super) unsafe fn quoted(key: *mut ffi::PyObject) -> String {
     let mut len: ffi::Py_ssize_t = 0;
-    let text = ffi::PyUnicode_AsUTF8AndSize(key, &mut len);
+    // SAFETY: the thread is attached and `key` is a valid object (this
+    // function's contract); `len` is a valid place for the length.
+    let text = unsafe { ffi::PyUnicode_AsUTF8AndSize(key, &mut len) };
     if text.is_null() {
-        ffi::PyErr_Clear();
+        // SAFETY: the thread is attached; this clears the error the failed
+        // conversion set.
+        unsafe { ffi::PyErr_Clear() };
         return "<unprintable>".to_owned();
     }
-    let bytes = std::slice::from_raw_parts(text as *const c_char as *const u8, len as usize);
+    // SAFETY: `text` is not null, so it points at `len` bytes of UTF-8 that
+    // `key` caches and keeps while it lives, which is past this function.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(text as *const c_char as *const u8, len as usize) };
     format!("'{}'", String::from_utf8_lossy(bytes))
 }
 
