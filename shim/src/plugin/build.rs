@@ -658,20 +658,6 @@ unsafe fn set_str_attr(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers() {
-        assert!(is_identifier("greet"));
-        assert!(is_identifier("_x1"));
-        assert!(!is_identifier("1x"));
-        assert!(!is_identifier("a-b"));
-        assert!(!is_identifier(""));
-    }
-}
-
 /// `__oxbind_plugin__`: what `oxbind.plugins()` lists about this plugin.
 ///
 /// # Safety
@@ -730,4 +716,18 @@ unsafe fn set_plugin_info(
         return Err(());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers() {
+        assert!(is_identifier("greet"));
+        assert!(is_identifier("_x1"));
+        assert!(!is_identifier("1x"));
+        assert!(!is_identifier("a-b"));
+        assert!(!is_identifier(""));
+    }
 }

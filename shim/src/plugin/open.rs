@@ -325,46 +325,6 @@ pub fn compatibility_line(v: [u32; 3]) -> (u32, u32) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compatibility_lines_follow_cargo() {
-        assert_eq!(compatibility_line([0, 1, 7]), compatibility_line([0, 1, 0]));
-        assert_ne!(compatibility_line([0, 1, 0]), compatibility_line([0, 2, 0]));
-        assert_eq!(compatibility_line([1, 4, 0]), compatibility_line([1, 0, 3]));
-        assert_ne!(compatibility_line([1, 0, 0]), compatibility_line([2, 0, 0]));
-    }
-
-    #[test]
-    fn brief_keeps_short_text_and_bounds_long_text() {
-        assert_eq!(brief("/tmp/libhello.so"), "/tmp/libhello.so");
-        let exact = "x".repeat(PATH_CHARS);
-        assert_eq!(brief(&exact), exact);
-        let long = format!("/{}/libhello.so", "a".repeat(100_000));
-        let short = brief(&long);
-        assert_eq!(short.chars().count(), PATH_CHARS);
-        assert!(short.starts_with("/aaa") && short.ends_with("aaa/libhello.so"));
-        assert_eq!(short.matches('…').count(), 1);
-        // Multi-byte characters are cut on character boundaries.
-        let wide = "é".repeat(1000);
-        assert_eq!(brief(&wide).chars().count(), PATH_CHARS);
-        assert_eq!(shorten("abcdef", 3), "a…f");
-    }
-
-    #[test]
-    fn special_files_are_refused_before_they_are_opened() {
-        for (path, what) in [("/dev/null", "a character device"), ("/", "a directory")] {
-            match open(Path::new(path)) {
-                Err(LoadError::NotARegularFile(w)) => assert_eq!(w, what),
-                Err(other) => panic!("{path}: {other}"),
-                Ok(_) => panic!("{path} loaded"),
-            }
-        }
-    }
-}
-
 /// The most characters of a path or name a message shows ([`brief`]).
 pub const PATH_CHARS: usize = 200;
 /// The most characters of a reason from elsewhere (the dynamic loader, a
@@ -420,4 +380,44 @@ pub unsafe fn open_detached(path: &Path, failure: &str) -> Result<CheckedPlugin,
         crate::py::errors::import_error(&format!("{failure} {}: {why}", brief(path)), Some(path))
     };
     Err(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compatibility_lines_follow_cargo() {
+        assert_eq!(compatibility_line([0, 1, 7]), compatibility_line([0, 1, 0]));
+        assert_ne!(compatibility_line([0, 1, 0]), compatibility_line([0, 2, 0]));
+        assert_eq!(compatibility_line([1, 4, 0]), compatibility_line([1, 0, 3]));
+        assert_ne!(compatibility_line([1, 0, 0]), compatibility_line([2, 0, 0]));
+    }
+
+    #[test]
+    fn brief_keeps_short_text_and_bounds_long_text() {
+        assert_eq!(brief("/tmp/libhello.so"), "/tmp/libhello.so");
+        let exact = "x".repeat(PATH_CHARS);
+        assert_eq!(brief(&exact), exact);
+        let long = format!("/{}/libhello.so", "a".repeat(100_000));
+        let short = brief(&long);
+        assert_eq!(short.chars().count(), PATH_CHARS);
+        assert!(short.starts_with("/aaa") && short.ends_with("aaa/libhello.so"));
+        assert_eq!(short.matches('…').count(), 1);
+        // Multi-byte characters are cut on character boundaries.
+        let wide = "é".repeat(1000);
+        assert_eq!(brief(&wide).chars().count(), PATH_CHARS);
+        assert_eq!(shorten("abcdef", 3), "a…f");
+    }
+
+    #[test]
+    fn special_files_are_refused_before_they_are_opened() {
+        for (path, what) in [("/dev/null", "a character device"), ("/", "a directory")] {
+            match open(Path::new(path)) {
+                Err(LoadError::NotARegularFile(w)) => assert_eq!(w, what),
+                Err(other) => panic!("{path}: {other}"),
+                Ok(_) => panic!("{path} loaded"),
+            }
+        }
+    }
 }
