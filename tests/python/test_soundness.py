@@ -411,6 +411,28 @@ def test_a_lying_traverse_hook_leaves_borrowed_values_alone():
     assert out.stdout == "[5050]\n0 1\n"
 
 
+def test_classes_that_convert_into_each_other_raise_instead_of_overflowing_the_stack():
+    # Ping converts from Pong and Pong from Ping: an int sent the
+    # conversions round until the stack overflowed (SIGSEGV).
+    out = run("""
+    for arg in (3, "x", None, (1, 2)):
+        try:
+            hostile.ping_value(arg)
+        except RecursionError as e:
+            print("RecursionError", "convert into each other" in str(e))
+    def deep():
+        t = threading.Thread(target=lambda: print(type(catch(lambda: hostile.ping_value(1))).__name__))
+        t.start(); t.join()
+    def catch(f):
+        try:
+            f()
+        except Exception as e:
+            return e
+    deep()
+    """, timeout=60)
+    assert out.stdout == "RecursionError True\n" * 4 + "RecursionError\n"
+
+
 def test_nested_critical_sections_end_in_order():
     out = run("""
     a, b = hostile.Span(1), hostile.Span(2)

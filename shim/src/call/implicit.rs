@@ -1,12 +1,19 @@
-//! Implicit conversions: a constructor a class declares `implicit` turns an
-//! argument of another type (a tuple, say) into an instance for the call.
-//! It runs a call of its own through [`crate::call::dispatch`]: the one place
-//! the call layer recurses, besides type slots.
+//! Implicit conversions: a function a plugin registers (`plugin! {
+//! conversions: [...] }`) turns an argument of another type (a tuple, say)
+//! into an instance for the call. It runs a call of its own through
+//! [`crate::call::dispatch`]: the one place the call layer recurses, besides
+//! type slots. The recursion is bounded: two classes that convert into each
+//! other would otherwise nest conversions until the stack overflows, so a
+//! conversion nested [`MAX_NESTING`] deep raises `RecursionError`.
 //!
 //! Shared state: the per-thread cache of converters holds leaked, immutable
-//! function data.
+//! function data; the nesting depth is per thread.
 
-use std::{cell::RefCell, collections::HashMap, ptr};
+use std::{
+    cell::{Cell, RefCell},
+    collections::HashMap,
+    ptr,
+};
 
 use oxbind_abi::{ArgValue, ClassRef, FunctionDesc};
 use oxbind_internals::TypeRecord_Ref;
@@ -22,6 +29,34 @@ use crate::{
 thread_local! {
     /// Function data of implicit conversions, per converter descriptor.
     static CONVERTERS: RefCell<HashMap<usize, &'static FunctionData>> = RefCell::new(HashMap::new());
+    /// How many implicit conversions this thread is inside.
+    static NESTING: Cell<u32> = const { Cell::new(0) };
+}
+
+/// How deep implicit conversions may nest on one thread. A real conversion
+/// nests once or twice (a tuple to a Point whose converter takes another
+/// class); a loop (A from B, B from A) is refused at this depth, long before
+/// the stack runs out.
+const MAX_NESTING: u32 = 16;
+
+/// Counts one level of nesting for as long as it lives.
+struct Nested;
+
+impl Nested {
+    /// Enters one level, or `None` at [`MAX_NESTING`].
+    fn enter() -> Option<Nested> {
+        let depth = NESTING.with(Cell::get);
+        (depth < MAX_NESTING).then(|| {
+            NESTING.with(|n| n.set(depth + 1));
+            Nested
+        })
+    }
+}
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        NESTING.with(|n| n.set(n.get() - 1));
+    }
 }
 
 /// Tries the implicit conversions registered for `class` on `obj`, in
@@ -40,6 +75,16 @@ pub(crate) unsafe fn convert_implicitly(
 ) -> Result<Option<Owned>, ()> {
     let Some(joined) = crate::runtime::joined() else {
         return Ok(None);
+    };
+    let Some(_nested) = Nested::enter() else {
+        let message = format!(
+            "implicit conversions to {} nest more than {MAX_NESTING} deep: do two classes convert into each other?",
+            class.key.as_str()
+        );
+        // SAFETY: the thread is attached (this function's contract);
+        // `PyExc_RecursionError` is set once by CPython at startup.
+        unsafe { crate::py::errors::raise(ffi::PyExc_RecursionError, &message) };
+        return Err(());
     };
     let i = joined.internals;
     for index in 0.. {
@@ -107,10 +152,26 @@ pub(crate) unsafe fn convert_implicitly(
                 return Ok(Some(converted))
             }
             Some(_) => continue,
-            // This conversion does not apply; try the next.
-            // SAFETY: the thread is attached; this clears the error the
-            // failed conversion set.
-            None => unsafe { ffi::PyErr_Clear() },
+            None => {
+                // An argument error means this conversion does not apply:
+                // clear it and try the next. Anything else (a
+                // RecursionError from nesting too deep, a MemoryError, a
+                // converter's panic) is the caller's error too.
+                // SAFETY: the thread is attached and the failed conversion
+                // set an error; the exception types are set once by CPython
+                // at startup.
+                let applies_not = unsafe {
+                    ffi::PyErr_ExceptionMatches(ffi::PyExc_TypeError) != 0
+                        || ffi::PyErr_ExceptionMatches(ffi::PyExc_ValueError) != 0
+                        || ffi::PyErr_ExceptionMatches(ffi::PyExc_OverflowError) != 0
+                };
+                if !applies_not {
+                    return Err(());
+                }
+                // SAFETY: the thread is attached; this clears the error the
+                // failed conversion set.
+                unsafe { ffi::PyErr_Clear() };
+            }
         }
     }
     Ok(None)
