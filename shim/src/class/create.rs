@@ -256,6 +256,14 @@ pub(crate) unsafe fn publish(prepared: PreparedClass) -> Result<Owned, ()> {
     // with nothing.
     unsafe { (*(ty.as_ptr() as *mut ffi::PyTypeObject)).tp_vectorcall = Some(class_entry(data)) };
     let class = data.desc.class;
+    // Immortal before it is registered: registering makes the type reachable
+    // by other threads (a registry lookup), and immortalizing writes its
+    // refcount fields with plain stores that must race with no other
+    // thread's increment. If another record wins below, this type is never
+    // freed (a rare race between two copies building one class).
+    // SAFETY: `ty` is the type `prepare` created, not yet registered or
+    // handed to anyone: no other thread can reach it. The thread is attached.
+    unsafe { immortalize_type(ty.as_ptr()) };
     // SAFETY: the thread is attached and this copy has joined a runtime
     // (`joined`); `record.py_type` is the type object `prepare` created.
     let winner = unsafe { crate::runtime::registry::register_type(joined, record) };
@@ -265,15 +273,10 @@ pub(crate) unsafe fn publish(prepared: PreparedClass) -> Result<Owned, ()> {
         // record, so its type is a live type object.
         return unsafe { reuse(winner, class, plugin) };
     }
-    // SAFETY: `ty` is the type `prepare` created, registered by this call
-    // just now while its plugin is still loading: the plugin has handed it
-    // to no one, and only a registry lookup could reach it. The thread is
-    // attached.
-    unsafe { immortalize_type(ty.as_ptr()) };
     Ok(ty)
 }
 
-/// Makes a registered type and the descriptors in its dict immortal
+/// Makes a new type and the descriptors in its dict immortal
 /// (free-threaded builds; see `crate::py::refcount::immortalize`).
 ///
 /// # Safety
