@@ -40,6 +40,37 @@ pub use error::{Error, ErrorKind, Result};
 pub use oxbind_abi as abi;
 pub use oxbind_macros::{class, function, methods};
 
+/// Exported functions and methods must be safe: Python code could call an
+/// `unsafe fn` with any arguments, so the macros refuse one.
+///
+/// ```
+/// #[oxbind::function]
+/// pub fn peek(p: usize) -> usize { p }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// /// # Safety
+/// /// `p` is a valid address.
+/// #[oxbind::function]
+/// pub unsafe fn peek(p: usize) -> u8 { unsafe { *(p as *const u8) } }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub struct Cell(usize);
+/// #[oxbind::methods]
+/// impl Cell {
+///     /// # Safety
+///     /// The value is a valid address.
+///     pub unsafe fn peek(&self) -> u8 { unsafe { *(self.0 as *const u8) } }
+/// }
+/// # fn main() {}
+/// ```
+#[doc(hidden)]
+pub mod exports_are_safe {}
+
 /// A Rust struct exposed as a Python class. Implemented by
 /// [`#[oxbind::class]`](macro@class); never by hand.
 ///

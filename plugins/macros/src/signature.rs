@@ -96,13 +96,24 @@ pub(crate) fn derives(attrs: &[Attribute], name: &str) -> bool {
         })
 }
 
-/// Refuses what no exported fn can be: async, generic or variadic. `what`
+/// Refuses what no exported fn can be: async, unsafe, generic or variadic. `what`
 /// names the macro in the message (`#[oxbind::function]`).
 pub(crate) fn check_signature(sig: &syn::Signature, what: &str) -> syn::Result<()> {
     if let Some(t) = &sig.asyncness {
         return Err(syn::Error::new(
             t.span(),
             format!("{what} cannot export an async fn"),
+        ));
+    }
+    // Python code could call it with any arguments: the caller's half of an
+    // `unsafe fn`'s contract would go unchecked (spec/SOUNDNESS.md, 1a).
+    if let Some(t) = &sig.unsafety {
+        return Err(syn::Error::new(
+            t.span(),
+            format!(
+                "{what} cannot export an unsafe fn: Python callers cannot uphold its safety \
+                 contract; export a safe fn that checks its arguments and calls it"
+            ),
         ));
     }
     if !sig.generics.params.is_empty() {
