@@ -372,11 +372,14 @@ mod threads {
     //!   reference the walk takes is dropped after the world restarts.
     //!
     //! What cannot be seen: objects a thread holds only on its evaluation
-    //! stack (a `for` loop's iterator, an argument being built), and what
-    //! threads do between the callback and finalization. So when threads
-    //! were running, the instances of a class that they were seen holding,
-    //! or that outnumber the class's unexplained instances at the callback,
-    //! are listed as "may be held by threads still running", not as leaks.
+    //! stack (a `for` loop's iterator, an argument being built, the
+    //! instance a call is making), and what threads do between the callback
+    //! and finalization. So when threads were running, the instances of a
+    //! class that they were seen holding, that outnumber the class's
+    //! unexplained instances at the callback, or whose live count changed
+    //! while the callback let the other threads run for a few milliseconds
+    //! (they were making and freeing them), are listed as "may be held by
+    //! threads still running", not as leaks.
 
     use std::{
         collections::{HashMap, HashSet},
@@ -401,7 +404,17 @@ mod threads {
         keep_alive: Vec<(String, String)>,
         /// (class key, live count) when the callback ran.
         live_before: Vec<(String, i64)>,
+        /// Classes whose live count changed while the callback let the
+        /// other threads run for a moment: threads still running make and
+        /// free their instances, and may hold some on their evaluation
+        /// stacks, which no walk can see.
+        churning: Vec<String>,
     }
+
+    /// How often, and for how long each time, the callback lets other
+    /// threads run to see which classes they are making instances of.
+    const CHURN_SAMPLES: usize = 5;
+    const CHURN_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
     /// Written once by the callback, read by the report; only ever
     /// `try_lock`ed (the report runs without a thread state).
@@ -512,13 +525,22 @@ mod threads {
             // (`Walk::own`) and released only here, with the world running.
             unsafe { ffi::Py_DECREF(o) };
         }
+        let live_before: Vec<(String, i64)> = before
+            .instances
+            .into_iter()
+            .map(|(k, _, n)| (k, n))
+            .collect();
+        let churning = if threads > 0 {
+            // SAFETY: attached, with no oxbind lock held (this function's
+            // contract); `gather` is the report's gathering function.
+            unsafe { churning(gather, &live_before) }
+        } else {
+            Vec::new()
+        };
         let mut held = Held {
             threads,
-            live_before: before
-                .instances
-                .into_iter()
-                .map(|(k, _, n)| (k, n))
-                .collect(),
+            live_before,
+            churning,
             ..Held::default()
         };
         for (obj, key) in found {
@@ -537,6 +559,37 @@ mod threads {
         if let Some(mut slot) = HELD.try_lock() {
             *slot = Some(held);
         }
+    }
+
+    /// The classes whose live count changes while other threads run: the
+    /// callback waits detached a few times, briefly, and gathers again.
+    ///
+    /// # Safety
+    /// The thread is attached; no oxbind lock is held.
+    unsafe fn churning(gather: fn() -> Leaks, before: &[(String, i64)]) -> Vec<String> {
+        let mut last: HashMap<String, i64> = before.iter().cloned().collect();
+        let mut changed: Vec<String> = Vec::new();
+        for _ in 0..CHURN_SAMPLES {
+            // SAFETY: the thread is attached (this function's contract), and
+            // the closure touches no Python object. This is the finalizing
+            // thread, which always passes the exit gate, so it re-attaches
+            // even once the gate has closed.
+            unsafe { crate::sync::detach::detached(|| std::thread::sleep(CHURN_PAUSE)) };
+            let now: HashMap<String, i64> = gather()
+                .instances
+                .into_iter()
+                .map(|(k, _, n)| (k, n))
+                .collect();
+            for key in last.keys().chain(now.keys()) {
+                let moved =
+                    last.get(key).copied().unwrap_or(0) != now.get(key).copied().unwrap_or(0);
+                if moved && !changed.contains(key) {
+                    changed.push(key.clone());
+                }
+            }
+            last = now;
+        }
+        changed
     }
 
     /// A walk over what other threads' frames reach.
@@ -838,7 +891,8 @@ mod threads {
                 continue;
             }
             let unexplained_before = before.get(key.as_str()).copied().unwrap_or(0) - f;
-            if held.threads > 0 && (f > 0 || rest > unexplained_before) {
+            let churned = held.churning.iter().any(|k| k == &key);
+            if held.threads > 0 && (f > 0 || churned || rest > unexplained_before) {
                 leaks.maybe_held.push((key, owner, rest));
             } else {
                 kept.push((key, owner, rest));
@@ -894,6 +948,20 @@ mod threads {
                     ("b.B".into(), "p 0.1.0".into(), 2)
                 ]
             );
+        }
+
+        #[test]
+        fn classes_running_threads_were_making_may_be_held() {
+            let mut l = leaks(&[("a.A", 2), ("b.B", 1)]);
+            let held = Held {
+                threads: 1,
+                live_before: vec![("a.A".into(), 3), ("b.B".into(), 1)],
+                churning: vec!["a.A".into()],
+                ..Held::default()
+            };
+            apply(&mut l, &held);
+            assert_eq!(l.instances, [("b.B".into(), "p 0.1.0".into(), 1)]);
+            assert_eq!(l.maybe_held, [("a.A".into(), "p 0.1.0".into(), 2)]);
         }
 
         #[test]
