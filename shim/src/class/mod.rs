@@ -4,8 +4,10 @@
 //! - [`create`]: building and registering the type;
 //! - [`construct`]: calling the class;
 //! - [`slots`]: type slots and properties;
-//! - [`lifecycle`]: allocation, deallocation, traverse and clear;
-//! - [`resolve`]: records of classes other plugins own.
+//! - [`lifecycle`]: allocation, deallocation, traverse and clear.
+//!
+//! Records of classes other plugins own are resolved and checked in
+//! `crate::runtime::registry`.
 //!
 //! A class's type is created by the shim copy that loads its plugin. Its
 //! record in the shared registry tells every other copy how instances are

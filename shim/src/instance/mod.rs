@@ -1,6 +1,8 @@
-//! Instances of oxbind classes: their layout, allocation, deallocation,
-//! borrow flags, and the reference wrappers that give interior references
-//! a Python identity.
+//! What every instance of an oxbind class looks like, whichever copy made
+//! it: the layout, readiness, and (in [`borrow`]) the borrow protocol.
+//! Allocation and deallocation are the class's (`crate::class::lifecycle`);
+//! the instance map of reference wrappers is the runtime's
+//! (`crate::runtime::instance_map`).
 //!
 //! Layout of every instance (`spec/ABI.md`, "Instances"):
 //!
