@@ -413,7 +413,11 @@ mod threads {
 
     /// How often, and for how long each time, the callback lets other
     /// threads run to see which classes they are making instances of.
-    const CHURN_SAMPLES: usize = 5;
+    /// Each pause lets some threads on (with the GIL, one at a time), so a
+    /// class they make and free shows a different live count only when the
+    /// number of threads holding one changes: many short samples make
+    /// missing it unlikely (at most 40 ms, once, at exit).
+    const CHURN_SAMPLES: usize = 20;
     const CHURN_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
     /// Written once by the callback, read by the report; only ever

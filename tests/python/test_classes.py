@@ -50,6 +50,33 @@ def test_point_operators(geometry):
         1 + p  # reflected operations are not supported
 
 
+def test_scalar_operands_of_the_wrong_type_give_not_implemented():
+    # Operators taking a scalar run on the fast path for methods on
+    # scalars; before, `Num(3) == "x"` raised TypeError there.
+    code = f"""
+import oxbind
+h = oxbind.load({str(plugin_path("hostile"))!r})
+n = h.Num(3)
+assert (n == 3, n == 4, n + 1, n < 5) == (True, False, 4, True)
+assert (n == "x") is False and (n != "x") is True and (n == None) is False
+for bad in (lambda: n + "x", lambda: n < "x"):
+    try:
+        bad()
+    except TypeError as e:
+        assert "unsupported operand" in str(e) or "not supported between" in str(e), e
+    else:
+        raise AssertionError("no TypeError")
+try:
+    n + 2**70
+except OverflowError:
+    pass
+else:
+    raise AssertionError("no OverflowError")
+print("ok")
+"""
+    assert run_python(code).stdout == "ok\n"
+
+
 def test_mutating_method_changes_the_instance(geometry):
     p = geometry.Point(1, 2)
     assert p.scale(3) is None

@@ -221,12 +221,28 @@ pub(super) const NO_MATCH: *mut ffi::PyObject = ptr::without_provenance_mut(1);
 /// # Safety
 /// The thread is attached.
 pub(super) unsafe fn mismatch(mode: Mode) -> *mut ffi::PyObject {
-    if mode == Mode::Overload {
-        // SAFETY: the thread is attached (this function's contract).
-        unsafe { ffi::PyErr_Clear() };
-        NO_MATCH
-    } else {
-        ptr::null_mut()
+    match mode {
+        Mode::Overload => {
+            // SAFETY: the thread is attached (this function's contract).
+            unsafe { ffi::PyErr_Clear() };
+            NO_MATCH
+        }
+        // A binary operator's other operand is of a type it does not take
+        // (a TypeError; an OverflowError stays): Python then tries the
+        // other operand, and `==` falls back to identity. The general path
+        // does the same for class operands.
+        Mode::NotImplemented
+            // SAFETY: the thread is attached (this function's contract) and
+            // an error is set.
+            if unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_TypeError) } != 0 =>
+        {
+            // SAFETY: as above; `NotImplemented` is a static singleton.
+            unsafe {
+                ffi::PyErr_Clear();
+                ffi::Py_NewRef(ffi::Py_NotImplemented())
+            }
+        }
+        _ => ptr::null_mut(),
     }
 }
 
