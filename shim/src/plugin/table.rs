@@ -279,8 +279,13 @@ unsafe fn names_this_file(module: *mut ffi::PyObject, path: &Path) -> bool {
     // SAFETY: PyUnicode_AsUTF8AndSize succeeded, so `utf8` points at `len`
     // bytes cached in `file`, which is alive until the end of this function.
     let text = unsafe { std::slice::from_raw_parts(utf8 as *const u8, len as usize) };
-    let named = Path::new(std::ffi::OsStr::from_bytes(text));
-    std::fs::canonicalize(named).is_ok_and(|p| p == path)
+    let named = Path::new(std::ffi::OsStr::from_bytes(text)).to_owned();
+    // File I/O runs detached, like the loader's other file checks: a slow
+    // file system must not stall other threads (a stop-the-world pause).
+    // SAFETY: attached (this function's contract); the closure touches no
+    // Python object (`named` is an owned copy of the text).
+    unsafe { crate::sync::detach::detached(|| std::fs::canonicalize(&named)) }
+        .is_ok_and(|p| p == path)
 }
 
 /// The module of the plugin `name`, if it is loaded.
