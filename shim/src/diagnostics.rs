@@ -395,7 +395,7 @@ pub(crate) unsafe fn info_dict(joined: &Joined) -> Result<Owned, ()> {
     // dict, which the internals hold forever; the items are strong
     // references `dict_items` returned.
     let plugins = unsafe {
-        crate::py::containers::dict_items(i.plugins() as *mut ffi::PyObject)
+        crate::sync::containers::dict_items(i.plugins() as *mut ffi::PyObject)
             .iter()
             .filter(|(_, v)| ffi::PyModule_Check(v.as_ptr()) != 0)
             .count()

@@ -160,6 +160,8 @@ unsafe extern "C" fn create(
 unsafe fn create_module(spec: *mut ffi::PyObject, def: &StandaloneDef) -> Result<Owned, ()> {
     // SAFETY: the thread is attached (this function's contract).
     let joined = unsafe { crate::runtime::publish::join(def.name) }?;
+    // SAFETY: attached, with no oxbind lock held (this function's contract).
+    unsafe { crate::leaks::install_if_created() };
     // SAFETY: the thread is attached and `spec` is live (this function's
     // contract).
     let path = unsafe { spec_origin(spec) }?;

@@ -8,16 +8,16 @@
 //! The crate is laid out in layers, bottom to top (`ARCHITECTURE.md` at the
 //! repository root maps every concern to its file):
 //!
-//! - [`py`] and [`sync`]: CPython glue (owned references, exceptions, text,
-//!   containers, the free-threading refcount internals) and the threading
-//!   primitives (the shim's lock, critical sections, waiting detached and
-//!   the exit gate, the handle pool). `py::containers` uses
-//!   `sync::critical`; `sync` uses `py`'s errors and references.
-//! - [`instance`]: the layout every instance shares, and the borrow
-//!   protocol.
-//! - [`runtime`] and [`compat`]: the shared internals (publication, the
-//!   creator's state, the type registry, the instance map) and the
-//!   compatibility checks between copies.
+//! - [`py`]: CPython glue (owned references, exceptions, text, the
+//!   free-threading refcount internals).
+//! - [`sync`]: the threading primitives (the shim's lock, critical
+//!   sections, waiting detached and the exit gate, the handle pool, reading
+//!   containers other threads mutate).
+//! - [`instance`]: the layout every instance shares, the borrow protocol,
+//!   and the live-instance counts.
+//! - [`compat`]: the compatibility checks between copies.
+//! - [`runtime`]: the shared internals (publication, the creator's state,
+//!   the type registry, the instance map).
 //! - [`call`]: one call from Python into a plugin, by the path chosen when
 //!   its function was created.
 //! - [`class`]: the Python types of plugin classes, their slots, and the
@@ -26,18 +26,15 @@
 //!   call layer's only one.
 //! - [`plugin`]: from a file to a module (open, validate and build, the
 //!   plugin table) and the host API plugins call.
-//! - The entry points: [`oxbind_module`] (`PyInit_oxbind`, `oxbind.load`)
-//!   and [`embed`] (a plugin as its own extension module), with
-//!   [`diagnostics`] (`internals_info()` and test hooks) and [`stubs`]
+//! - [`leaks`]: the leak report at exit.
+//! - [`diagnostics`] (`internals_info()` and test hooks) and [`stubs`]
 //!   (`.pyi` rendering).
-//! - [`leaks`]: the leak report at exit, fed by the instance lifecycle's
-//!   counts and the creator's registry.
+//! - The entry points: [`oxbind_module`] (`PyInit_oxbind`, `oxbind.load`)
+//!   and [`embed`] (a plugin as its own extension module).
 //!
-//! Edges against the layering that remain (each is a function call, not a
-//! shared type): `instance::is_ours` compares against
-//! `class::lifecycle::dealloc`; `runtime::instance_map` reads a class's
-//! `get_ref` properties from its `class::ClassData`; the creator installs
-//! [`leaks`]' report, which reads the registry back.
+//! No module names one of a higher layer (`cargo xtask lint` checks it
+//! against `ARCHITECTURE.md`); where a lower layer needs something of a
+//! higher one, the higher one registers it (`instance::register_dealloc`).
 
 pub(crate) mod call;
 pub(crate) mod class;

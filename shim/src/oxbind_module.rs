@@ -135,6 +135,8 @@ unsafe extern "C" fn exec(module: *mut ffi::PyObject) -> c_int {
 unsafe fn exec_inner(module: *mut ffi::PyObject) -> Result<(), ()> {
     // SAFETY: the thread is attached (this function's contract).
     unsafe { crate::runtime::publish::join("oxbind") }?;
+    // SAFETY: attached, with no oxbind lock held (this function's contract).
+    unsafe { crate::leaks::install_if_created() };
     let panic_error = errors::panic_error_type();
     if panic_error.is_null()
         // SAFETY: the thread is attached and `module` is a live module (this
@@ -311,7 +313,7 @@ unsafe fn search_dirs() -> Vec<PathBuf> {
     // strong reference held above.
     if !sys_path.is_null() && unsafe { ffi::PyList_Check(sys_path) } != 0 {
         // SAFETY: as above: attached, and `sys_path` is a live list (checked).
-        if let Ok(items) = unsafe { crate::py::containers::list_items(sys_path) } {
+        if let Ok(items) = unsafe { crate::sync::containers::list_items(sys_path) } {
             for item in items {
                 // SAFETY: the thread is attached and `item` is a strong
                 // reference that `list_items` returned.
@@ -531,7 +533,7 @@ unsafe fn plugins_inner() -> Result<Owned, ()> {
     let mut infos: Vec<(String, Owned)> = Vec::new();
     // SAFETY: the thread is attached (this function's contract), and `dict`
     // is the joined runtime's plugin dict, which the internals hold forever.
-    for (_, value) in unsafe { crate::py::containers::dict_items(dict) } {
+    for (_, value) in unsafe { crate::sync::containers::dict_items(dict) } {
         // SAFETY: the thread is attached and `value` is a strong reference
         // that `dict_items` returned.
         if unsafe { ffi::PyModule_Check(value.as_ptr()) } == 0 {

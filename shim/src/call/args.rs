@@ -16,7 +16,7 @@ use pyo3_ffi as ffi;
 use super::general::{Mismatch, Scratch};
 use super::signature::{expected_name, raise_overflow, raise_wrong_type};
 use super::FunctionData;
-use crate::{instance, py::containers, py::errors, py::owned::Owned};
+use crate::{instance, py::errors, py::owned::Owned, sync::containers};
 
 /// Raises the error for a scalar argument that failed to convert.
 ///
@@ -230,8 +230,7 @@ pub(super) unsafe fn convert_object<'a>(
 ) -> Result<ArgValue<'a>, Mismatch> {
     let class = ty.class.expect("checked at load");
     // SAFETY: the thread is attached (this function's contract).
-    let record = unsafe { data.classes[i].get(class, data.plugin, &data.name) }
-        .map_err(|()| Mismatch::Raised)?;
+    let record = unsafe { data.record(i, class) }.map_err(|()| Mismatch::Raised)?;
     // SAFETY: `obj` is a valid object (this function's contract).
     let target = if unsafe { instance::is_instance(obj, record) } {
         obj

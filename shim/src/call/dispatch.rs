@@ -202,31 +202,19 @@ pub(super) unsafe fn dispatch_general(
     // and there is one slot and one value per parameter.
     unsafe {
         guarded(data, ptr::null_mut(), || {
+            let run = |slots: &mut [*mut ffi::PyObject], values: &mut [ArgValue<'_>]| {
+                call(data, slf, args, nargs, kwnames, slots, values, mode)
+            };
+            // One slot and one value per parameter, on the stack for up to
+            // `INLINE_PARAMS` of them.
             if nparams <= INLINE_PARAMS {
                 let mut slots = [ptr::null_mut(); INLINE_PARAMS];
                 let mut values = [ArgValue::None; INLINE_PARAMS];
-                call(
-                    data,
-                    slf,
-                    args,
-                    nargs,
-                    kwnames,
-                    &mut slots[..nparams],
-                    &mut values[..nparams],
-                    mode,
-                )
+                run(&mut slots[..nparams], &mut values[..nparams])
             } else {
-                let mut slots = vec![ptr::null_mut(); nparams];
-                let mut values = vec![ArgValue::None; nparams];
-                call(
-                    data,
-                    slf,
-                    args,
-                    nargs,
-                    kwnames,
-                    &mut slots,
-                    &mut values,
-                    mode,
+                run(
+                    &mut vec![ptr::null_mut(); nparams],
+                    &mut vec![ArgValue::None; nparams],
                 )
             }
         })

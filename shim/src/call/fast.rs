@@ -246,13 +246,7 @@ pub(super) unsafe fn call_scalar_to_value(
         return unsafe { mismatch(mode) };
     };
     // SAFETY: the thread is attached (this function's contract).
-    let Ok(record) = (unsafe {
-        data.classes[n].get(
-            data.desc.ret.class.expect("checked at load"),
-            data.plugin,
-            &data.name,
-        )
-    }) else {
+    let Ok(record) = (unsafe { data.result_record() }) else {
         return ptr::null_mut();
     };
     // SAFETY: the thread is attached (this function's contract).
@@ -289,6 +283,117 @@ pub(super) unsafe fn call_scalar_to_value(
     }
 }
 
+/// Gathers the arguments of a call on a shared path
+/// ([`super::CallPath::Shared`], [`super::CallPath::SharedOne`]) into
+/// `storage`, with no side effect: each object argument must be an exact,
+/// ready instance of its class, and the receiver (for a method) ready.
+/// `object` is called with each object whose value is passed, the receiver
+/// first. `None` (no error set) hands the call to the general path, which
+/// converts again and reports what did not fit as the mode requires
+/// (TypeError, NotImplemented, no match, or the next overload).
+///
+/// # Safety
+/// As for [`call_shared_positional`]; `'a` does not outlive the caller's
+/// hold on the arguments.
+#[inline(always)]
+unsafe fn gather_shared<'s, 'a>(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    n: usize,
+    storage: &'s mut [std::mem::MaybeUninit<ArgValue<'a>>; INLINE_PARAMS],
+    mut object: impl FnMut(*mut ffi::PyObject),
+) -> Option<&'s [ArgValue<'a>]> {
+    if data.desc.receiver != Receiver::NONE {
+        // SAFETY: `slf`, not null, is an instance of the method's class, so
+        // an oxbind instance (this function's contract).
+        if slf.is_null() || !unsafe { instance::is_ready(slf) } {
+            return None;
+        }
+        object(slf);
+    }
+    for (i, param) in data.desc.params.as_slice().iter().enumerate().take(n) {
+        // SAFETY: `i < n`, and `args` holds `n` objects (this function's
+        // contract).
+        let obj = unsafe { *args.add(i) };
+        if param.ty.kind == TypeKind::OBJECT {
+            // SAFETY: the thread is attached (this function's contract).
+            let Ok(record) = (unsafe { data.record(i, param.ty.class.expect("checked at load")) })
+            else {
+                // SAFETY: the thread is attached; this clears the error
+                // `record` set (the class is not loaded).
+                unsafe { ffi::PyErr_Clear() };
+                return None;
+            };
+            // SAFETY: `obj` is a valid object (this function's contract);
+            // `is_ready` reads it only once `is_instance` found it exactly of
+            // `record`'s class, an oxbind class.
+            if !unsafe { instance::is_instance(obj, record) } || !unsafe { instance::is_ready(obj) }
+            {
+                return None;
+            }
+            // SAFETY: `obj` is a ready oxbind instance (checked just above).
+            storage[i].write(ArgValue::Object(unsafe { instance::header(obj) }.value));
+            object(obj);
+            // SAFETY: `obj` is a valid object the caller keeps alive for the
+            // call, on an attached thread (this function's contract); the
+            // storage slot is valid for a write.
+        } else if let Err(failure) = unsafe { to_arg_into(obj, &param.ty, storage[i].as_mut_ptr()) }
+        {
+            if let ArgFailure::Raised = failure {
+                // SAFETY: the thread is attached; this clears the error the
+                // conversion set.
+                unsafe { ffi::PyErr_Clear() };
+            }
+            return None;
+        }
+    }
+    // SAFETY: the first `n` values were written above (`n` is the parameter
+    // count, this function's contract, so the loop ran `n` times).
+    Some(unsafe { std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'a>, n) })
+}
+
+/// The value a method's receiver passes: self's value, or null for a
+/// function.
+///
+/// # Safety
+/// For a method, `slf` is a ready oxbind instance (checked by
+/// [`gather_shared`]).
+#[inline(always)]
+unsafe fn receiver_value(data: &FunctionData, slf: *mut ffi::PyObject) -> *mut std::ffi::c_void {
+    if data.desc.receiver != Receiver::NONE {
+        // SAFETY: `slf` is a ready oxbind instance (this function's
+        // contract).
+        unsafe { instance::header(slf) }.value
+    } else {
+        ptr::null_mut()
+    }
+}
+
+/// The object a `&T` result stands for, among the instances the call
+/// borrowed (`candidates`); null with the error set if it is none of them,
+/// or the result's class cannot be resolved.
+///
+/// # Safety
+/// The thread is attached, and the candidates are live oxbind instances the
+/// call borrowed, still borrowed.
+#[inline(always)]
+unsafe fn ref_result(
+    data: &FunctionData,
+    p: *const std::ffi::c_void,
+    candidates: &[*mut ffi::PyObject],
+) -> *mut ffi::PyObject {
+    // SAFETY: the thread is attached (this function's contract).
+    match unsafe { data.result_record() } {
+        // SAFETY: attached, and the candidates are live, borrowed instances
+        // (this function's contract).
+        Ok(record) => unsafe {
+            crate::runtime::instance_map::object_for_ref(p, record, candidates, &data.name)
+        },
+        Err(()) => ptr::null_mut(),
+    }
+}
+
 /// `call` for a `shared_only` function or method, all arguments given
 /// positionally. Each object argument must be an exact, ready instance of
 /// its class, and every borrow must be free of other threads' exclusive
@@ -309,92 +414,33 @@ pub(super) unsafe fn call_shared_positional(
     args: *const *mut ffi::PyObject,
     n: usize,
 ) -> Option<*mut ffi::PyObject> {
-    let params = data.desc.params.as_slice();
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
     // The objects whose values are passed: the receiver first, if any.
     let mut objects = [ptr::null_mut(); INLINE_PARAMS + 1];
     let mut count = 0;
-    let has_self = data.desc.receiver != Receiver::NONE;
-    if has_self {
-        // SAFETY: `slf`, not null, is an instance of the method's class, so
-        // an oxbind instance (this function's contract).
-        if slf.is_null() || !unsafe { instance::is_ready(slf) } {
-            return None;
-        }
-        objects[0] = slf;
-        count = 1;
-    }
-    for (i, param) in params.iter().enumerate().take(n) {
-        // SAFETY: `i < n`, and `args` holds `n` objects (this function's
-        // contract).
-        let obj = unsafe { *args.add(i) };
-        if param.ty.kind == TypeKind::OBJECT {
-            // SAFETY: the thread is attached (this function's contract).
-            let Ok(record) = (unsafe {
-                data.classes[i].get(
-                    param.ty.class.expect("checked at load"),
-                    data.plugin,
-                    &data.name,
-                )
-            }) else {
-                // The class is not loaded: the general path reports it as
-                // the mode requires (an overload of several tries the next).
-                // SAFETY: the thread is attached; this clears the error
-                // `get` set.
-                unsafe { ffi::PyErr_Clear() };
-                return None;
-            };
-            // SAFETY: `obj` is a valid object (this function's contract);
-            // `is_ready` reads it only once `is_instance` found it exactly of
-            // `record`'s class, an oxbind class.
-            if !unsafe { instance::is_instance(obj, record) } || !unsafe { instance::is_ready(obj) }
-            {
-                return None;
-            }
-            // SAFETY: `obj` is a ready oxbind instance (checked just above).
-            storage[i].write(ArgValue::Object(unsafe { instance::header(obj) }.value));
+    // SAFETY: this function's contract is `gather_shared`'s.
+    let values = unsafe {
+        gather_shared(data, slf, args, n, &mut storage, |obj| {
             objects[count] = obj;
             count += 1;
-            // SAFETY: `obj` is a valid object the caller keeps alive for the
-            // call, on an attached thread (this function's contract); the
-            // storage slot is valid for a write.
-        } else if let Err(failure) = unsafe { to_arg_into(obj, &param.ty, storage[i].as_mut_ptr()) }
-        {
-            // The general path converts again and reports the failure as
-            // the mode requires (TypeError, NotImplemented, no match).
-            if let ArgFailure::Raised = failure {
-                // SAFETY: the thread is attached; this clears the error the
-                // conversion set.
-                unsafe { ffi::PyErr_Clear() };
-            }
-            return None;
-        }
-    }
+        })
+    }?;
     let objects = &objects[..count];
     crate::instance::borrow::BorrowSet::with(|set| {
         for &obj in objects {
-            // SAFETY: each object is a ready oxbind instance (checked above)
-            // that the caller keeps alive, on an attached thread (this
-            // function's contract); there are at most `INLINE_PARAMS + 1`,
-            // within `BorrowSet::CAPACITY` (asserted in `call/mod.rs`).
+            // SAFETY: each object is a ready oxbind instance (checked by
+            // `gather_shared`) that the caller keeps alive, on an attached
+            // thread (this function's contract); there are at most
+            // `INLINE_PARAMS + 1`, within `BorrowSet::CAPACITY` (asserted in
+            // `call/mod.rs`).
             match unsafe { set.try_add(obj, false) } {
                 Ok(()) => {}
                 Err(crate::instance::borrow::BorrowFail::Raised) => return Some(ptr::null_mut()),
                 Err(crate::instance::borrow::BorrowFail::Busy) => return None, // the set releases
             }
         }
-        // SAFETY: the first `n` values were written above (`n` is the
-        // parameter count, this function's contract, so the loop ran `n`
-        // times); the objects they point into are borrowed until the set is
-        // released, after the call.
-        let values =
-            unsafe { std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'_>, n) };
-        let this = if has_self {
-            // SAFETY: `slf` is a ready oxbind instance (checked above).
-            unsafe { instance::header(slf) }.value
-        } else {
-            ptr::null_mut()
-        };
+        // SAFETY: `slf` was checked by `gather_shared`.
+        let this = unsafe { receiver_value(data, slf) };
         // SAFETY: the plugin's `CallFn` contract holds: one value per
         // parameter, each of its kind (scalars, and the values of ready
         // instances of each `&T` parameter's class, shared-borrowed in the
@@ -406,21 +452,9 @@ pub(super) unsafe fn call_shared_positional(
         if let Taken::Ref(p) = peek(&outcome) {
             // A `Ref` owns nothing: there is nothing to drop.
             std::mem::forget(outcome);
-            // SAFETY: the thread is attached (this function's contract), and
-            // the candidates are live oxbind instances the call borrowed,
-            // still held in the set.
-            return Some(unsafe {
-                match data.classes[n].get(
-                    data.desc.ret.class.expect("checked at load"),
-                    data.plugin,
-                    &data.name,
-                ) {
-                    Ok(record) => {
-                        crate::runtime::instance_map::object_for_ref(p, record, objects, &data.name)
-                    }
-                    Err(()) => ptr::null_mut(),
-                }
-            });
+            // SAFETY: attached (this function's contract); the objects are
+            // live oxbind instances the call borrowed, still held in the set.
+            return Some(unsafe { ref_result(data, p, objects) });
         }
         set.release_all();
         // SAFETY: forgotten just below (see `call_positional`); attached.
@@ -447,72 +481,13 @@ pub(super) unsafe fn call_shared_one_positional(
     args: *const *mut ffi::PyObject,
     n: usize,
 ) -> Option<*mut ffi::PyObject> {
-    let params = data.desc.params.as_slice();
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
-    let has_self = data.desc.receiver != Receiver::NONE;
     // The one object whose value is passed.
     let mut object = ptr::null_mut();
-    if has_self {
-        // SAFETY: `slf`, not null, is an instance of the method's class, so
-        // an oxbind instance (this function's contract).
-        if slf.is_null() || !unsafe { instance::is_ready(slf) } {
-            return None;
-        }
-        object = slf;
-    }
-    for (i, param) in params.iter().enumerate().take(n) {
-        // SAFETY: `i < n`, and `args` holds `n` objects (this function's
-        // contract).
-        let obj = unsafe { *args.add(i) };
-        if param.ty.kind == TypeKind::OBJECT {
-            // SAFETY: the thread is attached (this function's contract).
-            let Ok(record) = (unsafe {
-                data.classes[i].get(
-                    param.ty.class.expect("checked at load"),
-                    data.plugin,
-                    &data.name,
-                )
-            }) else {
-                // The class is not loaded: the general path reports it as
-                // the mode requires (an overload of several tries the next).
-                // SAFETY: the thread is attached; this clears the error
-                // `get` set.
-                unsafe { ffi::PyErr_Clear() };
-                return None;
-            };
-            // SAFETY: `obj` is a valid object (this function's contract);
-            // `is_ready` reads it only once `is_instance` found it exactly of
-            // `record`'s class, an oxbind class.
-            if !unsafe { instance::is_instance(obj, record) } || !unsafe { instance::is_ready(obj) }
-            {
-                return None;
-            }
-            // SAFETY: `obj` is a ready oxbind instance (checked just above).
-            storage[i].write(ArgValue::Object(unsafe { instance::header(obj) }.value));
-            object = obj;
-            // SAFETY: `obj` is a valid object the caller keeps alive for the
-            // call, on an attached thread (this function's contract); the
-            // storage slot is valid for a write.
-        } else if let Err(failure) = unsafe { to_arg_into(obj, &param.ty, storage[i].as_mut_ptr()) }
-        {
-            // As in `call_shared_positional`: the general path reports it.
-            if let ArgFailure::Raised = failure {
-                // SAFETY: the thread is attached; this clears the error the
-                // conversion set.
-                unsafe { ffi::PyErr_Clear() };
-            }
-            return None;
-        }
-    }
-    // SAFETY: the first `n` values were written above (`n` is the parameter
-    // count, this function's contract, so the loop ran `n` times).
-    let values = unsafe { std::slice::from_raw_parts(storage.as_ptr() as *const ArgValue<'_>, n) };
-    let this = if has_self {
-        // SAFETY: `slf` is a ready oxbind instance (checked above).
-        unsafe { instance::header(slf) }.value
-    } else {
-        ptr::null_mut()
-    };
+    // SAFETY: this function's contract is `gather_shared`'s.
+    let values = unsafe { gather_shared(data, slf, args, n, &mut storage, |obj| object = obj) }?;
+    // SAFETY: `slf` was checked by `gather_shared`.
+    let this = unsafe { receiver_value(data, slf) };
     let mut pending = Pending::new();
     let mut result = None;
     let call = || {
@@ -528,29 +503,16 @@ pub(super) unsafe fn call_shared_one_positional(
         unsafe { pending.keep(&outcome) };
         std::mem::forget(outcome);
         if let Taken::Ref(p) = pending.taken {
-            // SAFETY: the thread is attached (this function's contract), and
-            // `object` is a live oxbind instance this call borrowed (this
-            // closure runs inside the borrow).
-            result = Some(unsafe {
-                match data.classes[n].get(
-                    data.desc.ret.class.expect("checked at load"),
-                    data.plugin,
-                    &data.name,
-                ) {
-                    Ok(record) => crate::runtime::instance_map::object_for_ref(
-                        p,
-                        record,
-                        &[object],
-                        &data.name,
-                    ),
-                    Err(()) => ptr::null_mut(),
-                }
-            });
+            // SAFETY: attached (this function's contract), and `object` is a
+            // live oxbind instance this call borrowed (this closure runs
+            // inside the borrow).
+            result = Some(unsafe { ref_result(data, p, &[object]) });
         }
     };
-    // SAFETY: `object` is a ready oxbind instance (checked above: the
-    // receiver, or the one `&T` argument the path guarantees) that the
-    // caller keeps alive, on an attached thread (this function's contract).
+    // SAFETY: `object` is a ready oxbind instance (checked by
+    // `gather_shared`: the receiver, or the one `&T` argument the path
+    // guarantees) that the caller keeps alive, on an attached thread (this
+    // function's contract).
     match unsafe { crate::instance::borrow::with_one_borrow(object, false, call) } {
         Ok(()) => {}
         Err(crate::instance::borrow::BorrowFail::Raised) => return Some(ptr::null_mut()),

@@ -162,13 +162,7 @@ pub(super) unsafe fn call<'a>(
     let mut ret_slot = ptr::null_mut();
     if ret.kind == TypeKind::OBJECT && ret.passing == Passing::VALUE {
         // SAFETY: the thread is attached (this function's contract).
-        let Ok(record) = (unsafe {
-            data.classes[params.len()].get(
-                ret.class.expect("checked at load"),
-                data.plugin,
-                &data.name,
-            )
-        }) else {
+        let Ok(record) = (unsafe { data.result_record() }) else {
             return ptr::null_mut();
         };
         // SAFETY: the thread is attached; `record` was just resolved, so it
@@ -207,13 +201,7 @@ pub(super) unsafe fn call<'a>(
         },
         CallOutcome::Ok(RetValue::Ref(p)) => {
             // SAFETY: the thread is attached (this function's contract).
-            match unsafe {
-                data.classes[params.len()].get(
-                    ret.class.expect("checked at load"),
-                    data.plugin,
-                    &data.name,
-                )
-            } {
+            match unsafe { data.result_record() } {
                 Ok(record) => {
                     let mut candidates: SmallVec<[*mut ffi::PyObject; 5]> = SmallVec::new();
                     if !slf.is_null() && data.desc.receiver != Receiver::NONE {
@@ -311,13 +299,7 @@ pub(super) unsafe fn list_result(
     let item_ty = data.desc.ret.item.expect("validated");
     let record = if item_ty.kind == TypeKind::OBJECT {
         // SAFETY: the thread is attached (this function's contract).
-        match unsafe {
-            data.classes[data.desc.params.len()].get(
-                item_ty.class.expect("validated"),
-                data.plugin,
-                &data.name,
-            )
-        } {
+        match unsafe { data.record(data.desc.params.len(), item_ty.class.expect("validated")) } {
             Ok(r) => Some(r),
             Err(()) => return ptr::null_mut(),
         }

@@ -111,6 +111,37 @@ pub(crate) struct FunctionData {
     pub(super) ml_doc: CString,
 }
 
+impl FunctionData {
+    /// The record of `class`, the class of parameter `i` or, for `i` equal
+    /// to the parameter count, of the result (or the result's items):
+    /// resolved and checked on first use, then kept. Err with TypeError set
+    /// if the owner is not loaded or the layouts differ.
+    ///
+    /// # Safety
+    /// The thread is attached.
+    #[inline(always)]
+    pub(super) unsafe fn record(
+        &self,
+        i: usize,
+        class: &'static ClassRef,
+    ) -> Result<TypeRecord_Ref, ()> {
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe { self.classes[i].get(class, self.plugin, &self.name) }
+    }
+
+    /// The record of the class the function returns (by value or as a
+    /// `&T`), as [`FunctionData::record`].
+    ///
+    /// # Safety
+    /// The thread is attached.
+    #[inline(always)]
+    pub(super) unsafe fn result_record(&self) -> Result<TypeRecord_Ref, ()> {
+        let class = self.desc.ret.class.expect("checked at load");
+        // SAFETY: the thread is attached (this function's contract).
+        unsafe { self.record(self.desc.params.len(), class) }
+    }
+}
+
 /// How calls to one function run, chosen once when its data is built
 /// ([`new_data`]), as nanobind chooses `call_complexity` in `nb_func_new`.
 /// A positional call (no keywords, every parameter given, at most

@@ -98,7 +98,7 @@ pub(crate) unsafe fn prepare(
 
     let data: &'static ClassData = Box::leak(Box::new(ClassData {
         desc,
-        leak_index: crate::leaks::new_class_index(),
+        leak_index: crate::instance::counts::new_class_index(),
         gc: functions.gc,
         ctor: functions.ctor,
         slots,
@@ -107,6 +107,7 @@ pub(crate) unsafe fn prepare(
     let doc = class_doc(desc, functions.ctor);
     let c_doc: &'static CString = Box::leak(Box::new(errors::c_string(&doc)));
     let c_name: &'static CString = Box::leak(Box::new(errors::c_string(class.key.as_str())));
+    crate::instance::register_dealloc(crate::class::lifecycle::dealloc);
     let mut type_slots: Vec<ffi::PyType_Slot> = vec![
         slot(ffi::Py_tp_new, class_new as *mut c_void),
         slot(

@@ -140,7 +140,7 @@ pub(crate) unsafe extern "C" fn slot_clear(obj: *mut ffi::PyObject) -> c_int {
 pub(crate) unsafe extern "C" fn live_instances(record: TypeRecord_Ref) -> i64 {
     // SAFETY: this copy created the record, so its class data is ours.
     let class = unsafe { &*(record.class_data() as *const ClassData) };
-    crate::leaks::live(class.leak_index).unwrap_or(0)
+    crate::instance::counts::live(class.leak_index).unwrap_or(0)
 }
 
 /// `TypeRecord::new_instance` of classes this copy creates: an instance with
@@ -165,7 +165,7 @@ pub(crate) unsafe extern "C" fn new_instance(record: TypeRecord_Ref) -> *mut c_v
     // SAFETY: this copy created the record (`new_instance` is its own), so
     // the class data is ours.
     let class = unsafe { &*(record.class_data() as *const ClassData) };
-    crate::leaks::count(class.leak_index, 1);
+    crate::instance::counts::count(class.leak_index, 1);
     // SAFETY: `obj` was just allocated as an instance of the class, and no
     // other thread has seen it: this is the only reference to its header.
     let h = unsafe { header_mut(obj) };
@@ -305,7 +305,7 @@ pub(crate) unsafe fn dealloc_now(obj: *mut ffi::PyObject) {
     }
     // SAFETY: `dealloc` is the tp_dealloc of classes this copy created.
     let class = unsafe { &*(record.class_data() as *const ClassData) };
-    crate::leaks::count(class.leak_index, -1);
+    crate::instance::counts::count(class.leak_index, -1);
     let owner = h.owner as *mut ffi::PyObject;
     // SAFETY: `obj` is dead (refcount zero, value dropped, nothing uses it
     // after this: the contract) and allocated by its type's allocator, so

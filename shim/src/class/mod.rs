@@ -33,7 +33,10 @@ pub(crate) mod create;
 pub(crate) mod lifecycle;
 pub(crate) mod slots;
 
-/// Everything this copy knows about a class it created.
+/// Everything this copy knows about a class it created. `#[repr(C)]` with
+/// `desc` first: the instance layer reads it there
+/// ([`crate::instance::class_desc`]) without knowing this type.
+#[repr(C)]
 pub(crate) struct ClassData {
     pub(crate) desc: &'static ClassDesc,
     /// This class's index in the per-thread live-instance counts
@@ -44,6 +47,8 @@ pub(crate) struct ClassData {
     pub(crate) ctor: Option<&'static FunctionData>,
     pub(crate) slots: [Option<&'static FunctionData>; SlotKind::MAX.0 as usize + 1],
 }
+
+const _: () = assert!(std::mem::offset_of!(ClassData, desc) == 0);
 
 pub(crate) struct PropertyData {
     pub(crate) get: &'static FunctionData,

@@ -2,7 +2,10 @@
 //! it: the layout, readiness, and (in [`borrow`]) the borrow protocol.
 //! Allocation and deallocation are the class's (`crate::class::lifecycle`);
 //! the instance map of reference wrappers is the runtime's
-//! (`crate::runtime::instance_map`).
+//! (`crate::runtime::instance_map`). This layer knows nothing of either:
+//! the class layer registers its `tp_dealloc` here ([`register_dealloc`]),
+//! which is how [`is_ours`] recognises this copy's instances, and its class
+//! data starts with the class's descriptor ([`class_desc`]).
 //!
 //! Layout of every instance (`spec/ABI.md`, "Instances"):
 //!
@@ -22,15 +25,21 @@
 //! Borrow flags live in the header of the *root* owner: borrowing a wrapper
 //! borrows the instance whose value it points into.
 
-use std::{ffi::c_void, mem::size_of, sync::atomic::Ordering};
+use std::{
+    ffi::c_void,
+    mem::size_of,
+    ptr,
+    sync::atomic::{AtomicPtr, Ordering},
+};
 
+use oxbind_abi::ClassDesc;
 use oxbind_internals::{instance_flags, InstanceHeader, TypeRecord_Ref};
 use pyo3_ffi as ffi;
 
-use crate::class::lifecycle::dealloc;
 use crate::instance::borrow::try_acquire;
 
 pub(crate) mod borrow;
+pub(crate) mod counts;
 
 /// Offset of the [`InstanceHeader`] in every instance.
 pub(crate) const HEADER_OFFSET: usize = size_of::<ffi::PyObject>();
@@ -145,8 +154,20 @@ pub(crate) unsafe fn with_exclusive_value(obj: *mut ffi::PyObject, f: impl FnOnc
     true
 }
 
+/// The `tp_dealloc` of every class this copy creates, registered by the
+/// class layer before it makes its first type (so before any instance of
+/// one exists); null until then. Set once per copy, to the same function
+/// each time.
+static THIS_COPY_DEALLOC: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
+/// Registers `dealloc` as the `tp_dealloc` of this copy's classes: called by
+/// `crate::class::create` before it creates a type.
+pub(crate) fn register_dealloc(dealloc: unsafe extern "C" fn(*mut ffi::PyObject)) {
+    THIS_COPY_DEALLOC.store(dealloc as *mut c_void, Ordering::Release);
+}
+
 /// Whether `obj` is an instance of a class this copy created (its
-/// `tp_dealloc` is this copy's).
+/// `tp_dealloc` is the one this copy registered).
 ///
 /// # Safety
 /// `obj` is a live object (of any type).
@@ -155,8 +176,23 @@ pub(crate) unsafe fn is_ours(obj: *mut ffi::PyObject) -> bool {
     // SAFETY: `obj` is a live object (the contract), so its type is a live
     // type object whose `tp_dealloc` may be read.
     let tp_dealloc = unsafe { (*ffi::Py_TYPE(obj)).tp_dealloc };
-    matches!(tp_dealloc,
-        Some(d) if std::ptr::fn_addr_eq(d, dealloc as unsafe extern "C" fn(*mut ffi::PyObject)))
+    // Before registration no class of this copy exists, and the null
+    // registered value matches no function.
+    matches!(tp_dealloc, Some(d) if d as *mut c_void == THIS_COPY_DEALLOC.load(Ordering::Acquire))
+}
+
+/// The descriptor of the class of `obj`, an instance of a class this copy
+/// created. Every class data this copy makes starts with it
+/// (`crate::class::ClassData` is `#[repr(C)]` with `desc` first, asserted
+/// there).
+///
+/// # Safety
+/// `obj` is a live instance of a class this copy created ([`is_ours`]).
+pub(crate) unsafe fn class_desc(obj: *mut ffi::PyObject) -> &'static ClassDesc {
+    // SAFETY: `obj` is a live instance of a class this copy created (the
+    // contract), so its record's class data is this copy's leaked
+    // `ClassData`, whose first field is a `&'static ClassDesc`.
+    unsafe { *(header(obj).record.class_data() as *const &'static ClassDesc) }
 }
 
 /// Whether `ptr` points inside `obj`'s value.

@@ -7,19 +7,15 @@ use std::{
     collections::HashMap,
     ffi::c_void,
     ptr,
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, Ordering},
 };
 
+use crate::sync::lock::PyLock;
 use oxbind_abi::FunctionDesc;
 use oxbind_internals::{
     abi_stable::std_types::{RNone, ROption, RSome, RStr},
     CopyInfo, InternalsStats, TypeRecord_Ref,
 };
-use pyo3_ffi as ffi;
-
-use crate::{leaks, sync::lock::PyLock};
-
-use crate::instance::{self};
 
 use crate::runtime::instance_map::{fmix64, Shard};
 
@@ -219,75 +215,17 @@ pub(crate) unsafe extern "C" fn creator_stats(state: *const c_void) -> Internals
 /// runtime this copy created. It has no precondition of its own (it ignores
 /// `state`); it is `unsafe` to match the table's type.
 pub(crate) unsafe extern "C" fn creator_set_leak_warnings(_state: *const c_void, enabled: bool) {
-    leaks::LEAK_WARNINGS.store(enabled, Ordering::Release);
+    LEAK_WARNINGS.store(enabled, Ordering::Release);
 }
+
+/// Whether the runtime this copy created reports leaks at exit
+/// (`oxbind.set_leak_warnings`, through [`creator_set_leak_warnings`]);
+/// read by `crate::leaks`.
+pub(crate) static LEAK_WARNINGS: AtomicBool = AtomicBool::new(true);
 
 /// The state of the runtime this copy created, if it created one: what the
-/// leak report reads at exit.
+/// leak report reads at exit (`crate::leaks::gather`).
 pub(crate) static CREATED_STATE: AtomicPtr<CreatorState> = AtomicPtr::new(ptr::null_mut());
-
-/// The leaks of the runtime this copy created (`spec/LEAKS.md`). Runs at
-/// exit, after finalization: it takes locks only with `try_lock`, runs no
-/// Python code and changes no reference count. What is still alive now was
-/// leaked.
-pub(crate) fn gather_leaks() -> leaks::Leaks {
-    let mut out = leaks::Leaks::default();
-    let state = CREATED_STATE.load(Ordering::Acquire);
-    if state.is_null() {
-        return out;
-    }
-    // SAFETY: the creator's state is leaked, never freed.
-    let state = unsafe { &*state };
-    if let Some(registry) = state.registry.try_lock() {
-        for (key, record) in &registry.by_key {
-            if record.size() == 0 && record.new_instance().is_none() {
-                continue; // not an oxbind class (the diagnostics registry)
-            }
-            match record.live_instances() {
-                Some(RSome(live)) => {
-                    // SAFETY: records and the code of every copy live as long
-                    // as the process; the function only reads counters.
-                    let n = unsafe { live(*record) };
-                    if n > 0 {
-                        out.instances.push((
-                            key.clone(),
-                            format!(
-                                "{} {}",
-                                record.owner().as_str(),
-                                record.owner_version().as_str()
-                            ),
-                            n,
-                        ));
-                    }
-                }
-                _ => out.uncounted.push(key.clone()),
-            }
-        }
-    }
-    for shard in state.shards.iter() {
-        let Some(map) = shard.map.try_lock() else {
-            continue;
-        };
-        for &obj in map.values() {
-            // SAFETY: mapped objects are alive (dealloc unmaps them first);
-            // their headers, and their owners' headers, are readable.
-            unsafe {
-                let h = instance::header(obj as *mut ffi::PyObject);
-                if !h.owner.is_null() {
-                    let owner = instance::header(h.owner as *mut ffi::PyObject);
-                    out.keep_alive.push((
-                        h.record.key().as_str().to_owned(),
-                        owner.record.key().as_str().to_owned(),
-                    ));
-                }
-            }
-        }
-    }
-    out.instances.sort();
-    out.uncounted.sort();
-    out.keep_alive.sort();
-    out
-}
 
 /// Registers an implicit conversion to the class `key`, once.
 ///

@@ -9,7 +9,6 @@ use pyo3_ffi as ffi;
 
 use crate::{py::errors, sync::lock::PyLock};
 
-use crate::class::ClassData;
 use crate::instance::is_ours;
 use crate::instance::{contains, header, header_mut, is_instance};
 use crate::py::refcount::allow_try_incref;
@@ -268,11 +267,11 @@ pub(crate) unsafe fn is_ref_field_of(
     }
     // SAFETY: `obj` is a live oxbind instance (this function's contract).
     let h = unsafe { header(obj) };
-    // SAFETY: `obj` is an instance of a class this copy created (`is_ours`
-    // above), whose `class_data` is this copy's leaked `ClassData`.
-    let class = unsafe { &*(h.record.class_data() as *const ClassData) };
+    // SAFETY: `obj` is a live instance of a class this copy created
+    // (`is_ours` above).
+    let desc = unsafe { crate::instance::class_desc(obj) };
     let key = record.key().as_str();
-    for prop in class.desc.properties.as_slice() {
+    for prop in desc.properties.as_slice() {
         let ret = &prop.get.ret;
         let is_ref = ret.kind == oxbind_abi::TypeKind::OBJECT
             && ret.passing == oxbind_abi::Passing::REF

@@ -19,13 +19,13 @@ use oxbind_internals::{
 };
 use pyo3_ffi as ffi;
 
-use crate::{leaks, py::errors, py::owned::Owned, sync::lock::PyLock, SHIM_VERSION};
+use crate::{py::errors, py::owned::Owned, sync::lock::PyLock, SHIM_VERSION};
 
 use crate::py::dict::{dict_get, dict_set_default};
 use crate::runtime::creator::{
     creator_add_conversion, creator_conversion_at, creator_copy_at, creator_find_type_by_key,
     creator_find_type_by_object, creator_join, creator_register_type, creator_set_leak_warnings,
-    creator_stats, gather_leaks, shard_count, CreatorState, Registry, CREATED_STATE, SHARD_SHIFT,
+    creator_stats, shard_count, CreatorState, Registry, CREATED_STATE, SHARD_SHIFT,
 };
 use crate::runtime::instance_map::{
     creator_map_get, creator_map_insert, creator_map_remove, fmix64, Shard,
@@ -98,10 +98,9 @@ pub(crate) unsafe fn join(module: &'static str) -> Result<&'static Joined, ()> {
                 unsafe { dict_set_default(dict, key_obj.as_ptr(), candidate.capsule.as_ptr()) }?;
             if stored.as_ptr() == candidate.capsule.as_ptr() {
                 let state = candidate.header.internals.state() as *mut CreatorState;
+                // The entry point that joined installs the leak report,
+                // which reads this (`crate::leaks::install_if_created`).
                 CREATED_STATE.store(state, Ordering::Release);
-                // SAFETY: attached; `gather_leaks` only reads leaked Rust
-                // state with `try_lock`, so it may run after finalization.
-                unsafe { leaks::install_report(gather_leaks) };
                 (candidate.header, true)
             } else {
                 // Another thread published first; ours was never seen.

@@ -8,11 +8,14 @@
 //! - [`detach`]: waiting detached, re-attaching through the exit gate, and
 //!   the callbacks that close it.
 //! - [`refpool`]: reference counts changed by threads not attached.
+//! - [`containers`]: reading `list` and `dict` arguments that other threads
+//!   may be mutating, under their critical sections.
 //!
 //! The other two waits live with what they protect: the borrow flags of
 //! instances in [`crate::instance`], and the `PyMutex` and critical sections
 //! the host API gives plugins in [`crate::plugin::host`].
 
+pub(crate) mod containers;
 pub(crate) mod critical;
 pub(crate) mod detach;
 pub(crate) mod lock;

@@ -8,6 +8,10 @@
 //!   section errors.
 //! - Every `static` in `shim/src` is named in `spec/THREADING.md`'s table
 //!   of per-copy state, so that the table stays the one complete list.
+//! - The shim's layers: `ARCHITECTURE.md`'s table "The shim, layer by
+//!   layer" lists every top-level module of `shim/src`, bottom to top, and
+//!   no module names (`crate::…`) a module of a row above its own, so the
+//!   module graph has no cycle between layers.
 //! - A scan for `unsafe fn`s of any visibility with no `# Safety` section
 //!   in their doc comment: clippy's `missing_safety_doc` sees only public
 //!   ones. Methods of trait impls are skipped (the trait states the
@@ -97,14 +101,145 @@ pub fn lint(layout: &Layout) -> Result {
             }
         }
     }
-    if unlisted.is_empty() {
+    if !unlisted.is_empty() {
+        return Err(format!(
+            "statics missing from spec/THREADING.md (\"Per shim copy\"):\n  {}",
+            unlisted.join("\n  ")
+        ));
+    }
+    eprintln!("xtask: the shim's modules keep ARCHITECTURE.md's layers");
+    layers_hold(layout)
+}
+
+/// Checks that every top-level module of `shim/src` is in a row of
+/// `ARCHITECTURE.md`'s layer table, and that none names a module of a
+/// higher row.
+fn layers_hold(layout: &Layout) -> Result {
+    let doc = std::fs::read_to_string(layout.root.join("ARCHITECTURE.md"))
+        .map_err(|e| format!("cannot read ARCHITECTURE.md: {e}"))?;
+    let rows = layer_rows(&doc)
+        .ok_or("ARCHITECTURE.md has no table \"| layer | folder or file | owns |\"")?;
+    let row_of = |module: &str| rows.iter().position(|r| r.iter().any(|m| m == module));
+    let src = layout.root.join("shim/src");
+    let mut problems = Vec::new();
+    for file in rust_files(&src) {
+        let rel = file.strip_prefix(&src).unwrap_or(&file);
+        let module = top_module(rel);
+        if module == "lib" {
+            continue; // the crate root declares the modules and the constants
+        }
+        let Some(own) = row_of(&module) else {
+            problems.push(format!(
+                "shim/src/{}: module `{module}` is in no row of ARCHITECTURE.md's layer table",
+                rel.display()
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        for used in crate_references(&text) {
+            if used == module {
+                continue;
+            }
+            if let Some(row) = row_of(&used) {
+                if row > own {
+                    problems.push(format!(
+                        "shim/src/{}: `{module}` uses `crate::{used}`, a higher layer",
+                        rel.display()
+                    ));
+                }
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    if problems.is_empty() {
         Ok(())
     } else {
         Err(format!(
-            "statics missing from spec/THREADING.md (\"Per shim copy\"):\n  {}",
-            unlisted.join("\n  ")
+            "the shim's modules break ARCHITECTURE.md's layers:\n  {}",
+            problems.join("\n  ")
         ))
     }
+}
+
+/// The modules of each row of `doc`'s layer table, bottom to top: the
+/// backquoted names in its second column (`py/` and `leaks.rs` name the
+/// modules `py` and `leaks`).
+fn layer_rows(doc: &str) -> Option<Vec<Vec<String>>> {
+    let table = doc.split("| layer | folder or file | owns |").nth(1)?;
+    let mut rows = Vec::new();
+    for line in table.lines().skip(2) {
+        if !line.starts_with('|') {
+            break;
+        }
+        let cell = line.split('|').nth(2)?;
+        let names: Vec<String> = cell
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|n| n.trim_end_matches('/').trim_end_matches(".rs").to_owned())
+            .collect();
+        rows.push(names);
+    }
+    Some(rows)
+}
+
+/// The top-level module a file under `shim/src` belongs to.
+fn top_module(rel: &Path) -> String {
+    let first = rel
+        .components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+/// The top-level modules `text` names through `crate::`, in paths and in
+/// `use crate::{a::…, b}` groups; comments are left out.
+fn crate_references(text: &str) -> Vec<String> {
+    let code: String = text
+        .lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // The items of the group at its own depth.
+            let mut depth = 0;
+            let mut item_start = true;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    c if item_start && !c.is_whitespace() => {
+                        item_start = false;
+                        out.push(ident(&group[i..]));
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            out.push(ident(rest));
+        }
+    }
+    out.retain(|m| !m.is_empty());
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// The names of the `static`s declared in `text`, outside its unit tests
@@ -203,6 +338,17 @@ fn is_unsafe_fn(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::undocumented_unsafe_fns;
+
+    #[test]
+    fn reads_the_layer_table_and_crate_paths() {
+        let doc = "x\n| layer | folder or file | owns |\n|---|---|---|\n| glue | `py/` | `ffi` |\n| top | `a.rs`, `b.rs` | x |\n\nmore";
+        assert_eq!(
+            super::layer_rows(doc).unwrap(),
+            [vec!["py".to_owned()], vec!["a".to_owned(), "b".to_owned()]]
+        );
+        let text = "use crate::{py::owned::Owned, sync::{lock, critical}};\nlet x = crate::class::lifecycle::dealloc; // crate::leaks\n";
+        assert_eq!(super::crate_references(text), ["class", "py", "sync"]);
+    }
 
     #[test]
     fn finds_statics_outside_tests() {

@@ -15,7 +15,8 @@
 
 use pyo3_ffi as ffi;
 
-use crate::{py::owned::Owned, sync::critical};
+use super::critical;
+use crate::py::owned::Owned;
 
 /// Strong references to the items of `list`, in order.
 ///
