@@ -29,6 +29,7 @@
 //! - [`gc`]: garbage-collector hooks for classes that hold [`Instance`] handles.
 
 pub mod convert;
+mod detach;
 mod error;
 pub mod gc;
 #[doc(hidden)]
@@ -36,6 +37,7 @@ pub mod private;
 pub mod sync;
 
 pub use convert::{FromArg, IntoItem, IntoReturn, ListItem, ReturnSlot};
+pub use detach::detach;
 pub use error::{Error, ErrorKind, Result};
 pub use oxbind_abi as abi;
 pub use oxbind_macros::{class, function, methods};
@@ -70,6 +72,49 @@ pub use oxbind_macros::{class, function, methods};
 /// ```
 #[doc(hidden)]
 pub mod exports_are_safe {}
+
+/// `#[oxbind(detach)]` runs a call's body detached; a call that holds a
+/// critical section it asked for cannot detach (the section would be
+/// suspended mid-call), so the macros refuse the combination.
+///
+/// ```
+/// #[oxbind::function]
+/// #[oxbind(detach)]
+/// pub fn crunch(n: u64) -> u64 { (0..n).sum() }
+///
+/// // The two refused shapes below compile without `detach`.
+/// #[oxbind::class(module = "m")]
+/// pub struct Acc(u64);
+/// #[oxbind::methods]
+/// impl Acc {
+///     #[oxbind(lock_self)]
+///     pub fn bump(&mut self) { self.0 += 1 }
+/// }
+/// #[oxbind::function]
+/// pub fn add(#[oxbind(lock)] a: &mut Acc) { a.0 += 1 }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub struct Acc(u64);
+/// #[oxbind::methods]
+/// impl Acc {
+///     #[oxbind(detach, lock_self)]
+///     pub fn bump(&mut self) { self.0 += 1 }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub struct Acc(u64);
+/// #[oxbind::function(detach)]
+/// pub fn add(#[oxbind(lock)] a: &mut Acc) { a.0 += 1 }
+/// # fn main() {}
+/// ```
+#[doc(hidden)]
+pub mod detach_refuses_held_locks {}
 
 /// A Rust struct exposed as a Python class. Implemented by
 /// [`#[oxbind::class]`](macro@class); never by hand.

@@ -14,7 +14,9 @@
 //! values the running call borrowed (`&self`, `&T` arguments): the same
 //! per-object lock that `#[oxbind(lock_self)]` and `#[oxbind(lock)]` take,
 //! so a `&self` method that mutates through interior mutability can run
-//! atomically with respect to them. With the GIL it is a no-op.
+//! atomically with respect to them. With the GIL, holding the GIL is the
+//! section. Inside [`crate::detach`] it re-attaches (takes the GIL) for its
+//! length.
 
 use std::{
     cell::UnsafeCell,

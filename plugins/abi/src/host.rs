@@ -14,9 +14,8 @@ use abi_stable::StableAbi;
 #[sabi(kind(Prefix(prefix_ref = HostApi_Ref)))]
 #[sabi(missing_field(option))]
 pub struct HostApi {
-    /// Locks a one-byte mutex laid out as CPython's `PyMutex`: waits
-    /// detached from the interpreter on free-threaded builds; a no-op with
-    /// the GIL, which already serialises plugin code.
+    /// Locks a one-byte mutex laid out as CPython's `PyMutex`, on every
+    /// build and from any thread; a waiter that is attached waits detached.
     pub mutex_lock: unsafe extern "C" fn(mutex: *const u8),
     /// Unlocks it.
     #[sabi(last_prefix_field)]
@@ -27,8 +26,9 @@ pub struct HostApi {
     /// them). `section` is [`CRITICAL_SECTION_SIZE`] bytes, aligned to
     /// pointers, that stay put until [`HostApi::critical_end`]. Returns 0 on
     /// success, or [`CRITICAL_NOT_BORROWED`] if a value is not one the call
-    /// borrowed; then no section was begun. A no-op (that still checks the
-    /// values) with the GIL.
+    /// borrowed; then no section was begun. With the GIL it only checks the
+    /// values (holding the GIL is the section). Inside [`HostApi::detach`]
+    /// it re-attaches for the section's length.
     pub critical_begin:
         unsafe extern "C" fn(a: *const c_void, b: *const c_void, section: *mut c_void) -> u32,
     /// Ends the section `critical_begin` began in `section`. Sections end
@@ -42,6 +42,22 @@ pub struct HostApi {
     /// interpreter if needed. Never called after the interpreter finalized
     /// (the reference is leaked then, and the leak report shows it).
     pub decref: unsafe extern "C" fn(obj: *mut c_void),
+    /// Since ABI 0.1.3. Runs `f(data)` detached from the interpreter (with
+    /// the GIL released, on GIL builds), then re-attaches, if the calling
+    /// thread is attached and holds no critical section; otherwise runs it
+    /// as it is. `f` must not unwind. Inside, `critical_begin` re-attaches
+    /// for the section's length. A thread that would re-attach while the
+    /// interpreter finalizes never returns (as CPython does with daemon
+    /// threads).
+    pub detach: unsafe extern "C" fn(f: DetachedFn, data: *mut c_void),
+}
+
+/// The plugin function [`HostApi::detach`] runs, with its data.
+#[repr(transparent)]
+#[derive(StableAbi, Copy, Clone)]
+pub struct DetachedFn {
+    /// Called once, detached, with the `data` passed beside it.
+    pub func: unsafe extern "C" fn(data: *mut c_void),
 }
 
 /// The bytes a critical section needs (`PyCriticalSection2` is four

@@ -43,18 +43,25 @@ pub(crate) fn param_desc(p: &Param) -> TokenStream2 {
 
 /// The C trampoline a descriptor points to: an `unsafe extern "C"` `CallFn`
 /// named `name`, whose `body` runs under `::oxbind::private::call` (which
-/// catches panics and turns the result into a `CallOutcome`). `body` sees
-/// the three `CallFn` parameters: `this`, `args` and `ret_slot`. `what`
-/// names it in its doc ("function", "property getter"); `contract` is its
+/// catches panics and turns the result into a `CallOutcome`), or, for
+/// `detach`, under `::oxbind::private::call_detached`. `body` sees the
+/// three `CallFn` parameters: `this`, `args` and `ret_slot`. `what` names
+/// it in its doc ("function", "property getter"); `contract` is its
 /// `# Safety` section.
 pub(crate) fn trampoline(
     name: &syn::Ident,
     what: &str,
     contract: &str,
+    detach: bool,
     body: TokenStream2,
 ) -> TokenStream2 {
     let doc = format!(" The {what}'s `CallFn`.");
     let contract = format!(" {contract}");
+    let runner = if detach {
+        quote!(call_detached)
+    } else {
+        quote!(call)
+    };
     quote! {
         #[doc = #doc]
         ///
@@ -67,7 +74,7 @@ pub(crate) fn trampoline(
             args: ::oxbind::private::RSlice<'_, ::oxbind::abi::ArgValue<'_>>,
             ret_slot: *mut ::std::ffi::c_void,
         ) -> ::oxbind::abi::CallOutcome {
-            ::oxbind::private::call(move || { #body })
+            ::oxbind::private::#runner(move || { #body })
         }
     }
 }

@@ -2,15 +2,29 @@
 
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
-use syn::{spanned::Spanned, FnArg, ItemFn, ReturnType, Type};
+use syn::{spanned::Spanned, FnArg, ItemFn, Meta, ReturnType, Type};
 
 use crate::emit::{arg_conversions, function_desc, into_return, param_desc, trampoline, Desc};
-use crate::options::parse_function_options;
-use crate::signature::{check_params, check_signature, doc_string, parse_param, unraw};
+use crate::options::{parse_function_options, take_options};
+use crate::signature::{
+    check_detach, check_params, check_signature, doc_string, parse_param, unraw,
+};
 
 pub(crate) fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut func: ItemFn = syn::parse2(item)?;
-    let python_name = parse_function_options(attr)?.unwrap_or_else(|| unraw(&func.sig.ident));
+    let (name, mut detach) = parse_function_options(attr)?;
+    let python_name = name.unwrap_or_else(|| unraw(&func.sig.ident));
+    for m in take_options(&mut func.attrs)? {
+        match &m {
+            Meta::Path(p) if p.is_ident("detach") => detach = true,
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "unknown option; expected `detach`",
+                ))
+            }
+        }
+    }
     check_signature(&func.sig, "#[oxbind::function]")?;
 
     let mut params = Vec::new();
@@ -24,6 +38,7 @@ pub(crate) fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Re
         params.push(parse_param(pat_type)?);
     }
     check_params(&params, false, func.sig.ident.span())?;
+    check_detach(detach, &params, false, func.sig.ident.span())?;
 
     let doc = doc_string(&func.attrs);
     let fn_ident = func.sig.ident.clone();
@@ -43,6 +58,7 @@ pub(crate) fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Re
         "function",
         "Called by the shim only, as `CallFn` says: `args` were made from this \
          descriptor's `params`, and `ret_slot` is null or storage for the result's class.",
+        detach,
         quote! {
             let __args = args.as_slice();
             #(#conversions)*

@@ -7,7 +7,9 @@ use syn::{spanned::Spanned, FnArg, Meta, ReturnType, Type};
 
 use crate::emit::{arg_conversions, function_desc, into_return, param_desc, trampoline, Desc};
 use crate::options::{lit_str, take_options};
-use crate::signature::{check_params, check_signature, doc_string, parse_param, unraw};
+use crate::signature::{
+    check_detach, check_params, check_signature, doc_string, parse_param, unraw,
+};
 
 pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut block: syn::ItemImpl = syn::parse2(item)?;
@@ -24,11 +26,12 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut constructor = quote!(::oxbind::private::RNone);
     for item in block.items.iter_mut() {
         let syn::ImplItem::Fn(f) = item else { continue };
-        let (mut is_new, mut is_static, mut rename, mut skip, mut lock_self) =
-            (false, false, None, false, false);
+        let (mut is_new, mut is_static, mut rename, mut skip, mut lock_self, mut detach) =
+            (false, false, None, false, false, false);
         for m in take_options(&mut f.attrs)? {
             match &m {
                 Meta::Path(p) if p.is_ident("lock_self") => lock_self = true,
+                Meta::Path(p) if p.is_ident("detach") => detach = true,
                 Meta::Path(p) if p.is_ident("new") => is_new = true,
                 Meta::Path(p) if p.is_ident("staticmethod") => is_static = true,
                 Meta::Path(p) if p.is_ident("skip") => skip = true,
@@ -38,7 +41,7 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                 other => {
                     return Err(syn::Error::new(
                         other.span(),
-                        "expected `new`, `staticmethod`, `lock_self`, `skip` or `name = \"...\"`",
+                        "expected `new`, `staticmethod`, `lock_self`, `detach`, `skip` or `name = \"...\"`",
                     ))
                 }
             }
@@ -73,6 +76,7 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
             ));
         }
         check_params(&params, lock_self, fn_ident.span())?;
+        check_detach(detach, &params, lock_self, fn_ident.span())?;
         if (is_new || is_static) && receiver.is_some() {
             return Err(syn::Error::new(
                 fn_ident.span(),
@@ -123,6 +127,7 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
             "Called by the shim only, as `CallFn` says: `this` is the value of a live instance \
              of this class borrowed as the descriptor's `receiver` says (or unused), `args` were \
              made from its `params`, and `ret_slot` is null or storage for the result's class.",
+            detach,
             quote! {
                 let __args = args.as_slice();
                 #this_binding

@@ -7,11 +7,14 @@ use syn::{
     Token,
 };
 
-pub(crate) fn parse_function_options(attr: TokenStream2) -> syn::Result<Option<String>> {
+/// The options of `#[oxbind::function(...)]`: the Python name, and
+/// whether the call runs detached.
+pub(crate) fn parse_function_options(attr: TokenStream2) -> syn::Result<(Option<String>, bool)> {
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
-    let mut name = None;
+    let (mut name, mut detach) = (None, false);
     for meta in metas {
         match &meta {
+            Meta::Path(p) if p.is_ident("detach") => detach = true,
             Meta::NameValue(nv) if nv.path.is_ident("name") => match &nv.value {
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(s), ..
@@ -26,12 +29,12 @@ pub(crate) fn parse_function_options(attr: TokenStream2) -> syn::Result<Option<S
             other => {
                 return Err(syn::Error::new(
                     other.span(),
-                    "unknown option; expected `name = \"...\"`",
+                    "unknown option; expected `name = \"...\"` or `detach`",
                 ))
             }
         }
     }
-    Ok(name)
+    Ok((name, detach))
 }
 
 /// Removes every `#[oxbind(...)]` attribute and returns the options inside.

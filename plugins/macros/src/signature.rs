@@ -130,3 +130,23 @@ pub(crate) fn check_signature(sig: &syn::Signature, what: &str) -> syn::Result<(
     }
     Ok(())
 }
+
+/// Refuses `detach` on a call that holds a critical section it asked for
+/// (`lock_self`, `#[oxbind(lock)]`): detaching would suspend the section,
+/// and another thread could take it while the call still relies on it.
+pub(crate) fn check_detach(
+    detach: bool,
+    params: &[Param],
+    lock_self: bool,
+    span: Span,
+) -> syn::Result<()> {
+    if detach && (lock_self || params.iter().any(|p| p.lock)) {
+        return Err(syn::Error::new(
+            span,
+            "`detach` cannot be combined with `lock_self` or `#[oxbind(lock)]`: detaching would \
+             suspend the critical section the call holds, letting another thread take it \
+             mid-call; use `oxbind::detach` inside the call for the part that needs no lock",
+        ));
+    }
+    Ok(())
+}

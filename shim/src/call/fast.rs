@@ -118,6 +118,9 @@ pub(super) unsafe fn call_method_positional<const LOCKED: bool>(
     let _section = LOCKED.then(|| unsafe {
         critical::lock(&mut slot, crate::instance::borrow::lock_root(slf), None)
     });
+    // `oxbind::detach` inside must not suspend the section (see
+    // `crate::sync::detach::hold_section`).
+    let _held = LOCKED.then(crate::sync::detach::hold_section);
     let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
     // SAFETY: the thread is attached and `args` holds `n` valid objects the
     // caller keeps alive for the call (this function's contract).

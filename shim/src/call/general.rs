@@ -109,6 +109,11 @@ pub(super) unsafe fn call<'a>(
             _ => None,
         }
     };
+    // A section the plugin asked for (`lock_self`, `#[oxbind(lock)]`) must
+    // not be suspended by `oxbind::detach` inside the call; the sections
+    // taken only to order `&mut` borrows may be.
+    let _held = (section.is_some() && (data.desc.lock_self || params.iter().any(|p| p.lock)))
+        .then(crate::sync::detach::hold_section);
     let mut scratch = Scratch::default();
     // SAFETY: the thread is attached; `slf` is the method's receiver, a live
     // instance of its class the caller keeps alive (this function's contract).

@@ -22,6 +22,7 @@ static HOST_TABLE: WithMetadata<HostApi> = WithMetadata::new(HostApi {
     critical_end,
     incref,
     decref,
+    detach,
 });
 static HOST: HostApi_Ref = HostApi_Ref(HOST_TABLE.static_as_prefix());
 
@@ -150,6 +151,10 @@ unsafe extern "C" fn mutex_unlock(mutex: *const u8) {
 #[cfg(Py_GIL_DISABLED)]
 const LOCKED_COUNT_OFFSET: usize = oxbind_abi::CRITICAL_SECTION_SIZE - 8;
 
+/// Where, in the plugin's section storage, whether `critical_begin`
+/// re-attached a thread detached in a plugin region is kept (1 if so).
+const REATTACHED_OFFSET: usize = oxbind_abi::CRITICAL_SECTION_SIZE - 7;
+
 #[cfg(Py_GIL_DISABLED)]
 const _: () = assert!(
     std::mem::size_of::<pyo3_ffi::PyCriticalSection2>() <= LOCKED_COUNT_OFFSET,
@@ -181,6 +186,14 @@ unsafe extern "C" fn critical_begin(
             None => return CRITICAL_NOT_BORROWED,
         }
     };
+    // Inside a detached region (`oxbind::detach`), the section needs the
+    // thread attached (with the GIL: holding the GIL is the section).
+    let reattached = crate::sync::detach::reattach_in_region();
+    // SAFETY: the plugin gives CRITICAL_SECTION_SIZE writable bytes that stay
+    // put until `critical_end` (this function's contract); the offset is
+    // inside them.
+    unsafe { *((section as *mut u8).add(REATTACHED_OFFSET)) = u8::from(reattached) };
+    crate::sync::detach::section_entered();
     #[cfg(Py_GIL_DISABLED)]
     {
         use pyo3_ffi as ffi;
@@ -191,7 +204,8 @@ unsafe extern "C" fn critical_begin(
         // the count's offset lies past the `PyCriticalSection2` inside them
         // (checked at compile time above); the roots are alive (borrowed by
         // the running call) and the thread is attached (it has a call
-        // running, or `borrowed_root_holding` would have found no root).
+        // running, or `borrowed_root_holding` would have found no root, and
+        // if that call detached, it re-attached just above).
         unsafe {
             match root_b {
                 Some(rb) if two => ffi::PyCriticalSection2_Begin(cs, root_a, rb),
@@ -201,7 +215,7 @@ unsafe extern "C" fn critical_begin(
         }
     }
     #[cfg(not(Py_GIL_DISABLED))]
-    let _ = (root_a, root_b, section); // the GIL serialises plugin code
+    let _ = (root_a, root_b); // holding the GIL is the section (re-taken above in a region)
     0
 }
 
@@ -229,6 +243,26 @@ unsafe extern "C" fn critical_end(section: *mut c_void) {
     }
     #[cfg(not(Py_GIL_DISABLED))]
     let _ = section;
+    crate::sync::detach::section_left();
+    // SAFETY: `critical_begin` recorded there whether it re-attached (this
+    // function's contract: the storage it succeeded in).
+    if unsafe { *((section as *const u8).add(REATTACHED_OFFSET)) } == 1 {
+        // SAFETY: `critical_begin` re-attached this thread for the section,
+        // which has just ended; nothing detached it since (sections nest).
+        unsafe { crate::sync::detach::redetach_in_region() };
+    }
+}
+
+/// Runs `f(data)` detached (`oxbind::detach`): see `HostApi::detach`.
+///
+/// # Safety
+/// Called by plugin code through the host table, on any thread: `f` does not
+/// unwind and touches Python only through this host API; `data` is what `f`
+/// expects.
+unsafe extern "C" fn detach(f: oxbind_abi::DetachedFn, data: *mut c_void) {
+    // SAFETY: `f` does not unwind and uses Python only through the host API
+    // (this function's contract); `data` is its own.
+    unsafe { crate::sync::detach::plugin_region(|| (f.func)(data)) }
 }
 
 /// Takes a reference to `obj` for a plugin handle (a clone), from any thread.

@@ -4,8 +4,10 @@
 //! On free-threaded builds this is `PyCriticalSection{,2}_Begin`. It locks
 //! the objects' own mutexes (two of them in address order, so `merge(a, b)`
 //! and `merge(b, a)` cannot deadlock), waits detached, and is suspended
-//! whenever the thread blocks. With the GIL it is a no-op: plugin code never
-//! releases the GIL, so a call already runs alone.
+//! whenever the thread blocks. With the GIL it is a no-op: holding the GIL
+//! is the section. Plugin code releases the GIL only in a detached region
+//! (`oxbind::detach`), which does not detach while the call holds a section
+//! it asked for (`crate::sync::detach::hold_section`).
 //!
 //! CPython links an active section into the thread state by address, so its
 //! storage must not move: [`Section`] borrows a slot the caller keeps on its

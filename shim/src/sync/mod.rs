@@ -6,7 +6,8 @@
 //! - [`lock`]: [`lock::PyLock`], the shim's own lock (a `PyMutex` on 3.13+).
 //! - [`critical`]: critical sections on the objects a call locks.
 //! - [`detach`]: waiting detached, re-attaching through the exit gate, and
-//!   the callbacks that close it.
+//!   the callbacks that close it; plugin code's detached regions
+//!   (`oxbind::detach`).
 //! - [`refpool`]: reference counts changed by threads not attached.
 //! - [`containers`]: reading `list` and `dict` arguments that other threads
 //!   may be mutating, under their critical sections.
