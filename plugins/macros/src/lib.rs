@@ -32,7 +32,8 @@ mod signature;
 /// oxbind::plugin! {
 ///     name: "hello",
 ///     doc: "A first plugin.",              // optional
-///     free_threading_safe: true,           // optional, default true
+///     free_threading_safe: true,           // optional, default true; false: oxbind
+///                                          // runs the plugin's calls one at a time
 ///     init: setup,                         // optional: fn() -> Result<(), oxbind::Error>
 ///     functions: [add, greet],
 /// }

@@ -93,8 +93,9 @@ pub(super) unsafe fn dispatch_overloads(
 /// into CPython.
 ///
 /// # Safety
-/// The thread is attached; `slf` is the receiver for methods (ignored
-/// otherwise) and `args`/`kwnames` follow the vectorcall convention.
+/// The thread is attached and holds no lock of ours (a call may wait
+/// detached); `slf` is the receiver for methods (ignored otherwise) and
+/// `args`/`kwnames` follow the vectorcall convention.
 #[inline]
 pub(crate) unsafe fn dispatch(
     data: &FunctionData,
@@ -114,6 +115,15 @@ pub(crate) unsafe fn dispatch(
             // SAFETY: the same call, passed on as it came (this function's
             // contract is `dispatch_overloads`'s).
             return unsafe { dispatch_overloads(data, slf, args, nargs, kwnames) };
+        }
+        CallPath::Serialized => {
+            let lock = data
+                .serial
+                .expect("a serialized function has its plugin's lock");
+            // SAFETY: the same call, passed on as it came (this function's
+            // contract is `dispatch_general`'s); attached, and the caller
+            // holds no lock of ours (the lock's wait detaches).
+            return unsafe { lock.run(|| dispatch_general(data, slf, args, nargs, kwnames, mode)) };
         }
         _ if !positional => {}
         CallPath::Scalars => {

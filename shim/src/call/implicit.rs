@@ -204,6 +204,9 @@ pub(crate) unsafe fn converter_data(
             conv.name.as_str().to_owned(),
             owner,
             conv.name.as_str(),
+            // Conversions are not serialized: they are looked up through the
+            // shared internals by any copy, far from the plugin's lock.
+            None,
         )
     }?;
     CONVERTERS.with(|c| c.borrow_mut().insert(key, data));

@@ -107,6 +107,9 @@ pub(crate) struct FunctionData {
     /// Whether a call on the general path takes critical sections (see
     /// `general::lock_targets`).
     pub(super) locks: bool,
+    /// For a plugin that declares `free_threading_safe: false`: the lock its
+    /// calls run under, one at a time ([`CallPath::Serialized`]).
+    pub(super) serial: Option<&'static crate::sync::serial::SerialLock>,
     pub(super) ml_name: CString,
     pub(super) ml_doc: CString,
 }
@@ -154,6 +157,9 @@ pub(crate) enum CallPath {
     /// Several functions share the name: each is tried in order
     /// (`dispatch::dispatch_overloads`).
     Overloaded,
+    /// A function of a plugin that is not thread-safe: the general path,
+    /// under the plugin's lock (`FunctionData::serial`).
+    Serialized,
     /// No receiver; every parameter and the result are scalars, with no
     /// locks (`add(1, 2)`).
     Scalars,
@@ -306,6 +312,7 @@ pub(crate) unsafe fn new_overloaded(
         path: CallPath::Overloaded,
         overloads: candidates,
         locks: false,
+        serial: None,
         ml_name: errors::c_string(name),
         ml_doc: errors::c_string(&doc),
     })))
@@ -315,7 +322,8 @@ pub(super) fn is_scalar(ty: &TypeDesc) -> bool {
     !matches!(ty.kind, TypeKind::OBJECT | TypeKind::LIST | TypeKind::DICT)
 }
 
-/// Builds the data of one function. `qualname` is the name in messages.
+/// Builds the data of one function. `qualname` is the name in messages;
+/// `serial` is the lock of a plugin that is not thread-safe.
 ///
 /// # Safety
 /// The thread is attached.
@@ -325,6 +333,7 @@ pub(crate) unsafe fn new_data(
     qualname: String,
     plugin: &'static str,
     doc_name: &str,
+    serial: Option<&'static crate::sync::serial::SerialLock>,
 ) -> Result<&'static FunctionData, ()> {
     // SAFETY: the thread is attached (this function's contract).
     unsafe { check_int_layout() };
@@ -347,7 +356,11 @@ pub(crate) unsafe fn new_data(
             .ok_or(())?,
         );
     }
-    let path = CallPath::of(desc);
+    let path = if serial.is_some() {
+        CallPath::Serialized
+    } else {
+        CallPath::of(desc)
+    };
     let locks = takes_locks(desc);
     Ok(Box::leak(Box::new(FunctionData {
         desc,
@@ -361,6 +374,7 @@ pub(crate) unsafe fn new_data(
         path,
         overloads: Vec::new(),
         locks,
+        serial,
         ml_name: errors::c_string(desc.name.as_str()),
         ml_doc: errors::c_string(&docstring(desc, doc_name)),
     })))

@@ -352,6 +352,9 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     let functions = module_ref.functions().as_slice();
     let class_descs = module_ref.classes().as_slice();
     let conversions = module_ref.conversions().as_slice();
+    // A plugin that is not thread-safe runs its calls one at a time, on
+    // every build (`spec/THREADING.md`, "Plugins that are not thread-safe").
+    let serial = (!module_ref.free_threading_safe()).then(crate::sync::serial::SerialLock::leaked);
     let refuse = |why: String| {
         // SAFETY: `refuse` is only called below, in this function, on its
         // attached thread (this function's contract).
@@ -439,7 +442,8 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         let fname = desc.name.as_str();
         // SAFETY: attached (this function's contract), all `new_data` needs;
         // `desc` passed validation above.
-        let data = unsafe { call::new_data(desc, defaults, fname.to_owned(), name, fname) }?;
+        let data =
+            unsafe { call::new_data(desc, defaults, fname.to_owned(), name, fname, serial) }?;
         match groups.iter_mut().find(|(n, _)| *n == fname) {
             Some((_, list)) => list.push(data),
             None => groups.push((fname, vec![data])),
@@ -465,7 +469,9 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         let gc = class_gc.get(k).copied().unwrap_or(ClassGc::NONE);
         // SAFETY: attached, and this copy has joined a runtime (this
         // function's contract); `desc` passed validation above.
-        prepared.push((desc, unsafe { prepare_class(desc, gc, name, version) }?));
+        prepared.push((desc, unsafe {
+            prepare_class(desc, gc, name, version, serial)
+        }?));
     }
 
     crate::plugin::host::install(module_ref.host());
@@ -552,13 +558,16 @@ unsafe fn prepare_class(
     gc: ClassGc,
     plugin: &'static str,
     version: &'static str,
+    serial: Option<&'static crate::sync::serial::SerialLock>,
 ) -> Result<class::PreparedClass, ()> {
     let cname = desc.class.name();
     let ctor = match desc.constructor.as_ref().into_option() {
         Some(c) => {
             // SAFETY: attached (this function's contract), all `new_data`
             // needs.
-            Some(unsafe { call::new_data(c, defaults_of(c), cname.to_owned(), plugin, cname) }?)
+            Some(unsafe {
+                call::new_data(c, defaults_of(c), cname.to_owned(), plugin, cname, serial)
+            }?)
         }
         None => None,
     };
@@ -573,6 +582,7 @@ unsafe fn prepare_class(
                 format!("{cname}.{mname}"),
                 plugin,
                 mname,
+                serial,
             )
         }?;
         methods.push((m.kind, m.slot, data));
@@ -588,13 +598,21 @@ unsafe fn prepare_class(
                 format!("{cname}.{pname}"),
                 plugin,
                 pname,
+                serial,
             )
         }?;
         let set = match p.set.as_ref().into_option() {
             // SAFETY: attached (this function's contract), all `new_data`
             // needs.
             Some(s) => Some(unsafe {
-                call::new_data(s, defaults_of(s), format!("{cname}.{pname}"), plugin, pname)
+                call::new_data(
+                    s,
+                    defaults_of(s),
+                    format!("{cname}.{pname}"),
+                    plugin,
+                    pname,
+                    serial,
+                )
             }?),
             None => None,
         };

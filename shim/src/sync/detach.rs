@@ -44,7 +44,7 @@ static PASSING: AtomicUsize = AtomicUsize::new(0);
 static FINALIZER: AtomicUsize = AtomicUsize::new(0);
 
 /// A per-thread id that is never 0 (the address of a thread-local).
-fn this_thread() -> usize {
+pub(crate) fn this_thread() -> usize {
     thread_local!(static MARK: u8 = const { 0 });
     MARK.with(|m| m as *const u8 as usize)
 }

@@ -9,6 +9,7 @@
 //!   the callbacks that close it; plugin code's detached regions
 //!   (`oxbind::detach`).
 //! - [`refpool`]: reference counts changed by threads not attached.
+//! - [`serial`]: the per-plugin lock of plugins that are not thread-safe.
 //! - [`containers`]: reading `list` and `dict` arguments that other threads
 //!   may be mutating, under their critical sections.
 //!
@@ -21,3 +22,4 @@ pub(crate) mod critical;
 pub(crate) mod detach;
 pub(crate) mod lock;
 pub(crate) mod refpool;
+pub(crate) mod serial;
