@@ -140,6 +140,95 @@ impl<T> Drop for PyMutexGuard<'_, T> {
     }
 }
 
+/// A value initialised once, on first use, for plugin statics: like
+/// `std::sync::OnceLock`, but a thread that finds another thread
+/// initialising it waits detached from the interpreter (through
+/// [`PyMutex`]), so it never stalls the garbage collector or, with the GIL,
+/// every other thread, while the initialiser runs (PyO3's `PyOnceLock`).
+///
+/// ```
+/// use oxbind::sync::OnceLock;
+/// static TABLE: OnceLock<Vec<u64>> = OnceLock::new();
+/// let table = TABLE.get_or_init(|| (0..256).map(|i| i * i).collect());
+/// assert_eq!(table[3], 9);
+/// ```
+///
+/// The initialiser runs once, on the first thread to ask; the others wait
+/// and then share its value. If it panics, nothing is stored and the next
+/// caller runs it again. Calling `get_or_init` on the same cell from inside
+/// its own initialiser panics (std's would deadlock).
+pub struct OnceLock<T> {
+    value: std::sync::OnceLock<T>,
+    init: PyMutex<()>,
+    /// The thread running the initialiser (see [`this_thread`]), or 0.
+    initialiser: std::sync::atomic::AtomicUsize,
+}
+
+impl<T> OnceLock<T> {
+    /// An empty cell.
+    pub const fn new() -> Self {
+        OnceLock {
+            value: std::sync::OnceLock::new(),
+            init: PyMutex::new(()),
+            initialiser: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The value, if it is initialised.
+    pub fn get(&self) -> Option<&T> {
+        self.value.get()
+    }
+
+    /// The value, initialising it with `f` first if no thread has.
+    pub fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
+        match self.get_or_try_init(|| Ok::<T, std::convert::Infallible>(f())) {
+            Ok(v) => v,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`OnceLock::get_or_init`] with an initialiser that may fail: an
+    /// `Err` is returned and nothing is stored.
+    pub fn get_or_try_init<E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<&T, E> {
+        if let Some(v) = self.value.get() {
+            return Ok(v);
+        }
+        let me = this_thread();
+        if self.initialiser.load(Ordering::Acquire) == me {
+            panic!("oxbind::sync::OnceLock: get_or_init called from inside its own initialiser");
+        }
+        let _guard = self.init.lock();
+        if let Some(v) = self.value.get() {
+            return Ok(v); // another thread initialised it while this one waited
+        }
+        /// Clears `initialiser` when the initialiser returns or panics.
+        struct Running<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.store(0, Ordering::Release);
+            }
+        }
+        self.initialiser.store(me, Ordering::Release);
+        let running = Running(&self.initialiser);
+        let value = f()?;
+        drop(running);
+        // Only the holder of `init` sets the value, and it was empty.
+        Ok(self.value.get_or_init(|| value))
+    }
+}
+
+impl<T> Default for OnceLock<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A per-thread id that is never 0 (the address of a thread-local).
+fn this_thread() -> usize {
+    thread_local!(static MARK: u8 = const { 0 });
+    MARK.with(|m| m as *const u8 as usize)
+}
+
 /// Pointer-aligned storage for one CPython critical section. It lives in a
 /// `Box`, because CPython links an active section into the thread state by
 /// address, and the guard that owns it may move.
@@ -243,6 +332,45 @@ impl CriticalSection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn once_lock_runs_one_initialiser_and_retries_after_a_panic() {
+        static CELL: OnceLock<u64> = OnceLock::new();
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    *CELL.get_or_init(|| {
+                        RUNS.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        42
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 42);
+        }
+        assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+
+        let cell: OnceLock<u8> = OnceLock::new();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cell.get_or_init(|| panic!("first try"));
+        }));
+        assert!(panicked.is_err() && cell.get().is_none());
+        assert_eq!(cell.get_or_try_init(|| Err::<u8, &str>("no")), Err("no"));
+        assert_eq!(*cell.get_or_init(|| 7), 7);
+    }
+
+    #[test]
+    fn once_lock_refuses_reentrant_initialisation() {
+        let cell: OnceLock<u8> = OnceLock::new();
+        let nested = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cell.get_or_init(|| *cell.get_or_init(|| 1));
+        }));
+        assert!(nested.is_err());
+        assert_eq!(*cell.get_or_init(|| 2), 2);
+    }
 
     #[test]
     fn the_fallback_lock_serialises_threads() {

@@ -131,6 +131,29 @@ def test_panics_nesting_and_handles_inside_detach():
     assert "boom while detached" in out.stderr  # the panic hook's message
 
 
+def test_a_once_lock_waits_for_its_initialiser_detached():
+    # One thread initialises `SLOW` (waiting, detached, for `release()`);
+    # a second asks for the value meanwhile and waits for the first. The
+    # main thread still runs a collection and the release: the second
+    # thread waits detached, not holding up the interpreter.
+    out = run("""
+    d.reset()
+    results = []
+    first = threading.Thread(target=lambda: results.append(d.slow_once(3000)))
+    first.start()
+    while d.waiting() == 0:
+        time.sleep(0.001)
+    second = threading.Thread(target=lambda: results.append(d.slow_once(3000)))
+    second.start()
+    time.sleep(0.05)
+    gc.collect()
+    d.release()
+    first.join(); second.join()
+    print(results, d.waiting())
+    """, timeout=60)
+    assert out.stdout == "[True, True] 1\n"  # one initialiser ran
+
+
 def test_exit_does_not_wait_for_a_detached_call():
     # A daemon thread is inside a long detached call when the interpreter
     # exits. Exit goes ahead; the thread never re-attaches (it is parked),
