@@ -6,7 +6,7 @@ puts them on PYTHONPATH; prints one JSON object.
 Usage: bench.py --libs floor,nanobind,... [--scaling-libs ...] [--controls]
 
 Libraries (each the same tiny API: add, Counter with inc / inc_safe / value,
-return_self): floor (tests/bench/floor.c), nanobind (nb_counter), pybind11
+return_self, detached): floor (tests/bench/floor.c), nanobind (nb_counter), pybind11
 (pb_counter), PyO3 (pyo3_counter), "oxbind plugin" (the counter plugin
 through oxbind.load) and "oxbind standalone" (`import counter`). The two
 oxbind forms cannot share a process (one module per plugin name), so xtask
@@ -106,6 +106,10 @@ def loops(mod):
         for _ in r:
             return_self(c)
 
+    def bench_detached(detached=mod.detached, r=r):
+        for _ in r:
+            detached()
+
     return {
         "add(1, 2)": bench_add,
         "Counter()": bench_counter,
@@ -114,6 +118,7 @@ def loops(mod):
         "c.inc_safe()": bench_inc_safe,
         "c.value": bench_value,
         "return_self(c)": bench_return_self,
+        "detached()": bench_detached,
     }
 
 

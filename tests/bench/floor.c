@@ -79,9 +79,18 @@ static PyObject *floor_return_self(PyObject *m, PyObject *arg) {
     return Py_NewRef(arg);
 }
 
+/* Detaches from the interpreter and re-attaches (releases and retakes the
+   GIL with one): the round trip around native work. */
+static PyObject *floor_detached(PyObject *m, PyObject *unused) {
+    Py_BEGIN_ALLOW_THREADS
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef floor_methods[] = {
     {"add", (PyCFunction)(void (*)(void))floor_add, METH_FASTCALL, NULL},
     {"return_self", floor_return_self, METH_O, NULL},
+    {"detached", floor_detached, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -217,9 +217,15 @@ pub fn return_self(c: &Counter) -> &Counter {
     c
 }
 
+/// Detach from the interpreter and re-attach around no work: the cost of
+/// `#[oxbind(detach)]` itself (the benchmark's `detached()` row).
+#[oxbind::function]
+#[oxbind(detach)]
+pub fn detached() {}
+
 oxbind::plugin! {
     name: "counter",
     doc: "Counting, safely from many threads.",
-    functions: [add, inc_global, global_value, return_self, sum_all, total],
+    functions: [add, inc_global, global_value, return_self, sum_all, total, detached],
     classes: [Counter, Tally],
 }

@@ -145,7 +145,9 @@ pub(crate) fn check_detach(
             span,
             "`detach` cannot be combined with `lock_self` or `#[oxbind(lock)]`: detaching would \
              suspend the critical section the call holds, letting another thread take it \
-             mid-call; use `oxbind::detach` inside the call for the part that needs no lock",
+             mid-call (and `oxbind::detach` inside such a call runs attached). To detach part \
+             of the call, drop `lock_self`/`lock` and take `oxbind::sync::CriticalSection::with` \
+             only around the part that needs the lock, with `oxbind::detach` outside it",
         ));
     }
     Ok(())

@@ -19,4 +19,6 @@ NB_MODULE(nb_counter, m) {
         .def_ro("value", &Counter::value);
     m.def("return_self", [](Counter &c) -> Counter & { return c; },
           nb::rv_policy::reference);
+    // Detach (release the GIL) and re-attach around no work.
+    m.def("detached", []() { nb::gil_scoped_release release; });
 }

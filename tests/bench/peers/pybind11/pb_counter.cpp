@@ -26,4 +26,6 @@ PYBIND11_MODULE(pb_counter, m, py::mod_gil_not_used()) {
         .def_readonly("value", &Counter::value);
     m.def("return_self", [](Counter &c) -> Counter & { return c; },
           py::return_value_policy::reference);
+    // Detach (release the GIL) and re-attach around no work.
+    m.def("detached", []() { py::gil_scoped_release release; });
 }

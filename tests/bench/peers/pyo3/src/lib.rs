@@ -1,6 +1,6 @@
 //! `pyo3_counter`: the benchmark's tiny extension written with PyO3, the
 //! idiomatic way: `add`, a `Counter` class with `inc`, a locked `inc_safe`
-//! and a `value` getter, and `return_self`.
+//! and a `value` getter, `return_self`, and `detached`.
 
 use pyo3::prelude::*;
 use pyo3::sync::critical_section::with_critical_section;
@@ -43,9 +43,16 @@ fn return_self(c: Bound<'_, Counter>) -> Bound<'_, Counter> {
     c
 }
 
+/// Detach from the interpreter and re-attach around no work.
+#[pyfunction]
+fn detached(py: Python<'_>) {
+    py.detach(|| ());
+}
+
 #[pymodule(gil_used = false)]
 fn pyo3_counter(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(add, m)?)?;
+    m.add_function(wrap_pyfunction!(detached, m)?)?;
     m.add_function(wrap_pyfunction!(return_self, m)?)?;
     m.add_class::<Counter>()?;
     Ok(())
