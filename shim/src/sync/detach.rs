@@ -23,14 +23,14 @@
 //! `#[oxbind(detach)]`), through the same gate. Unlike the shim's own waits
 //! it may need the interpreter inside: a critical section re-attaches for
 //! its length ([`reattach_in_region`], [`redetach_in_region`]). A region
-//! never suspends a critical section: inside one ([`SECTIONS`]) plugin code
-//! runs attached.
+//! never suspends a critical section: inside one (counted in `REGION`)
+//! plugin code runs attached.
 //!
 //! Shared state (all atomics, one set per shim copy): `CLOSED` is written
 //! once, by the exit callback; `PASSING` counts threads between the gate
 //! check and the end of their `PyEval_RestoreThread`; `FINALIZER` is the
-//! callback thread's id. No lock is held while parked. `REGION` and
-//! `SECTIONS` are thread-locals.
+//! callback thread's id. No lock is held while parked. `REGION` is a
+//! thread-local.
 
 use std::{
     cell::Cell,
@@ -82,26 +82,37 @@ pub unsafe fn detached_holding<R>(f: impl FnOnce() -> R, give_back: impl FnOnce(
     result
 }
 
-thread_local! {
+/// This thread's plugin regions: one thread-local, so that a region looks
+/// it up once.
+struct Region {
     /// The thread state a plugin's detached region saved, while this thread
     /// is detached in it; null when attached or in no region.
-    static REGION: Cell<*mut ffi::PyThreadState> = const { Cell::new(std::ptr::null_mut()) };
+    saved: Cell<*mut ffi::PyThreadState>,
     /// How many critical sections this thread holds that plugin code must
     /// not see suspended: a call's `lock_self` and `#[oxbind(lock)]`
     /// sections, and the plugin's own (`critical_begin`). Detaching would
     /// suspend them, so [`plugin_region`] does not detach while any is held.
-    static SECTIONS: Cell<u32> = const { Cell::new(0) };
+    sections: Cell<u32>,
+}
+
+thread_local! {
+    static REGION: Region = const {
+        Region {
+            saved: Cell::new(std::ptr::null_mut()),
+            sections: Cell::new(0),
+        }
+    };
 }
 
 /// Counts a critical section plugin code relies on as held by this thread
 /// (until [`section_left`]): no plugin region detaches meanwhile.
 pub(crate) fn section_entered() {
-    let _ = SECTIONS.try_with(|s| s.set(s.get() + 1));
+    let _ = REGION.try_with(|r| r.sections.set(r.sections.get() + 1));
 }
 
 /// Ends what [`section_entered`] counted.
 pub(crate) fn section_left() {
-    let _ = SECTIONS.try_with(|s| s.set(s.get().saturating_sub(1)));
+    let _ = REGION.try_with(|r| r.sections.set(r.sections.get().saturating_sub(1)));
 }
 
 /// [`section_entered`] until the guard drops.
@@ -123,44 +134,46 @@ impl Drop for SectionHeld {
 /// critical section plugin code relies on (otherwise `f` runs as it is),
 /// then re-attaches through the gate. Inside, critical sections re-attach
 /// for their length ([`reattach_in_region`]). A thread that would re-attach
-/// once the gate has closed parks forever, holding nothing of ours.
+/// once the gate has closed parks forever.
 ///
 /// # Safety
 /// `f` does not unwind (plugin code catches its own panics), and touches
 /// Python only through the host API, whose operations work detached.
 pub(crate) unsafe fn plugin_region(f: impl FnOnce()) {
-    // Thread-locals being torn down read as "a section is held": no detach.
-    let sections = SECTIONS.try_with(|s| s.get()).unwrap_or(1);
-    let outer = REGION.try_with(|r| r.get());
-    let (0, Ok(outer)) = (sections, outer) else {
+    let mut f = Some(f);
+    let looked_up = REGION.try_with(|region| {
+        let f = f.take().expect("taken once");
+        if region.sections.get() > 0 || !crate::sync::refpool::attached() {
+            f();
+            return;
+        }
+        // SAFETY: the thread is attached (checked just above).
+        let state = unsafe { ffi::PyEval_SaveThread() };
+        let outer = region.saved.replace(state);
         f();
-        return;
-    };
-    if !crate::sync::refpool::attached() {
-        f();
-        return;
+        // Every section begun inside has ended (sections are closures in
+        // the SDK), so the thread is detached again and `saved` holds its
+        // state (a thread's state is the same object every time it
+        // detaches).
+        if region.saved.replace(outer).is_null() {
+            return; // a section re-attached and is still open: stay attached
+        }
+        if !enter_gate() {
+            park_forever();
+        }
+        // SAFETY: `state` is this thread's, saved above; the thread is
+        // detached (`saved` held it); the gate is open (or this thread
+        // finalizes), so CPython will not end the thread while it
+        // re-attaches.
+        unsafe { ffi::PyEval_RestoreThread(state) };
+        PASSING.fetch_sub(1, Ordering::SeqCst);
+    });
+    if looked_up.is_err() {
+        // The thread's locals are being torn down: run it as it is.
+        if let Some(f) = f.take() {
+            f();
+        }
     }
-    // SAFETY: the thread is attached (checked just above).
-    let state = unsafe { ffi::PyEval_SaveThread() };
-    let _ = REGION.try_with(|r| r.set(state));
-    f();
-    // Every section begun inside has ended (sections are closures in the
-    // SDK), so the thread is detached again and `REGION` holds its state
-    // (a thread's state is the same object every time it detaches).
-    let detached = REGION
-        .try_with(|r| r.replace(outer))
-        .is_ok_and(|s| !s.is_null());
-    if !detached {
-        return; // a section re-attached and is still open: stay attached
-    }
-    if !enter_gate() {
-        park_forever();
-    }
-    // SAFETY: `state` is this thread's, saved above; the thread is detached
-    // (`REGION` held it); the gate is open (or this thread finalizes), so
-    // CPython will not end the thread while it re-attaches.
-    unsafe { ffi::PyEval_RestoreThread(state) };
-    PASSING.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// Re-attaches a thread detached in a plugin region, through the gate: true
@@ -168,7 +181,7 @@ pub(crate) unsafe fn plugin_region(f: impl FnOnce()) {
 /// false if the thread is in no region (attached, or a thread of its own).
 pub(crate) fn reattach_in_region() -> bool {
     let state = REGION
-        .try_with(|r| r.replace(std::ptr::null_mut()))
+        .try_with(|r| r.saved.replace(std::ptr::null_mut()))
         .unwrap_or(std::ptr::null_mut());
     if state.is_null() {
         return false;
@@ -191,7 +204,7 @@ pub(crate) fn reattach_in_region() -> bool {
 pub(crate) unsafe fn redetach_in_region() {
     // SAFETY: attached (this function's contract).
     let state = unsafe { ffi::PyEval_SaveThread() };
-    let _ = REGION.try_with(|r| r.set(state));
+    let _ = REGION.try_with(|r| r.saved.set(state));
 }
 
 /// Counts this thread as passing the gate, unless it must park: false if
