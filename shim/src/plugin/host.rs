@@ -83,14 +83,7 @@ unsafe extern "C" fn mutex_lock(mutex: *const u8) {
 /// Spins, yields, then sleeps until the byte lock reads free.
 fn wait_until_free(byte: &AtomicU8, rounds: &mut u32) {
     while byte.load(Ordering::Relaxed) & 1 != 0 {
-        *rounds += 1;
-        if *rounds < 64 {
-            std::hint::spin_loop();
-        } else if *rounds < 256 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(std::time::Duration::from_micros(50));
-        }
+        crate::sync::backoff(rounds);
     }
 }
 
@@ -114,14 +107,7 @@ unsafe fn lock_contended(mutex: *const u8) {
             .compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            rounds += 1;
-            if rounds < 64 {
-                std::hint::spin_loop();
-            } else if rounds < 256 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(50));
-            }
+            crate::sync::backoff(&mut rounds);
         }
     }
 }

@@ -10,6 +10,7 @@
 //!   (`oxbind::detach`).
 //! - [`refpool`]: reference counts changed by threads not attached.
 //! - [`serial`]: the per-plugin lock of plugins that are not thread-safe.
+//! - [`backoff`]: how every wait of ours spins, yields, then sleeps.
 //! - [`containers`]: reading `list` and `dict` arguments that other threads
 //!   may be mutating, under their critical sections.
 //!
@@ -23,3 +24,18 @@ pub(crate) mod detach;
 pub(crate) mod lock;
 pub(crate) mod refpool;
 pub(crate) mod serial;
+
+/// One round of waiting for something another thread will soon free (a
+/// lock byte, a lock's holder): spin for the first rounds, then yield, then
+/// sleep 50 µs a round. Call it detached, or on a thread that is not
+/// attached.
+pub(crate) fn backoff(rounds: &mut u32) {
+    *rounds += 1;
+    if *rounds < 64 {
+        std::hint::spin_loop();
+    } else if *rounds < 256 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+}

@@ -90,14 +90,7 @@ impl SerialLock {
             unsafe {
                 crate::sync::detach::detached(|| {
                     while self.owner.load(Ordering::Relaxed) != 0 {
-                        rounds += 1;
-                        if rounds < 64 {
-                            std::hint::spin_loop();
-                        } else if rounds < 256 {
-                            std::thread::yield_now();
-                        } else {
-                            std::thread::sleep(std::time::Duration::from_micros(50));
-                        }
+                        super::backoff(&mut rounds);
                     }
                 })
             };
