@@ -45,6 +45,16 @@ def test_conversions_classes_and_the_report_under_the_lock():
     out = run_python(textwrap.dedent(f"""
     import json, threading, oxbind
     racy = oxbind.load({str(plugin_path("racy"))!r})
+    # Methods and functions of the plugin share one lock: threads calling
+    # either at once lose no update.
+    p = racy.Plain(0)
+    def mixed(i):
+        for _ in range(10):
+            (racy.bump if i % 2 else p.bump)(20)
+    threads = [threading.Thread(target=mixed, args=(i,)) for i in range(4)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    assert racy.count() == 800, racy.count()
     # An implicit conversion the plugin registered runs inside its own
     # serialised call (the converter itself is not serialised).
     assert racy.value_of(racy.Wrapped(5)) == 5
