@@ -50,40 +50,22 @@ unsafe extern "C" fn mutex_lock(mutex: *const u8) {
     // SAFETY: the plugin passes a zero-initialised byte that never moves
     // while locked, and touches it only through these two functions.
     let byte = unsafe { &*(mutex as *const AtomicU8) };
-    if byte
-        .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
-        .is_ok()
-    {
+    let take = || {
+        byte.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    };
+    if take() {
         return;
     }
     if crate::sync::refpool::attached() {
-        // Attached: wait detached until the lock looks free, re-attach, and
-        // try again; never take it while detached. A thread that took it
-        // detached would re-attach holding it, and re-attaching waits for
-        // any stop-the-world pause, which waits for every attached thread,
-        // one of which may be a plugin call joining threads that need this
-        // very lock: a deadlock (and at exit, a hang).
-        let mut rounds = 0u32;
-        loop {
-            // SAFETY: attached; the wait touches only the byte.
-            unsafe { crate::sync::detach::detached(|| wait_until_free(byte, &mut rounds)) };
-            if byte
-                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
-            }
+        // SAFETY: attached, and a plugin holds no lock of ours while it
+        // locks its own; the wait touches only the byte.
+        unsafe {
+            crate::sync::take_waiting_detached(take, || byte.load(Ordering::Relaxed) & 1 == 0)
         }
     } else {
         // SAFETY: as above; not attached, so nothing to release.
         unsafe { lock_contended(mutex) }
-    }
-}
-
-/// Spins, yields, then sleeps until the byte lock reads free.
-fn wait_until_free(byte: &AtomicU8, rounds: &mut u32) {
-    while byte.load(Ordering::Relaxed) & 1 != 0 {
-        crate::sync::backoff(rounds);
     }
 }
 

@@ -96,6 +96,8 @@ struct Region {
 }
 
 thread_local! {
+    // `const` and without `Drop`: it has no destructor, so it is reachable
+    // for the thread's whole life, teardown included (`with` never fails).
     static REGION: Region = const {
         Region {
             saved: Cell::new(std::ptr::null_mut()),
@@ -107,12 +109,12 @@ thread_local! {
 /// Counts a critical section plugin code relies on as held by this thread
 /// (until [`section_left`]): no plugin region detaches meanwhile.
 pub(crate) fn section_entered() {
-    let _ = REGION.try_with(|r| r.sections.set(r.sections.get() + 1));
+    REGION.with(|r| r.sections.set(r.sections.get() + 1));
 }
 
 /// Ends what [`section_entered`] counted.
 pub(crate) fn section_left() {
-    let _ = REGION.try_with(|r| r.sections.set(r.sections.get().saturating_sub(1)));
+    REGION.with(|r| r.sections.set(r.sections.get().saturating_sub(1)));
 }
 
 /// [`section_entered`] until the guard drops.
@@ -140,9 +142,7 @@ impl Drop for SectionHeld {
 /// `f` does not unwind (plugin code catches its own panics), and touches
 /// Python only through the host API, whose operations work detached.
 pub(crate) unsafe fn plugin_region(f: impl FnOnce()) {
-    let mut f = Some(f);
-    let looked_up = REGION.try_with(|region| {
-        let f = f.take().expect("taken once");
+    REGION.with(|region| {
         if region.sections.get() > 0 || !crate::sync::refpool::attached() {
             f();
             return;
@@ -167,22 +167,14 @@ pub(crate) unsafe fn plugin_region(f: impl FnOnce()) {
         // re-attaches.
         unsafe { ffi::PyEval_RestoreThread(state) };
         PASSING.fetch_sub(1, Ordering::SeqCst);
-    });
-    if looked_up.is_err() {
-        // The thread's locals are being torn down: run it as it is.
-        if let Some(f) = f.take() {
-            f();
-        }
-    }
+    })
 }
 
 /// Re-attaches a thread detached in a plugin region, through the gate: true
 /// if it did (the caller then calls [`redetach_in_region`] when done),
 /// false if the thread is in no region (attached, or a thread of its own).
 pub(crate) fn reattach_in_region() -> bool {
-    let state = REGION
-        .try_with(|r| r.saved.replace(std::ptr::null_mut()))
-        .unwrap_or(std::ptr::null_mut());
+    let state = REGION.with(|r| r.saved.replace(std::ptr::null_mut()));
     if state.is_null() {
         return false;
     }
@@ -204,7 +196,7 @@ pub(crate) fn reattach_in_region() -> bool {
 pub(crate) unsafe fn redetach_in_region() {
     // SAFETY: attached (this function's contract).
     let state = unsafe { ffi::PyEval_SaveThread() };
-    let _ = REGION.try_with(|r| r.saved.set(state));
+    REGION.with(|r| r.saved.set(state));
 }
 
 /// Counts this thread as passing the gate, unless it must park: false if

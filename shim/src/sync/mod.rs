@@ -10,7 +10,9 @@
 //!   (`oxbind::detach`).
 //! - [`refpool`]: reference counts changed by threads not attached.
 //! - [`serial`]: the per-plugin lock of plugins that are not thread-safe.
-//! - [`backoff`]: how every wait of ours spins, yields, then sleeps.
+//! - [`take_waiting_detached`] and [`backoff`]: how every lock of ours is
+//!   waited for (detached, never taken detached) and how a wait spins,
+//!   yields, then sleeps.
 //! - [`containers`]: reading `list` and `dict` arguments that other threads
 //!   may be mutating, under their critical sections.
 //!
@@ -24,6 +26,35 @@ pub(crate) mod detach;
 pub(crate) mod lock;
 pub(crate) mod refpool;
 pub(crate) mod serial;
+
+/// Takes a lock (`try_take` attempts it) on an attached thread. On
+/// contention the thread waits detached, through the exit gate, until the
+/// lock looks free (`is_free`), re-attaches and tries again: it never takes
+/// the lock detached. A thread that took it detached would re-attach
+/// holding it, and re-attaching waits for any stop-the-world pause, which
+/// waits for every attached thread, one of which may be joining threads
+/// that need this very lock: a deadlock (and at exit, a hang).
+///
+/// # Safety
+/// The thread is attached and holds no lock of ours; `is_free` touches no
+/// Python object (it runs detached).
+pub(crate) unsafe fn take_waiting_detached(
+    try_take: impl Fn() -> bool,
+    is_free: impl Fn() -> bool,
+) {
+    let mut rounds = 0u32;
+    while !try_take() {
+        // SAFETY: attached, holding no lock of ours (this function's
+        // contract); the wait touches no Python object.
+        unsafe {
+            detach::detached(|| {
+                while !is_free() {
+                    backoff(&mut rounds);
+                }
+            })
+        };
+    }
+}
 
 /// One round of waiting for something another thread will soon free (a
 /// lock byte, a lock's holder): spin for the first rounds, then yield, then

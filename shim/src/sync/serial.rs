@@ -71,32 +71,17 @@ impl SerialLock {
     /// # Safety
     /// As for [`SerialLock::run`].
     unsafe fn acquire(&self, me: usize) {
-        let take = || {
-            self.owner
-                .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        };
-        if take() {
-            return;
-        }
-        let mut rounds = 0u32;
-        loop {
-            // Wait detached until it looks free, re-attach, and try again:
-            // never take it detached (re-attaching while holding it could
-            // wait for a stop-the-world pause that waits for a thread
-            // blocked on this lock).
-            // SAFETY: attached (this function's contract); the wait touches
-            // no Python object.
-            unsafe {
-                crate::sync::detach::detached(|| {
-                    while self.owner.load(Ordering::Relaxed) != 0 {
-                        super::backoff(&mut rounds);
-                    }
-                })
-            };
-            if take() {
-                return;
-            }
+        // SAFETY: attached, holding no lock of ours (this function's
+        // contract); the wait reads only `owner`.
+        unsafe {
+            super::take_waiting_detached(
+                || {
+                    self.owner
+                        .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                },
+                || self.owner.load(Ordering::Relaxed) == 0,
+            )
         }
     }
 }
