@@ -113,9 +113,10 @@ impl ReturnSlot {
     #[doc(hidden)]
     pub unsafe fn write<T>(self, value: T) -> Result<RetValue, Error> {
         if self.0.is_null() {
-            return Err(Error::runtime_error(
-                "oxbind: no storage for a class result",
-            ));
+            // No instance to write into (a value converted outside a call,
+            // `Object::from_value`): the value is moved out as its bytes,
+            // and the shim makes the instance.
+            return moved(value);
         }
         // SAFETY: the slot is not null (checked above) and, as the caller
         // promises, was allocated for a `T`: aligned, large enough, and

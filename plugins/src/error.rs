@@ -8,10 +8,17 @@ pub use oxbind_abi::ErrorKind;
 ///
 /// Return `Result<T, oxbind::Error>` (or any error type that converts into
 /// it) from an `#[oxbind::function]`; `Err` raises `kind` with `message`.
+///
+/// An error from a Python operation ([`crate::Object`], a
+/// [`crate::Callback`]) holds the exception Python raised
+/// ([`Error::python_exception`]); its kind is `ErrorKind::RAISED` and its message
+/// the exception's text. Returned from a plugin function, it raises that
+/// very exception, with its type, attributes and traceback.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
+    exception: Option<crate::Object>,
 }
 
 /// `Result<T, oxbind::Error>`.
@@ -57,13 +64,56 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            exception: None,
         }
+    }
+
+    /// The error for an exception Python raised: it keeps the exception,
+    /// and its message is the exception's text (`str(exc)`).
+    pub fn from_exception(exception: crate::Object) -> Self {
+        let message = exception.str().unwrap_or_else(|_| "<exception>".to_owned());
+        let type_name = exception
+            .get_type()
+            .and_then(|t| t.getattr("__name__"))
+            .and_then(|n| n.extract::<String>())
+            .unwrap_or_else(|_| "Exception".to_owned());
+        Error {
+            kind: ErrorKind::RAISED,
+            message: if message.is_empty() {
+                type_name
+            } else {
+                format!("{type_name}: {message}")
+            },
+            exception: Some(exception),
+        }
+    }
+
+    /// The Python exception this error holds, if it came from Python.
+    pub fn python_exception(&self) -> Option<&crate::Object> {
+        self.exception.as_ref()
+    }
+
+    /// Takes the Python exception out (for the trampoline that raises it).
+    pub(crate) fn take_exception(&mut self) -> Option<crate::Object> {
+        self.exception.take()
+    }
+
+    /// Whether this error is a Python exception that is an instance of
+    /// `class` (`isinstance(exc, class)`), for handling an error from a
+    /// callback by its type.
+    pub fn is_instance(&self, class: &crate::Object) -> bool {
+        self.exception
+            .as_ref()
+            .is_some_and(|e| e.isinstance(class).unwrap_or(false))
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Error({:?}, {:?})", self.kind, self.message)
+        match &self.exception {
+            None => write!(f, "Error({:?}, {:?})", self.kind, self.message),
+            Some(e) => write!(f, "Error({:?}, {:?}, {e:?})", self.kind, self.message),
+        }
     }
 }
 

@@ -51,6 +51,20 @@ pub struct Visit<'a> {
 }
 
 impl Visit<'_> {
+    /// Reports one held Python object to the collector.
+    pub fn object(&mut self, object: &crate::Object) {
+        if self.status == 0 {
+            // SAFETY: `visit` and `arg` are the collector's, valid for this
+            // traversal; the handle keeps its object alive.
+            self.status = unsafe { (self.visit)(object.as_ptr(), self.arg) };
+        }
+    }
+
+    /// Reports a callback's callable to the collector.
+    pub fn callback<A, R>(&mut self, callback: &crate::Callback<A, R>) {
+        self.object(callback.object_ref());
+    }
+
     /// Reports one held reference to the collector.
     pub fn instance<T: Class>(&mut self, handle: &Instance<T>) {
         if self.status == 0 {

@@ -39,6 +39,15 @@ impl<T: Class> Instance<T> {
         self.obj
     }
 
+    /// The instance as an [`crate::Object`] (the same reference, handed
+    /// over).
+    pub fn into_object_handle(self) -> crate::Object {
+        let p = self.obj;
+        std::mem::forget(self);
+        // SAFETY: the reference this handle owned, now the object's.
+        unsafe { crate::Object::from_owned(p) }
+    }
+
     /// Whether two handles refer to the same Python object.
     pub fn is(&self, other: &Instance<T>) -> bool {
         self.obj == other.obj

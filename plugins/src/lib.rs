@@ -26,17 +26,24 @@
 //! - [`Error`]: how a Rust error becomes a Python exception.
 //! - [`sync`]: locks for plugin state shared between threads.
 //! - [`Instance`]: a strong reference to an instance that plugin code may keep.
+//! - [`Object`]: any Python object, with its operations ([`import`],
+//!   `getattr`, `call`, `extract`, …); [`Callback`]: a typed callable;
+//!   [`Object::function`]: a Rust closure as a Python function.
 //! - [`gc`]: garbage-collector hooks for classes that hold [`Instance`] handles.
 
+mod callback;
 pub mod convert;
 mod detach;
 mod error;
 pub mod gc;
+mod object;
 #[doc(hidden)]
 pub mod private;
 pub mod sync;
 
+pub use callback::{Callback, Closure};
 pub use convert::{FromArg, IntoItem, IntoReturn, ListItem, ReturnSlot};
+pub use object::{import, Args, FromObject, IntoObject, Iter, Object, Signature};
 pub use detach::detach;
 pub use error::{Error, ErrorKind, Result};
 pub use oxbind_abi as abi;

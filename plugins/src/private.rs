@@ -121,11 +121,32 @@ impl<T> NoGc for T {}
 pub fn call(body: impl FnOnce() -> Result<RetValue, Error>) -> CallOutcome {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(value)) => CallOutcome::Ok(value),
-        Ok(Err(err)) => CallOutcome::Err(ErrorRecord {
-            kind: err.kind,
-            message: RString::from(err.message),
-        }),
+        Ok(Err(err)) => CallOutcome::Err(error_record(err)),
         Err(payload) => CallOutcome::Panic(RString::from(panic_message(payload.as_ref()))),
+    }
+}
+
+/// The record an `Err` leaves a plugin function as. An error holding a
+/// Python exception hands the exception to the shim first (`set_raised`),
+/// which raises it unchanged.
+#[cold]
+pub fn error_record(mut err: Error) -> ErrorRecord {
+    let exception = err.take_exception();
+    let kind = match (exception, host().and_then(|h| h.set_raised())) {
+        (Some(exc), Some(set_raised)) => {
+            // SAFETY: the exception's reference is handed over, for the
+            // record returned on this thread right after.
+            unsafe { set_raised(exc.into_raw()) };
+            oxbind_abi::ErrorKind::RAISED
+        }
+        // A Python error kept without its exception (it cannot be handed
+        // over) becomes a RuntimeError with its text.
+        _ if err.kind == oxbind_abi::ErrorKind::RAISED => oxbind_abi::ErrorKind::RUNTIME_ERROR,
+        _ => err.kind,
+    };
+    ErrorRecord {
+        kind,
+        message: RString::from(err.message),
     }
 }
 

@@ -134,6 +134,10 @@ struct Renderer<'a> {
     imports: BTreeSet<String>,
     /// Whether `Iterator` is used.
     uses_iterator: bool,
+    /// Whether `typing.Any` is used (an `oxbind::Object`).
+    uses_any: bool,
+    /// Whether `collections.abc.Callable` is used (an `oxbind::Callback`).
+    uses_callable: bool,
     /// Whether `overload` is used.
     uses_overload: bool,
 }
@@ -147,6 +151,8 @@ fn render(root: &PluginRoot, conversions: &dyn Fn(&str) -> Vec<&'static Function
         conversions,
         imports: BTreeSet::new(),
         uses_iterator: false,
+        uses_any: false,
+        uses_callable: false,
         uses_overload: false,
     };
     let mut body = String::new();
@@ -179,10 +185,18 @@ fn render(root: &PluginRoot, conversions: &dyn Fn(&str) -> Vec<&'static Function
         module.version().as_str()
     );
     out.push_str("from __future__ import annotations\n\n");
-    if r.uses_iterator {
-        out.push_str("from collections.abc import Iterator\n");
+    let abc: Vec<&str> = [
+        r.uses_callable.then_some("Callable"),
+        r.uses_iterator.then_some("Iterator"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !abc.is_empty() {
+        let _ = writeln!(out, "from collections.abc import {}", abc.join(", "));
     }
     let typing: Vec<&str> = [
+        r.uses_any.then_some("Any"),
         (!module.classes().is_empty()).then_some("final"),
         r.uses_overload.then_some("overload"),
     ]
@@ -367,6 +381,31 @@ impl Renderer<'_> {
                 Some((k, v)) => format!("dict[{}, {}]", self.ty(k, param), self.ty(v, param)),
                 None => "dict[object, object]".to_owned(),
             },
+            TypeKind::ANY => {
+                self.uses_any = true;
+                "Any".to_owned()
+            }
+            TypeKind::CALLABLE => {
+                self.uses_callable = true;
+                match ty.callable_types() {
+                    Some((ret, params)) => {
+                        // Its parameters are what Rust passes (results of
+                        // Rust), its result what Rust accepts back.
+                        let params: Vec<String> = params.iter().map(|p| self.ty(p, false)).collect();
+                        let ret = if ret.kind == TypeKind::UNIT {
+                            self.uses_any = true;
+                            "Any".to_owned() // the result is ignored
+                        } else {
+                            self.ty(ret, true)
+                        };
+                        format!("Callable[[{}], {ret}]", params.join(", "))
+                    }
+                    None => {
+                        self.uses_any = true;
+                        "Callable[..., Any]".to_owned()
+                    }
+                }
+            }
             _ => "object".to_owned(),
         };
         if ty.optional {

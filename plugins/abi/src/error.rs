@@ -29,6 +29,11 @@ impl ErrorKind {
     pub const FILE_NOT_FOUND_ERROR: Self = Self(15);
     pub const TIMEOUT_ERROR: Self = Self(16);
     pub const UNICODE_ERROR: Self = Self(17);
+    /// Since ABI 0.1.4: a Python exception object, raised as it is (its
+    /// type, value and traceback unchanged). The plugin handed it to the
+    /// shim with `HostApi::set_raised` on this thread just before returning
+    /// the record; the message is its text, used only if it went missing.
+    pub const RAISED: Self = Self(18);
 }
 
 /// An error raised by plugin code: the exception class and its message.

@@ -6,7 +6,12 @@
 
 use std::ffi::c_void;
 
-use abi_stable::StableAbi;
+use abi_stable::{
+    std_types::RStr,
+    StableAbi,
+};
+
+use crate::{function::FunctionDesc, value::{ArgValue, RetValue, TypeDesc}};
 
 /// The shim's services. Minor versions append functions.
 #[repr(C)]
@@ -50,7 +55,143 @@ pub struct HostApi {
     /// interpreter finalizes never returns (as CPython does with daemon
     /// threads).
     pub detach: unsafe extern "C" fn(f: DetachedFn, data: *mut c_void),
+
+    // Since ABI 0.1.4: Python objects (spec/PLUGIN-ABI.md, "Objects").
+    // Every one works from any thread: an attached thread runs it directly,
+    // a thread detached in `detach` re-attaches for it, and any other thread
+    // (one the plugin spawned) attaches for it. Each returns a status
+    // (`OBJECT_OK`, `OBJECT_RAISED`, `OBJECT_UNAVAILABLE`); `out` receives a
+    // new strong reference: the result on `OBJECT_OK`, the exception on
+    // `OBJECT_RAISED`, nothing (null) on `OBJECT_UNAVAILABLE` (the
+    // interpreter is finalizing and the thread may no longer attach).
+    // Object arguments are borrowed: live objects the plugin holds a
+    // reference to.
+    /// `getattr(obj, name)`.
+    pub object_getattr:
+        unsafe extern "C" fn(obj: *mut c_void, name: RStr<'_>, out: *mut *mut c_void) -> u32,
+    /// `setattr(obj, name, value)`, or `delattr(obj, name)` if `value` is
+    /// null. `out` receives the exception on failure (null on success).
+    pub object_setattr: unsafe extern "C" fn(
+        obj: *mut c_void,
+        name: RStr<'_>,
+        value: *mut c_void,
+        out: *mut *mut c_void,
+    ) -> u32,
+    /// `callable(*args[..nargs], **{kwnames[i]: args[nargs + i]})`: the
+    /// vectorcall convention, with `nkw` keyword names.
+    pub object_call: unsafe extern "C" fn(
+        callable: *mut c_void,
+        args: *const *mut c_void,
+        nargs: usize,
+        kwnames: *const RStr<'_>,
+        nkw: usize,
+        out: *mut *mut c_void,
+    ) -> u32,
+    /// `obj.name(*args[..nargs])`.
+    pub object_call_method: unsafe extern "C" fn(
+        obj: *mut c_void,
+        name: RStr<'_>,
+        args: *const *mut c_void,
+        nargs: usize,
+        out: *mut *mut c_void,
+    ) -> u32,
+    /// A unary operation that makes an object: one of the `UNARY_*`
+    /// operations (`repr(obj)`, `str(obj)`, `type(obj)`, `iter(obj)`,
+    /// `next(obj)`). `UNARY_NEXT` at the end of the iteration returns
+    /// `OBJECT_OK` with `out` null.
+    pub object_unary: unsafe extern "C" fn(op: u32, obj: *mut c_void, out: *mut *mut c_void) -> u32,
+    /// A test or measure with an integer answer, one of the `TEST_*`
+    /// operations on `a` (and `b`, for the binary ones; null otherwise),
+    /// written to `answer`. `out` receives the exception on failure.
+    pub object_test: unsafe extern "C" fn(
+        op: u32,
+        a: *mut c_void,
+        b: *mut c_void,
+        answer: *mut i64,
+        out: *mut *mut c_void,
+    ) -> u32,
+    /// `import name` (dotted names return the submodule itself).
+    pub import: unsafe extern "C" fn(name: RStr<'_>, out: *mut *mut c_void) -> u32,
+    /// The object for a result value `value` of type `*ty` (a static
+    /// description), converted exactly as a function result is. A class
+    /// value crosses as `RetValue::Moved`. `value` is taken over (dropped
+    /// by the shim).
+    pub object_from_value:
+        unsafe extern "C" fn(ty: *const TypeDesc, value: RetValue, out: *mut *mut c_void) -> u32,
+    /// Converts `obj` as an argument for a parameter of type `*ty` (a static
+    /// description), with the rules and messages of argument conversion, and
+    /// calls `visit.func(data, &value)` with the result while the value is
+    /// valid (borrowed strings, borrowed instances): only then. `out`
+    /// receives the exception if the conversion failed (then `visit` is not
+    /// called). `visit` must not unwind.
+    pub object_extract: unsafe extern "C" fn(
+        obj: *mut c_void,
+        ty: *const TypeDesc,
+        visit: ExtractFn,
+        data: *mut c_void,
+        out: *mut *mut c_void,
+    ) -> u32,
+    /// Hands the shim an exception object to raise (a strong reference it
+    /// takes over), just before the plugin returns an `ErrorRecord` of kind
+    /// `ErrorKind::RAISED` on the same thread. A second call before that
+    /// replaces (and releases) the first.
+    pub set_raised: unsafe extern "C" fn(exc: *mut c_void),
+    /// A new Python function object that calls `desc.call(data, args,
+    /// null)` (`this` is `data`; `desc.receiver` must be `Receiver::NONE`).
+    /// `desc` and everything it points to must stay valid until the shim
+    /// calls `release.func(data)`, once, when the function object is
+    /// freed (attached to the interpreter; never after it finalized, when
+    /// the data is leaked). `release` must not unwind.
+    pub new_function: unsafe extern "C" fn(
+        desc: *const FunctionDesc,
+        data: *mut c_void,
+        release: DetachedFn,
+        out: *mut *mut c_void,
+    ) -> u32,
 }
+
+/// The plugin function [`HostApi::object_extract`] calls with the
+/// converted value, and the `data` passed beside it.
+#[repr(transparent)]
+#[derive(StableAbi, Copy, Clone)]
+pub struct ExtractFn {
+    /// Called at most once, with the value valid only during the call.
+    pub func: unsafe extern "C" fn(data: *mut c_void, value: *const ArgValue<'_>),
+}
+
+/// An object operation succeeded; `out` holds its result.
+pub const OBJECT_OK: u32 = 0;
+/// An object operation raised; `out` holds the exception.
+pub const OBJECT_RAISED: u32 = 1;
+/// The operation could not run: the interpreter is finalizing and this
+/// thread may no longer attach to it. `out` is null.
+pub const OBJECT_UNAVAILABLE: u32 = 2;
+
+/// [`HostApi::object_unary`]: `repr(obj)`.
+pub const UNARY_REPR: u32 = 0;
+/// `str(obj)`.
+pub const UNARY_STR: u32 = 1;
+/// `type(obj)`.
+pub const UNARY_TYPE: u32 = 2;
+/// `iter(obj)`.
+pub const UNARY_ITER: u32 = 3;
+/// `next(obj)` on an iterator; null at its end.
+pub const UNARY_NEXT: u32 = 4;
+
+/// [`HostApi::object_test`]: `bool(a)`, as 0 or 1.
+pub const TEST_TRUTH: u32 = 0;
+/// `a == b`, as 0 or 1 (`bool()` of the comparison's result).
+pub const TEST_EQ: u32 = 1;
+/// `hash(a)`.
+pub const TEST_HASH: u32 = 2;
+/// `isinstance(a, b)`, as 0 or 1.
+pub const TEST_ISINSTANCE: u32 = 3;
+/// `a is None`, as 0 or 1. Never raises.
+pub const TEST_IS_NONE: u32 = 4;
+/// `callable(a)`, as 0 or 1. Never raises.
+pub const TEST_CALLABLE: u32 = 5;
+/// `len(a)`.
+pub const TEST_LEN: u32 = 6;
 
 /// The plugin function [`HostApi::detach`] runs, with its data.
 #[repr(transparent)]

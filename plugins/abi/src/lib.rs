@@ -29,7 +29,9 @@ pub use class::{
 };
 pub use error::{ErrorKind, ErrorRecord};
 pub use function::{CallFn, CallOutcome, FunctionDesc, ParamDesc, Receiver};
-pub use host::{DetachedFn, HostApi, HostApi_Ref, CRITICAL_NOT_BORROWED, CRITICAL_SECTION_SIZE};
+pub use host::{
+    DetachedFn, ExtractFn, HostApi, HostApi_Ref, CRITICAL_NOT_BORROWED, CRITICAL_SECTION_SIZE,
+};
 pub use root::{PluginModule, PluginModule_Ref, PluginRoot, ROOT_SYMBOL};
 pub use value::{ArgValue, Passing, RetValue, TypeDesc, TypeKind};
 

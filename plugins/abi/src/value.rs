@@ -46,9 +46,21 @@ impl TypeKind {
     /// 0.1.1; the argument is an [`ArgValue::List`] of key, value, key,
     /// value, … read under the dict's critical section.
     pub const DICT: Self = Self(8);
+    /// Since ABI 0.1.4: any Python object (`oxbind::Object`). As a
+    /// parameter it accepts every object (`None` too, unless the parameter
+    /// is optional, when `None` arrives as [`ArgValue::None`]) and crosses
+    /// as [`ArgValue::Object`] holding the `PyObject*`, borrowed for the
+    /// call. As a result it crosses as [`RetValue::Ref`] holding a *new
+    /// strong reference*, which the shim takes over (in a list result too).
+    pub const ANY: Self = Self(9);
+    /// Since ABI 0.1.4: a callable (`oxbind::Callback<Args, R>`): as
+    /// [`TypeKind::ANY`], but a parameter accepts only objects that
+    /// `callable()` accepts. Its signature is described for stubs and
+    /// messages by [`TypeDesc::callable`].
+    pub const CALLABLE: Self = Self(10);
 
     /// The largest kind this version of the ABI defines.
-    pub const MAX: Self = Self::DICT;
+    pub const MAX: Self = Self::CALLABLE;
 
     /// The Python type name used in signatures and error messages.
     pub const fn python_name(self) -> &'static str {
@@ -62,6 +74,8 @@ impl TypeKind {
             6 => "object",
             7 => "list",
             8 => "dict",
+            9 => "object",
+            10 => "callable",
             _ => "<unknown>",
         }
     }
@@ -157,6 +171,42 @@ impl TypeDesc {
         Some(unsafe { (&*key, &*key.add(1)) })
     }
 
+    /// A callable taking the types `sig[1..]` and returning `sig[0]`
+    /// ([`TypeKind::CALLABLE`]): `item` points at `sig[0]` and the arity
+    /// (`sig.len() - 1`, at most 255) is kept in `passing`. The shim reads
+    /// it back with [`TypeDesc::callable_types`].
+    pub const fn callable(sig: &'static [TypeDesc], rust_name: &'static str) -> Self {
+        assert!(!sig.is_empty() && sig.len() <= 256, "a callable's signature is its result, then at most 255 parameters");
+        TypeDesc {
+            kind: TypeKind::CALLABLE,
+            optional: false,
+            passing: Passing((sig.len() - 1) as u8),
+            rust_name: RStr::from_str(rust_name),
+            class: None,
+            item: Some(&sig[0]),
+        }
+    }
+
+    /// For a [`TypeKind::CALLABLE`] that describes its signature: its result
+    /// type and its parameter types. `None` for other kinds, and for a
+    /// callable without a signature (`item` absent).
+    pub fn callable_types(&self) -> Option<(&'static TypeDesc, &'static [TypeDesc])> {
+        if self.kind != TypeKind::CALLABLE {
+            return None;
+        }
+        let ret = self.item? as *const TypeDesc;
+        // SAFETY: a CALLABLE's `item` is the first element of a static
+        // `[TypeDesc; 1 + arity]` with the arity in `passing`
+        // (`TypeDesc::callable`, spec/PLUGIN-ABI.md): the parameters follow
+        // the result in the same static.
+        Some(unsafe {
+            (
+                &*ret,
+                std::slice::from_raw_parts(ret.add(1), self.passing.0 as usize),
+            )
+        })
+    }
+
     /// A list of `item`.
     pub const fn list(item: &'static TypeDesc, rust_name: &'static str) -> Self {
         TypeDesc {
@@ -233,6 +283,8 @@ pub enum RetValue {
     Written,
     /// A reference to a value of the result's class. The shim returns the
     /// instance that holds it, or a wrapper that keeps its owner alive.
+    /// For an [`TypeKind::ANY`] or [`TypeKind::CALLABLE`] result (ABI
+    /// 0.1.4), a `PyObject*` with a new strong reference the shim takes over.
     Ref(*const c_void),
     /// The items of a list result, each of the item type.
     List(RVec<RetValue>),

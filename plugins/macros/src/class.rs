@@ -316,6 +316,14 @@ pub(crate) fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Resul
             }
         }
 
+        impl ::oxbind::IntoObject for #ident {
+            const TYPE: ::oxbind::abi::TypeDesc = <#ident as ::oxbind::IntoReturn>::TYPE;
+            type Shape = #ident;
+            fn into_object(self) -> ::core::result::Result<::oxbind::Object, ::oxbind::Error> {
+                ::oxbind::Object::from_value(self)
+            }
+        }
+
         // SAFETY (generated): TYPE is an object of this class by REF, and
         // into_return returns a `Ref` to a value of this class, never
         // touching the slot.

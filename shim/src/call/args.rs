@@ -451,6 +451,25 @@ pub(super) unsafe fn convert_kind<'a>(
                 )));
             }
         }
+        TypeKind::ANY | TypeKind::CALLABLE => {
+            // SAFETY: `Py_None` only takes the address of CPython's `None`
+            // singleton.
+            if ty.optional && obj == unsafe { ffi::Py_None() } {
+                // SAFETY: `out` is valid for a write (this function's
+                // contract).
+                unsafe { out.write(ArgValue::None) };
+                return Ok(());
+            }
+            // SAFETY: the thread is attached and `obj` is a valid object
+            // (this function's contract).
+            if ty.kind == TypeKind::CALLABLE && unsafe { ffi::PyCallable_Check(obj) } == 0 {
+                return Err(ArgFailure::WrongType);
+            }
+            // The object itself, borrowed for the call: the plugin takes its
+            // own reference if it keeps it (`oxbind::Object`).
+            // SAFETY: `out` is valid for a write (this function's contract).
+            unsafe { out.write(ArgValue::Object(obj as *mut c_void)) };
+        }
         _ => return Err(ArgFailure::WrongType),
     }
     Ok(())

@@ -204,6 +204,11 @@ pub(super) unsafe fn call<'a>(
                 ptr::null_mut()
             }
         },
+        CallOutcome::Ok(RetValue::Ref(p)) if is_object_ref(ret) => {
+            // SAFETY: the thread is attached (this function's contract); an
+            // `ANY` or `CALLABLE` result is a new reference we take over.
+            unsafe { take_object(data, p) }
+        }
         CallOutcome::Ok(RetValue::Ref(p)) => {
             // SAFETY: the thread is attached (this function's contract).
             match unsafe { data.result_record() } {
@@ -230,7 +235,9 @@ pub(super) unsafe fn call<'a>(
             }
         }
         // SAFETY: the thread is attached (this function's contract).
-        CallOutcome::Ok(RetValue::List(items)) => unsafe { list_result(data, items) },
+        CallOutcome::Ok(RetValue::List(items)) => unsafe {
+            list_result(data, items, &mut scratch.temps)
+        },
         // SAFETY: the thread is attached (this function's contract).
         other => unsafe { finish_scalar(other) },
     };
@@ -290,16 +297,115 @@ pub(super) unsafe fn lock_targets(
     (found[0], found[1])
 }
 
+/// Whether values of type `ty` cross as object references (`ANY`,
+/// `CALLABLE`): a result's `RetValue::Ref` is then a new reference to a
+/// `PyObject`, not the address of a class value.
+pub(super) fn is_object_ref(ty: &oxbind_abi::TypeDesc) -> bool {
+    matches!(ty.kind, TypeKind::ANY | TypeKind::CALLABLE)
+}
+
+/// Takes over the new reference an `ANY` or `CALLABLE` result carries;
+/// raises RuntimeError for a null one.
+///
+/// # Safety
+/// The thread is attached; `p` is null or a `PyObject*` the plugin gave up
+/// a strong reference to.
+pub(super) unsafe fn take_object(data: &FunctionData, p: *const c_void) -> *mut ffi::PyObject {
+    if p.is_null() {
+        // SAFETY: the thread is attached; `PyExc_RuntimeError` is an
+        // exception class.
+        unsafe {
+            errors::raise(
+                ffi::PyExc_RuntimeError,
+                &format!("{}() returned a null object", data.name),
+            )
+        };
+    }
+    p as *mut ffi::PyObject
+}
+
+/// Keeps the object references in the rest of a list result that could not
+/// be converted (the plugin gave them up) in `keep`, to be released when
+/// the call drops its temporaries, after its borrows and locks.
+///
+/// # Safety
+/// Each `Ref` item of an object-reference item type is a strong reference
+/// the plugin gave up.
+unsafe fn keep_rest(
+    item_ty: &oxbind_abi::TypeDesc,
+    rest: impl Iterator<Item = RetValue>,
+    keep: &mut SmallVec<[Owned; 1]>,
+) {
+    if !is_object_ref(item_ty) {
+        return;
+    }
+    for item in rest {
+        if let RetValue::Ref(p) = item {
+            // SAFETY: a strong reference the plugin gave up (this function's
+            // contract), or null, which `from_raw` refuses.
+            keep.extend(unsafe { Owned::from_raw(p as *mut ffi::PyObject) });
+        }
+    }
+}
+
+/// A new instance of `record`'s class owning the class value moved out as
+/// `bytes` (`RetValue::Moved`).
+///
+/// # Safety
+/// The thread is attached; `record` is a registered class record and the
+/// bytes are a value of its class that the plugin gave up (never to drop
+/// it).
+pub(super) unsafe fn moved_instance(
+    data: &FunctionData,
+    record: oxbind_internals::TypeRecord_Ref,
+    bytes: &[u8],
+) -> *mut ffi::PyObject {
+    if bytes.len() != record.size() {
+        // SAFETY: the thread is attached; `PyExc_RuntimeError` is an
+        // exception class.
+        unsafe {
+            errors::raise(
+                ffi::PyExc_RuntimeError,
+                &format!("{}() returned a class value of the wrong size", data.name),
+            )
+        };
+        return ptr::null_mut();
+    }
+    // SAFETY: the thread is attached; `record` is a registered class record
+    // (this function's contract).
+    let Some(obj) = (unsafe { new_instance(record) }) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: the bytes are a value of the class moved out by the plugin
+    // (never dropped there; this function's contract) and exactly the
+    // class's size (checked above); `obj` is a new instance of that class,
+    // whose uninitialised value has room for it; the instance now owns it.
+    unsafe {
+        ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            instance::header(obj.as_ptr()).value as *mut u8,
+            bytes.len(),
+        )
+    };
+    // SAFETY: allocated by this call, not yet handed out.
+    unsafe { instance::mark_ready(obj.as_ptr()) };
+    obj.into_raw()
+}
+
 /// A new list from a list result: scalars converted, class values moved
 /// into new instances of the item class.
 ///
 /// # Safety
 /// The thread is attached; `items` is the list a call to `data`'s function
 /// returned, so each `Moved` item holds a value of the item class that the
-/// plugin gave up (never to drop it).
+/// plugin gave up (never to drop it), and each `Ref` item of an
+/// object-reference item type a strong reference it gave up. On failure the
+/// unconverted references go to `keep`, for the caller to release after
+/// its borrows and locks.
 pub(super) unsafe fn list_result(
     data: &FunctionData,
     items: oxbind_abi::abi_stable::std_types::RVec<RetValue>,
+    keep: &mut SmallVec<[Owned; 1]>,
 ) -> *mut ffi::PyObject {
     let item_ty = data.desc.ret.item.expect("validated");
     let record = if item_ty.kind == TypeKind::OBJECT {
@@ -315,43 +421,22 @@ pub(super) unsafe fn list_result(
     // (or null with an error set), which `Owned` takes over.
     let Some(list) = (unsafe { Owned::from_raw(ffi::PyList_New(items.len() as ffi::Py_ssize_t)) })
     else {
+        // SAFETY: the items are the plugin's, given up.
+        unsafe { keep_rest(item_ty, items.into_iter(), keep) };
         return ptr::null_mut();
     };
-    for (k, item) in items.into_iter().enumerate() {
+    let mut items = items.into_iter().enumerate();
+    while let Some((k, item)) = items.next() {
         let obj = match (item, record) {
             (RetValue::Moved(bytes), Some(record)) => {
                 // SAFETY: the thread is attached; `record` was resolved
-                // above, so it is a registered class record.
-                let Some(obj) = (unsafe { new_instance(record) }) else {
-                    return ptr::null_mut();
-                };
-                if bytes.len() != record.size() {
-                    // SAFETY: the thread is attached; `PyExc_RuntimeError`
-                    // is an exception class.
-                    unsafe {
-                        errors::raise(
-                            ffi::PyExc_RuntimeError,
-                            &format!("{}() returned a list item of the wrong size", data.name),
-                        )
-                    };
-                    return ptr::null_mut();
-                }
-                // SAFETY: the bytes are a value of the item class moved out by
-                // the plugin (never dropped there; this function's contract)
-                // and exactly the class's size (checked above); `obj` is a new
-                // instance of that class, whose uninitialised value has room
-                // for it; the instance now owns it.
-                unsafe {
-                    ptr::copy_nonoverlapping(
-                        bytes.as_ptr(),
-                        instance::header(obj.as_ptr()).value as *mut u8,
-                        bytes.len(),
-                    )
-                };
-                // SAFETY: allocated by this call, not yet handed out.
-                unsafe { instance::mark_ready(obj.as_ptr()) };
-                obj.into_raw()
+                // above, and the bytes are a value of the item class the
+                // plugin gave up (this function's contract).
+                unsafe { moved_instance(data, record, &bytes) }
             }
+            // SAFETY: the thread is attached (this function's contract); an
+            // object-reference item is a new reference we take over.
+            (RetValue::Ref(p), None) if is_object_ref(item_ty) => unsafe { take_object(data, p) },
             // SAFETY: the thread is attached (this function's contract).
             (other, None) => unsafe { from_ret(other) },
             (_, Some(_)) => {
@@ -367,6 +452,8 @@ pub(super) unsafe fn list_result(
             }
         };
         if obj.is_null() {
+            // SAFETY: the rest are the plugin's given-up items.
+            unsafe { keep_rest(item_ty, items.map(|(_, v)| v), keep) };
             return ptr::null_mut();
         }
         // SAFETY: `list` is a new list of `items.len()` empty items, not yet
@@ -486,7 +573,7 @@ pub(super) unsafe fn receiver(
     scratch: &mut Scratch,
 ) -> Result<*mut c_void, ()> {
     if data.desc.receiver == Receiver::NONE {
-        return Ok(ptr::null_mut());
+        return Ok(data.this.0); // null, or a closure's data
     }
     // SAFETY: a non-null `slf` is an instance of the method's class (this
     // function's contract).

@@ -16,7 +16,9 @@
 //! - [`general`]: keywords, defaults, locks and waits;
 //! - [`args`]: Python objects to argument values;
 //! - [`outcome`]: the plugin's outcome to a result object;
-//! - [`signature`]: docstrings, defaults and argument messages.
+//! - [`signature`]: docstrings, defaults and argument messages;
+//! - [`objects`]: the same conversions outside a call (`oxbind::Object`);
+//! - [`closure`]: function objects made at run time from plugin closures.
 //!
 //! Shared state: a function's data is built once, leaked, and read-only
 //! afterwards, but for its resolved class records ([`RecordCell`]), each set
@@ -33,11 +35,13 @@ use self::signature::docstring;
 use crate::{py::errors, py::owned::Owned};
 
 pub(crate) mod args;
+pub(crate) mod closure;
 pub(crate) mod dispatch;
 pub(crate) mod entry;
 mod fast;
 mod general;
 pub(crate) mod implicit;
+pub(crate) mod objects;
 pub(crate) mod outcome;
 pub(crate) mod signature;
 
@@ -112,7 +116,21 @@ pub(crate) struct FunctionData {
     pub(super) serial: Option<&'static crate::sync::serial::SerialLock>,
     pub(super) ml_name: CString,
     pub(super) ml_doc: CString,
+    /// What a function without a receiver gets as `this`: null, but for a
+    /// closure (`closure.rs`), whose data the plugin owns.
+    pub(super) this: This,
 }
+
+/// A closure's data pointer, passed to its plugin function as `this`.
+#[derive(Clone, Copy)]
+pub(crate) struct This(pub(super) *mut std::ffi::c_void);
+
+// SAFETY: the pointer is only passed back to the plugin function it belongs
+// to, which requires its data to be `Send + Sync` (`oxbind::Object::function`
+// takes `Fn + Send + Sync` closures).
+unsafe impl Send for This {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for This {}
 
 impl FunctionData {
     /// The record of `class`, the class of parameter `i` or, for `i` equal
@@ -202,13 +220,13 @@ impl CallPath {
             && params
                 .iter()
                 .all(|p| !p.lock && (is_scalar(&p.ty) || shared_ref(&p.ty)))
-            && (is_scalar(&desc.ret) || shared_ref(&desc.ret));
+            && (is_plain_result(&desc.ret) || shared_ref(&desc.ret));
         let value_result = desc.ret.kind == TypeKind::OBJECT
             && desc.ret.passing == Passing::VALUE
             && !desc.ret.optional;
-        if !has_self && scalar_params && is_scalar(&desc.ret) {
+        if !has_self && scalar_params && is_plain_result(&desc.ret) {
             CallPath::Scalars
-        } else if has_self && scalar_params && is_scalar(&desc.ret) {
+        } else if has_self && scalar_params && is_plain_result(&desc.ret) {
             CallPath::ScalarMethod
         } else if !has_self && scalar_params && value_result {
             CallPath::ScalarsToValue
@@ -315,11 +333,21 @@ pub(crate) unsafe fn new_overloaded(
         serial: None,
         ml_name: errors::c_string(name),
         ml_doc: errors::c_string(&doc),
+        this: This(ptr::null_mut()),
     })))
 }
 
+/// Whether a parameter of type `ty` converts on its own, borrowing nothing
+/// (scalars, and `ANY`/`CALLABLE` objects, passed as the argument itself).
 pub(super) fn is_scalar(ty: &TypeDesc) -> bool {
     !matches!(ty.kind, TypeKind::OBJECT | TypeKind::LIST | TypeKind::DICT)
+}
+
+/// Whether a result of type `ty` is a plain value the fast paths convert
+/// (`finish_scalar`): a scalar, but not an object reference (`ANY`,
+/// `CALLABLE`), which the general path takes over.
+pub(super) fn is_plain_result(ty: &TypeDesc) -> bool {
+    is_scalar(ty) && !matches!(ty.kind, TypeKind::ANY | TypeKind::CALLABLE)
 }
 
 /// Builds the data of one function. `qualname` is the name in messages;
@@ -335,6 +363,23 @@ pub(crate) unsafe fn new_data(
     doc_name: &str,
     serial: Option<&'static crate::sync::serial::SerialLock>,
 ) -> Result<&'static FunctionData, ()> {
+    // SAFETY: this function's contract is `build_data`'s.
+    let data = unsafe { build_data(desc, defaults, qualname, plugin, doc_name, serial) }?;
+    Ok(Box::leak(Box::new(data)))
+}
+
+/// [`new_data`], owned: for a closure, whose data is freed with it.
+///
+/// # Safety
+/// The thread is attached.
+pub(crate) unsafe fn build_data(
+    desc: &'static FunctionDesc,
+    defaults: Vec<Option<ArgValue<'static>>>,
+    qualname: String,
+    plugin: &'static str,
+    doc_name: &str,
+    serial: Option<&'static crate::sync::serial::SerialLock>,
+) -> Result<FunctionData, ()> {
     // SAFETY: the thread is attached (this function's contract).
     unsafe { check_int_layout() };
     let mut keywords = Vec::with_capacity(desc.params.len());
@@ -362,7 +407,7 @@ pub(crate) unsafe fn new_data(
         CallPath::of(desc)
     };
     let locks = takes_locks(desc);
-    Ok(Box::leak(Box::new(FunctionData {
+    Ok(FunctionData {
         desc,
         defaults,
         name: qualname,
@@ -377,7 +422,8 @@ pub(crate) unsafe fn new_data(
         serial,
         ml_name: errors::c_string(desc.name.as_str()),
         ml_doc: errors::c_string(&docstring(desc, doc_name)),
-    })))
+        this: This(ptr::null_mut()),
+    })
 }
 
 /// A new instance of `record`'s class with an uninitialised value.

@@ -87,6 +87,7 @@ pub(crate) fn expected_name(ty: &TypeDesc) -> String {
             Some((k, v)) => format!("dict[{}, {}]", expected_name(k), expected_name(v)),
             None => "dict".to_owned(),
         },
+        TypeKind::CALLABLE => "a callable".to_owned(),
         _ => return kind_name(ty),
     };
     if ty.optional {

@@ -177,8 +177,42 @@ fn check_type(ty: &TypeDesc, is_result: bool) -> Result<(), String> {
             check_type(key, false)?;
             check_item(value)
         }
+        TypeKind::ANY => {
+            if ty.passing != Passing::VALUE || ty.class.is_some() || ty.item.is_some() {
+                return Err("an object type has no class, item or passing mode".into());
+            }
+            Ok(())
+        }
+        TypeKind::CALLABLE => {
+            if ty.class.is_some() {
+                return Err("a callable type has no class".into());
+            }
+            // The signature, if described: a result converted from Python
+            // (as a parameter is; `()` ignores it), then parameters
+            // converted to Python (as results are).
+            if let Some((ret, params)) = ty.callable_types() {
+                if ret.kind != TypeKind::UNIT {
+                    check_type(ret, false).map_err(|why| format!("the callable's result: {why}"))?;
+                }
+                for p in params {
+                    if p.kind == TypeKind::UNIT {
+                        return Err("a callable's parameter cannot be ()".into());
+                    }
+                    check_type(p, true)
+                        .map_err(|why| format!("a callable's parameter: {why}"))?;
+                }
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
+}
+
+/// Checks the descriptor of a closure made at run time
+/// (`call::closure`), as a module function is checked at load; returns its
+/// normalised defaults.
+pub(crate) fn check_closure(f: &FunctionDesc) -> Result<Defaults, String> {
+    validate_function(f, "closure", Role::Function).map_err(|e| e.0)
 }
 
 /// An item of a list or dict parameter: a scalar or a class instance, not

@@ -23,6 +23,17 @@ static HOST_TABLE: WithMetadata<HostApi> = WithMetadata::new(HostApi {
     incref,
     decref,
     detach,
+    object_getattr: super::objects::object_getattr,
+    object_setattr: super::objects::object_setattr,
+    object_call: super::objects::object_call,
+    object_call_method: super::objects::object_call_method,
+    object_unary: super::objects::object_unary,
+    object_test: super::objects::object_test,
+    import: super::objects::import,
+    object_from_value: super::objects::object_from_value,
+    object_extract: super::objects::object_extract,
+    set_raised: super::objects::set_raised,
+    new_function: super::objects::new_function,
 });
 static HOST: HostApi_Ref = HostApi_Ref(HOST_TABLE.static_as_prefix());
 

@@ -260,9 +260,41 @@ pub unsafe fn raise_panic(message: &str) {
 /// # Safety
 /// The thread is attached.
 pub unsafe fn raise_record(record: &ErrorRecord) {
+    if record.kind == ErrorKind::RAISED {
+        let exception = take_raised();
+        if !exception.is_null() {
+            // SAFETY: attached (this function's contract); the exception is
+            // the reference the plugin handed over with `set_raised`.
+            unsafe { restore_exception(exception) };
+            return;
+        }
+    }
     // SAFETY: attached (this function's contract); `exception_for` gives a
     // built-in exception class.
     unsafe { raise(exception_for(record.kind), record.message.as_str()) };
+}
+
+thread_local! {
+    /// The exception plugin code handed over with `HostApi::set_raised`
+    /// for the `ErrorKind::RAISED` record it is about to return on this
+    /// thread: a strong reference, or null. `const` and without `Drop`, so
+    /// reachable during thread teardown; a reference left here when the
+    /// thread exits leaks (the leak report shows it).
+    static RAISED: std::cell::Cell<*mut ffi::PyObject> =
+        const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// Keeps `exception` (a strong reference, taken over) for the next
+/// `ErrorKind::RAISED` record on this thread; returns the one it replaces
+/// (a strong reference the caller releases), or null.
+pub fn keep_raised(exception: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    RAISED.with(|r| r.replace(exception))
+}
+
+/// Takes the exception [`keep_raised`] kept on this thread (a strong
+/// reference), or null.
+pub fn take_raised() -> *mut ffi::PyObject {
+    RAISED.with(|r| r.replace(std::ptr::null_mut()))
 }
 
 /// The built-in exception class for an error kind; unknown kinds, from a

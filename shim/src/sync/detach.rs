@@ -42,6 +42,16 @@ use pyo3_ffi as ffi;
 static CLOSED: AtomicBool = AtomicBool::new(false);
 static PASSING: AtomicUsize = AtomicUsize::new(0);
 static FINALIZER: AtomicUsize = AtomicUsize::new(0);
+/// Threads attached for a host object operation by [`attach_foreign`] or
+/// [`try_reattach_in_region`], until they detach again. The exit callback
+/// waits (a bounded time) for them: such a thread may be running Python
+/// code, and a thread CPython meets attached while it finalizes is ended
+/// mid-call.
+static IN_OPS: AtomicUsize = AtomicUsize::new(0);
+
+/// How long the exit callback waits for host object operations still
+/// running on threads that are not Python's own.
+const OPS_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A per-thread id that is never 0 (the address of a thread-local).
 pub(crate) fn this_thread() -> usize {
@@ -188,6 +198,72 @@ pub(crate) fn reattach_in_region() -> bool {
     true
 }
 
+/// [`reattach_in_region`] for a host operation that may fail instead of
+/// parking: `Some(true)` if the thread re-attached (then call
+/// [`redetach_in_region`] when done), `Some(false)` if it is in no region,
+/// `None` if it is detached in one but the gate has closed (it stays
+/// detached, and the operation reports that the interpreter is going away).
+pub(crate) fn try_reattach_in_region() -> Option<bool> {
+    let state = REGION.with(|r| r.saved.get());
+    if state.is_null() {
+        return Some(false);
+    }
+    if !enter_gate() {
+        return None;
+    }
+    REGION.with(|r| r.saved.set(std::ptr::null_mut()));
+    IN_OPS.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: `state` is this thread's own, saved when it detached in the
+    // region; the gate is open, so CPython will not end the thread.
+    unsafe { ffi::PyEval_RestoreThread(state) };
+    PASSING.fetch_sub(1, Ordering::SeqCst);
+    Some(true)
+}
+
+/// Detaches again after [`try_reattach_in_region`] returned `Some(true)`.
+///
+/// # Safety
+/// As for [`redetach_in_region`].
+pub(crate) unsafe fn redetach_after_op() {
+    // SAFETY: as the caller promises.
+    unsafe { redetach_in_region() };
+    IN_OPS.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Attaches a thread that has no thread state of its own in use (one the
+/// plugin spawned) through the gate, with `PyGILState_Ensure`: `None` if
+/// the gate has closed or the interpreter is gone, and then nothing
+/// happened. Release with [`release_foreign`].
+pub(crate) fn attach_foreign() -> Option<ffi::PyGILState_STATE> {
+    if !enter_gate() {
+        return None;
+    }
+    // SAFETY: `Py_IsInitialized` only reads a runtime flag, valid on any
+    // thread at any time.
+    if unsafe { ffi::Py_IsInitialized() } == 0 {
+        PASSING.fetch_sub(1, Ordering::SeqCst);
+        return None;
+    }
+    IN_OPS.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: the interpreter is initialised and the gate is open (this
+    // thread is counted as passing it), so finalization has not begun and
+    // waits for this thread to finish attaching: CPython will not end it.
+    let state = unsafe { ffi::PyGILState_Ensure() };
+    PASSING.fetch_sub(1, Ordering::SeqCst);
+    Some(state)
+}
+
+/// Detaches what [`attach_foreign`] attached.
+///
+/// # Safety
+/// `state` is what [`attach_foreign`] returned on this thread, and the
+/// thread has not detached since.
+pub(crate) unsafe fn release_foreign(state: ffi::PyGILState_STATE) {
+    // SAFETY: as the caller promises.
+    unsafe { ffi::PyGILState_Release(state) };
+    IN_OPS.fetch_sub(1, Ordering::SeqCst);
+}
+
 /// Detaches again after [`reattach_in_region`] returned true.
 ///
 /// # Safety
@@ -249,6 +325,18 @@ unsafe extern "C" fn at_exit(
         }
         // SAFETY: this thread is FINALIZER, and the runtime is not yet
         // finalizing (atexit callbacks run before that).
+        unsafe { ffi::PyEval_RestoreThread(state) };
+    }
+    // Host object operations of threads that are not Python's own (they
+    // attached for the operation) finish before finalization begins, for a
+    // bounded time; new ones are refused (the gate is closed).
+    let started = std::time::Instant::now();
+    while IN_OPS.load(Ordering::SeqCst) != 0 && started.elapsed() < OPS_GRACE {
+        // SAFETY: the callback runs attached; the operation's thread may
+        // need the interpreter (the GIL) to finish.
+        let state = unsafe { ffi::PyEval_SaveThread() };
+        std::thread::sleep(std::time::Duration::from_micros(200));
+        // SAFETY: this thread is FINALIZER; the runtime is not finalizing.
         unsafe { ffi::PyEval_RestoreThread(state) };
     }
     // SAFETY: atexit callbacks run attached (this function's contract), and

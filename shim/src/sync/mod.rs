@@ -9,6 +9,7 @@
 //!   the callbacks that close it; plugin code's detached regions
 //!   (`oxbind::detach`).
 //! - [`refpool`]: reference counts changed by threads not attached.
+//! - [`attach`]: attaching for one host object operation, from any thread.
 //! - [`serial`]: the per-plugin lock of plugins that are not thread-safe.
 //! - [`take_waiting_detached`] and [`backoff`]: how every lock of ours is
 //!   waited for (detached, never taken detached) and how a wait spins,
@@ -20,6 +21,7 @@
 //! instances in [`crate::instance`], and the `PyMutex` and critical sections
 //! the host API gives plugins in [`crate::plugin::host`].
 
+pub(crate) mod attach;
 pub(crate) mod containers;
 pub(crate) mod critical;
 pub(crate) mod detach;
