@@ -6,19 +6,22 @@ puts them on PYTHONPATH; prints one JSON object.
 Usage: bench.py --libs floor,nanobind,... [--scaling-libs ...] [--controls]
 
 Libraries (each the same tiny API: add, Counter with inc / inc_safe / value,
-return_self, detached): floor (tests/bench/floor.c), nanobind (nb_counter), pybind11
-(pb_counter), PyO3 (pyo3_counter), "oxbind plugin" (the counter plugin
-through oxbind.load) and "oxbind standalone" (`import counter`). The two
-oxbind forms cannot share a process (one module per plugin name), so xtask
-runs this script once per form, each time with the floor beside it.
+return_self, detached, call_py): floor (tests/bench/floor.c), nanobind
+(nb_counter), pybind11 (pb_counter), PyO3 (pyo3_counter), "oxbind plugin"
+(the counter plugin through oxbind.load) and "oxbind standalone" (`import
+counter`). The two oxbind forms cannot share a process (one module per
+plugin name), so xtask runs this script once per form, each time with the
+floor beside it.
 
 Timing: each operation runs in a loop of `n` iterations, several rounds,
 libraries interleaved round by round; the figure is the minimum over rounds
 (the least disturbed run on a noisy machine), in ns per operation, loop
-overhead included equally for every library. Loops read only locals: on
-3.13t a closure variable is read under the cell's lock. Scaling (3.13t only)
-times each library in a process of its own (`--scaling-one`), alternating
-over OXBIND_BENCH_SCALING_PROCESSES passes, and keeps the best times."""
+overhead included equally for every library; `call_py(f)` is in ns per call
+of `f` (`n` calls of the Python function `ident`, made CALLS at a time by
+`call_py(ident, CALLS)`). Loops read only locals: on 3.13t a closure
+variable is read under the cell's lock. Scaling (3.13t only) times each
+library in a process of its own (`--scaling-one`), alternating over
+OXBIND_BENCH_SCALING_PROCESSES passes, and keeps the best times."""
 
 import argparse
 import gc
@@ -38,6 +41,13 @@ SCALING_ROUNDS = int(os.environ.get("OXBIND_BENCH_SCALING_ROUNDS", "5"))
 # Passes over the libraries, each library's scaling in a fresh process.
 SCALING_PROCESSES = int(os.environ.get("OXBIND_BENCH_SCALING_PROCESSES", "4"))
 PLUGINS = os.environ.get("OXBIND_PLUGIN_DIR", "")
+# Calls of the Python callable per call of `call_py` (the `call_py(f)` row).
+CALLS = 100
+
+
+def ident(x):
+    """The Python callable that `call_py` calls: a plain Python function."""
+    return x
 
 
 def oxbind_plugin(name):
@@ -110,6 +120,15 @@ def loops(mod):
         for _ in r:
             detached()
 
+    # N calls of f in all, so that the figure is per call of f: N // CALLS
+    # calls of call_py(ident, CALLS), and the rest in one more.
+    def bench_call_py(call_py=mod.call_py, f=ident, k=CALLS, r=range(N // CALLS),
+                      rest=N % CALLS):
+        for _ in r:
+            call_py(f, k)
+        if rest:
+            call_py(f, rest)
+
     return {
         "add(1, 2)": bench_add,
         "Counter()": bench_counter,
@@ -119,6 +138,7 @@ def loops(mod):
         "c.value": bench_value,
         "return_self(c)": bench_return_self,
         "detached()": bench_detached,
+        "call_py(f)": bench_call_py,
     }
 
 

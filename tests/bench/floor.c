@@ -87,10 +87,37 @@ static PyObject *floor_detached(PyObject *m, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* call_py(f, n): calls f(i) for i in 0..n, each with one int argument, and
+   returns the sum of the results as an int: the cost of calling a Python
+   callable from native code. */
+static PyObject *floor_call_py(PyObject *m, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "call_py() takes 2 arguments");
+        return NULL;
+    }
+    PyObject *f = args[0];
+    long long n = PyLong_AsLongLong(args[1]);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    long long total = 0;
+    for (long long i = 0; i < n; i++) {
+        PyObject *arg = PyLong_FromLongLong(i);
+        if (!arg) return NULL;
+        PyObject *out = PyObject_Vectorcall(f, &arg, 1, NULL);
+        Py_DECREF(arg);
+        if (!out) return NULL;
+        long long v = PyLong_AsLongLong(out);
+        Py_DECREF(out);
+        if (v == -1 && PyErr_Occurred()) return NULL;
+        total += v;
+    }
+    return PyLong_FromLongLong(total);
+}
+
 static PyMethodDef floor_methods[] = {
     {"add", (PyCFunction)(void (*)(void))floor_add, METH_FASTCALL, NULL},
     {"return_self", floor_return_self, METH_O, NULL},
     {"detached", floor_detached, METH_NOARGS, NULL},
+    {"call_py", (PyCFunction)(void (*)(void))floor_call_py, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
 

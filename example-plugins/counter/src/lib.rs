@@ -223,9 +223,21 @@ pub fn return_self(c: &Counter) -> &Counter {
 #[oxbind(detach)]
 pub fn detached() {}
 
+/// Call the Python callable `f(i)` for `i` in `0..n` and return the sum of
+/// the results (ints); OverflowError if it does not fit in 64 bits. The cost
+/// of calling Python from a plugin (the benchmark's `call_py(f)` row).
+#[oxbind::function]
+pub fn call_py(f: oxbind::Callback<(i64,), i64>, n: i64) -> Result<i64, Error> {
+    let mut total = 0;
+    for i in 0..n {
+        total = checked_sum(total, f.call((i,))?, "call_py()")?;
+    }
+    Ok(total)
+}
+
 oxbind::plugin! {
     name: "counter",
     doc: "Counting, safely from many threads.",
-    functions: [add, inc_global, global_value, return_self, sum_all, total, detached],
+    functions: [add, inc_global, global_value, return_self, sum_all, total, detached, call_py],
     classes: [Counter, Tally],
 }

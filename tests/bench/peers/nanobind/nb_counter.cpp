@@ -21,4 +21,10 @@ NB_MODULE(nb_counter, m) {
           nb::rv_policy::reference);
     // Detach (release the GIL) and re-attach around no work.
     m.def("detached", []() { nb::gil_scoped_release release; });
+    // Call the Python callable f(i) for i in 0..n and sum the int results.
+    m.def("call_py", [](nb::callable f, long long n) {
+        long long total = 0;
+        for (long long i = 0; i < n; i++) total += nb::cast<long long>(f(i));
+        return total;
+    });
 }

@@ -28,4 +28,10 @@ PYBIND11_MODULE(pb_counter, m, py::mod_gil_not_used()) {
           py::return_value_policy::reference);
     // Detach (release the GIL) and re-attach around no work.
     m.def("detached", []() { py::gil_scoped_release release; });
+    // Call the Python callable f(i) for i in 0..n and sum the int results.
+    m.def("call_py", [](py::function f, long long n) {
+        long long total = 0;
+        for (long long i = 0; i < n; i++) total += f(i).cast<long long>();
+        return total;
+    });
 }

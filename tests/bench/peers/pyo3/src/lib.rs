@@ -1,6 +1,6 @@
 //! `pyo3_counter`: the benchmark's tiny extension written with PyO3, the
 //! idiomatic way: `add`, a `Counter` class with `inc`, a locked `inc_safe`
-//! and a `value` getter, `return_self`, and `detached`.
+//! and a `value` getter, `return_self`, `detached`, and `call_py`.
 
 use pyo3::prelude::*;
 use pyo3::sync::critical_section::with_critical_section;
@@ -49,9 +49,20 @@ fn detached(py: Python<'_>) {
     py.detach(|| ());
 }
 
+/// Call the Python callable `f(i)` for `i` in `0..n` and sum the int results.
+#[pyfunction]
+fn call_py(f: &Bound<'_, PyAny>, n: i64) -> PyResult<i64> {
+    let mut total: i64 = 0;
+    for i in 0..n {
+        total = total.wrapping_add(f.call1((i,))?.extract::<i64>()?);
+    }
+    Ok(total)
+}
+
 #[pymodule(gil_used = false)]
 fn pyo3_counter(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(add, m)?)?;
+    m.add_function(wrap_pyfunction!(call_py, m)?)?;
     m.add_function(wrap_pyfunction!(detached, m)?)?;
     m.add_function(wrap_pyfunction!(return_self, m)?)?;
     m.add_class::<Counter>()?;
