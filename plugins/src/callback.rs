@@ -38,6 +38,9 @@ impl<A: Args, R: FromObject> Callback<A, R> {
     /// names: for `Callback<(i64, &str), bool>`, `(3, "x")`, with a `&str`
     /// of any lifetime (or a `String`).
     pub fn call<T: Args<Shape = A::Shape>>(&self, args: T) -> Result<R, Error> {
+        if let Some(call) = crate::object::api().ok().and_then(|h| h.object_call_values()) {
+            return self.call_in_one(call, args);
+        }
         let out = self.obj.call(args)?;
         if R::TYPE.kind == oxbind_abi::TypeKind::UNIT {
             return R::from_object(out);
@@ -49,6 +52,47 @@ impl<A: Args, R: FromObject> Callback<A, R> {
                 text.as_deref().unwrap_or(&e.message)
             ))
         })
+    }
+
+    /// [`Callback::call`] in one crossing into the shim, which converts
+    /// the arguments, calls, and converts the result
+    /// (`HostApi::object_call_values`).
+    fn call_in_one<T: Args<Shape = A::Shape>>(
+        &self,
+        call: CallValuesFn,
+        args: T,
+    ) -> Result<R, Error> {
+        crate::object::not_traversing()?;
+        let values = std::mem::ManuallyDrop::new(args.into_values()?);
+        let values = values.as_ref();
+        let mut result: Option<Result<R, Error>> = None;
+        let mut out = std::ptr::null_mut();
+        // SAFETY: the values are given up to the shim (never dropped here:
+        // `ManuallyDrop`), one per type in `T::TYPES`, a static; the result
+        // type is a static; `visit_result::<R>` is given `result`, which
+        // lives on this frame across the call, and catches every panic.
+        let status = unsafe {
+            call(
+                self.obj.as_ptr(),
+                values.as_ptr(),
+                T::TYPES.as_ptr(),
+                values.len(),
+                ResultOf::<R>::STATIC,
+                oxbind_abi::ExtractFn {
+                    func: visit_result::<R>,
+                },
+                &mut result as *mut Option<Result<R, Error>> as *mut c_void,
+                &mut out,
+            )
+        };
+        // SAFETY: the status and output of that operation (the shim names
+        // a result of the wrong type "callback result: ...").
+        unsafe { crate::object::outcome(status, out) }?;
+        match result {
+            Some(r) => r.map_err(|e| Error::new(e.kind, format!("callback result: {}", e.message))),
+            None => R::ignored()
+                .ok_or_else(|| Error::runtime_error("oxbind: the shim converted no callback result")),
+        }
     }
 
     /// The callable itself.
@@ -82,6 +126,41 @@ impl<A, R> std::fmt::Debug for Callback<A, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Callback({:?})", self.obj)
     }
+}
+
+/// `HostApi::object_call_values`.
+type CallValuesFn = unsafe extern "C" fn(
+    *mut c_void,
+    *const RetValue,
+    *const TypeDesc,
+    usize,
+    *const TypeDesc,
+    oxbind_abi::ExtractFn,
+    *mut c_void,
+    *mut *mut c_void,
+) -> u32;
+
+/// The static description of a callback's result type.
+struct ResultOf<R>(PhantomData<fn() -> R>);
+
+impl<R: FromObject> ResultOf<R> {
+    const STATIC: &'static TypeDesc = &R::TYPE;
+}
+
+/// What `object_call_values` calls with the converted result.
+///
+/// # Safety
+/// `data` is an `Option<Result<R, Error>>`, and `value` the shim's value for
+/// `R`'s type, valid for this call.
+unsafe extern "C" fn visit_result<R: FromObject>(data: *mut c_void, value: *const ArgValue<'_>) {
+    let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: the shim's value for `R::TYPE`, valid for this call (the
+        // contract); `R` owns what it converts.
+        unsafe { R::from_value(*value) }
+    }))
+    .unwrap_or_else(|_| Err(Error::runtime_error("converting a callback result panicked")));
+    // SAFETY: `data` is the caller's slot (the contract).
+    unsafe { *(data as *mut Option<Result<R, Error>>) = Some(converted) };
 }
 
 /// The static description of `Callback<A, R>`.

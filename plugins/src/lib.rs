@@ -80,6 +80,23 @@ pub use oxbind_macros::{class, function, methods};
 #[doc(hidden)]
 pub mod exports_are_safe {}
 
+/// A parameter named with a Python keyword could not be passed by name, and
+/// would make `inspect.signature` and the stub invalid: refused.
+///
+/// ```
+/// #[oxbind::function]
+/// pub fn span(from_: i64, to: i64) -> i64 { to - from_ }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::function]
+/// pub fn span(from: i64, to: i64) -> i64 { to - from }
+/// # fn main() {}
+/// ```
+#[doc(hidden)]
+pub mod keyword_parameters_are_refused {}
+
 /// `#[oxbind(detach)]` runs a call's body detached; a call that holds a
 /// critical section it asked for cannot detach (the section would be
 /// suspended mid-call), so the macros refuse the combination.

@@ -62,7 +62,7 @@ unsafe impl Send for Object {}
 unsafe impl Sync for Object {}
 
 /// The host API, or the error for a plugin no shim has loaded.
-fn api() -> Result<HostApi_Ref, Error> {
+pub(crate) fn api() -> Result<HostApi_Ref, Error> {
     host().ok_or_else(|| {
         Error::runtime_error("oxbind: no oxbind shim has loaded this plugin (Python objects need one)")
     })
@@ -87,7 +87,7 @@ fn unavailable() -> Error {
 
 /// Refuses an object operation inside a garbage-collector hook: the
 /// collector is counting references there.
-fn not_traversing() -> Result<(), Error> {
+pub(crate) fn not_traversing() -> Result<(), Error> {
     if crate::gc::traversing() {
         return Err(Error::runtime_error(
             "oxbind: Python objects cannot be used inside Traverse::traverse; it must only visit them",
@@ -102,7 +102,7 @@ fn not_traversing() -> Result<(), Error> {
 ///
 /// # Safety
 /// `status` and `out` come from one host object operation.
-unsafe fn outcome(status: u32, out: *mut c_void) -> Result<Option<Object>, Error> {
+pub(crate) unsafe fn outcome(status: u32, out: *mut c_void) -> Result<Option<Object>, Error> {
     // SAFETY: `out` is null or a new reference the operation gave us (the
     // contract).
     let obj = NonNull::new(out).map(|ptr| Object { ptr });
@@ -128,10 +128,10 @@ pub(crate) unsafe fn made(status: u32, out: *mut c_void) -> Result<Object, Error
 
 /// The static description of `T`'s parameter type, for the host API (one
 /// static per type, as the shim keys its converters by address).
-struct ParamType<T>(PhantomData<fn() -> T>);
+pub(crate) struct ParamType<T>(PhantomData<fn() -> T>);
 
 impl<T: for<'a> FromArg<'a>> ParamType<T> {
-    const STATIC: &'static TypeDesc = &<T as FromArg<'static>>::TYPE;
+    pub(crate) const STATIC: &'static TypeDesc = &<T as FromArg<'static>>::TYPE;
 }
 
 /// The static description of `T`'s result type, for the host API.
@@ -276,7 +276,21 @@ impl Object {
     /// `self(*args)`: `args` is a tuple of values ([`IntoObject`]), `()`
     /// for none: `f.call((1, "a"))`.
     pub fn call(&self, args: impl Args) -> Result<Object, Error> {
-        self.call_kw(args, &[])
+        not_traversing()?;
+        let f = api()?.object_call().ok_or_else(|| missing("object_call"))?;
+        let args = args.into_objects()?;
+        let args = args.as_ref();
+        let mut ptrs = [std::ptr::null_mut::<c_void>(); 8];
+        for (p, a) in ptrs.iter_mut().zip(args) {
+            *p = a.as_ptr();
+        }
+        let mut out = std::ptr::null_mut();
+        // SAFETY: `self` and the arguments are live objects held across the
+        // call (`Args` has at most eight); no keywords.
+        let status =
+            unsafe { f(self.as_ptr(), ptrs.as_ptr(), args.len(), std::ptr::null(), 0, &mut out) };
+        // SAFETY: the status and output of that operation.
+        unsafe { made(status, out) }
     }
 
     /// `self(*args, **kwargs)`, with keyword arguments by name.
@@ -284,6 +298,7 @@ impl Object {
         not_traversing()?;
         let f = api()?.object_call().ok_or_else(|| missing("object_call"))?;
         let args = args.into_objects()?;
+        let args = args.as_ref();
         let nargs = args.len();
         let mut ptrs: Vec<*mut c_void> = args.iter().map(Object::as_ptr).collect();
         ptrs.extend(kwargs.iter().map(|(_, v)| v.as_ptr()));
@@ -311,7 +326,7 @@ impl Object {
         not_traversing()?;
         let f = api()?.object_call_method().ok_or_else(|| missing("object_call_method"))?;
         let args = args.into_objects()?;
-        let ptrs: Vec<*mut c_void> = args.iter().map(Object::as_ptr).collect();
+        let ptrs: Vec<*mut c_void> = args.as_ref().iter().map(Object::as_ptr).collect();
         let mut out = std::ptr::null_mut();
         // SAFETY: `self` and the arguments are live objects held across the
         // call.
@@ -437,7 +452,7 @@ pub fn import(name: &str) -> Result<Object, Error> {
 /// # Safety
 /// `data` is an `Option<Result<T, Error>>`, and `value` the shim's value
 /// for `T`'s parameter type, valid for this call.
-unsafe extern "C" fn visit_extracted<T: for<'a> FromArg<'a>>(
+pub(crate) unsafe extern "C" fn visit_extracted<T: for<'a> FromArg<'a>>(
     data: *mut c_void,
     value: *const ArgValue<'_>,
 ) {
@@ -586,6 +601,15 @@ pub trait IntoObject {
     type Shape;
     /// The object.
     fn into_object(self) -> Result<Object, Error>;
+    /// The value as a result of [`IntoObject::TYPE`] (what the shim turns
+    /// into the object): a callback's argument crosses this way, converted
+    /// by the shim in the same crossing as the call.
+    fn into_value(self) -> Result<RetValue, Error>
+    where
+        Self: Sized,
+    {
+        Ok(RetValue::Ref(self.into_object()?.into_raw()))
+    }
 }
 
 impl IntoObject for Object {
@@ -613,6 +637,12 @@ macro_rules! into_object_via_value {
             fn into_object(self) -> Result<Object, Error> {
                 Object::from_value(self)
             }
+            fn into_value(self) -> Result<RetValue, Error> {
+                // As an argument of a call from Rust, not a result.
+                self.into_return(ReturnSlot::NONE).map_err(|e| {
+                    Error::new(e.kind, e.message.replacen("result ", "argument ", 1))
+                })
+            }
         }
     )*};
 }
@@ -627,6 +657,9 @@ impl IntoObject for &str {
     type Shape = String;
     fn into_object(self) -> Result<Object, Error> {
         Object::from_value(self.to_owned())
+    }
+    fn into_value(self) -> Result<RetValue, Error> {
+        Ok(RetValue::Str(oxbind_abi::abi_stable::std_types::RString::from(self)))
     }
 }
 
@@ -673,10 +706,16 @@ impl<T: crate::Class> IntoObject for crate::Instance<T> {
 pub trait Args {
     /// The tuple of the items' [`IntoObject::Shape`]s.
     type Shape;
+    /// The objects, in an array (no allocation).
+    type Objects: AsRef<[Object]>;
     /// The parameter types, for a callback's signature.
     const TYPES: &'static [TypeDesc];
     /// Each item as an object.
-    fn into_objects(self) -> Result<Vec<Object>, Error>;
+    fn into_objects(self) -> Result<Self::Objects, Error>;
+    /// The values, as results of [`Args::TYPES`] (no allocation).
+    type Values: AsRef<[RetValue]>;
+    /// Each item as a value of its type, for the shim to convert.
+    fn into_values(self) -> Result<Self::Values, Error>;
 }
 
 /// A callback's signature as one static: its result type, then its
@@ -687,16 +726,21 @@ pub trait Signature {
 }
 
 macro_rules! tuple_args {
-    ($($a:ident $v:ident),*) => {
+    ($n:literal; $($a:ident $v:ident),*) => {
         impl<$($a: IntoObject),*> Args for ($($a,)*) {
             type Shape = ($($a::Shape,)*);
+            type Objects = [Object; $n];
             const TYPES: &'static [TypeDesc] = &[$($a::TYPE),*];
-            #[allow(unused_variables, unused_mut, clippy::vec_init_then_push)]
-            fn into_objects(self) -> Result<Vec<Object>, Error> {
+            #[allow(unused_variables)]
+            fn into_objects(self) -> Result<[Object; $n], Error> {
                 let ($($v,)*) = self;
-                let mut out = Vec::new();
-                $(out.push($v.into_object()?);)*
-                Ok(out)
+                Ok([$($v.into_object()?),*])
+            }
+            type Values = [RetValue; $n];
+            #[allow(unused_variables)]
+            fn into_values(self) -> Result<[RetValue; $n], Error> {
+                let ($($v,)*) = self;
+                Ok([$($v.into_value()?),*])
             }
         }
         impl<R: crate::FromObject, $($a: IntoObject),*> Signature for (R, ($($a,)*)) {
@@ -704,15 +748,15 @@ macro_rules! tuple_args {
         }
     };
 }
-tuple_args!();
-tuple_args!(A a);
-tuple_args!(A a, B b);
-tuple_args!(A a, B b, C c);
-tuple_args!(A a, B b, C c, D d);
-tuple_args!(A a, B b, C c, D d, E e);
-tuple_args!(A a, B b, C c, D d, E e, F f);
-tuple_args!(A a, B b, C c, D d, E e, F f, G g);
-tuple_args!(A a, B b, C c, D d, E e, F f, G g, H h);
+tuple_args!(0;);
+tuple_args!(1; A a);
+tuple_args!(2; A a, B b);
+tuple_args!(3; A a, B b, C c);
+tuple_args!(4; A a, B b, C c, D d);
+tuple_args!(5; A a, B b, C c, D d, E e);
+tuple_args!(6; A a, B b, C c, D d, E e, F f);
+tuple_args!(7; A a, B b, C c, D d, E e, F f, G g);
+tuple_args!(8; A a, B b, C c, D d, E e, F f, G g, H h);
 
 /// A type a Python object converts to, as a callback's result: every owned
 /// parameter type (`for<'a> FromArg<'a>`: integers, floats, `bool`,
@@ -724,6 +768,18 @@ pub trait FromObject: Sized {
     const TYPE: TypeDesc;
     /// The converted value.
     fn from_object(obj: Object) -> Result<Self, Error>;
+    /// Converts the shim's value for [`FromObject::TYPE`].
+    ///
+    /// # Safety
+    /// As for [`FromArg::from_arg`]: `value` is the shim's, for `TYPE`,
+    /// valid for this call.
+    #[doc(hidden)]
+    unsafe fn from_value(value: ArgValue<'_>) -> Result<Self, Error>;
+    /// The value of an ignored result (`()`), if this type is one.
+    #[doc(hidden)]
+    fn ignored() -> Option<Self> {
+        None
+    }
 }
 
 impl<T: for<'a> FromArg<'a>> FromObject for T {
@@ -731,11 +787,26 @@ impl<T: for<'a> FromArg<'a>> FromObject for T {
     fn from_object(obj: Object) -> Result<Self, Error> {
         obj.extract()
     }
+    /// # Safety
+    /// As for [`FromObject::from_value`].
+    unsafe fn from_value(value: ArgValue<'_>) -> Result<Self, Error> {
+        // SAFETY: the shim's value for `T::TYPE`, valid for this call (our
+        // caller's promise).
+        unsafe { T::from_arg(value) }
+    }
 }
 
 impl FromObject for () {
     const TYPE: TypeDesc = TypeDesc::scalar(TypeKind::UNIT, "()");
     fn from_object(_obj: Object) -> Result<Self, Error> {
         Ok(())
+    }
+    /// # Safety
+    /// Reads nothing.
+    unsafe fn from_value(_value: ArgValue<'_>) -> Result<Self, Error> {
+        Ok(())
+    }
+    fn ignored() -> Option<Self> {
+        Some(())
     }
 }

@@ -150,14 +150,6 @@ pub fn error_record(mut err: Error) -> ErrorRecord {
     }
 }
 
-/// [`call`] for a function declared `#[oxbind(detach)]`: the body (the
-/// arguments' extraction, the function, and the result's packing, all
-/// plain Rust) runs detached from the interpreter ([`crate::detach`]).
-#[inline]
-pub fn call_detached(body: impl FnOnce() -> Result<RetValue, Error>) -> CallOutcome {
-    call(|| crate::detach::detach(body))
-}
-
 /// Runs a plugin's init function (`plugin! { init: f }`): `Ok` becomes an
 /// `Ok(None)` outcome, `Err` an error record, and a panic a `Panic` outcome.
 pub fn run_init<E: Into<Error>>(init: fn() -> Result<(), E>) -> CallOutcome {

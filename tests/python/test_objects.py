@@ -280,10 +280,15 @@ def test_cycles_through_stored_objects_are_collected(cb):
     assert gc.collect() == 0
 
 
-def test_threads_calling_python_at_exit_end_cleanly():
-    # A Rust thread calling a Python handler every millisecond, never
-    # joined: at exit it is let finish its current call, then refused; the
-    # process exits normally.
+@pytest.mark.parametrize("pause_ms", [0, 1])
+def test_threads_calling_python_at_exit_end_cleanly(pause_ms):
+    # A Rust thread calling a Python handler in a loop (without a pause, or
+    # every millisecond), never joined: at exit it is let finish its current
+    # call, then refused, and the process exits normally. Without a pause,
+    # on 3.11, the thread once created its thread state while the leak
+    # report walked the others: a crash in 8 of 40 runs. (What the refused
+    # thread drops afterwards is pooled and never applied, so the leak
+    # report may list what it kept alive: spec/LEAKS.md.)
     code = textwrap.dedent(f"""
         import oxbind, time
         cb = oxbind.load({str(plugin_path("callbacks"))!r})
@@ -293,15 +298,16 @@ def test_threads_calling_python_at_exit_end_cleanly():
             def __call__(self, e, v):
                 n[0] += 1
         hub.subscribe(H())
-        hub.start_background("bg")
+        hub.start_background("bg", {pause_ms})
         while n[0] < 20:
             time.sleep(0.001)
         print("ran", flush=True)
     """)
-    for _ in range(3):
+    for _ in range(8):
         out = run_python(code, check=False, timeout=120, env_update={"OXBIND_LEAKS_FATAL": None})
         assert out.returncode == 0, out.stderr
         assert "ran" in out.stdout
+        assert "Fatal" not in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
 def test_the_stub_shows_objects_and_callables(oxbind, cb):

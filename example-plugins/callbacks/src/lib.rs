@@ -322,11 +322,11 @@ impl EventHub {
         .map_err(|_| Error::runtime_error("the worker panicked"))?
     }
 
-    /// Starts a Rust thread that calls every handler with `(event, i)`
-    /// every millisecond, forever, and is never joined: until a handler
-    /// raises, or the interpreter shuts down (then the call fails and the
-    /// thread ends).
-    fn start_background(&self, event: String) {
+    /// Starts a Rust thread that calls every handler with `(event, i)`,
+    /// pausing `pause_ms` milliseconds between rounds, forever, and is never
+    /// joined: until a handler raises, or the interpreter shuts down (then
+    /// the call fails and the thread ends).
+    fn start_background(&self, event: String, pause_ms: u64) {
         let handlers = self.handlers.clone();
         std::thread::spawn(move || {
             for i in 0i64.. {
@@ -335,7 +335,7 @@ impl EventHub {
                         return;
                     }
                 }
-                std::thread::sleep(std::time::Duration::from_millis(1));
+                std::thread::sleep(std::time::Duration::from_millis(pause_ms));
             }
         });
     }

@@ -148,6 +148,25 @@ pub struct HostApi {
         release: DetachedFn,
         out: *mut *mut c_void,
     ) -> u32,
+    /// The whole of a typed callback call, in one crossing: converts the
+    /// `nargs` values at `args` (taken over, each of the static type at
+    /// `types[i]`) as results of those types are converted, calls
+    /// `callable` with them, and converts its result as an argument of the
+    /// static type `*ret` is, passing the value to `visit.func(data,
+    /// &value)` while it is valid (as `object_extract`); for a `UNIT`
+    /// `*ret` the result is ignored and `visit` not called. `out` receives
+    /// the exception on failure. The values are dropped by the shim, used
+    /// or not.
+    pub object_call_values: unsafe extern "C" fn(
+        callable: *mut c_void,
+        args: *const RetValue,
+        types: *const TypeDesc,
+        nargs: usize,
+        ret: *const TypeDesc,
+        visit: ExtractFn,
+        data: *mut c_void,
+        out: *mut *mut c_void,
+    ) -> u32,
 }
 
 /// The plugin function [`HostApi::object_extract`] calls with the

@@ -95,7 +95,6 @@ pub(crate) fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Resul
                 "Called by the shim only, as `CallFn` says: `this` is the value of a live \
                  instance of this class, borrowed shared for the call, and `ret_slot` is null \
                  or storage for the result's class.",
-                false,
                 quote! {
                     // SAFETY (generated): the shim passes the value of a
                     // live instance of this class, borrowed shared.
@@ -119,7 +118,6 @@ pub(crate) fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Resul
                     "Called by the shim only, as `CallFn` says: `this` is the value of a live \
                      instance of this class, borrowed exclusively for the call, and `args` holds \
                      one value made from the field type's description.",
-                    false,
                     quote! {
                         // SAFETY (generated): the shim passes the value of
                         // a live instance of this class, borrowed exclusively.

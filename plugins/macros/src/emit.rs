@@ -7,6 +7,19 @@ use quote::{format_ident, quote};
 
 use crate::signature::Param;
 
+/// The call of a function body (`call`, an expression of the result), as
+/// `#[oxbind(detach)]` runs it: detached, with the arguments (and `self`)
+/// converted before, attached. The arguments' conversions take references
+/// to Python objects (`oxbind::Object`, `Instance<T>`), which must be real
+/// counts before the call's arguments can be released.
+pub(crate) fn detached_call(detach: bool, call: TokenStream2) -> TokenStream2 {
+    if detach {
+        quote! { ::oxbind::detach(move || #call) }
+    } else {
+        call
+    }
+}
+
 /// The statements converting each argument: `let __oxbind_argN: T = ...?;`.
 /// `context` names the function in error messages.
 pub(crate) fn arg_conversions(params: &[Param], context: &str) -> Vec<TokenStream2> {
@@ -43,25 +56,19 @@ pub(crate) fn param_desc(p: &Param) -> TokenStream2 {
 
 /// The C trampoline a descriptor points to: an `unsafe extern "C"` `CallFn`
 /// named `name`, whose `body` runs under `::oxbind::private::call` (which
-/// catches panics and turns the result into a `CallOutcome`), or, for
-/// `detach`, under `::oxbind::private::call_detached`. `body` sees the
-/// three `CallFn` parameters: `this`, `args` and `ret_slot`. `what` names
-/// it in its doc ("function", "property getter"); `contract` is its
+/// catches panics and turns the result into a `CallOutcome`). `body` sees
+/// the three `CallFn` parameters: `this`, `args` and `ret_slot`. `what`
+/// names it in its doc ("function", "property getter"); `contract` is its
 /// `# Safety` section.
 pub(crate) fn trampoline(
     name: &syn::Ident,
     what: &str,
     contract: &str,
-    detach: bool,
     body: TokenStream2,
 ) -> TokenStream2 {
     let doc = format!(" The {what}'s `CallFn`.");
     let contract = format!(" {contract}");
-    let runner = if detach {
-        quote!(call_detached)
-    } else {
-        quote!(call)
-    };
+    let runner = quote!(call);
     quote! {
         #[doc = #doc]
         ///

@@ -4,7 +4,9 @@ use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
 use syn::{spanned::Spanned, FnArg, ItemFn, Meta, ReturnType, Type};
 
-use crate::emit::{arg_conversions, function_desc, into_return, param_desc, trampoline, Desc};
+use crate::emit::{
+    arg_conversions, detached_call, function_desc, into_return, param_desc, trampoline, Desc,
+};
 use crate::options::{parse_function_options, take_options};
 use crate::signature::{
     check_detach, check_params, check_signature, doc_string, parse_param, unraw,
@@ -52,13 +54,12 @@ pub(crate) fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Re
     let conversions = arg_conversions(&params, &python_name);
     let arg_idents = (0..params.len()).map(|i| format_ident!("__oxbind_arg{}", i));
 
-    let call = into_return(quote!(#fn_ident(#(#arg_idents),*)));
+    let call = detached_call(detach, into_return(quote!(#fn_ident(#(#arg_idents),*))));
     let trampoline = trampoline(
         &format_ident!("__oxbind_call"),
         "function",
         "Called by the shim only, as `CallFn` says: `args` were made from this \
          descriptor's `params`, and `ret_slot` is null or storage for the result's class.",
-        detach,
         quote! {
             let __args = args.as_slice();
             #(#conversions)*

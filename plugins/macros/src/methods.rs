@@ -120,14 +120,13 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                 quote!(::oxbind::abi::Receiver::NONE),
             ),
         };
-        let call = into_return(call);
+        let call = crate::emit::detached_call(detach, into_return(call));
         trampolines.push(trampoline(
             &trampoline_ident,
             "method",
             "Called by the shim only, as `CallFn` says: `this` is the value of a live instance \
              of this class borrowed as the descriptor's `receiver` says (or unused), `args` were \
              made from its `params`, and `ret_slot` is null or storage for the result's class.",
-            detach,
             quote! {
                 let __args = args.as_slice();
                 #this_binding

@@ -23,6 +23,15 @@ pub(crate) fn unraw(ident: &syn::Ident) -> String {
 }
 
 /// One exported parameter: a plain name, its type and its options.
+/// Python's keywords (and soft keywords used as names are fine): names a
+/// parameter must not have.
+pub(crate) const PYTHON_KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
+    "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
+    "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
+    "try", "while", "with", "yield",
+];
+
 pub(crate) fn parse_param(pat_type: &mut syn::PatType) -> syn::Result<Param> {
     let Pat::Ident(pat_ident) = &*pat_type.pat else {
         return Err(syn::Error::new(
@@ -31,9 +40,19 @@ pub(crate) fn parse_param(pat_type: &mut syn::PatType) -> syn::Result<Param> {
         ));
     };
     let (default, lock) = take_param_options(&mut pat_type.attrs)?;
+    let python_name = unraw(&pat_ident.ident);
+    if PYTHON_KEYWORDS.contains(&python_name.as_str()) {
+        return Err(syn::Error::new(
+            pat_ident.ident.span(),
+            format!(
+                "`{python_name}` is a Python keyword: Python could not pass it by name, and \
+                 signatures and stubs naming it are invalid; rename the parameter (`{python_name}_`)"
+            ),
+        ));
+    }
     Ok(Param {
         ident: pat_ident.ident.clone(),
-        python_name: unraw(&pat_ident.ident),
+        python_name,
         ty: (*pat_type.ty).clone(),
         default,
         lock,

@@ -311,6 +311,10 @@ pub(super) fn is_object_ref(ty: &oxbind_abi::TypeDesc) -> bool {
 /// The thread is attached; `p` is null or a `PyObject*` the plugin gave up
 /// a strong reference to.
 pub(super) unsafe fn take_object(data: &FunctionData, p: *const c_void) -> *mut ffi::PyObject {
+    // The reference may have been taken by a thread not attached (pooled):
+    // it must count before Python can release it.
+    // SAFETY: attached (this function's contract).
+    unsafe { crate::sync::refpool::apply_increments() };
     if p.is_null() {
         // SAFETY: the thread is attached; `PyExc_RuntimeError` is an
         // exception class.

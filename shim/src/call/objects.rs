@@ -110,6 +110,36 @@ pub(crate) unsafe fn extract(
     ty: &'static TypeDesc,
     visit: impl FnOnce(&ArgValue<'_>),
 ) -> Result<(), ()> {
+    if super::is_scalar(ty) {
+        // Plain kinds convert on their own, borrowing nothing but `obj`: no
+        // converter is needed (the common case: a callback's result).
+        // SAFETY: attached; `obj` is live for this function.
+        return match unsafe { super::args::to_arg(obj, ty) } {
+            Ok(v) => {
+                visit(&v);
+                Ok(())
+            }
+            // SAFETY: attached; `obj` is live.
+            Err(super::args::ArgFailure::WrongType) => unsafe {
+                errors::type_error(&format!(
+                    "cannot extract {} from {}: expected {}",
+                    ty.rust_name.as_str(),
+                    errors::type_name(obj),
+                    expected_name(ty)
+                ));
+                Err(())
+            },
+            // SAFETY: attached; `PyExc_OverflowError` is an exception class.
+            Err(super::args::ArgFailure::Overflow) => unsafe {
+                errors::raise(
+                    ffi::PyExc_OverflowError,
+                    &format!("cannot extract {}: the int is out of range", ty.rust_name.as_str()),
+                );
+                Err(())
+            },
+            Err(super::args::ArgFailure::Raised) => Err(()),
+        };
+    }
     // SAFETY: this function's contract is `converter`'s.
     let data = unsafe { converter(ty) }?;
     let mut scratch = Scratch::default();
@@ -169,25 +199,7 @@ unsafe fn rename_error(obj: *mut ffi::PyObject, ty: &TypeDesc) {
         return;
     }
     // SAFETY: attached; `exc` is a live exception we own.
-    let text = unsafe {
-        let s = ffi::PyObject_Str(exc);
-        if s.is_null() {
-            ffi::PyErr_Clear();
-            None
-        } else {
-            let owned = crate::py::owned::Owned::from_raw(s);
-            owned.and_then(|o| {
-                let mut len = 0;
-                let p = ffi::PyUnicode_AsUTF8AndSize(o.as_ptr(), &mut len);
-                if p.is_null() {
-                    ffi::PyErr_Clear();
-                    None
-                } else {
-                    Some(String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len as usize)).into_owned())
-                }
-            })
-        }
-    };
+    let text = unsafe { text_of(exc) };
     match text.as_deref().and_then(|t| t.strip_prefix(PREFIX)) {
         Some(rest) => {
             // SAFETY: attached; `obj` is live; the class is the original
@@ -222,6 +234,10 @@ pub(crate) unsafe fn from_value(ty: &'static TypeDesc, value: RetValue) -> *mut 
     // Plain values and object references need no converter.
     let value = match value {
         RetValue::Ref(p) if is_object_ref(ty) => {
+            // A reference taken by a thread not attached is pooled: it must
+            // count before Python can release it.
+            // SAFETY: attached (this function's contract).
+            unsafe { crate::sync::refpool::apply_increments() };
             if p.is_null() {
                 // SAFETY: attached; `PyExc_RuntimeError` is an exception class.
                 unsafe { errors::raise(ffi::PyExc_RuntimeError, "oxbind: a null object") };
@@ -282,5 +298,146 @@ pub(crate) unsafe fn from_value(ty: &'static TypeDesc, value: RetValue) -> *mut 
         }
         // SAFETY: attached (plain values returned above already).
         scalar => unsafe { from_ret(scalar) },
+    }
+}
+
+/// The most arguments a typed callback call passes (`oxbind::Args` has at
+/// most eight).
+const MAX_VALUES: usize = 8;
+
+/// Calls `callable` with values converted as results of `types`, and shows
+/// its result, converted as an argument of `ret` (unless `ret` is `UNIT`),
+/// to `visit`: `HostApi::object_call_values`. Err with the Python error
+/// set on failure. Takes every value over.
+///
+/// # Safety
+/// The thread is attached and holds no lock of ours; `callable` is a live
+/// object; `values` are values of the static `types` that the plugin gave
+/// up; `ret` is a static type description.
+pub(crate) unsafe fn call_with_values(
+    callable: *mut ffi::PyObject,
+    values: impl Iterator<Item = RetValue>,
+    types: &'static [TypeDesc],
+    ret: &'static TypeDesc,
+    visit: impl FnOnce(&ArgValue<'_>),
+) -> Result<(), ()> {
+    /// The arguments made so far, released when it drops (after the call,
+    /// or on a failure midway).
+    struct Made {
+        objs: [*mut ffi::PyObject; MAX_VALUES],
+        len: usize,
+    }
+    impl Drop for Made {
+        fn drop(&mut self) {
+            for &obj in &self.objs[..self.len] {
+                // SAFETY: new references made below, on the attached thread
+                // that drops this, with no lock of ours held.
+                unsafe { ffi::Py_DECREF(obj) };
+            }
+        }
+    }
+    let mut made = Made {
+        objs: [ptr::null_mut(); MAX_VALUES],
+        len: 0,
+    };
+    let mut failed = types.len() > MAX_VALUES;
+    if failed {
+        // SAFETY: attached; `PyExc_TypeError` is an exception class.
+        unsafe { errors::type_error(&format!("a callback takes at most {MAX_VALUES} arguments")) };
+    }
+    for (value, ty) in values.zip(types) {
+        if failed {
+            // The rest is dropped unconverted; object references in it are
+            // released (attached, no lock of ours held).
+            if let RetValue::Ref(p) = value {
+                if is_object_ref(ty) && !p.is_null() {
+                    // SAFETY: attached; a reference the plugin gave up.
+                    unsafe { ffi::Py_DECREF(p as *mut ffi::PyObject) };
+                }
+            }
+            continue;
+        }
+        // SAFETY: attached, no lock held; a value of the static `ty`.
+        let obj = unsafe { from_value(ty, value) };
+        if obj.is_null() {
+            failed = true;
+        } else {
+            made.objs[made.len] = obj;
+            made.len += 1;
+        }
+    }
+    if failed {
+        return Err(());
+    }
+    // SAFETY: attached; `callable` and the arguments are live (held by
+    // `made` across the call).
+    let result = unsafe {
+        crate::py::owned::Owned::from_raw(ffi::PyObject_Vectorcall(
+            callable,
+            made.objs.as_ptr(),
+            made.len,
+            ptr::null_mut(),
+        ))
+    }
+    .ok_or(())?;
+    drop(made);
+    if ret.kind == TypeKind::UNIT {
+        return Ok(());
+    }
+    // SAFETY: attached, no lock held; `result` is live until dropped after.
+    let extracted = unsafe { extract(result.as_ptr(), ret, visit) };
+    if extracted.is_err() {
+        // SAFETY: attached, and `extract` set the error.
+        unsafe { prefix_error("callback result: ") };
+    }
+    extracted
+}
+
+/// Prefixes the message of the `TypeError` or `OverflowError` a conversion
+/// raised ("cannot extract ..."), keeping its class; any other exception (one
+/// Python code raised during the conversion) stays as it is.
+///
+/// # Safety
+/// The thread is attached and an error is set.
+unsafe fn prefix_error(prefix: &str) {
+    // SAFETY: attached, an error is set (this function's contract).
+    let exc = unsafe { errors::take_exception() };
+    if exc.is_null() {
+        return;
+    }
+    // SAFETY: attached; `exc` is a live exception we own; its class lives
+    // while it does, and our reference is given back (restored) or released.
+    unsafe {
+        let class = ffi::Py_TYPE(exc) as *mut ffi::PyObject;
+        let ours = class == ffi::PyExc_TypeError || class == ffi::PyExc_OverflowError;
+        match text_of(exc).filter(|t| ours && t.starts_with("cannot extract ")) {
+            Some(text) => {
+                errors::raise(class, &format!("{prefix}{text}"));
+                ffi::Py_DECREF(exc);
+            }
+            None => errors::restore_exception(exc),
+        }
+    }
+}
+
+/// `str(obj)`, or None (with no error left set) if that fails.
+///
+/// # Safety
+/// The thread is attached and `obj` is live.
+unsafe fn text_of(obj: *mut ffi::PyObject) -> Option<String> {
+    // SAFETY: attached; `obj` is live; the new `str` is owned by `Owned`
+    // and its UTF-8 buffer lives as long as it.
+    unsafe {
+        let Some(s) = crate::py::owned::Owned::from_raw(ffi::PyObject_Str(obj)) else {
+            ffi::PyErr_Clear();
+            return None;
+        };
+        let mut len = 0;
+        let p = ffi::PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut len);
+        if p.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        Some(String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len as usize)).into_owned())
     }
 }

@@ -146,6 +146,13 @@ unsafe fn take_snapshot() {
     let Some(j) = crate::runtime::joined() else {
         return;
     };
+    // Threads the plugins spawned attach for Python operations by creating
+    // thread states (`PyGILState_Ensure`), which the walk below must not
+    // meet half-built: close the exit gate first (this callback runs before
+    // the gate's own, registered earlier), so none starts attaching now.
+    // SAFETY: attached, no oxbind lock held, on the thread running the
+    // `atexit` callbacks (this function's contract).
+    unsafe { crate::sync::detach::close_gate() };
     // Runs no Python code and takes locks only with try_lock.
     let before = gather();
     // Only classes with live instances can be found.

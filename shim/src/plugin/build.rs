@@ -240,10 +240,20 @@ fn normalise_default(d: ArgValue<'static>, ty: &TypeDesc) -> Option<ArgValue<'st
     }
 }
 
+/// Whether `s` can name a Python function or parameter: an identifier
+/// that is not a keyword (a keyword parameter could not be passed by name,
+/// and `inspect.signature` and stubs naming it are invalid).
 fn is_identifier(s: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
+        "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
+        "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise",
+        "return", "try", "while", "with", "yield",
+    ];
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())
         && chars.all(|c| c == '_' || c.is_alphanumeric())
+        && !KEYWORDS.contains(&s)
 }
 
 /// Every class a plugin names in a signature, with where.
@@ -781,5 +791,6 @@ mod tests {
         assert!(!is_identifier("1x"));
         assert!(!is_identifier("a-b"));
         assert!(!is_identifier(""));
+        assert!(!is_identifier("from") && !is_identifier("lambda") && !is_identifier("None"));
     }
 }

@@ -34,6 +34,7 @@ static HOST_TABLE: WithMetadata<HostApi> = WithMetadata::new(HostApi {
     object_extract: super::objects::object_extract,
     set_raised: super::objects::set_raised,
     new_function: super::objects::new_function,
+    object_call_values: super::objects::object_call_values,
 });
 static HOST: HostApi_Ref = HostApi_Ref(HOST_TABLE.static_as_prefix());
 

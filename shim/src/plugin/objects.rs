@@ -398,6 +398,12 @@ pub(super) unsafe extern "C" fn object_extract(
 /// Called by plugin code through the host table, on any thread: `exc` is
 /// an exception object whose strong reference it gives up.
 pub(super) unsafe extern "C" fn set_raised(exc: *mut c_void) {
+    if crate::sync::refpool::attached() {
+        // The reference may be a pooled clone (taken detached): it must
+        // count before the shim raises it and Python can release it.
+        // SAFETY: attached (checked just above).
+        unsafe { crate::sync::refpool::apply_increments() };
+    }
     let old = errors::keep_raised(exc.cast());
     if !old.is_null() {
         // SAFETY: the reference kept before, replaced and released; the pool
@@ -436,6 +442,63 @@ pub(super) unsafe extern "C" fn new_function(
         // Not run: the plugin's data goes back to it all the same.
         // SAFETY: the plugin's release for its data, once; no unwinding.
         unsafe { (release.func)(data) };
+    }
+    status
+}
+
+/// A typed callback call in one crossing: see `HostApi::object_call_values`.
+///
+/// # Safety
+/// As for [`object_getattr`]; `args` holds `nargs` values of the static
+/// types at `types`, which the plugin gives up; `ret` is static; `visit`
+/// does not unwind, and `data` is what it expects.
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe extern "C" fn object_call_values(
+    callable: *mut c_void,
+    args: *const RetValue,
+    types: *const TypeDesc,
+    nargs: usize,
+    ret: *const TypeDesc,
+    visit: ExtractFn,
+    data: *mut c_void,
+    out: *mut *mut c_void,
+) -> u32 {
+    // SAFETY: `types` holds `nargs` static descriptions (the contract).
+    let types: &'static [TypeDesc] = unsafe { std::slice::from_raw_parts(types, nargs) };
+    // The plugin gives up `nargs` values at `args` (the contract): each is
+    // read exactly once, by the operation or, if it does not run, below.
+    // SAFETY: `k` is below `nargs`, and each index is read once.
+    let read = |k: usize| unsafe { std::ptr::read(args.add(k)) };
+    let mut taken = false;
+    // SAFETY: as for `object_getattr`; the values, types and `ret` are as
+    // `call_with_values` needs; `visit` is the plugin's.
+    let status = unsafe {
+        run(out, || {
+            taken = true;
+            crate::call::objects::call_with_values(
+                callable.cast(),
+                (0..nargs).map(read),
+                types,
+                &*ret,
+                |v| (visit.func)(data, v),
+            )
+            .map(|()| ptr::null_mut())
+        })
+    };
+    if !taken {
+        // Not run (the interpreter is going away): object references go to
+        // the pool, as a handle dropped on such a thread does.
+        for (k, ty) in types.iter().enumerate() {
+            if let RetValue::Ref(p) = read(k) {
+                if matches!(ty.kind, oxbind_abi::TypeKind::ANY | oxbind_abi::TypeKind::CALLABLE)
+                    && !p.is_null()
+                {
+                    // SAFETY: a reference the plugin gave up; the pool takes
+                    // it on any thread.
+                    unsafe { crate::sync::refpool::decref(p as *mut ffi::PyObject) };
+                }
+            }
+        }
     }
     status
 }

@@ -177,6 +177,11 @@ pub(crate) unsafe fn plugin_region(f: impl FnOnce()) {
         // re-attaches.
         unsafe { ffi::PyEval_RestoreThread(state) };
         PASSING.fetch_sub(1, Ordering::SeqCst);
+        // References the region took while detached (pooled, with the GIL)
+        // count from here on: the call's arguments they were taken from may
+        // be released as soon as it returns.
+        // SAFETY: attached again, just above.
+        unsafe { crate::sync::refpool::apply_increments() };
     })
 }
 
@@ -309,6 +314,28 @@ unsafe extern "C" fn at_exit(
     _module: *mut ffi::PyObject,
     _args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    // SAFETY: as this function's contract.
+    unsafe { close_gate() };
+    // SAFETY: atexit callbacks run attached (this function's contract), and
+    // no lock of ours is held, so the drain's releases may run Python code.
+    unsafe {
+        crate::sync::refpool::drain();
+        ffi::Py_NewRef(ffi::Py_None())
+    }
+}
+
+/// Closes the gate: from now on only this thread re-attaches through it,
+/// and threads that are not attached no longer attach for host object
+/// operations. Waits (detached) for threads already passing it, and (at
+/// most `OPS_GRACE`) for those attached for an operation. Called by the
+/// exit callback, and first by any other exit step that needs the other
+/// threads' thread states to stay put (the leak report's thread walk);
+/// calling it again only repeats the waits.
+///
+/// # Safety
+/// The thread is attached, holds no lock of ours, and is the one running
+/// `atexit` callbacks (before the runtime starts finalizing).
+pub(crate) unsafe fn close_gate() {
     FINALIZER.store(this_thread(), Ordering::SeqCst);
     CLOSED.store(true, Ordering::SeqCst);
     let mut rounds = 0u32;
@@ -338,12 +365,6 @@ unsafe extern "C" fn at_exit(
         std::thread::sleep(std::time::Duration::from_micros(200));
         // SAFETY: this thread is FINALIZER; the runtime is not finalizing.
         unsafe { ffi::PyEval_RestoreThread(state) };
-    }
-    // SAFETY: atexit callbacks run attached (this function's contract), and
-    // no lock of ours is held, so the drain's releases may run Python code.
-    unsafe {
-        crate::sync::refpool::drain();
-        ffi::Py_NewRef(ffi::Py_None())
     }
 }
 

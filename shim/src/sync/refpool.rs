@@ -220,6 +220,63 @@ pub unsafe fn drain() {
     }
 }
 
+/// Applies the pooled increments now, and leaves the releases pooled: it
+/// runs no Python code, so it may run while a call holds borrows or locks.
+/// An increment applied before an older pooled release never frees
+/// anything early (it only keeps the object a little longer).
+///
+/// It runs where a pooled increment would otherwise come too late: when a
+/// detached region ends (an `Object` taken from a borrowed argument there
+/// must hold a real count before the call's arguments are released), and
+/// before the shim takes over a reference a plugin hands it (a result, an
+/// exception), which Python may release at once.
+///
+/// # Safety
+/// The thread is attached.
+pub unsafe fn apply_increments() {
+    if HEAD.load(Ordering::Relaxed).is_null() {
+        return;
+    }
+    let mut list = HEAD.swap(ptr::null_mut(), Ordering::Acquire);
+    // The releases, kept newest first as they were.
+    let (mut kept, mut kept_tail): (*mut Op, *mut Op) = (ptr::null_mut(), ptr::null_mut());
+    while !list.is_null() {
+        // SAFETY: every node was boxed by `push` and is now ours alone; an
+        // increment's source handle keeps its object alive until applied,
+        // and the thread is attached (this function's contract).
+        unsafe {
+            let next = (*list).next;
+            if (*list).incref {
+                ffi::Py_INCREF((*list).obj);
+                drop(Box::from_raw(list));
+            } else {
+                (*list).next = ptr::null_mut();
+                if kept.is_null() {
+                    kept = list;
+                } else {
+                    (*kept_tail).next = list;
+                }
+                kept_tail = list;
+            }
+            list = next;
+        }
+    }
+    if kept.is_null() {
+        return;
+    }
+    // Put the releases back, older than anything pushed meanwhile.
+    let mut head = HEAD.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: the kept chain is ours until the exchange publishes it.
+        unsafe { (*kept_tail).next = head };
+        match HEAD.compare_exchange_weak(head, kept, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(now) => head = now,
+        }
+    }
+    schedule();
+}
+
 /// `gc.callbacks` entry: applies the pool before each collection.
 ///
 /// # Safety
