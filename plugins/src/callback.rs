@@ -89,7 +89,8 @@ impl<A: Args, R: FromObject> Callback<A, R> {
         // a result of the wrong type "callback result: ...").
         unsafe { crate::object::outcome(status, out) }?;
         match result {
-            Some(r) => r.map_err(|e| Error::new(e.kind, format!("callback result: {}", e.message))),
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(Error::new(e.kind, format!("callback result: {}", e.message))),
             None => R::ignored()
                 .ok_or_else(|| Error::runtime_error("oxbind: the shim converted no callback result")),
         }
@@ -156,7 +157,7 @@ unsafe extern "C" fn visit_result<R: FromObject>(data: *mut c_void, value: *cons
     let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: the shim's value for `R::TYPE`, valid for this call (the
         // contract); `R` owns what it converts.
-        unsafe { R::from_value(*value) }
+        unsafe { R::from_value(&*value) }
     }))
     .unwrap_or_else(|_| Err(Error::runtime_error("converting a callback result panicked")));
     // SAFETY: `data` is the caller's slot (the contract).

@@ -79,6 +79,19 @@ pub unsafe trait FromArg<'a>: Sized {
     /// `value` was made by the shim, for a parameter of type `TYPE`, from
     /// arguments it keeps alive (and borrowed as `TYPE` says) for `'a`.
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error>;
+
+    /// [`FromArg::from_arg`] reading the value where the shim wrote it:
+    /// scalars override it to load only the fields they need (copying a
+    /// value the shim has just written with narrow stores stalls).
+    ///
+    /// # Safety
+    /// As for [`FromArg::from_arg`].
+    #[doc(hidden)]
+    #[inline]
+    unsafe fn from_arg_ref(value: &ArgValue<'a>) -> Result<Self, Error> {
+        // SAFETY: as our caller promises.
+        unsafe { Self::from_arg(*value) }
+    }
 }
 
 /// A type a plugin function can return.
@@ -338,6 +351,18 @@ macro_rules! int_types {
                         Err(_) => Err(int_overflow(v, stringify!($t))),
                     },
                     other => Err(unexpected(other, TypeKind::INT)),
+                }
+            }
+            /// # Safety
+            /// As for [`FromArg::from_arg`]; an `Int` is a plain value.
+            #[inline]
+            unsafe fn from_arg_ref(value: &ArgValue<'a>) -> Result<Self, Error> {
+                match value {
+                    ArgValue::Int(v) => match <$t>::try_from(*v) {
+                        Ok(n) => Ok(n),
+                        Err(_) => Err(int_overflow(*v, stringify!($t))),
+                    },
+                    other => Err(unexpected(*other, TypeKind::INT)),
                 }
             }
         }

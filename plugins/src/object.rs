@@ -774,7 +774,7 @@ pub trait FromObject: Sized {
     /// As for [`FromArg::from_arg`]: `value` is the shim's, for `TYPE`,
     /// valid for this call.
     #[doc(hidden)]
-    unsafe fn from_value(value: ArgValue<'_>) -> Result<Self, Error>;
+    unsafe fn from_value(value: &ArgValue<'_>) -> Result<Self, Error>;
     /// The value of an ignored result (`()`), if this type is one.
     #[doc(hidden)]
     fn ignored() -> Option<Self> {
@@ -789,10 +789,10 @@ impl<T: for<'a> FromArg<'a>> FromObject for T {
     }
     /// # Safety
     /// As for [`FromObject::from_value`].
-    unsafe fn from_value(value: ArgValue<'_>) -> Result<Self, Error> {
+    unsafe fn from_value(value: &ArgValue<'_>) -> Result<Self, Error> {
         // SAFETY: the shim's value for `T::TYPE`, valid for this call (our
         // caller's promise).
-        unsafe { T::from_arg(value) }
+        unsafe { T::from_arg_ref(value) }
     }
 }
 
@@ -803,7 +803,7 @@ impl FromObject for () {
     }
     /// # Safety
     /// Reads nothing.
-    unsafe fn from_value(_value: ArgValue<'_>) -> Result<Self, Error> {
+    unsafe fn from_value(_value: &ArgValue<'_>) -> Result<Self, Error> {
         Ok(())
     }
     fn ignored() -> Option<Self> {

@@ -113,10 +113,14 @@ pub(crate) unsafe fn extract(
     if super::is_scalar(ty) {
         // Plain kinds convert on their own, borrowing nothing but `obj`: no
         // converter is needed (the common case: a callback's result).
-        // SAFETY: attached; `obj` is live for this function.
-        return match unsafe { super::args::to_arg(obj, ty) } {
-            Ok(v) => {
-                visit(&v);
+        let mut value = std::mem::MaybeUninit::<ArgValue<'_>>::uninit();
+        // SAFETY: attached; `obj` is live for this function; `value` is
+        // local storage the conversion writes in place (no copy after its
+        // narrow stores, see `args::to_arg_into`).
+        return match unsafe { super::args::to_arg_into(obj, ty, value.as_mut_ptr()) } {
+            Ok(()) => {
+                // SAFETY: written on success.
+                visit(unsafe { value.assume_init_ref() });
                 Ok(())
             }
             // SAFETY: attached; `obj` is live.
@@ -316,7 +320,7 @@ const MAX_VALUES: usize = 8;
 /// up; `ret` is a static type description.
 pub(crate) unsafe fn call_with_values(
     callable: *mut ffi::PyObject,
-    values: impl Iterator<Item = RetValue>,
+    values: *const RetValue,
     types: &'static [TypeDesc],
     ret: &'static TypeDesc,
     visit: impl FnOnce(&ArgValue<'_>),
@@ -345,20 +349,34 @@ pub(crate) unsafe fn call_with_values(
         // SAFETY: attached; `PyExc_TypeError` is an exception class.
         unsafe { errors::type_error(&format!("a callback takes at most {MAX_VALUES} arguments")) };
     }
-    for (value, ty) in values.zip(types) {
+    for (k, ty) in types.iter().enumerate() {
+        // SAFETY: `values` holds one value per type (this function's
+        // contract); each is read once, here. The common values are read
+        // in place, by reference, with the widths the plugin wrote them
+        // with: a whole copy right after the plugin's narrow stores stalls
+        // on a failed store-forward (as `outcome.rs` explains).
+        let slot = unsafe { values.add(k) };
         if failed {
             // The rest is dropped unconverted; object references in it are
             // released (attached, no lock of ours held).
-            if let RetValue::Ref(p) = value {
+            // SAFETY: read once (see above).
+            if let RetValue::Ref(p) = unsafe { ptr::read(slot) } {
                 if is_object_ref(ty) && !p.is_null() {
-                    // SAFETY: attached; a reference the plugin gave up.
+                    // SAFETY: a reference the plugin gave up; attached.
                     unsafe { ffi::Py_DECREF(p as *mut ffi::PyObject) };
                 }
             }
             continue;
         }
-        // SAFETY: attached, no lock held; a value of the static `ty`.
-        let obj = unsafe { from_value(ty, value) };
+        // SAFETY: attached; a value of the static `ty` (the contract).
+        let obj = unsafe {
+            match (&*slot, ty.kind) {
+                (RetValue::Int(v), TypeKind::INT) => ffi::PyLong_FromLongLong(*v),
+                (RetValue::Float(v), TypeKind::FLOAT) => ffi::PyFloat_FromDouble(*v),
+                (RetValue::Bool(v), TypeKind::BOOL) => ffi::PyBool_FromLong(*v as std::os::raw::c_long),
+                _ => from_value(ty, ptr::read(slot)),
+            }
+        };
         if obj.is_null() {
             failed = true;
         } else {

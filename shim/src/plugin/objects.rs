@@ -477,7 +477,7 @@ pub(super) unsafe extern "C" fn object_call_values(
             taken = true;
             crate::call::objects::call_with_values(
                 callable.cast(),
-                (0..nargs).map(read),
+                args,
                 types,
                 &*ret,
                 |v| (visit.func)(data, v),
