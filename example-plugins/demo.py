@@ -57,3 +57,29 @@ try:
     physics.Body((0, 0), mass=float("nan"))
 except ValueError as exc:
     print(f"  physics.Body((0, 0), mass=nan)  raised ValueError: {exc}")
+
+# Python objects and callbacks: callables in, closures out, Rust threads calling Python.
+callbacks = oxbind.load(os.path.join(plugin_dir, "libcallbacks.so"))
+print(f"\n  callbacks.map(str.upper, ['a', 'b']) -> {callbacks.map(str.upper, ['a', 'b'])}")
+print(f"  callbacks.sort_by(['ccc', 'a', 'bb'], len) -> {callbacks.sort_by(['ccc', 'a', 'bb'], len)}")
+triple = callbacks.scaler(3.0)                  # a Rust closure, as a Python function
+print(f"  triple = callbacks.scaler(3.0); triple(x=2) -> {triple(x=2)}, signature {inspect.signature(triple)}")
+seen = []
+hub = callbacks.EventHub()
+hub.subscribe(lambda event, value: seen.append(value))
+calls = hub.emit_from_worker("tick", 5)         # a Rust worker thread calls the handler
+print(f"  hub.emit_from_worker('tick', 5) -> {calls} calls, handler saw {seen}")
+
+
+class Invalid(Exception):
+    pass
+
+
+def reject():
+    raise Invalid("raised in Python, returned through Rust")
+
+
+try:
+    callbacks.call_through(reject)
+except Invalid as exc:
+    print(f"  callbacks.call_through(reject) raised {type(exc).__name__}: {exc} (the same object)")
