@@ -38,7 +38,10 @@ impl<A: Args, R: FromObject> Callback<A, R> {
     /// names: for `Callback<(i64, &str), bool>`, `(3, "x")`, with a `&str`
     /// of any lifetime (or a `String`).
     pub fn call<T: Args<Shape = A::Shape>>(&self, args: T) -> Result<R, Error> {
-        if let Some(call) = crate::object::api().ok().and_then(|h| h.object_call_values()) {
+        if let Some(call) = crate::object::api()
+            .ok()
+            .and_then(|h| h.object_call_values())
+        {
             return self.call_in_one(call, args);
         }
         let out = self.obj.call(args)?;
@@ -90,9 +93,13 @@ impl<A: Args, R: FromObject> Callback<A, R> {
         unsafe { crate::object::outcome(status, out) }?;
         match result {
             Some(Ok(v)) => Ok(v),
-            Some(Err(e)) => Err(Error::new(e.kind, format!("callback result: {}", e.message))),
-            None => R::ignored()
-                .ok_or_else(|| Error::runtime_error("oxbind: the shim converted no callback result")),
+            Some(Err(e)) => Err(Error::new(
+                e.kind,
+                format!("callback result: {}", e.message),
+            )),
+            None => R::ignored().ok_or_else(|| {
+                Error::runtime_error("oxbind: the shim converted no callback result")
+            }),
         }
     }
 
@@ -159,7 +166,11 @@ unsafe extern "C" fn visit_result<R: FromObject>(data: *mut c_void, value: *cons
         // contract); `R` owns what it converts.
         unsafe { R::from_value(&*value) }
     }))
-    .unwrap_or_else(|_| Err(Error::runtime_error("converting a callback result panicked")));
+    .unwrap_or_else(|_| {
+        Err(Error::runtime_error(
+            "converting a callback result panicked",
+        ))
+    });
     // SAFETY: `data` is the caller's slot (the contract).
     unsafe { *(data as *mut Option<Result<R, Error>>) = Some(converted) };
 }
@@ -355,9 +366,9 @@ impl Object {
                 F::PARAMS.len()
             )));
         }
-        let new_function = host()
-            .and_then(|h| h.new_function())
-            .ok_or_else(|| Error::runtime_error("oxbind: this oxbind shim predates closures; upgrade oxbind"))?;
+        let new_function = host().and_then(|h| h.new_function()).ok_or_else(|| {
+            Error::runtime_error("oxbind: this oxbind shim predates closures; upgrade oxbind")
+        })?;
         let params: Vec<ParamDesc> = params
             .iter()
             .zip(F::PARAMS)
@@ -385,10 +396,8 @@ impl Object {
         // it owns never moves (a Vec's buffer) while the box lives, and the
         // descriptor is read only while the box lives (until the release).
         unsafe {
-            let params: &'static [ParamDesc] = std::slice::from_raw_parts(
-                (*boxed).params.as_ptr(),
-                (*boxed).params.len(),
-            );
+            let params: &'static [ParamDesc] =
+                std::slice::from_raw_parts((*boxed).params.as_ptr(), (*boxed).params.len());
             (*boxed).desc.params = RSlice::from_slice(params);
         }
         let mut out = std::ptr::null_mut();

@@ -43,9 +43,9 @@ pub mod sync;
 
 pub use callback::{Callback, Closure};
 pub use convert::{FromArg, IntoItem, IntoReturn, ListItem, ReturnSlot};
-pub use object::{import, Args, FromObject, IntoObject, Iter, Object, Signature};
 pub use detach::detach;
 pub use error::{Error, ErrorKind, Result};
+pub use object::{import, Args, FromObject, IntoObject, Iter, Object, Signature};
 pub use oxbind_abi as abi;
 pub use oxbind_macros::{class, function, methods};
 

@@ -23,9 +23,8 @@ use std::{
 use oxbind_abi::{
     abi_stable::std_types::RStr,
     host::{
-        OBJECT_OK, OBJECT_RAISED, TEST_CALLABLE, TEST_EQ, TEST_HASH, TEST_ISINSTANCE,
-        TEST_IS_NONE, TEST_LEN, TEST_TRUTH, UNARY_ITER, UNARY_NEXT, UNARY_REPR, UNARY_STR,
-        UNARY_TYPE,
+        OBJECT_OK, OBJECT_RAISED, TEST_CALLABLE, TEST_EQ, TEST_HASH, TEST_ISINSTANCE, TEST_IS_NONE,
+        TEST_LEN, TEST_TRUTH, UNARY_ITER, UNARY_NEXT, UNARY_REPR, UNARY_STR, UNARY_TYPE,
     },
     ArgValue, ExtractFn, HostApi_Ref, RetValue, TypeDesc, TypeKind,
 };
@@ -64,7 +63,9 @@ unsafe impl Sync for Object {}
 /// The host API, or the error for a plugin no shim has loaded.
 pub(crate) fn api() -> Result<HostApi_Ref, Error> {
     host().ok_or_else(|| {
-        Error::runtime_error("oxbind: no oxbind shim has loaded this plugin (Python objects need one)")
+        Error::runtime_error(
+            "oxbind: no oxbind shim has loaded this plugin (Python objects need one)",
+        )
     })
 }
 
@@ -193,7 +194,9 @@ impl Object {
     /// new instance of its class.
     pub fn from_value<T: IntoReturn>(value: T) -> Result<Object, Error> {
         let api = api()?;
-        let convert = api.object_from_value().ok_or_else(|| missing("object_from_value"))?;
+        let convert = api
+            .object_from_value()
+            .ok_or_else(|| missing("object_from_value"))?;
         let ret = value.into_return(ReturnSlot::NONE)?;
         let mut out = std::ptr::null_mut();
         // SAFETY: the type description is a static of `T`'s result type and
@@ -211,7 +214,9 @@ impl Object {
     pub fn extract<T: for<'a> FromArg<'a>>(&self) -> Result<T, Error> {
         not_traversing()?;
         let api = api()?;
-        let extract = api.object_extract().ok_or_else(|| missing("object_extract"))?;
+        let extract = api
+            .object_extract()
+            .ok_or_else(|| missing("object_extract"))?;
         let mut slot: Option<Result<T, Error>> = None;
         let mut out = std::ptr::null_mut();
         // SAFETY: `self` is live; the description is a static of `T`'s
@@ -236,7 +241,9 @@ impl Object {
     /// `getattr(self, name)`.
     pub fn getattr(&self, name: &str) -> Result<Object, Error> {
         not_traversing()?;
-        let f = api()?.object_getattr().ok_or_else(|| missing("object_getattr"))?;
+        let f = api()?
+            .object_getattr()
+            .ok_or_else(|| missing("object_getattr"))?;
         let mut out = std::ptr::null_mut();
         // SAFETY: `self` is live; `out` is a local.
         let status = unsafe { f(self.as_ptr(), RStr::from_str(name), &mut out) };
@@ -258,7 +265,9 @@ impl Object {
     }
 
     fn set_or_delete(&self, name: &str, value: Option<&Object>) -> Result<(), Error> {
-        let f = api()?.object_setattr().ok_or_else(|| missing("object_setattr"))?;
+        let f = api()?
+            .object_setattr()
+            .ok_or_else(|| missing("object_setattr"))?;
         let mut out = std::ptr::null_mut();
         // SAFETY: `self` and `value` are live; `out` is a local.
         let status = unsafe {
@@ -287,8 +296,16 @@ impl Object {
         let mut out = std::ptr::null_mut();
         // SAFETY: `self` and the arguments are live objects held across the
         // call (`Args` has at most eight); no keywords.
-        let status =
-            unsafe { f(self.as_ptr(), ptrs.as_ptr(), args.len(), std::ptr::null(), 0, &mut out) };
+        let status = unsafe {
+            f(
+                self.as_ptr(),
+                ptrs.as_ptr(),
+                args.len(),
+                std::ptr::null(),
+                0,
+                &mut out,
+            )
+        };
         // SAFETY: the status and output of that operation.
         unsafe { made(status, out) }
     }
@@ -324,14 +341,23 @@ impl Object {
     /// `self.name(*args)`.
     pub fn call_method(&self, name: &str, args: impl Args) -> Result<Object, Error> {
         not_traversing()?;
-        let f = api()?.object_call_method().ok_or_else(|| missing("object_call_method"))?;
+        let f = api()?
+            .object_call_method()
+            .ok_or_else(|| missing("object_call_method"))?;
         let args = args.into_objects()?;
         let ptrs: Vec<*mut c_void> = args.as_ref().iter().map(Object::as_ptr).collect();
         let mut out = std::ptr::null_mut();
         // SAFETY: `self` and the arguments are live objects held across the
         // call.
-        let status =
-            unsafe { f(self.as_ptr(), RStr::from_str(name), ptrs.as_ptr(), ptrs.len(), &mut out) };
+        let status = unsafe {
+            f(
+                self.as_ptr(),
+                RStr::from_str(name),
+                ptrs.as_ptr(),
+                ptrs.len(),
+                &mut out,
+            )
+        };
         // SAFETY: the status and output of that operation.
         unsafe { made(status, out) }
     }
@@ -411,12 +437,14 @@ impl Object {
 
     /// `isinstance(self, class)`; `class` may be a tuple of classes.
     pub fn isinstance(&self, class: &Object) -> Result<bool, Error> {
-        self.test(TEST_ISINSTANCE, Some(class), "isinstance").map(|v| v != 0)
+        self.test(TEST_ISINSTANCE, Some(class), "isinstance")
+            .map(|v| v != 0)
     }
 
     /// `self is None`.
     pub fn is_none(&self) -> bool {
-        self.test(TEST_IS_NONE, None, "is_none").is_ok_and(|v| v != 0)
+        self.test(TEST_IS_NONE, None, "is_none")
+            .is_ok_and(|v| v != 0)
     }
 
     /// `callable(self)`.
@@ -497,7 +525,9 @@ impl Clone for Object {
     /// Inside `Traverse::traverse` (see [`crate::Instance`]'s `clone`).
     fn clone(&self) -> Self {
         if crate::gc::traversing() {
-            panic!("oxbind::Object cloned inside Traverse::traverse; traverse must only visit objects");
+            panic!(
+                "oxbind::Object cloned inside Traverse::traverse; traverse must only visit objects"
+            );
         }
         if let Some(incref) = host().and_then(|h| h.incref()) {
             // SAFETY: this handle keeps the object alive.
@@ -659,7 +689,9 @@ impl IntoObject for &str {
         Object::from_value(self.to_owned())
     }
     fn into_value(self) -> Result<RetValue, Error> {
-        Ok(RetValue::Str(oxbind_abi::abi_stable::std_types::RString::from(self)))
+        Ok(RetValue::Str(
+            oxbind_abi::abi_stable::std_types::RString::from(self),
+        ))
     }
 }
 

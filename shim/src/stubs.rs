@@ -391,7 +391,8 @@ impl Renderer<'_> {
                     Some((ret, params)) => {
                         // Its parameters are what Rust passes (results of
                         // Rust), its result what Rust accepts back.
-                        let params: Vec<String> = params.iter().map(|p| self.ty(p, false)).collect();
+                        let params: Vec<String> =
+                            params.iter().map(|p| self.ty(p, false)).collect();
                         let ret = if ret.kind == TypeKind::UNIT {
                             self.uses_any = true;
                             "Any".to_owned() // the result is ignored

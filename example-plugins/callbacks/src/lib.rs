@@ -85,8 +85,14 @@ pub fn call_kw(f: Object, arg: Object, key: &str, value: Object) -> Result<Objec
 #[oxbind::function]
 pub fn describe(obj: Object) -> Result<String, Error> {
     let type_name: String = obj.get_type()?.getattr("__name__")?.extract()?;
-    let hash = obj.hash().map(|h| h.to_string()).unwrap_or_else(|_| "None".into());
-    let len = obj.len().map(|n| n.to_string()).unwrap_or_else(|_| "None".into());
+    let hash = obj
+        .hash()
+        .map(|h| h.to_string())
+        .unwrap_or_else(|_| "None".into());
+    let len = obj
+        .len()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "None".into());
     Ok(format!(
         "{}|{}|{}|{}|{}|{}",
         obj.repr()?,
@@ -161,14 +167,22 @@ pub fn build(n: i64) -> Result<Vec<Object>, Error> {
         Object::from_value((0..n).collect::<Vec<i64>>())?,
         Object::from_value(format!("n={n}"))?,
         Object::none()?,
-        Object::from_value(Point { x: n as f64, y: 0.0 })?,
+        Object::from_value(Point {
+            x: n as f64,
+            y: 0.0,
+        })?,
     ])
 }
 
 /// A Python function that multiplies by `k` (a Rust closure).
 #[oxbind::function]
 pub fn scaler(k: f64) -> Result<Object, Error> {
-    Object::function("scale", "Multiplies x by the factor.", &["x"], move |x: f64| x * k)
+    Object::function(
+        "scale",
+        "Multiplies x by the factor.",
+        &["x"],
+        move |x: f64| x * k,
+    )
 }
 
 /// A Python function computing `f(g(x))` (a Rust closure holding both).
@@ -217,7 +231,10 @@ pub fn call_from_threads(f: Callback<(i64,), ()>, threads: i64, n: i64) -> Resul
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().map_err(|_| Error::runtime_error("a worker panicked"))?)
+            .map(|w| {
+                w.join()
+                    .map_err(|_| Error::runtime_error("a worker panicked"))?
+            })
             .sum()
     })
 }

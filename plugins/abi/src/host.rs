@@ -6,12 +6,12 @@
 
 use std::ffi::c_void;
 
-use abi_stable::{
-    std_types::RStr,
-    StableAbi,
-};
+use abi_stable::{std_types::RStr, StableAbi};
 
-use crate::{function::FunctionDesc, value::{ArgValue, RetValue, TypeDesc}};
+use crate::{
+    function::FunctionDesc,
+    value::{ArgValue, RetValue, TypeDesc},
+};
 
 /// The shim's services. Minor versions append functions.
 #[repr(C)]

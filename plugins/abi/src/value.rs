@@ -176,7 +176,10 @@ impl TypeDesc {
     /// (`sig.len() - 1`, at most 255) is kept in `passing`. The shim reads
     /// it back with [`TypeDesc::callable_types`].
     pub const fn callable(sig: &'static [TypeDesc], rust_name: &'static str) -> Self {
-        assert!(!sig.is_empty() && sig.len() <= 256, "a callable's signature is its result, then at most 255 parameters");
+        assert!(
+            !sig.is_empty() && sig.len() <= 256,
+            "a callable's signature is its result, then at most 255 parameters"
+        );
         TypeDesc {
             kind: TypeKind::CALLABLE,
             optional: false,

@@ -68,7 +68,8 @@ pub(crate) unsafe fn new_function(
     }
     let name = desc.name.as_str().to_owned();
     // SAFETY: attached (this function's contract).
-    let mut data = match unsafe { build_data(desc, defaults, name.clone(), "closure", &name, None) } {
+    let mut data = match unsafe { build_data(desc, defaults, name.clone(), "closure", &name, None) }
+    {
         Ok(d) => d,
         Err(()) => {
             give_back();
@@ -93,9 +94,13 @@ pub(crate) unsafe fn new_function(
     let raw = Box::into_raw(closure);
     // SAFETY: attached; `raw` is a live allocation the capsule owns from
     // here on (its destructor frees it); on failure we still own it.
-    let Some(capsule) =
-        (unsafe { Owned::from_raw(ffi::PyCapsule_New(raw.cast(), CAPSULE.as_ptr(), Some(destroy))) })
-    else {
+    let Some(capsule) = (unsafe {
+        Owned::from_raw(ffi::PyCapsule_New(
+            raw.cast(),
+            CAPSULE.as_ptr(),
+            Some(destroy),
+        ))
+    }) else {
         // SAFETY: the capsule was not made, so `raw` is still ours alone.
         drop(unsafe { Box::from_raw(raw) });
         give_back();
@@ -152,7 +157,7 @@ unsafe extern "C" fn destroy(capsule: *mut ffi::PyObject) {
     let Closure { data, release, .. } = *closure;
     let this = data.this.0;
     drop(data); // its descriptor is the plugin's, freed by `release` next
-    // SAFETY: the plugin's own release for its own data, called once; it
-    // does not unwind (`HostApi::new_function`'s contract).
+                // SAFETY: the plugin's own release for its own data, called once; it
+                // does not unwind (`HostApi::new_function`'s contract).
     unsafe { (release.func)(this) };
 }

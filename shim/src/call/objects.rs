@@ -86,7 +86,14 @@ unsafe fn converter(ty: &'static TypeDesc) -> Result<&'static FunctionData, ()> 
     }));
     // SAFETY: attached, no lock of ours held (this function's contract).
     let data = unsafe {
-        super::new_data(desc, vec![None], "extract".to_owned(), "oxbind", "extract", None)
+        super::new_data(
+            desc,
+            vec![None],
+            "extract".to_owned(),
+            "oxbind",
+            "extract",
+            None,
+        )
     }?;
     // SAFETY: attached; nothing runs Python code under the guard.
     let mut list = unsafe { CONVERTERS.lock() };
@@ -137,7 +144,10 @@ pub(crate) unsafe fn extract(
             Err(super::args::ArgFailure::Overflow) => unsafe {
                 errors::raise(
                     ffi::PyExc_OverflowError,
-                    &format!("cannot extract {}: the int is out of range", ty.rust_name.as_str()),
+                    &format!(
+                        "cannot extract {}: the int is out of range",
+                        ty.rust_name.as_str()
+                    ),
                 );
                 Err(())
             },
@@ -373,7 +383,9 @@ pub(crate) unsafe fn call_with_values(
             match (&*slot, ty.kind) {
                 (RetValue::Int(v), TypeKind::INT) => ffi::PyLong_FromLongLong(*v),
                 (RetValue::Float(v), TypeKind::FLOAT) => ffi::PyFloat_FromDouble(*v),
-                (RetValue::Bool(v), TypeKind::BOOL) => ffi::PyBool_FromLong(*v as std::os::raw::c_long),
+                (RetValue::Bool(v), TypeKind::BOOL) => {
+                    ffi::PyBool_FromLong(*v as std::os::raw::c_long)
+                }
                 _ => from_value(ty, ptr::read(slot)),
             }
         };
@@ -456,6 +468,9 @@ unsafe fn text_of(obj: *mut ffi::PyObject) -> Option<String> {
             ffi::PyErr_Clear();
             return None;
         }
-        Some(String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len as usize)).into_owned())
+        Some(
+            String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len as usize))
+                .into_owned(),
+        )
     }
 }

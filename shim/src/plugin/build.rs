@@ -192,14 +192,14 @@ fn check_type(ty: &TypeDesc, is_result: bool) -> Result<(), String> {
             // converted to Python (as results are).
             if let Some((ret, params)) = ty.callable_types() {
                 if ret.kind != TypeKind::UNIT {
-                    check_type(ret, false).map_err(|why| format!("the callable's result: {why}"))?;
+                    check_type(ret, false)
+                        .map_err(|why| format!("the callable's result: {why}"))?;
                 }
                 for p in params {
                     if p.kind == TypeKind::UNIT {
                         return Err("a callable's parameter cannot be ()".into());
                     }
-                    check_type(p, true)
-                        .map_err(|why| format!("a callable's parameter: {why}"))?;
+                    check_type(p, true).map_err(|why| format!("a callable's parameter: {why}"))?;
                 }
             }
             Ok(())
@@ -247,8 +247,8 @@ fn is_identifier(s: &str) -> bool {
     const KEYWORDS: &[&str] = &[
         "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
         "continue", "def", "del", "elif", "else", "except", "finally", "for", "from", "global",
-        "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise",
-        "return", "try", "while", "with", "yield",
+        "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return",
+        "try", "while", "with", "yield",
     ];
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c == '_' || c.is_alphabetic())

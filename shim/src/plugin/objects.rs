@@ -51,7 +51,9 @@ unsafe fn run(out: *mut *mut c_void, op: impl FnOnce() -> Made) -> u32 {
     let attached_op = || {
         let made = catch_unwind(AssertUnwindSafe(op)).unwrap_or_else(|_| {
             // SAFETY: attached (run by `with_attached`).
-            unsafe { errors::raise_panic("internal error in the oxbind shim during an object operation") };
+            unsafe {
+                errors::raise_panic("internal error in the oxbind shim during an object operation")
+            };
             Err(())
         });
         match made {
@@ -218,7 +220,11 @@ pub(super) unsafe extern "C" fn object_call_method(
 ///
 /// # Safety
 /// As for [`object_getattr`].
-pub(super) unsafe extern "C" fn object_unary(op: u32, obj: *mut c_void, out: *mut *mut c_void) -> u32 {
+pub(super) unsafe extern "C" fn object_unary(
+    op: u32,
+    obj: *mut c_void,
+    out: *mut *mut c_void,
+) -> u32 {
     let obj = obj as *mut ffi::PyObject;
     // SAFETY: as for `object_getattr`.
     unsafe {
@@ -281,7 +287,12 @@ pub(super) unsafe extern "C" fn object_test(
     let need = |b: *mut ffi::PyObject| {
         if b.is_null() {
             // SAFETY: attached (called inside `run`).
-            unsafe { errors::raise(ffi::PyExc_SystemError, "oxbind: a binary test without its operand") };
+            unsafe {
+                errors::raise(
+                    ffi::PyExc_SystemError,
+                    "oxbind: a binary test without its operand",
+                )
+            };
             Err(())
         } else {
             Ok(b)
@@ -429,7 +440,9 @@ pub(super) unsafe extern "C" fn new_function(
         run(out, || {
             let (data, release) = pending.take().expect("run calls the operation once");
             match super::build::check_closure(&*desc) {
-                Ok(defaults) => made(crate::call::closure::new_function(desc, defaults, data, release)),
+                Ok(defaults) => made(crate::call::closure::new_function(
+                    desc, defaults, data, release,
+                )),
                 Err(message) => {
                     (release.func)(data);
                     errors::type_error(&format!("oxbind: cannot make a function: {message}"));
@@ -475,13 +488,9 @@ pub(super) unsafe extern "C" fn object_call_values(
     let status = unsafe {
         run(out, || {
             taken = true;
-            crate::call::objects::call_with_values(
-                callable.cast(),
-                args,
-                types,
-                &*ret,
-                |v| (visit.func)(data, v),
-            )
+            crate::call::objects::call_with_values(callable.cast(), args, types, &*ret, |v| {
+                (visit.func)(data, v)
+            })
             .map(|()| ptr::null_mut())
         })
     };
@@ -490,8 +499,10 @@ pub(super) unsafe extern "C" fn object_call_values(
         // the pool, as a handle dropped on such a thread does.
         for (k, ty) in types.iter().enumerate() {
             if let RetValue::Ref(p) = read(k) {
-                if matches!(ty.kind, oxbind_abi::TypeKind::ANY | oxbind_abi::TypeKind::CALLABLE)
-                    && !p.is_null()
+                if matches!(
+                    ty.kind,
+                    oxbind_abi::TypeKind::ANY | oxbind_abi::TypeKind::CALLABLE
+                ) && !p.is_null()
                 {
                     // SAFETY: a reference the plugin gave up; the pool takes
                     // it on any thread.
