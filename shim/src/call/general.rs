@@ -300,7 +300,7 @@ pub(super) unsafe fn lock_targets(
 /// Whether values of type `ty` cross as object references (`ANY`,
 /// `CALLABLE`): a result's `RetValue::Ref` is then a new reference to a
 /// `PyObject`, not the address of a class value.
-pub(super) fn is_object_ref(ty: &oxbind_abi::TypeDesc) -> bool {
+pub(crate) fn is_object_ref(ty: &oxbind_abi::TypeDesc) -> bool {
     matches!(ty.kind, TypeKind::ANY | TypeKind::CALLABLE)
 }
 

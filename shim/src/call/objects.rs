@@ -207,32 +207,17 @@ pub(crate) unsafe fn extract(
 /// The thread is attached, an error is set, and `obj` is a live object.
 unsafe fn rename_error(obj: *mut ffi::PyObject, ty: &TypeDesc) {
     const PREFIX: &str = "extract() argument 'value' ";
-    // SAFETY: attached, an error is set (this function's contract).
-    let exc = unsafe { errors::take_exception() };
-    if exc.is_null() {
-        return;
-    }
-    // SAFETY: attached; `exc` is a live exception we own.
-    let text = unsafe { text_of(exc) };
-    match text.as_deref().and_then(|t| t.strip_prefix(PREFIX)) {
-        Some(rest) => {
-            // SAFETY: attached; `obj` is live; the class is the original
-            // exception's, a live type; our reference to `exc` is released.
-            unsafe {
-                let class = ffi::Py_TYPE(exc) as *mut ffi::PyObject;
-                errors::raise(
-                    class,
-                    &format!(
-                        "cannot extract {} from {}: {rest}",
-                        ty.rust_name.as_str(),
-                        errors::type_name(obj)
-                    ),
-                );
-                ffi::Py_DECREF(exc);
-            }
-        }
-        // SAFETY: attached; `exc` is the exception taken above, set again.
-        None => unsafe { errors::restore_exception(exc) },
+    // SAFETY: attached, an error is set (this function's contract); `obj`
+    // is live for the message.
+    unsafe {
+        errors::rewrite_exception(|_, text| {
+            let rest = text.strip_prefix(PREFIX)?;
+            Some(format!(
+                "cannot extract {} from {}: {rest}",
+                ty.rust_name.as_str(),
+                errors::type_name(obj)
+            ))
+        })
     }
 }
 
@@ -315,6 +300,24 @@ pub(crate) unsafe fn from_value(ty: &'static TypeDesc, value: RetValue) -> *mut 
     }
 }
 
+/// Drops a value a plugin gave up that will not be converted: an object
+/// reference in it is released (directly if attached, else through the
+/// handle pool, on any thread); a class reference (`&T`) or anything else
+/// owns no Python reference.
+///
+/// # Safety
+/// `value` is a value of `ty` the plugin gave up; the caller holds no lock
+/// of ours.
+pub(crate) unsafe fn drop_unused(ty: &TypeDesc, value: RetValue) {
+    if let RetValue::Ref(p) = value {
+        if is_object_ref(ty) && !p.is_null() {
+            // SAFETY: a strong reference the plugin gave up (this function's
+            // contract); the pool takes it on any thread.
+            unsafe { crate::sync::refpool::decref(p as *mut ffi::PyObject) };
+        }
+    }
+}
+
 /// The most arguments a typed callback call passes (`oxbind::Args` has at
 /// most eight).
 const MAX_VALUES: usize = 8;
@@ -369,13 +372,8 @@ pub(crate) unsafe fn call_with_values(
         if failed {
             // The rest is dropped unconverted; object references in it are
             // released (attached, no lock of ours held).
-            // SAFETY: read once (see above).
-            if let RetValue::Ref(p) = unsafe { ptr::read(slot) } {
-                if is_object_ref(ty) && !p.is_null() {
-                    // SAFETY: a reference the plugin gave up; attached.
-                    unsafe { ffi::Py_DECREF(p as *mut ffi::PyObject) };
-                }
-            }
+            // SAFETY: read once (see above); a value of `ty` given up.
+            unsafe { drop_unused(ty, ptr::read(slot)) };
             continue;
         }
         // SAFETY: attached; a value of the static `ty` (the contract).
@@ -431,46 +429,10 @@ pub(crate) unsafe fn call_with_values(
 /// The thread is attached and an error is set.
 unsafe fn prefix_error(prefix: &str) {
     // SAFETY: attached, an error is set (this function's contract).
-    let exc = unsafe { errors::take_exception() };
-    if exc.is_null() {
-        return;
-    }
-    // SAFETY: attached; `exc` is a live exception we own; its class lives
-    // while it does, and our reference is given back (restored) or released.
     unsafe {
-        let class = ffi::Py_TYPE(exc) as *mut ffi::PyObject;
-        let ours = class == ffi::PyExc_TypeError || class == ffi::PyExc_OverflowError;
-        match text_of(exc).filter(|t| ours && t.starts_with("cannot extract ")) {
-            Some(text) => {
-                errors::raise(class, &format!("{prefix}{text}"));
-                ffi::Py_DECREF(exc);
-            }
-            None => errors::restore_exception(exc),
-        }
-    }
-}
-
-/// `str(obj)`, or None (with no error left set) if that fails.
-///
-/// # Safety
-/// The thread is attached and `obj` is live.
-unsafe fn text_of(obj: *mut ffi::PyObject) -> Option<String> {
-    // SAFETY: attached; `obj` is live; the new `str` is owned by `Owned`
-    // and its UTF-8 buffer lives as long as it.
-    unsafe {
-        let Some(s) = crate::py::owned::Owned::from_raw(ffi::PyObject_Str(obj)) else {
-            ffi::PyErr_Clear();
-            return None;
-        };
-        let mut len = 0;
-        let p = ffi::PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut len);
-        if p.is_null() {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        Some(
-            String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len as usize))
-                .into_owned(),
-        )
+        errors::rewrite_exception(|class, text| {
+            let ours = class == ffi::PyExc_TypeError || class == ffi::PyExc_OverflowError;
+            (ours && text.starts_with("cannot extract ")).then(|| format!("{prefix}{text}"))
+        })
     }
 }

@@ -367,14 +367,11 @@ pub(super) unsafe extern "C" fn object_from_value(
             made(crate::call::objects::from_value(&*ty, value))
         })
     };
-    if let Some(RetValue::Ref(p)) = value {
-        // Not run (the interpreter is going away): the reference is left to
-        // the pool, as a handle dropped on such a thread is.
-        if !p.is_null() {
-            // SAFETY: a reference the plugin gave up; the pool takes it on
-            // any thread.
-            unsafe { crate::sync::refpool::decref(p as *mut ffi::PyObject) };
-        }
+    if let Some(value) = value {
+        // Not run (the interpreter is going away): an object reference is
+        // left to the pool, as a handle dropped on such a thread is.
+        // SAFETY: a value of the static `ty` the plugin gave up.
+        unsafe { crate::call::objects::drop_unused(&*ty, value) };
     }
     status
 }
@@ -498,17 +495,8 @@ pub(super) unsafe extern "C" fn object_call_values(
         // Not run (the interpreter is going away): object references go to
         // the pool, as a handle dropped on such a thread does.
         for (k, ty) in types.iter().enumerate() {
-            if let RetValue::Ref(p) = read(k) {
-                if matches!(
-                    ty.kind,
-                    oxbind_abi::TypeKind::ANY | oxbind_abi::TypeKind::CALLABLE
-                ) && !p.is_null()
-                {
-                    // SAFETY: a reference the plugin gave up; the pool takes
-                    // it on any thread.
-                    unsafe { crate::sync::refpool::decref(p as *mut ffi::PyObject) };
-                }
-            }
+            // SAFETY: a value of the static `ty` the plugin gave up.
+            unsafe { crate::call::objects::drop_unused(ty, read(k)) };
         }
     }
     status

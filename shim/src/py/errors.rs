@@ -350,32 +350,77 @@ pub unsafe fn type_name(obj: *mut ffi::PyObject) -> String {
 /// `repr` may run Python code.
 pub unsafe fn repr(obj: *mut ffi::PyObject) -> String {
     // SAFETY: attached, `obj` valid and no oxbind lock held (this function's
-    // contract), so the repr may run Python code; its result, a new
+    // contract), so the repr may run Python code.
+    unsafe { text(obj, ffi::PyObject_Repr) }
+        // SAFETY: attached and `obj` valid (contract).
+        .unwrap_or_else(|| unsafe { format!("<{} object>", type_name(obj)) })
+}
+
+/// `str(obj)`, or None (with no error left set) if that fails.
+///
+/// # Safety
+/// As for [`repr`].
+pub unsafe fn str_text(obj: *mut ffi::PyObject) -> Option<String> {
+    // SAFETY: as this function's contract.
+    unsafe { text(obj, ffi::PyObject_Str) }
+}
+
+/// The text `to_str(obj)` (`repr` or `str`) gives, or None (with no error
+/// left set) if that fails.
+///
+/// # Safety
+/// As for [`repr`].
+unsafe fn text(
+    obj: *mut ffi::PyObject,
+    to_str: unsafe extern "C" fn(*mut ffi::PyObject) -> *mut ffi::PyObject,
+) -> Option<String> {
+    // SAFETY: attached, `obj` valid and no oxbind lock held (this function's
+    // contract), so the conversion may run Python code; its result, a new
     // reference or null, goes straight into an `Owned`.
-    let Some(text) = (unsafe { crate::py::owned::Owned::from_raw(ffi::PyObject_Repr(obj)) }) else {
-        // SAFETY: attached and `obj` valid (contract); the error cleared is
-        // the one the repr raised.
-        return unsafe {
-            ffi::PyErr_Clear();
-            format!("<{} object>", type_name(obj))
-        };
+    let Some(text) = (unsafe { crate::py::owned::Owned::from_raw(to_str(obj)) }) else {
+        // SAFETY: attached; the error cleared is the one the call raised.
+        unsafe { ffi::PyErr_Clear() };
+        return None;
     };
     let mut len: ffi::Py_ssize_t = 0;
-    // SAFETY: attached; `text` is a live str (the repr's result, owned above)
-    // and `len` a local out-slot.
+    // SAFETY: attached; `text` is a live str (the result, owned above) and
+    // `len` a local out-slot.
     let utf8 = unsafe { ffi::PyUnicode_AsUTF8AndSize(text.as_ptr(), &mut len) };
     if utf8.is_null() {
-        // SAFETY: attached and `obj` valid (contract); the error cleared is
-        // the one the encoding raised.
-        return unsafe {
-            ffi::PyErr_Clear();
-            format!("<{} object>", type_name(obj))
-        };
+        // SAFETY: attached; the error cleared is the one the encoding raised.
+        unsafe { ffi::PyErr_Clear() };
+        return None;
     }
     // SAFETY: PyUnicode_AsUTF8AndSize succeeded, so `utf8` points at `len`
     // bytes cached in `text`, which is alive until the end of this function.
     let bytes = unsafe { std::slice::from_raw_parts(utf8 as *const u8, len as usize) };
-    String::from_utf8_lossy(bytes).into_owned()
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// Replaces the exception that is set with one of the same class whose
+/// message `rewrite(class, text)` gives, or leaves it as it is where
+/// `rewrite` gives None (or its text cannot be read).
+///
+/// # Safety
+/// The thread is attached, an error is set, and no oxbind lock is held.
+pub unsafe fn rewrite_exception(rewrite: impl FnOnce(*mut ffi::PyObject, &str) -> Option<String>) {
+    // SAFETY: attached, an error is set (this function's contract).
+    let exc = unsafe { take_exception() };
+    if exc.is_null() {
+        return;
+    }
+    // SAFETY: attached; `exc` is a live exception we own; its class lives
+    // while it does, and our reference is given back (restored) or released.
+    unsafe {
+        let class = ffi::Py_TYPE(exc) as *mut ffi::PyObject;
+        match str_text(exc).and_then(|t| rewrite(class, &t)) {
+            Some(message) => {
+                raise(class, &message);
+                ffi::Py_DECREF(exc);
+            }
+            None => restore_exception(exc),
+        }
+    }
 }
 
 /// The name of a type object, for messages.

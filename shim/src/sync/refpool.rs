@@ -146,11 +146,21 @@ fn push(obj: *mut ffi::PyObject, incref: bool) {
         incref,
         next: ptr::null_mut(),
     }));
+    // SAFETY: `op` is a new node of ours, a chain of one.
+    unsafe { push_chain(op, op) };
+}
+
+/// Pushes the chain `first` .. `last` (linked by `next`, newest first) on
+/// the pool, older than anything pushed meanwhile, and schedules a drain.
+///
+/// # Safety
+/// The chain is ours alone: boxed nodes that no other thread can reach.
+unsafe fn push_chain(first: *mut Op, last: *mut Op) {
     let mut head = HEAD.load(Ordering::Relaxed);
     loop {
-        // SAFETY: `op` is ours until the exchange publishes it.
-        unsafe { (*op).next = head };
-        match HEAD.compare_exchange_weak(head, op, Ordering::Release, Ordering::Relaxed) {
+        // SAFETY: the chain is ours until the exchange publishes it.
+        unsafe { (*last).next = head };
+        match HEAD.compare_exchange_weak(head, first, Ordering::Release, Ordering::Relaxed) {
             Ok(_) => break,
             Err(now) => head = now,
         }
@@ -264,17 +274,9 @@ pub unsafe fn apply_increments() {
     if kept.is_null() {
         return;
     }
-    // Put the releases back, older than anything pushed meanwhile.
-    let mut head = HEAD.load(Ordering::Relaxed);
-    loop {
-        // SAFETY: the kept chain is ours until the exchange publishes it.
-        unsafe { (*kept_tail).next = head };
-        match HEAD.compare_exchange_weak(head, kept, Ordering::Release, Ordering::Relaxed) {
-            Ok(_) => break,
-            Err(now) => head = now,
-        }
-    }
-    schedule();
+    // Put the releases back.
+    // SAFETY: the kept chain is ours alone (swapped out above).
+    unsafe { push_chain(kept, kept_tail) };
 }
 
 /// `gc.callbacks` entry: applies the pool before each collection.
