@@ -38,10 +38,7 @@ impl<A: Args, R: FromObject> Callback<A, R> {
     /// names: for `Callback<(i64, &str), bool>`, `(3, "x")`, with a `&str`
     /// of any lifetime (or a `String`).
     pub fn call<T: Args<Shape = A::Shape>>(&self, args: T) -> Result<R, Error> {
-        if let Some(call) = crate::object::api()
-            .ok()
-            .and_then(|h| h.object_call_values())
-        {
+        if let Some(call) = call_values() {
             return self.call_in_one(call, args);
         }
         let out = self.obj.call(args)?;
@@ -147,6 +144,33 @@ type CallValuesFn = unsafe extern "C" fn(
     *mut c_void,
     *mut *mut c_void,
 ) -> u32;
+
+/// `HostApi::object_call_values`, resolved on first use: the shim sets a
+/// plugin's host table once (a compare-exchange from null) and never frees
+/// it, so the entry cannot change afterwards. Null until resolved.
+static CALL_VALUES: std::sync::atomic::AtomicPtr<()> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// [`CALL_VALUES`], or None if no shim has loaded this plugin or its shim
+/// predates the entry.
+#[inline]
+fn call_values() -> Option<CallValuesFn> {
+    let p = CALL_VALUES.load(std::sync::atomic::Ordering::Relaxed);
+    if p.is_null() {
+        return resolve_call_values();
+    }
+    // SAFETY: only `resolve_call_values` stores here, and only a
+    // `CallValuesFn` (a function pointer, the size of a data pointer).
+    Some(unsafe { std::mem::transmute::<*mut (), CallValuesFn>(p) })
+}
+
+/// Reads [`CALL_VALUES`] from the host table, once it has one.
+#[cold]
+fn resolve_call_values() -> Option<CallValuesFn> {
+    let f = host()?.object_call_values()?;
+    CALL_VALUES.store(f as *mut (), std::sync::atomic::Ordering::Relaxed);
+    Some(f)
+}
 
 /// The static description of a callback's result type.
 struct ResultOf<R>(PhantomData<fn() -> R>);

@@ -81,8 +81,24 @@ thread_local! {
     static TRAVERSING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// How many threads run a `Traverse::traverse` hook of this plugin binary
+/// now. Collections are rare, so it is almost always zero, and
+/// [`traversing`] then answers without the thread-local (a call into the
+/// dynamic loader in a plugin). A thread counts itself before it sets
+/// `TRAVERSING`, so it always sees its own count.
+static HOOKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Whether this thread is inside a `Traverse::traverse` hook.
+#[inline]
 pub(crate) fn traversing() -> bool {
+    HOOKS.load(std::sync::atomic::Ordering::Relaxed) != 0 && in_hook()
+}
+
+/// This thread's `TRAVERSING`: out of line, so that the thread-local's
+/// address is not computed on the common path.
+#[cold]
+#[inline(never)]
+fn in_hook() -> bool {
     TRAVERSING.try_with(|t| t.get()).unwrap_or(false)
 }
 
@@ -107,6 +123,7 @@ pub unsafe extern "C" fn traverse_value<T: Traverse>(
         _call: PhantomData,
     };
     // A panic must not unwind into the collector; what was visited stands.
+    HOOKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let was = TRAVERSING.with(|t| t.replace(true));
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: the caller passes a live, initialised `T` (the value of an
@@ -114,6 +131,7 @@ pub unsafe extern "C" fn traverse_value<T: Traverse>(
         unsafe { (*(value as *const T)).traverse(&mut v) }
     }));
     TRAVERSING.with(|t| t.set(was));
+    HOOKS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     v.status
 }
 

@@ -61,12 +61,15 @@ unsafe impl Send for Object {}
 unsafe impl Sync for Object {}
 
 /// The host API, or the error for a plugin no shim has loaded.
+#[inline]
 pub(crate) fn api() -> Result<HostApi_Ref, Error> {
-    host().ok_or_else(|| {
-        Error::runtime_error(
-            "oxbind: no oxbind shim has loaded this plugin (Python objects need one)",
-        )
-    })
+    host().ok_or_else(no_shim)
+}
+
+/// The error for a plugin no shim has loaded.
+#[cold]
+fn no_shim() -> Error {
+    Error::runtime_error("oxbind: no oxbind shim has loaded this plugin (Python objects need one)")
 }
 
 /// The error for a host API entry this shim lacks (it predates 0.1.4).
@@ -88,13 +91,20 @@ fn unavailable() -> Error {
 
 /// Refuses an object operation inside a garbage-collector hook: the
 /// collector is counting references there.
+#[inline]
 pub(crate) fn not_traversing() -> Result<(), Error> {
     if crate::gc::traversing() {
-        return Err(Error::runtime_error(
-            "oxbind: Python objects cannot be used inside Traverse::traverse; it must only visit them",
-        ));
+        return Err(in_traverse());
     }
     Ok(())
+}
+
+/// The error for an object operation inside a collector hook.
+#[cold]
+fn in_traverse() -> Error {
+    Error::runtime_error(
+        "oxbind: Python objects cannot be used inside Traverse::traverse; it must only visit them",
+    )
 }
 
 /// Reads a host operation's status and output: the new reference on
@@ -103,17 +113,24 @@ pub(crate) fn not_traversing() -> Result<(), Error> {
 ///
 /// # Safety
 /// `status` and `out` come from one host object operation.
+#[inline]
 pub(crate) unsafe fn outcome(status: u32, out: *mut c_void) -> Result<Option<Object>, Error> {
     // SAFETY: `out` is null or a new reference the operation gave us (the
     // contract).
     let obj = NonNull::new(out).map(|ptr| Object { ptr });
     match status {
         OBJECT_OK => Ok(obj),
-        OBJECT_RAISED => match obj {
-            Some(exc) => Err(Error::from_exception(exc)),
-            None => Err(Error::runtime_error("oxbind: an object operation failed")),
-        },
-        _ => Err(unavailable()),
+        status => Err(failed(status, obj)),
+    }
+}
+
+/// The error of a host object operation that did not succeed.
+#[cold]
+fn failed(status: u32, obj: Option<Object>) -> Error {
+    match (status, obj) {
+        (OBJECT_RAISED, Some(exc)) => Error::from_exception(exc),
+        (OBJECT_RAISED, None) => Error::runtime_error("oxbind: an object operation failed"),
+        _ => unavailable(),
     }
 }
 
@@ -659,6 +676,13 @@ impl IntoObject for &Object {
     }
 }
 
+/// A result conversion's error, reworded for a value passed as an argument
+/// of a call from Rust.
+#[cold]
+fn as_argument(e: Error) -> Error {
+    Error::new(e.kind, e.message.replacen("result ", "argument ", 1))
+}
+
 macro_rules! into_object_via_value {
     ($($t:ty => $shape:ty),* $(,)?) => {$(
         impl IntoObject for $t {
@@ -667,11 +691,10 @@ macro_rules! into_object_via_value {
             fn into_object(self) -> Result<Object, Error> {
                 Object::from_value(self)
             }
+            #[inline]
             fn into_value(self) -> Result<RetValue, Error> {
                 // As an argument of a call from Rust, not a result.
-                self.into_return(ReturnSlot::NONE).map_err(|e| {
-                    Error::new(e.kind, e.message.replacen("result ", "argument ", 1))
-                })
+                self.into_return(ReturnSlot::NONE).map_err(as_argument)
             }
         }
     )*};

@@ -28,6 +28,7 @@ impl HostSlot {
 }
 
 /// The host API, if a shim has loaded this plugin.
+#[inline]
 pub fn host() -> Option<oxbind_abi::HostApi_Ref> {
     let p = HOST.0.load(std::sync::atomic::Ordering::Acquire) as *const oxbind_abi::HostApi_Ref;
     // SAFETY: the shim stores a pointer to a static it never frees.

@@ -112,48 +112,82 @@ unsafe fn converter(ty: &'static TypeDesc) -> Result<&'static FunctionData, ()> 
 /// # Safety
 /// The thread is attached and holds no lock of ours; `obj` is a live
 /// object; `ty` is a static type description.
+#[inline]
 pub(crate) unsafe fn extract(
     obj: *mut ffi::PyObject,
     ty: &'static TypeDesc,
     visit: impl FnOnce(&ArgValue<'_>),
 ) -> Result<(), ()> {
-    if super::is_scalar(ty) {
-        // Plain kinds convert on their own, borrowing nothing but `obj`: no
-        // converter is needed (the common case: a callback's result).
-        let mut value = std::mem::MaybeUninit::<ArgValue<'_>>::uninit();
-        // SAFETY: attached; `obj` is live for this function; `value` is
-        // local storage the conversion writes in place (no copy after its
-        // narrow stores, see `args::to_arg_into`).
-        return match unsafe { super::args::to_arg_into(obj, ty, value.as_mut_ptr()) } {
-            Ok(()) => {
-                // SAFETY: written on success.
-                visit(unsafe { value.assume_init_ref() });
-                Ok(())
-            }
-            // SAFETY: attached; `obj` is live.
-            Err(super::args::ArgFailure::WrongType) => unsafe {
-                errors::type_error(&format!(
-                    "cannot extract {} from {}: expected {}",
-                    ty.rust_name.as_str(),
-                    errors::type_name(obj),
-                    expected_name(ty)
-                ));
-                Err(())
-            },
-            // SAFETY: attached; `PyExc_OverflowError` is an exception class.
-            Err(super::args::ArgFailure::Overflow) => unsafe {
-                errors::raise(
-                    ffi::PyExc_OverflowError,
-                    &format!(
-                        "cannot extract {}: the int is out of range",
-                        ty.rust_name.as_str()
-                    ),
-                );
-                Err(())
-            },
-            Err(super::args::ArgFailure::Raised) => Err(()),
-        };
+    if !super::is_scalar(ty) {
+        // SAFETY: this function's contract.
+        return unsafe { extract_converted(obj, ty, visit) };
     }
+    // Plain kinds convert on their own, borrowing nothing but `obj`: no
+    // converter is needed (the common case: a callback's result).
+    let mut value = std::mem::MaybeUninit::<ArgValue<'_>>::uninit();
+    // SAFETY: attached; `obj` is live for this function; `value` is local
+    // storage the conversion writes in place (no copy after its narrow
+    // stores, see `args::to_arg_into`).
+    match unsafe { super::args::to_arg_into(obj, ty, value.as_mut_ptr()) } {
+        Ok(()) => {
+            // SAFETY: written on success.
+            visit(unsafe { value.assume_init_ref() });
+            Ok(())
+        }
+        Err(failure) => {
+            // SAFETY: attached; `obj` is live.
+            unsafe { scalar_failed(obj, ty, failure) };
+            Err(())
+        }
+    }
+}
+
+/// Raises the error for a plain value that did not convert (the error is
+/// already set for `Raised`).
+///
+/// # Safety
+/// The thread is attached; `obj` is a live object.
+#[cold]
+unsafe fn scalar_failed(
+    obj: *mut ffi::PyObject,
+    ty: &'static TypeDesc,
+    failure: super::args::ArgFailure,
+) {
+    match failure {
+        // SAFETY: attached; `obj` is live.
+        super::args::ArgFailure::WrongType => unsafe {
+            errors::type_error(&format!(
+                "cannot extract {} from {}: expected {}",
+                ty.rust_name.as_str(),
+                errors::type_name(obj),
+                expected_name(ty)
+            ))
+        },
+        // SAFETY: attached; `PyExc_OverflowError` is an exception class.
+        super::args::ArgFailure::Overflow => unsafe {
+            errors::raise(
+                ffi::PyExc_OverflowError,
+                &format!(
+                    "cannot extract {}: the int is out of range",
+                    ty.rust_name.as_str()
+                ),
+            )
+        },
+        super::args::ArgFailure::Raised => {}
+    }
+}
+
+/// [`extract`] for a value that needs a converter (containers, class
+/// instances): out of line, to keep the plain path small.
+///
+/// # Safety
+/// As for [`extract`].
+#[inline(never)]
+unsafe fn extract_converted(
+    obj: *mut ffi::PyObject,
+    ty: &'static TypeDesc,
+    visit: impl FnOnce(&ArgValue<'_>),
+) -> Result<(), ()> {
     // SAFETY: this function's contract is `converter`'s.
     let data = unsafe { converter(ty) }?;
     let mut scratch = Scratch::default();
@@ -344,13 +378,20 @@ pub(crate) unsafe fn call_with_values(
         objs: [*mut ffi::PyObject; MAX_VALUES],
         len: usize,
     }
-    impl Drop for Made {
-        fn drop(&mut self) {
+    impl Made {
+        /// Releases the arguments (in place: the array is not moved).
+        fn release(&mut self) {
             for &obj in &self.objs[..self.len] {
                 // SAFETY: new references made below, on the attached thread
                 // that drops this, with no lock of ours held.
-                unsafe { ffi::Py_DECREF(obj) };
+                unsafe { crate::py::owned::release(obj) };
             }
+            self.len = 0;
+        }
+    }
+    impl Drop for Made {
+        fn drop(&mut self) {
+            self.release();
         }
     }
     let mut made = Made {
@@ -408,7 +449,9 @@ pub(crate) unsafe fn call_with_values(
         ))
     }
     .ok_or(())?;
-    drop(made);
+    // The arguments go now, in place (`made` is not moved: it is larger
+    // than the registers it would be copied through).
+    made.release();
     if ret.kind == TypeKind::UNIT {
         return Ok(());
     }

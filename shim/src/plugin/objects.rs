@@ -45,47 +45,81 @@ type Made = Result<*mut ffi::PyObject, ()>;
 /// # Safety
 /// `out` is valid for a write; the caller (plugin code) holds no lock of
 /// ours.
+#[inline]
 unsafe fn run(out: *mut *mut c_void, op: impl FnOnce() -> Made) -> u32 {
-    // SAFETY: `out` is valid for a write (this function's contract).
-    unsafe { *out = ptr::null_mut() };
+    // An attached thread (the common case: plugin code called from Python)
+    // runs the operation as it is; `with_attached` handles the rest.
+    if crate::sync::refpool::attached() {
+        let made = catch_unwind(AssertUnwindSafe(op));
+        // SAFETY: attached; `out` is valid for a write (this function's
+        // contract).
+        return unsafe { report(made, out) };
+    }
     let attached_op = || {
-        let made = catch_unwind(AssertUnwindSafe(op)).unwrap_or_else(|_| {
-            // SAFETY: attached (run by `with_attached`).
-            unsafe {
-                errors::raise_panic("internal error in the oxbind shim during an object operation")
-            };
-            Err(())
-        });
-        match made {
-            Ok(p) => (OBJECT_OK, p),
-            Err(()) => {
-                // SAFETY: attached (run by `with_attached`).
-                let mut exc = unsafe { errors::take_exception() };
-                if exc.is_null() {
-                    // SAFETY: attached; `PyExc_SystemError` is an exception
-                    // class.
-                    unsafe {
-                        errors::raise(
-                            ffi::PyExc_SystemError,
-                            "oxbind: an object operation failed without an exception",
-                        );
-                        exc = errors::take_exception();
-                    }
-                }
-                (OBJECT_RAISED, exc)
-            }
-        }
+        let made = catch_unwind(AssertUnwindSafe(op));
+        let mut p = ptr::null_mut();
+        // SAFETY: attached (run by `with_attached`); `p` is local.
+        let status = unsafe { report(made, &mut p) };
+        (status, p)
     };
     // SAFETY: plugin code holds no lock of ours (this function's contract).
-    let done = unsafe { with_attached(attached_op) };
-    match done {
+    match unsafe { with_attached(attached_op) } {
         Ok((status, p)) => {
             // SAFETY: `out` is valid for a write (this function's contract).
-            unsafe { *out = p as *mut c_void };
+            unsafe { *out = p };
             status
         }
-        Err(_) => OBJECT_UNAVAILABLE,
+        Err(_) => {
+            // SAFETY: as above.
+            unsafe { *out = ptr::null_mut() };
+            OBJECT_UNAVAILABLE
+        }
     }
+}
+
+/// Writes an operation's outcome to `out` and returns its status: the
+/// result, or the exception it raised (a panic becomes one).
+///
+/// # Safety
+/// The thread is attached; `out` is valid for a write.
+#[inline]
+unsafe fn report(made: std::thread::Result<Made>, out: *mut *mut c_void) -> u32 {
+    match made {
+        Ok(Ok(p)) => {
+            // SAFETY: `out` is valid for a write (this function's contract).
+            unsafe { *out = p as *mut c_void };
+            OBJECT_OK
+        }
+        // SAFETY: as this function's contract.
+        failed => unsafe { report_failure(failed.is_err(), out) },
+    }
+}
+
+/// [`report`] for an operation that raised (`panicked`: or panicked).
+///
+/// # Safety
+/// As for [`report`]; unless `panicked`, a Python error is set.
+#[cold]
+unsafe fn report_failure(panicked: bool, out: *mut *mut c_void) -> u32 {
+    if panicked {
+        // SAFETY: attached (this function's contract).
+        unsafe { errors::raise_panic("internal error in the oxbind shim during an object operation") };
+    }
+    // SAFETY: attached (this function's contract).
+    let mut exc = unsafe { errors::take_exception() };
+    if exc.is_null() {
+        // SAFETY: attached; `PyExc_SystemError` is an exception class.
+        unsafe {
+            errors::raise(
+                ffi::PyExc_SystemError,
+                "oxbind: an object operation failed without an exception",
+            );
+            exc = errors::take_exception();
+        }
+    }
+    // SAFETY: `out` is valid for a write (this function's contract).
+    unsafe { *out = exc as *mut c_void };
+    OBJECT_RAISED
 }
 
 /// A null result as an error (the Python error is set).
@@ -475,6 +509,24 @@ pub(super) unsafe extern "C" fn object_call_values(
 ) -> u32 {
     // SAFETY: `types` holds `nargs` static descriptions (the contract).
     let types: &'static [TypeDesc] = unsafe { std::slice::from_raw_parts(types, nargs) };
+    if crate::sync::refpool::attached() {
+        // The common case (plugin code called from Python), kept apart from
+        // `run`'s general path: the operation always runs, and takes every
+        // value over.
+        let made = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: attached, no lock of ours held (plugin code); the
+            // values, types and `ret` are as `call_with_values` needs;
+            // `visit` is the plugin's.
+            unsafe {
+                crate::call::objects::call_with_values(callable.cast(), args, types, &*ret, |v| {
+                    (visit.func)(data, v)
+                })
+            }
+            .map(|()| ptr::null_mut())
+        }));
+        // SAFETY: attached; `out` is valid for a write (the contract).
+        return unsafe { report(made, out) };
+    }
     // The plugin gives up `nargs` values at `args` (the contract): each is
     // read exactly once, by the operation or, if it does not run, below.
     // SAFETY: `k` is below `nargs`, and each index is read once.

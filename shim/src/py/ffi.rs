@@ -37,3 +37,15 @@ extern "C" {
         result: *mut *mut PyObject,
     ) -> c_int;
 }
+
+#[cfg(Py_GIL_DISABLED)]
+extern "C" {
+    /// `_Py_DecRefShared` (3.13t+, exported for the inline `Py_DECREF`):
+    /// drops one reference from the shared count of an object another
+    /// thread owns.
+    pub fn _Py_DecRefShared(op: *mut PyObject);
+    /// `_Py_MergeZeroLocalRefcount` (3.13t+, exported for the inline
+    /// `Py_DECREF`): called by the owning thread once the local count
+    /// reaches zero; frees the object or hands it to the shared count.
+    pub fn _Py_MergeZeroLocalRefcount(op: *mut PyObject);
+}

@@ -2,7 +2,7 @@
 
 use std::ptr::NonNull;
 
-use pyo3_ffi::{PyObject, Py_DECREF};
+use pyo3_ffi::PyObject;
 
 /// A strong reference to a Python object. Dropping it calls `Py_DECREF`, so
 /// it may only be dropped while attached to the interpreter and while holding
@@ -52,7 +52,52 @@ impl Drop for Owned {
     fn drop(&mut self) {
         // SAFETY: we own one strong reference; the type's contract requires
         // the thread to be attached when an `Owned` is dropped.
-        unsafe { Py_DECREF(self.0.as_ptr()) }
+        unsafe { release(self.0.as_ptr()) }
+    }
+}
+
+/// `Py_DECREF`, inlined on free-threaded builds as CPython 3.13's own is
+/// (pyo3-ffi calls the out-of-line `_Py_DecRef` there): an immortal object
+/// is left alone, the owning thread lowers its local count with a plain
+/// store (merging at zero, which may free the object), any other thread
+/// goes through the shared count. With the GIL, pyo3-ffi's inline
+/// `Py_DECREF`.
+///
+/// # Safety
+/// The caller owns one strong reference to `obj` and gives it up; the
+/// thread is attached and holds no lock of ours (freeing may run Python
+/// code).
+#[inline(always)]
+pub unsafe fn release(obj: *mut PyObject) {
+    #[cfg(Py_GIL_DISABLED)]
+    {
+        use std::sync::atomic::Ordering;
+        // SAFETY: `obj` is a valid object (this function's contract); the
+        // refcount fields are atomics, and `ob_tid` is read plainly, as
+        // CPython's own `Py_DECREF` reads it.
+        let o = unsafe { &*obj };
+        let local = o.ob_ref_local.load(Ordering::Relaxed);
+        if local == u32::MAX {
+            return; // immortal (_Py_IMMORTAL_REFCNT_LOCAL)
+        }
+        if o.ob_tid == crate::py::refcount::thread_id() {
+            let local = local - 1;
+            o.ob_ref_local.store(local, Ordering::Relaxed);
+            if local == 0 {
+                // SAFETY: the owning thread's local count reached zero,
+                // as CPython's `Py_DECREF` calls it; attached.
+                unsafe { crate::py::ffi::_Py_MergeZeroLocalRefcount(obj) };
+            }
+        } else {
+            // SAFETY: attached; one reference the caller gives up.
+            unsafe { crate::py::ffi::_Py_DecRefShared(obj) };
+        }
+    }
+    #[cfg(not(Py_GIL_DISABLED))]
+    // SAFETY: the caller gives up one reference, attached (this function's
+    // contract).
+    unsafe {
+        pyo3_ffi::Py_DECREF(obj)
     }
 }
 
