@@ -40,8 +40,9 @@ use crate::private::host;
 /// If the interpreter starts finalizing while `f` runs, the thread never
 /// returns from `detach`: CPython ends daemon threads that re-attach at exit,
 /// and oxbind parks them instead (`spec/THREADING.md`).
+#[inline]
 pub fn detach<F: FnOnce() -> R, R>(f: F) -> R {
-    let Some(run) = host().and_then(|h| h.detach()) else {
+    let Some(run) = detach_entry() else {
         return f();
     };
     let mut job = Job {
@@ -67,6 +68,35 @@ pub fn detach<F: FnOnce() -> R, R>(f: F) -> R {
 }
 
 /// A closure handed to the shim, and what became of it.
+/// `HostApi::detach`, resolved on first use: the shim sets a plugin's host
+/// table once and never frees it, so the entry cannot change afterwards.
+/// Null until resolved.
+static DETACH: std::sync::atomic::AtomicPtr<()> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// `HostApi::detach`'s type.
+type DetachEntry = unsafe extern "C" fn(oxbind_abi::DetachedFn, *mut c_void);
+
+/// [`DETACH`], or None if no shim has loaded this plugin.
+#[inline]
+fn detach_entry() -> Option<DetachEntry> {
+    let p = DETACH.load(std::sync::atomic::Ordering::Relaxed);
+    if p.is_null() {
+        return resolve_detach();
+    }
+    // SAFETY: only `resolve_detach` stores here, and only a `DetachEntry`
+    // (a function pointer, the size of a data pointer).
+    Some(unsafe { std::mem::transmute::<*mut (), DetachEntry>(p) })
+}
+
+/// Reads [`DETACH`] from the host table, once it has one.
+#[cold]
+fn resolve_detach() -> Option<DetachEntry> {
+    let f = host()?.detach()?;
+    DETACH.store(f as *mut (), std::sync::atomic::Ordering::Relaxed);
+    Some(f)
+}
+
 struct Job<F, R> {
     f: Option<F>,
     out: Option<std::thread::Result<R>>,

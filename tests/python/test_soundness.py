@@ -458,3 +458,28 @@ def test_a_negative_len_is_a_value_error():
         + "ValueError hostile.Span.__len__() returned -5; it should return >= 0\n" * 2
         + "3\nTrue\n"
     )
+
+
+def test_a_traverse_hook_cannot_use_python_objects():
+    # The collector is counting references while `traverse` runs: an object
+    # operation there (a `repr`, a callback call) must be refused with an
+    # error, on the thread that collects, while other threads' operations
+    # go on. The check is cheap on the common path (a count of threads in a
+    # hook), so this also shows that the count lets the refusal through.
+    out = run("""
+    class Thing:
+        pass
+    calls = []
+    def f(x):
+        calls.append(x)
+        return x
+    def main():
+        p = hostile.Peeker(Thing(), f)
+        p.close_loop(p)
+        del p
+        gc.collect()
+    print(hostile.peeked())     # 0: not traversed yet
+    main()
+    print(hostile.peeked(), calls, oxbind._live_instances("hostile.Peeker"))
+    """)
+    assert out.stdout == "0\n1 [] 0\n", out.stdout + out.stderr

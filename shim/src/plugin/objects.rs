@@ -103,7 +103,9 @@ unsafe fn report(made: std::thread::Result<Made>, out: *mut *mut c_void) -> u32 
 unsafe fn report_failure(panicked: bool, out: *mut *mut c_void) -> u32 {
     if panicked {
         // SAFETY: attached (this function's contract).
-        unsafe { errors::raise_panic("internal error in the oxbind shim during an object operation") };
+        unsafe {
+            errors::raise_panic("internal error in the oxbind shim during an object operation")
+        };
     }
     // SAFETY: attached (this function's contract).
     let mut exc = unsafe { errors::take_exception() };
