@@ -37,10 +37,20 @@ impl<A: Args, R: FromObject> Callback<A, R> {
     /// Calls it. The arguments are a tuple of the shape the signature
     /// names: for `Callback<(i64, &str), bool>`, `(3, "x")`, with a `&str`
     /// of any lifetime (or a `String`).
+    #[inline]
     pub fn call<T: Args<Shape = A::Shape>>(&self, args: T) -> Result<R, Error> {
-        if let Some(call) = call_values() {
-            return self.call_in_one(call, args);
+        match call_values() {
+            Some(call) => self.call_in_one(call, args),
+            None => self.call_in_three(args),
         }
+    }
+
+    /// [`Callback::call`] through three host operations (converting the
+    /// arguments, calling, converting the result), for a shim that
+    /// predates `HostApi::object_call_values`, or none.
+    #[cold]
+    #[inline(never)]
+    fn call_in_three<T: Args<Shape = A::Shape>>(&self, args: T) -> Result<R, Error> {
         let out = self.obj.call(args)?;
         if R::TYPE.kind == oxbind_abi::TypeKind::UNIT {
             return R::from_object(out);
@@ -57,6 +67,7 @@ impl<A: Args, R: FromObject> Callback<A, R> {
     /// [`Callback::call`] in one crossing into the shim, which converts
     /// the arguments, calls, and converts the result
     /// (`HostApi::object_call_values`).
+    #[inline]
     fn call_in_one<T: Args<Shape = A::Shape>>(
         &self,
         call: CallValuesFn,
@@ -90,13 +101,8 @@ impl<A: Args, R: FromObject> Callback<A, R> {
         unsafe { crate::object::outcome(status, out) }?;
         match result {
             Some(Ok(v)) => Ok(v),
-            Some(Err(e)) => Err(Error::new(
-                e.kind,
-                format!("callback result: {}", e.message),
-            )),
-            None => R::ignored().ok_or_else(|| {
-                Error::runtime_error("oxbind: the shim converted no callback result")
-            }),
+            Some(Err(e)) => Err(result_error(e)),
+            None => R::ignored().ok_or_else(no_result),
         }
     }
 
@@ -144,6 +150,18 @@ type CallValuesFn = unsafe extern "C" fn(
     *mut c_void,
     *mut *mut c_void,
 ) -> u32;
+
+/// A callback result's conversion error, named as such.
+#[cold]
+fn result_error(e: Error) -> Error {
+    Error::new(e.kind, format!("callback result: {}", e.message))
+}
+
+/// The error for a result the shim did not convert.
+#[cold]
+fn no_result() -> Error {
+    Error::runtime_error("oxbind: the shim converted no callback result")
+}
 
 /// `HostApi::object_call_values`, resolved on first use: the shim sets a
 /// plugin's host table once (a compare-exchange from null) and never frees
