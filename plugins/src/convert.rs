@@ -4,7 +4,8 @@
 //!
 //! | Rust | Python |
 //! |---|---|
-//! | `i8`…`i64`, `u8`…`u64`, `isize`, `usize` | `int` (range-checked: `OverflowError`) |
+//! | `i8`…`i64`, `u8`…`u32`, `isize` | `int` (range-checked: `OverflowError`) |
+//! | `u64`, `usize`, `i128`, `u128` | `int`, over the type's whole range (range-checked: `OverflowError`) |
 //! | `f64`, `f32` | `float` (an `int` argument is accepted) |
 //! | `bool` | `bool` |
 //! | `&str`, `String` | `str` |
@@ -185,7 +186,7 @@ unsafe impl<'a, T: ListItem<'a>> FromArg<'a> for Vec<T> {
 macro_rules! scalar_list_items {
     ($($t:ty => $kind:ident),*) => {$(
         // SAFETY: ITEM is the same scalar kind as `$t`'s FromArg::TYPE
-        // (INT, FLOAT, BOOL or STR, never optional), and `$t`'s from_arg
+        // (INT, WIDE_INT, FLOAT, BOOL or STR, never optional), and `$t`'s from_arg
         // reads only a value of that kind.
         unsafe impl<'a> ListItem<'a> for $t {
             const ITEM: &'static TypeDesc = &TypeDesc::scalar(TypeKind::$kind, stringify!($t));
@@ -193,7 +194,8 @@ macro_rules! scalar_list_items {
     )*};
 }
 scalar_list_items!(i8 => INT, i16 => INT, i32 => INT, i64 => INT, isize => INT, u16 => INT, u32 => INT,
-                   u64 => INT, usize => INT, f32 => FLOAT, f64 => FLOAT, bool => BOOL, String => STR);
+                   u64 => WIDE_INT, usize => WIDE_INT, i128 => WIDE_INT, u128 => WIDE_INT,
+                   f32 => FLOAT, f64 => FLOAT, bool => BOOL, String => STR);
 
 // SAFETY: ITEM is STR, the kind `&str`'s from_arg reads (borrowed text).
 unsafe impl<'a> ListItem<'a> for &'a str {
@@ -310,8 +312,8 @@ macro_rules! scalar_items {
         }
     )*};
 }
-scalar_items!(i8 => INT, i16 => INT, i32 => INT, i64 => INT, isize => INT, u16 => INT, u32 => INT, u64 => INT,
-              usize => INT, f32 => FLOAT, f64 => FLOAT, bool => BOOL, String => STR);
+scalar_items!(i8 => INT, i16 => INT, i32 => INT, i64 => INT, isize => INT, u16 => INT, u32 => INT,
+              f32 => FLOAT, f64 => FLOAT, bool => BOOL, String => STR);
 
 const fn desc(kind: TypeKind, rust_name: &'static str) -> TypeDesc {
     TypeDesc::scalar(kind, rust_name)
@@ -379,7 +381,8 @@ macro_rules! int_types {
         }
     )*};
 }
-int_types!(i8, i16, i32, i64, isize, u8, u16, u32, u64, usize);
+int_types!(i8, i16, i32, i64, isize, u8, u16, u32);
+// `u64`, `usize`, `i128` and `u128` are `WIDE_INT`s: see `crate::wide`.
 
 // SAFETY: TYPE is FLOAT, and from_arg reads only a `Float`, a plain value.
 unsafe impl<'a> FromArg<'a> for f64 {
@@ -722,10 +725,6 @@ mod tests {
         assert_eq!(
             err.into_return(ReturnSlot::NONE),
             Err(Error::value_error("bad"))
-        );
-        assert_eq!(
-            u64::MAX.into_return(ReturnSlot::NONE).unwrap_err().kind,
-            crate::ErrorKind::OVERFLOW_ERROR
         );
         assert_eq!(
             "hi".to_string().into_return(ReturnSlot::NONE),

@@ -40,6 +40,7 @@ mod object;
 #[doc(hidden)]
 pub mod private;
 pub mod sync;
+mod wide;
 
 pub use callback::{Callback, Closure};
 pub use convert::{FromArg, IntoItem, IntoReturn, ListItem, ReturnSlot};

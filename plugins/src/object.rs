@@ -74,7 +74,7 @@ fn no_shim() -> Error {
 
 /// The error for a host API entry this shim lacks (it predates 0.1.4).
 #[cold]
-fn missing(what: &str) -> Error {
+pub(crate) fn missing(what: &str) -> Error {
     Error::runtime_error(format!(
         "oxbind: this oxbind shim predates Python objects ({what}, plugin ABI 0.1.4); upgrade oxbind"
     ))
@@ -701,7 +701,7 @@ macro_rules! into_object_via_value {
 }
 into_object_via_value!(
     i8 => i8, i16 => i16, i32 => i32, i64 => i64, isize => isize,
-    u8 => u8, u16 => u16, u32 => u32, u64 => u64, usize => usize,
+    u8 => u8, u16 => u16, u32 => u32, u64 => u64, usize => usize, i128 => i128, u128 => u128,
     f32 => f32, f64 => f64, bool => bool, String => String, Vec<u8> => Vec<u8>, () => (),
 );
 

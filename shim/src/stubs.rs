@@ -351,7 +351,7 @@ impl Renderer<'_> {
     fn ty(&mut self, ty: &TypeDesc, param: bool) -> String {
         let base = match ty.kind {
             TypeKind::UNIT => return "None".to_owned(),
-            TypeKind::INT => "int".to_owned(),
+            TypeKind::INT | TypeKind::WIDE_INT => "int".to_owned(),
             TypeKind::FLOAT => "float".to_owned(),
             TypeKind::BOOL => "bool".to_owned(),
             TypeKind::STR => "str".to_owned(),

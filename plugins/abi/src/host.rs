@@ -167,7 +167,97 @@ pub struct HostApi {
         data: *mut c_void,
         out: *mut *mut c_void,
     ) -> u32,
+
+    // Since ABI 0.1.5: integers beyond `i64` (`TypeKind::WIDE_INT`).
+    /// Reads the Python int `obj` (an `ArgValue::Object` of a `WIDE_INT`
+    /// parameter, borrowed for the call) into `out`. Returns
+    /// [`WIDE_OK`], [`WIDE_OUT_OF_RANGE`] if the value is outside
+    /// `i128`'s and `u128`'s ranges together, or [`WIDE_NOT_INT`] if `obj`
+    /// is not an int or the thread is not attached (it never attaches:
+    /// such a value exists only during a call, on its thread). Never
+    /// raises.
+    pub int_to_wide: unsafe extern "C" fn(obj: *mut c_void, out: *mut WideInt) -> u32,
+    /// The Python int for `value`, as a new reference in `out`, with the
+    /// status convention of the object operations (works from any thread).
+    pub int_from_wide: unsafe extern "C" fn(value: WideInt, out: *mut *mut c_void) -> u32,
 }
+
+/// An integer in `i128`'s or `u128`'s range, as [`HostApi::int_to_wide`]
+/// and [`HostApi::int_from_wide`] carry it: `bits` as a `u128` if
+/// `negative` is false, else `bits` as an `i128` (its two's complement,
+/// whose top bit is then set).
+#[repr(C)]
+#[derive(StableAbi, Copy, Clone, Debug, PartialEq, Eq)]
+pub struct WideInt {
+    /// The low 64 bits.
+    pub lo: u64,
+    /// The high 64 bits.
+    pub hi: u64,
+    /// Whether the value is negative.
+    pub negative: bool,
+}
+
+impl WideInt {
+    /// The value of an `i128`.
+    pub const fn from_i128(v: i128) -> Self {
+        let bits = v as u128;
+        WideInt {
+            lo: bits as u64,
+            hi: (bits >> 64) as u64,
+            negative: v < 0,
+        }
+    }
+
+    /// The value of a `u128`.
+    pub const fn from_u128(v: u128) -> Self {
+        WideInt {
+            lo: v as u64,
+            hi: (v >> 64) as u64,
+            negative: false,
+        }
+    }
+
+    /// The 128 bits.
+    pub const fn bits(self) -> u128 {
+        ((self.hi as u128) << 64) | self.lo as u128
+    }
+
+    /// The value as an `i128`, if it is one.
+    pub const fn to_i128(self) -> Option<i128> {
+        let bits = self.bits() as i128;
+        if self.negative == (bits < 0) {
+            Some(bits)
+        } else {
+            None
+        }
+    }
+
+    /// The value as a `u128`, if it is one.
+    pub const fn to_u128(self) -> Option<u128> {
+        if self.negative {
+            None
+        } else {
+            Some(self.bits())
+        }
+    }
+}
+
+impl std::fmt::Display for WideInt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.to_u128(), self.to_i128()) {
+            (Some(v), _) => write!(f, "{v}"),
+            (None, Some(v)) => write!(f, "{v}"),
+            (None, None) => f.write_str("<invalid wide int>"),
+        }
+    }
+}
+
+/// [`HostApi::int_to_wide`]: `out` holds the value.
+pub const WIDE_OK: u32 = 0;
+/// The int is below `i128::MIN` or above `u128::MAX`.
+pub const WIDE_OUT_OF_RANGE: u32 = 1;
+/// Not an int, or not on an attached thread.
+pub const WIDE_NOT_INT: u32 = 2;
 
 /// The plugin function [`HostApi::object_extract`] calls with the
 /// converted value, and the `data` passed beside it.

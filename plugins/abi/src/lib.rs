@@ -30,7 +30,8 @@ pub use class::{
 pub use error::{ErrorKind, ErrorRecord};
 pub use function::{CallFn, CallOutcome, FunctionDesc, ParamDesc, Receiver};
 pub use host::{
-    DetachedFn, ExtractFn, HostApi, HostApi_Ref, CRITICAL_NOT_BORROWED, CRITICAL_SECTION_SIZE,
+    DetachedFn, ExtractFn, HostApi, HostApi_Ref, WideInt, CRITICAL_NOT_BORROWED,
+    CRITICAL_SECTION_SIZE, WIDE_NOT_INT, WIDE_OK, WIDE_OUT_OF_RANGE,
 };
 pub use root::{PluginModule, PluginModule_Ref, PluginRoot, ROOT_SYMBOL};
 pub use value::{ArgValue, Passing, RetValue, TypeDesc, TypeKind};

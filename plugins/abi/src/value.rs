@@ -58,9 +58,18 @@ impl TypeKind {
     /// `callable()` accepts. Its signature is described for stubs and
     /// messages by [`TypeDesc::callable`].
     pub const CALLABLE: Self = Self(10);
+    /// Since ABI 0.1.5: an integer type wider than `i64`'s range (`u64`,
+    /// `usize`, `i128`, `u128`); `int` in Python. A value that fits `i64`
+    /// crosses as [`ArgValue::Int`] / [`RetValue::Int`], as an `INT` does.
+    /// Any other int argument crosses as [`ArgValue::Object`], the int
+    /// itself borrowed for the call, which the plugin reads with
+    /// `HostApi::int_to_wide`; any other result as [`RetValue::Ref`], a new
+    /// reference to the int (made with `HostApi::int_from_wide`) that the
+    /// shim takes over, as for [`TypeKind::ANY`].
+    pub const WIDE_INT: Self = Self(11);
 
     /// The largest kind this version of the ABI defines.
-    pub const MAX: Self = Self::CALLABLE;
+    pub const MAX: Self = Self::WIDE_INT;
 
     /// The Python type name used in signatures and error messages.
     pub const fn python_name(self) -> &'static str {
@@ -76,6 +85,7 @@ impl TypeKind {
             8 => "dict",
             9 => "object",
             10 => "callable",
+            11 => "int",
             _ => "<unknown>",
         }
     }

@@ -377,6 +377,36 @@ pub(super) unsafe fn convert_kind<'a>(
                 out.write(ArgValue::Int(v));
             }
         }
+        TypeKind::WIDE_INT => {
+            // SAFETY: the thread is attached and `obj` is a valid object
+            // (this function's contract).
+            if unsafe { ffi::PyLong_Check(obj) } == 0 {
+                return Err(ArgFailure::WrongType);
+            }
+            // SAFETY: `obj` is an int (checked just above), on an attached
+            // thread; `out` is valid for a write (this function's contract).
+            unsafe {
+                if let Some(v) = compact_int(obj) {
+                    out.write(ArgValue::Int(v));
+                    return Ok(());
+                }
+                let mut overflow = 0;
+                let v = ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
+                if overflow != 0 {
+                    // Beyond `i64`: the int itself, borrowed for the call
+                    // (the caller keeps `obj` alive for 'a), which the
+                    // plugin reads with `HostApi::int_to_wide` and checks
+                    // against its type's range.
+                    out.write(ArgValue::Object(obj as *mut c_void));
+                    return Ok(());
+                }
+                if v == -1 && !ffi::PyErr_Occurred().is_null() {
+                    ffi::PyErr_Clear();
+                    return Err(ArgFailure::Overflow);
+                }
+                out.write(ArgValue::Int(v));
+            }
+        }
         TypeKind::FLOAT => {
             // SAFETY: the thread is attached, `obj` is a valid object and
             // `out` is valid for a write (this function's contract); each

@@ -298,10 +298,13 @@ pub(super) unsafe fn lock_targets(
 }
 
 /// Whether values of type `ty` cross as object references (`ANY`,
-/// `CALLABLE`): a result's `RetValue::Ref` is then a new reference to a
-/// `PyObject`, not the address of a class value.
+/// `CALLABLE`, and `WIDE_INT` beyond `i64`): a result's `RetValue::Ref` is
+/// then a new reference to a `PyObject`, not the address of a class value.
 pub(crate) fn is_object_ref(ty: &oxbind_abi::TypeDesc) -> bool {
-    matches!(ty.kind, TypeKind::ANY | TypeKind::CALLABLE)
+    matches!(
+        ty.kind,
+        TypeKind::ANY | TypeKind::CALLABLE | TypeKind::WIDE_INT
+    )
 }
 
 /// Takes over the new reference an `ANY` or `CALLABLE` result carries;

@@ -344,10 +344,11 @@ pub(super) fn is_scalar(ty: &TypeDesc) -> bool {
 }
 
 /// Whether a result of type `ty` is a plain value the fast paths convert
-/// (`finish_scalar`): a scalar, but not an object reference (`ANY`,
-/// `CALLABLE`), which the general path takes over.
+/// (`finish_scalar`): a scalar, but not one that may cross as an object
+/// reference (`ANY`, `CALLABLE`, `WIDE_INT`), which the general path takes
+/// over.
 pub(super) fn is_plain_result(ty: &TypeDesc) -> bool {
-    is_scalar(ty) && !matches!(ty.kind, TypeKind::ANY | TypeKind::CALLABLE)
+    is_scalar(ty) && !general::is_object_ref(ty)
 }
 
 /// Builds the data of one function. `qualname` is the name in messages;

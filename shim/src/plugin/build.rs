@@ -166,6 +166,7 @@ fn check_type(ty: &TypeDesc, is_result: bool) -> Result<(), String> {
                 || !matches!(
                     key.kind,
                     TypeKind::INT
+                        | TypeKind::WIDE_INT
                         | TypeKind::FLOAT
                         | TypeKind::BOOL
                         | TypeKind::STR
@@ -229,6 +230,8 @@ fn normalise_default(d: ArgValue<'static>, ty: &TypeDesc) -> Option<ArgValue<'st
     match (d, ty.kind) {
         (ArgValue::None, _) if ty.optional => Some(d),
         (ArgValue::Int(v), TypeKind::FLOAT) => Some(ArgValue::Float(v as f64)),
+        // A wide parameter's default is an `i64` (the SDK writes no other).
+        (ArgValue::Int(_), TypeKind::WIDE_INT) => Some(d),
         (ArgValue::Object(_) | ArgValue::List(_), _) => None,
         (d, kind)
             if !matches!(kind, TypeKind::OBJECT | TypeKind::LIST | TypeKind::DICT)

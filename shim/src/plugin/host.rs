@@ -35,6 +35,8 @@ static HOST_TABLE: WithMetadata<HostApi> = WithMetadata::new(HostApi {
     set_raised: super::objects::set_raised,
     new_function: super::objects::new_function,
     object_call_values: super::objects::object_call_values,
+    int_to_wide: super::objects::int_to_wide,
+    int_from_wide: super::objects::int_from_wide,
 });
 static HOST: HostApi_Ref = HostApi_Ref(HOST_TABLE.static_as_prefix());
 

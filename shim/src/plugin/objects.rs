@@ -1,4 +1,5 @@
-//! The host API's object operations (plugin ABI 0.1.4): what
+//! The host API's object operations (plugin ABI 0.1.4; ints beyond `i64`
+//! since 0.1.5): what
 //! `oxbind::Object` does to a Python object, on behalf of plugin code that
 //! has no Python symbols.
 //!
@@ -25,7 +26,8 @@ use oxbind_abi::{
         TEST_ISINSTANCE, TEST_IS_NONE, TEST_LEN, TEST_TRUTH, UNARY_ITER, UNARY_NEXT, UNARY_REPR,
         UNARY_STR, UNARY_TYPE,
     },
-    DetachedFn, ExtractFn, FunctionDesc, RetValue, TypeDesc,
+    DetachedFn, ExtractFn, FunctionDesc, RetValue, TypeDesc, WideInt, WIDE_NOT_INT, WIDE_OK,
+    WIDE_OUT_OF_RANGE,
 };
 use pyo3_ffi as ffi;
 
@@ -554,4 +556,41 @@ pub(super) unsafe extern "C" fn object_call_values(
         }
     }
     status
+}
+
+/// Reads a `WIDE_INT` argument's int: see `HostApi::int_to_wide`.
+///
+/// # Safety
+/// Called by plugin code through the host table: `obj` is null or a live
+/// object (an `ArgValue::Object` the shim passed for the current call),
+/// `out` valid for a write.
+pub(super) unsafe extern "C" fn int_to_wide(obj: *mut c_void, out: *mut WideInt) -> u32 {
+    let obj = obj as *mut ffi::PyObject;
+    // Never attaches: the value exists only during a call, on its
+    // (attached) thread; anything else is a misuse, answered with an error.
+    // SAFETY: `PyLong_Check` reads the type of a live object (the contract),
+    // on an attached thread (checked first).
+    if obj.is_null() || !crate::sync::refpool::attached() || unsafe { ffi::PyLong_Check(obj) } == 0
+    {
+        return WIDE_NOT_INT;
+    }
+    // SAFETY: attached, and `obj` is an int (checked above).
+    match unsafe { crate::py::wide::to_wide(obj) } {
+        Ok(value) => {
+            // SAFETY: `out` is valid for a write (the contract).
+            unsafe { out.write(value) };
+            WIDE_OK
+        }
+        Err(crate::py::wide::WideFailure::OutOfRange) => WIDE_OUT_OF_RANGE,
+        Err(crate::py::wide::WideFailure::Failed) => WIDE_NOT_INT,
+    }
+}
+
+/// A wide integer as a Python int: see `HostApi::int_from_wide`.
+///
+/// # Safety
+/// As for [`object_getattr`].
+pub(super) unsafe extern "C" fn int_from_wide(value: WideInt, out: *mut *mut c_void) -> u32 {
+    // SAFETY: as for `object_getattr`; the conversion runs attached.
+    unsafe { run(out, || made(crate::py::wide::from_wide(value))) }
 }

@@ -6,6 +6,7 @@
 //! - [`errors`]: raising exceptions (`oxbind.PanicError` included) and the
 //!   text helpers messages use.
 //! - [`module_def`]: what every module definition of a shim copy shares.
+//! - [`wide`]: ints beyond `i64` to and from `WideInt`.
 
 pub(crate) mod dict;
 pub(crate) mod errors;
@@ -13,3 +14,4 @@ pub(crate) mod ffi;
 pub(crate) mod module_def;
 pub(crate) mod owned;
 pub(crate) mod refcount;
+pub(crate) mod wide;
