@@ -11,11 +11,18 @@
 //! | `&str`, `String` | `str` |
 //! | `&[u8]`, `Vec<u8>` | `bytes` |
 //! | `Option<T>` | `T` or `None` |
-//! | `Vec<T>` (parameter) | `list` or `tuple` of `T`: scalars (not `u8`) or class instances |
-//! | `HashMap<K, V>`, `BTreeMap<K, V>` (parameter) | `dict`: scalar keys; scalar or class values |
-//! | `Vec<T>` (result) | a new `list` |
+//! | `Vec<T>` | `list` (a `tuple` argument is accepted too) of `T`; `T` is not `u8` |
+//! | `(A, …)`, up to twelve items | `tuple` (a `list` of that length is accepted too) |
+//! | `HashSet<T>`, `BTreeSet<T>` | `set` (a `frozenset` argument is accepted too) |
+//! | `HashMap<K, V>`, `BTreeMap<K, V>` | `dict` |
 //! | `()` (result only) | `None` |
 //! | `Result<T, E>` (result only) | `T`, or raises `E` converted into [`crate::Error`] |
+//!
+//! Container items ([`ListItem`] for parameters, [`IntoItem`] for results)
+//! are any of these but `()` and `Result`, containers included (nested up
+//! to 32 deep); class instances are items as `&T` or `T` in parameters and
+//! `T` in results. Tuples, sets, nesting and map results live in
+//! `compound.rs`.
 
 use std::ffi::c_void;
 
@@ -147,11 +154,12 @@ impl ReturnSlot {
     }
 }
 
-/// A type that can be an item of a `Vec` parameter or a key or value of a
-/// map parameter. Implemented for the integer types (except `u8`: `Vec<u8>`
-/// is `bytes`), floats, `bool`, `&str` and `String`; and by
-/// `#[oxbind::class]` for class instances: `&T` borrows each instance, `T`
-/// (when the struct derives `Clone`) clones each value.
+/// A type that can be an item of a container parameter: a `Vec`, set or
+/// tuple item, a map key or value. Implemented for the integer types
+/// (except `u8`: `Vec<u8>` is `bytes`), floats, `bool`, `&str`, `String`,
+/// bytes, [`crate::Object`], `Option<T>` and the containers themselves;
+/// and by `#[oxbind::class]` for class instances: `&T` borrows each
+/// instance, `T` (when the struct derives `Clone`) clones each value.
 ///
 /// # Safety
 /// As for [`FromArg`]: `ITEM` describes exactly what `from_arg` reads.
@@ -204,10 +212,10 @@ unsafe impl<'a> ListItem<'a> for &'a str {
 
 /// The key and value descriptions of a map parameter, as the one static
 /// pair [`TypeDesc::dict`] needs.
-struct MapTypes<K, V>(std::marker::PhantomData<(K, V)>);
+pub(crate) struct MapTypes<K, V>(std::marker::PhantomData<(K, V)>);
 
 impl<'a, K: ListItem<'a>, V: ListItem<'a>> MapTypes<K, V> {
-    const PAIR: &'static [TypeDesc; 2] = &[*K::ITEM, *V::ITEM];
+    pub(crate) const PAIR: &'static [TypeDesc; 2] = &[*K::ITEM, *V::ITEM];
 }
 
 /// Pairs up a dict argument: the shim passes key, value, key, value, ….
@@ -263,9 +271,11 @@ unsafe impl<'a, K: ListItem<'a> + Ord, V: ListItem<'a>> FromArg<'a>
     }
 }
 
-/// A type that can be an item of a `Vec<T>` result. Implemented for the
-/// integer types (except `u8`: `Vec<u8>` is `bytes`), floats, `bool`,
-/// `String`, and by `#[oxbind::class]` for classes.
+/// A type that can be an item of a container result: a `Vec`, set or
+/// tuple item, a map key or value. Implemented for the integer types
+/// (except `u8`: `Vec<u8>` is `bytes`), floats, `bool`, `String`, bytes,
+/// [`crate::Object`], `Option<T>` and the containers themselves; and by
+/// `#[oxbind::class]` for classes (moved out by value).
 ///
 /// # Safety
 /// As for [`IntoReturn`]: `into_item` returns what `ITEM` says.
@@ -321,7 +331,7 @@ const fn desc(kind: TypeKind, rust_name: &'static str) -> TypeDesc {
 
 #[cold]
 #[inline(never)]
-fn unexpected(value: ArgValue<'_>, expected: TypeKind) -> Error {
+pub(crate) fn unexpected(value: ArgValue<'_>, expected: TypeKind) -> Error {
     Error::type_error(format!(
         "expected {}, got {:?} (shim and plugin disagree on the parameter type)",
         expected.python_name(),

@@ -32,6 +32,7 @@
 //! - [`gc`]: garbage-collector hooks for classes that hold [`Instance`] handles.
 
 mod callback;
+mod compound;
 pub mod convert;
 mod detach;
 mod error;

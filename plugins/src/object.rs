@@ -679,7 +679,7 @@ impl IntoObject for &Object {
 /// A result conversion's error, reworded for a value passed as an argument
 /// of a call from Rust.
 #[cold]
-fn as_argument(e: Error) -> Error {
+pub(crate) fn as_argument(e: Error) -> Error {
     Error::new(e.kind, e.message.replacen("result ", "argument ", 1))
 }
 
@@ -745,6 +745,11 @@ impl<T: IntoItem> IntoObject for Vec<T> {
     type Shape = Vec<T>;
     fn into_object(self) -> Result<Object, Error> {
         Object::from_value(self)
+    }
+    fn into_value(self) -> Result<RetValue, Error> {
+        // As the list value itself: a callback's argument is converted by
+        // the shim as a result of TYPE (a list), never as an object.
+        self.into_return(ReturnSlot::NONE).map_err(as_argument)
     }
 }
 

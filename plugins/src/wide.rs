@@ -156,10 +156,7 @@ mod tests {
             let err = u64::from_arg(ArgValue::Int(-1)).unwrap_err();
             assert_eq!(err.message, "-1 does not fit in u64");
         }
-        assert_eq!(
-            5u128.into_return(ReturnSlot::NONE),
-            Ok(RetValue::Int(5))
-        );
+        assert_eq!(5u128.into_return(ReturnSlot::NONE), Ok(RetValue::Int(5)));
         assert_eq!(
             i128::from(i64::MIN).into_return(ReturnSlot::NONE),
             Ok(RetValue::Int(i64::MIN))

@@ -381,6 +381,27 @@ impl Renderer<'_> {
                 Some((k, v)) => format!("dict[{}, {}]", self.ty(k, param), self.ty(v, param)),
                 None => "dict[object, object]".to_owned(),
             },
+            TypeKind::TUPLE => match ty.tuple_types() {
+                Some(items) => {
+                    let items: Vec<String> = items.iter().map(|t| self.ty(t, param)).collect();
+                    let exact = format!("tuple[{}]", items.join(", "));
+                    if param {
+                        // A list of the right length is accepted too.
+                        format!("{exact} | list[{}]", union_of(&items))
+                    } else {
+                        exact
+                    }
+                }
+                None => "tuple[object, ...]".to_owned(),
+            },
+            TypeKind::SET => {
+                let item = ty.item.map_or("object".to_owned(), |i| self.ty(i, param));
+                if param {
+                    format!("set[{item}] | frozenset[{item}]")
+                } else {
+                    format!("set[{item}]")
+                }
+            }
             TypeKind::ANY => {
                 self.uses_any = true;
                 "Any".to_owned()
@@ -485,6 +506,18 @@ fn docstring_literal(doc: &str, indent: &str) -> String {
         text.push_str(indent);
     }
     format!("\"\"\"{text}\"\"\"")
+}
+
+/// `A | B` of distinct item types, in order (the item type of a list
+/// that may stand for a tuple of them).
+fn union_of(items: &[String]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for item in items {
+        if !seen.contains(&item.as_str()) {
+            seen.push(item);
+        }
+    }
+    seen.join(" | ")
 }
 
 #[cfg(test)]

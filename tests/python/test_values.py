@@ -1,11 +1,21 @@
-"""Values crossing both ways (the `values` fixture plugin): integers over
-their whole range, `u64`, `usize`, `i128` and `u128` (plugin ABI 0.1.5,
-`TypeKind::WIDE_INT`), in every position a value can take: parameter,
-result, default, `Option`, list item, dict key and value, class field,
-`__hash__`, callback argument and result, `Object::extract` and
-`Object::from_value`."""
+"""Values crossing both ways (the `values` fixture plugin).
+
+- Integers over their whole range, `u64`, `usize`, `i128` and `u128`
+  (plugin ABI 0.1.5, `TypeKind::WIDE_INT`), in every position a value can
+  take: parameter, result, default, `Option`, list item, dict key and
+  value, class field, `__hash__`, callback argument and result,
+  `Object::extract` and `Object::from_value`.
+- Tuples, sets, dict results and containers nested in containers (plugin
+  ABI 0.1.6): round trips, what each accepts, the messages that name the
+  path to a bad item, class values and borrowed instances inside them,
+  callbacks, `Object::extract`/`from_value`, stubs, and containers that
+  other threads mutate during the call."""
 
 import inspect
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import pytest
@@ -170,3 +180,171 @@ def test_wide_results_from_many_threads(values):
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+# --- Tuples, sets, dict results and nesting (plugin ABI 0.1.6) -----------
+
+
+def test_nested_lists_round_trip(values):
+    assert values.transpose([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]) == [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]]
+    assert values.transpose([]) == []
+    # Inner sequences may be tuples, and ints are accepted for floats.
+    assert values.transpose(((1, 2),)) == [[1.0], [2.0]]
+    assert values.count_cells([[[1.0, 2.0], []], [[3.0]]]) == (2, 3)
+    with pytest.raises(ValueError, match="rows of different lengths"):
+        values.transpose([[1.0], []])
+
+
+def test_a_bad_nested_item_names_its_path(values):
+    with pytest.raises(TypeError, match=r"^transpose\(\) argument 'm' item 0 of item 1 must be float, not str$"):
+        values.transpose([[1.0], ["x"]])
+    with pytest.raises(TypeError, match=r"^transpose\(\) argument 'm' item 1 must be list\[float\], not float$"):
+        values.transpose([[1.0], 2.0])
+    with pytest.raises(
+        TypeError, match=r"^count_cells\(\) argument 'm' item 2 of item 0 of item 1 must be float, not NoneType$"
+    ):
+        values.count_cells([[], [[1.0, 2.0, None]]])
+    w = values.Wide(1)
+    with pytest.raises(
+        TypeError, match=r"^totals\(\) argument 'd' item 1 of value for key 'a' must be values.Wide, not int$"
+    ):
+        values.totals({"a": [w, 3]})
+    with pytest.raises(TypeError, match=r"^echo_pairs\(\) argument 'v' item 1 of item 0 must be int or None, not str$"):
+        values.echo_pairs([("a", "b")])
+
+
+def test_tuples_round_trip_and_check_their_length(values):
+    assert values.swap((1, "a")) == ("a", 1)
+    assert type(values.swap((1, "a"))) is tuple
+    assert values.swap([2, "b"]) == ("b", 2)  # a list of the right length is accepted
+    with pytest.raises(TypeError, match=r"^swap\(\) argument 'p' must be tuple\[int, str\] \(2 items\), not a tuple of 1 item$"):
+        values.swap((1,))
+    with pytest.raises(TypeError, match=r"^swap\(\) argument 'p' must be tuple\[int, str\] \(2 items\), not a list of 3 items$"):
+        values.swap([1, "a", None])
+    with pytest.raises(TypeError, match=r"^swap\(\) argument 'p' must be tuple\[int, str\], not str$"):
+        values.swap("ab")
+    with pytest.raises(TypeError, match=r"^swap\(\) argument 'p' item 1 must be str, not int$"):
+        values.swap((1, 2))
+    with pytest.raises(TypeError, match=r"^echo_pairs\(\) argument 'v' item 1 must be tuple\[str, int or None\] \(2 items\), not a tuple of 3 items$"):
+        values.echo_pairs([("a", 1), ("b", 2, 3)])
+    assert values.echo_pairs([("a", 1), ["b", None]]) == [("a", 1), ("b", None)]
+    assert values.echo_mixed(({3, 1}, b"\x00z", True)) == ({1, 3}, b"\x00z", True)
+    assert values.echo_nested_opt(None) is None
+    assert values.echo_nested_opt([None, (1, 2)]) == [None, (1, 2)]
+
+
+def test_sets_accept_sets_and_frozensets_only(values):
+    assert values.set_sum({1, 2, 3}) == 6
+    assert values.set_sum(frozenset({4, 5})) == 9
+    assert values.set_sum(set()) == 0
+
+    class MySet(set):
+        pass
+
+    assert values.set_sum(MySet({7})) == 7
+    with pytest.raises(TypeError, match=r"^set_sum\(\) argument 's' must be set\[int\], not list$"):
+        values.set_sum([1, 2])
+    with pytest.raises(TypeError, match=r"^set_sum\(\) argument 's' item \d must be int, not str$"):
+        values.set_sum({1, "x"})
+    result = values.unique([3, 1, 3, 2])
+    assert type(result) is set and result == {1, 2, 3}
+    assert values.echo_str_set({"a", "b"}) == {"a", "b"}
+    assert type(values.echo_str_set(frozenset())) is set
+
+
+def test_dict_results_and_nested_values(values):
+    assert values.invert({"a": 1, "b": 2, "c": 1}) == {1: ["a", "c"], 2: ["b"]}
+    assert values.invert({}) == {}
+    got = values.words(["a bb", ""])
+    assert got == {"a bb": (["a", "bb"], {1, 2}), "": ([], set())}
+    assert type(got["a bb"]) is tuple and type(got["a bb"][1]) is set
+    assert list(values.object_of_map().items()) == [("even", {2, 4}), ("odd", {1, 3, 5})]
+
+
+def test_class_values_and_borrowed_instances_nest(values):
+    a, b, c = values.Wide(1), values.Wide(2), values.Wide(2**64 - 1)
+    groups = values.group([("x", a), ("y", b), ("x", c)])
+    assert sorted(groups) == ["x", "y"]
+    assert [w.value for w in groups["x"]] == [1, 2**64 - 1]
+    # Values were cloned in and moved out: new instances, independent.
+    assert groups["x"][0] is not a
+    groups["x"][0].value = 5
+    assert a.value == 1
+    assert values.totals({"p": [a, b], "q": [], "r": [c, c]}) == {"p": 3, "q": 0, "r": 2 * (2**64 - 1)}
+
+
+def test_objects_nest_in_results(values):
+    o = object()
+    got = values.enumerate_objects([o, "s"])
+    assert got == [(0, o), (1, "s")] and got[0][1] is o
+
+
+def test_callbacks_and_objects_take_nested_values(values):
+    seen = []
+
+    def f(pair):
+        seen.append(pair)
+        return [pair[0], len(pair[1])]
+
+    assert values.apply_pair(f, 4, "abc") == [4, 3]
+    assert seen == [(4, "abc")] and type(seen[0]) is tuple
+    with pytest.raises(TypeError, match=r"callback result: .*item 0 must be int, not str"):
+        values.apply_pair(lambda p: ["x"], 1, "")
+    assert values.extract_pairs([("a", 1), ["b", 2]]) == [("a", 1), ("b", 2)]
+    with pytest.raises(TypeError, match=r"cannot extract Vec from list: item 0 must be tuple\[str, int\] \(2 items\), not a tuple of 1 item"):
+        values.extract_pairs([("a",)])
+
+
+def test_compound_signatures_and_stubs(oxbind, values):
+    stub = oxbind.stub(values)
+    for line in [
+        "def transpose(m: list[list[float] | tuple[float, ...]] | tuple[list[float] | tuple[float, ...], ...]) -> list[list[float]]:",
+        "def swap(p: tuple[int, str] | list[int | str]) -> tuple[str, int]:",
+        "def set_sum(s: set[int] | frozenset[int]) -> int:",
+        "def unique(v: list[int] | tuple[int, ...]) -> set[int]:",
+        "def invert(d: dict[str, int]) -> dict[int, list[str]]:",
+        "def echo_nested_opt(v: list[tuple[int, int] | list[int] | None] | tuple[tuple[int, int] | list[int] | None, ...] | None)"
+        " -> list[tuple[int, int] | None] | None:",
+        "def group(items: list[tuple[str, Wide] | list[str | Wide]] | tuple[tuple[str, Wide] | list[str | Wide], ...]) -> dict[str, list[Wide]]:",
+    ]:
+        assert line in stub, (line, stub)
+
+
+def test_nested_containers_mutated_by_other_threads(values):
+    # Rows replaced, grown and shrunk while calls read them: every call sees
+    # one consistent snapshot of each list (or fails cleanly), never a
+    # crash. Run in a subprocess: a failure here could be a crash.
+    code = textwrap.dedent(
+        """
+        import threading, oxbind, os
+        values = oxbind.load(os.environ["VALUES_PATH"])
+        rows = [[float(k)] * 8 for k in range(8)]
+        s = {1, 2, 3}
+        stop = threading.Event()
+        def churn():
+            n = 0
+            while not stop.is_set():
+                n += 1
+                rows[n % 8] = [1.0] * (n % 5)
+                rows[(n + 3) % 8].append(2.0)
+                rows[(n + 5) % 8].clear()
+                s.add(n); s.discard(n - 3)
+        ts = [threading.Thread(target=churn) for _ in range(2)]
+        for t in ts: t.start()
+        ok = 0
+        try:
+            for _ in range(3000):
+                lists, cells = values.count_cells([rows, rows])
+                assert lists == 2 and cells >= 0
+                assert values.set_sum(s) >= 0
+                ok += 1
+        finally:
+            stop.set()
+            for t in ts: t.join()
+        print("done", ok)
+        """
+    )
+    env = dict(os.environ, VALUES_PATH=plugin_path("values"))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("done "), out.stdout

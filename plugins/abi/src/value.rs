@@ -37,14 +37,17 @@ impl TypeKind {
     /// An instance of a class (`TypeDesc::class`), passed as `&T`, `&mut T`
     /// or by value (see [`Passing`]).
     pub const OBJECT: Self = Self(6);
-    /// A list of `TypeDesc::item`: as a parameter, a `list` or `tuple` of
-    /// class instances (`Vec<&T>`, `Vec<T>`); as a result, a new `list` of
-    /// scalars or of class values (`Vec<T>`).
+    /// A list of `TypeDesc::item`: as a parameter, a `list` or `tuple` whose
+    /// items each convert as the item type; as a result, a new `list`.
+    /// Items may be containers themselves (since ABI 0.1.6; before, only
+    /// scalars, objects and class instances or values).
     pub const LIST: Self = Self(7);
     /// A `dict` parameter (`HashMap<K, V>`, `BTreeMap<K, V>`): keys and
     /// values of the two types [`TypeDesc::dict_types`] gives. Since ABI
     /// 0.1.1; the argument is an [`ArgValue::List`] of key, value, key,
-    /// value, … read under the dict's critical section.
+    /// value, … read under the dict's critical section. Since ABI 0.1.6 also
+    /// a result, a [`RetValue::List`] of key, value, key, value, … that
+    /// becomes a new `dict`.
     pub const DICT: Self = Self(8);
     /// Since ABI 0.1.4: any Python object (`oxbind::Object`). As a
     /// parameter it accepts every object (`None` too, unless the parameter
@@ -67,9 +70,21 @@ impl TypeKind {
     /// reference to the int (made with `HostApi::int_from_wide`) that the
     /// shim takes over, as for [`TypeKind::ANY`].
     pub const WIDE_INT: Self = Self(11);
+    /// Since ABI 0.1.6: a fixed-size tuple (`(A, B, …)` in Rust) of the
+    /// item types [`TypeDesc::tuple_types`] gives (`TypeDesc::tuple`). As a
+    /// parameter it accepts a `tuple` or a `list` of exactly that many
+    /// items, and crosses as an [`ArgValue::List`] of them; as a result it
+    /// crosses as a [`RetValue::List`] and becomes a new `tuple`.
+    pub const TUPLE: Self = Self(12);
+    /// Since ABI 0.1.6: a set of `TypeDesc::item` (`HashSet<T>`,
+    /// `BTreeSet<T>`). As a parameter it accepts a `set` or a `frozenset`
+    /// and crosses as an [`ArgValue::List`] of its items (in the set's
+    /// iteration order); as a result a [`RetValue::List`] becomes a new
+    /// `set`.
+    pub const SET: Self = Self(13);
 
     /// The largest kind this version of the ABI defines.
-    pub const MAX: Self = Self::WIDE_INT;
+    pub const MAX: Self = Self::SET;
 
     /// The Python type name used in signatures and error messages.
     pub const fn python_name(self) -> &'static str {
@@ -86,6 +101,8 @@ impl TypeKind {
             9 => "object",
             10 => "callable",
             11 => "int",
+            12 => "tuple",
+            13 => "set",
             _ => "<unknown>",
         }
     }
@@ -122,9 +139,12 @@ pub struct TypeDesc {
     pub rust_name: RStr<'static>,
     /// For [`TypeKind::OBJECT`]: the class.
     pub class: Option<&'static crate::class::ClassRef>,
-    /// For [`TypeKind::LIST`]: the item type. For [`TypeKind::DICT`]: the
-    /// key type, the first of two consecutive descriptions (key, value);
-    /// read both with [`TypeDesc::dict_types`].
+    /// For [`TypeKind::LIST`] and [`TypeKind::SET`]: the item type. For
+    /// [`TypeKind::DICT`]: the key type, the first of two consecutive
+    /// descriptions (key, value); read both with [`TypeDesc::dict_types`].
+    /// For [`TypeKind::TUPLE`]: the first item type, followed by the others
+    /// ([`TypeDesc::tuple_types`]). For [`TypeKind::CALLABLE`]: the result
+    /// type, followed by the parameter types.
     pub item: Option<&'static TypeDesc>,
 }
 
@@ -220,6 +240,49 @@ impl TypeDesc {
         })
     }
 
+    /// A tuple of the types `items` ([`TypeKind::TUPLE`]): `item` points at
+    /// `items[0]` and the arity (1 to 255) is kept in `passing`, as for
+    /// [`TypeDesc::callable`]. The shim reads it back with
+    /// [`TypeDesc::tuple_types`].
+    pub const fn tuple(items: &'static [TypeDesc], rust_name: &'static str) -> Self {
+        assert!(
+            !items.is_empty() && items.len() <= 255,
+            "a tuple has 1 to 255 items"
+        );
+        TypeDesc {
+            kind: TypeKind::TUPLE,
+            optional: false,
+            passing: Passing(items.len() as u8),
+            rust_name: RStr::from_str(rust_name),
+            class: None,
+            item: Some(&items[0]),
+        }
+    }
+
+    /// For a [`TypeKind::TUPLE`]: its item types, in order.
+    pub fn tuple_types(&self) -> Option<&'static [TypeDesc]> {
+        if self.kind != TypeKind::TUPLE || self.passing.0 == 0 {
+            return None;
+        }
+        let first = self.item? as *const TypeDesc;
+        // SAFETY: a TUPLE's `item` is the first element of a static
+        // `[TypeDesc; arity]` with the arity in `passing`
+        // (`TypeDesc::tuple`, spec/PLUGIN-ABI.md).
+        Some(unsafe { std::slice::from_raw_parts(first, self.passing.0 as usize) })
+    }
+
+    /// A set of `item` ([`TypeKind::SET`]).
+    pub const fn set(item: &'static TypeDesc, rust_name: &'static str) -> Self {
+        TypeDesc {
+            kind: TypeKind::SET,
+            optional: false,
+            passing: Passing::VALUE,
+            rust_name: RStr::from_str(rust_name),
+            class: None,
+            item: Some(item),
+        }
+    }
+
     /// A list of `item`.
     pub const fn list(item: &'static TypeDesc, rust_name: &'static str) -> Self {
         TypeDesc {
@@ -250,7 +313,8 @@ pub enum ArgValue<'a> {
     /// The value inside an instance of the parameter's class, borrowed (and
     /// borrow-checked by the shim) for the call.
     Object(*mut c_void),
-    /// The items of a `list` or `tuple`, each converted as the item type.
+    /// The items of a `list`, `tuple` or `set` (each converted as its item
+    /// type), or a dict's keys and values, alternating.
     List(abi_stable::std_types::RSlice<'a, ArgValue<'a>>),
 }
 
@@ -299,7 +363,8 @@ pub enum RetValue {
     /// For an [`TypeKind::ANY`] or [`TypeKind::CALLABLE`] result (ABI
     /// 0.1.4), a `PyObject*` with a new strong reference the shim takes over.
     Ref(*const c_void),
-    /// The items of a list result, each of the item type.
+    /// The items of a list, tuple or set result, each of its item type; or a
+    /// dict result's keys and values, alternating.
     List(RVec<RetValue>),
     /// A class value moved out as its bytes (`size` of the item class): the
     /// shim copies them into a new instance, which then owns the value. The

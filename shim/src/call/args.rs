@@ -102,36 +102,40 @@ pub(super) unsafe fn convert_arg<'a>(
         TypeKind::OBJECT => unsafe { convert_object(data, i, obj, ty, scratch) },
         TypeKind::LIST => {
             let item_ty = ty.item.expect("checked at load");
-            // Strong references to the items, taken under the list's lock:
-            // a list another thread mutates cannot change under the call.
             // SAFETY: the thread is attached and `obj` is a valid object
-            // (this function's contract); `list_items` runs only on a list,
-            // and the tuple reads only on a tuple of that many items.
-            let items: Vec<Owned> = unsafe {
-                if ffi::PyList_Check(obj) != 0 {
-                    containers::list_items(obj).map_err(|()| Mismatch::Raised)?
-                } else if ffi::PyTuple_Check(obj) != 0 {
-                    (0..ffi::PyTuple_GET_SIZE(obj))
-                        .map(|k| Owned::from_borrowed(ffi::PyTuple_GET_ITEM(obj, k)))
-                        .collect()
-                } else {
-                    return Err(Mismatch::WrongType);
-                }
-            };
-            let mut values = Vec::with_capacity(items.len());
-            for (k, item) in items.iter().enumerate() {
-                // SAFETY: the thread is attached and no oxbind lock is held
-                // (this function's contract); `item` is a strong reference
-                // held in `items`, then in `scratch.temps`, for 'a.
-                let v = unsafe {
-                    convert_item(data, i, item.as_ptr(), item_ty, scratch, || {
-                        format!("item {k}")
-                    })
-                }?;
-                values.push(v);
+            // (this function's contract).
+            let items = unsafe { sequence_items(obj) }?.ok_or(Mismatch::WrongType)?;
+            // SAFETY: as this function's contract; the items are strong
+            // references `convert_items` keeps in `scratch.temps`.
+            unsafe { convert_items(data, i, items, |_| item_ty, scratch) }
+        }
+        TypeKind::TUPLE => {
+            let item_tys = ty.tuple_types().expect("checked at load");
+            // SAFETY: the thread is attached and `obj` is a valid object
+            // (this function's contract).
+            let items = unsafe { sequence_items(obj) }?.ok_or(Mismatch::WrongType)?;
+            if items.len() != item_tys.len() {
+                // SAFETY: the thread is attached (this function's contract).
+                unsafe { raise_wrong_length(data, i, obj, ty, items.len(), scratch) };
+                return Err(Mismatch::Raised);
             }
-            scratch.temps.extend(items);
-            Ok(ArgValue::List(scratch.keep_list(values)))
+            // SAFETY: as this function's contract; the items are strong
+            // references `convert_items` keeps in `scratch.temps`.
+            unsafe { convert_items(data, i, items, |k| &item_tys[k], scratch) }
+        }
+        TypeKind::SET => {
+            let item_ty = ty.item.expect("checked at load");
+            // SAFETY: the thread is attached and `obj` is a valid object
+            // (this function's contract).
+            if unsafe { ffi::PyAnySet_Check(obj) } == 0 {
+                return Err(Mismatch::WrongType);
+            }
+            // SAFETY: the thread is attached and `obj` is a live set or
+            // frozenset (checked just above).
+            let items = unsafe { containers::set_items(obj) }.map_err(|()| Mismatch::Raised)?;
+            // SAFETY: as this function's contract; the items are strong
+            // references `convert_items` keeps in `scratch.temps`.
+            unsafe { convert_items(data, i, items, |_| item_ty, scratch) }
         }
         TypeKind::DICT => {
             let (key_ty, value_ty) = ty.dict_types().expect("checked at load");
@@ -149,15 +153,20 @@ pub(super) unsafe fn convert_arg<'a>(
                 // (this function's contract); `key` is a strong reference
                 // held in `pairs`, then in `scratch.temps`, for 'a.
                 values.push(unsafe {
-                    convert_item(data, i, key.as_ptr(), key_ty, scratch, || "key".to_owned())
+                    convert_item(data, i, key.as_ptr(), key_ty, scratch, Step::Key)
                 }?);
                 // SAFETY: as for the key: attached, no oxbind lock held (so
                 // the key's `repr` may run Python code), and `value` and
                 // `key` are strong references held for 'a.
                 values.push(unsafe {
-                    convert_item(data, i, value.as_ptr(), value_ty, scratch, || {
-                        format!("value for key {}", errors::repr(key.as_ptr()))
-                    })
+                    convert_item(
+                        data,
+                        i,
+                        value.as_ptr(),
+                        value_ty,
+                        scratch,
+                        Step::Value(key.as_ptr()),
+                    )
                 }?);
             }
             for (key, value) in pairs {
@@ -181,31 +190,153 @@ pub(super) unsafe fn convert_arg<'a>(
     }
 }
 
-/// One item of a list or dict argument; `what` names it in the TypeError
-/// ("item 3", "value for key 'a'").
+/// Strong references to the items of a `list` (read under its critical
+/// section) or a `tuple`; `None` for any other object.
 ///
 /// # Safety
-/// As for [`convert_arg`], with `item` for `obj`.
+/// The thread is attached and `obj` is a valid object.
+unsafe fn sequence_items(obj: *mut ffi::PyObject) -> Result<Option<Vec<Owned>>, Mismatch> {
+    // SAFETY: the thread is attached and `obj` is a valid object (this
+    // function's contract); `list_items` runs only on a list, and the tuple
+    // reads only on a tuple of that many items (tuples are immutable).
+    unsafe {
+        if ffi::PyList_Check(obj) != 0 {
+            containers::list_items(obj)
+                .map(Some)
+                .map_err(|()| Mismatch::Raised)
+        } else if ffi::PyTuple_Check(obj) != 0 {
+            Ok(Some(
+                (0..ffi::PyTuple_GET_SIZE(obj))
+                    .map(|k| Owned::from_borrowed(ffi::PyTuple_GET_ITEM(obj, k)))
+                    .collect(),
+            ))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// Converts the items of a list, tuple or set argument, item `k` as
+/// `item_ty(k)`, and keeps them (and the strong references `items`) for
+/// the call.
+///
+/// # Safety
+/// As for [`convert_arg`]; `items` are strong references to live objects.
+unsafe fn convert_items<'a>(
+    data: &FunctionData,
+    i: usize,
+    items: Vec<Owned>,
+    item_ty: impl Fn(usize) -> &'a TypeDesc,
+    scratch: &mut Scratch<'a>,
+) -> Result<ArgValue<'a>, Mismatch> {
+    let mut values = Vec::with_capacity(items.len());
+    for (k, item) in items.iter().enumerate() {
+        // SAFETY: the thread is attached and no oxbind lock is held (this
+        // function's contract); `item` is a strong reference held in
+        // `items`, then in `scratch.temps`, for 'a.
+        let v =
+            unsafe { convert_item(data, i, item.as_ptr(), item_ty(k), scratch, Step::Item(k)) }?;
+        values.push(v);
+    }
+    scratch.temps.extend(items);
+    Ok(ArgValue::List(scratch.keep_list(values)))
+}
+
+/// One step into a container argument, for messages: a container's item,
+/// a dict's key, or a dict's value (with its key, alive for the call).
+#[derive(Clone, Copy)]
+pub(super) enum Step {
+    Item(usize),
+    Key,
+    Value(*mut ffi::PyObject),
+}
+
+/// Where in argument `i` the conversion is: "item 3", "value for key 'a'",
+/// innermost first ("item 1 of item 0").
+///
+/// # Safety
+/// The thread is attached; every key in `path` is alive (a key's `repr`
+/// may run Python code, so no oxbind lock is held).
+unsafe fn render_path(path: &[Step]) -> String {
+    let steps: Vec<String> = path
+        .iter()
+        .rev()
+        .map(|step| match *step {
+            Step::Item(k) => format!("item {k}"),
+            Step::Key => "key".to_owned(),
+            // SAFETY: the key is alive and the thread attached (this
+            // function's contract).
+            Step::Value(key) => format!("value for key {}", unsafe { errors::repr(key) }),
+        })
+        .collect();
+    steps.join(" of ")
+}
+
+/// Raises the TypeError for a tuple argument of the wrong length.
+///
+/// # Safety
+/// The thread is attached, no oxbind lock is held, and `obj` and the keys
+/// in `scratch.path` are alive.
+#[cold]
+unsafe fn raise_wrong_length(
+    data: &FunctionData,
+    i: usize,
+    obj: *mut ffi::PyObject,
+    ty: &TypeDesc,
+    len: usize,
+    scratch: &Scratch<'_>,
+) {
+    let param = &data.desc.params.as_slice()[i];
+    // SAFETY: attached, keys alive (this function's contract).
+    let at = unsafe { render_path(&scratch.path) };
+    let arity = ty.tuple_types().map_or(0, <[TypeDesc]>::len);
+    // SAFETY: attached, and `obj` is a valid object (this function's
+    // contract).
+    unsafe {
+        errors::type_error(&format!(
+            "{}() argument '{}'{}{} must be {} ({} item{}), not a {} of {} item{}",
+            data.name,
+            param.name.as_str(),
+            if at.is_empty() { "" } else { " " },
+            at,
+            expected_name(ty),
+            arity,
+            if arity == 1 { "" } else { "s" },
+            errors::type_name(obj),
+            len,
+            if len == 1 { "" } else { "s" },
+        ))
+    };
+}
+
+/// One item of a container argument, `step` into it; a TypeError names
+/// the whole path ("item 3", "item 1 of value for key 'a'").
+///
+/// # Safety
+/// As for [`convert_arg`], with `item` for `obj`; a `Step::Value`'s key is
+/// alive for the call.
 pub(super) unsafe fn convert_item<'a>(
     data: &FunctionData,
     i: usize,
     item: *mut ffi::PyObject,
     item_ty: &TypeDesc,
     scratch: &mut Scratch<'a>,
-    what: impl FnOnce() -> String,
+    step: Step,
 ) -> Result<ArgValue<'a>, Mismatch> {
+    scratch.path.push(step);
     // SAFETY: this function's contract is `convert_arg`'s.
-    match unsafe { convert_arg(data, i, item, item_ty, scratch) } {
+    let result = match unsafe { convert_arg(data, i, item, item_ty, scratch) } {
         Err(Mismatch::WrongType) => {
             let param = &data.desc.params.as_slice()[i];
-            // SAFETY: the thread is attached and `item` is a valid object
-            // (this function's contract).
+            // SAFETY: the thread is attached, no oxbind lock is held, and
+            // `item` and the keys on the path are alive (this function's
+            // contract).
             unsafe {
                 errors::type_error(&format!(
                     "{}() argument '{}' {} must be {}, not {}",
                     data.name,
                     param.name.as_str(),
-                    what(),
+                    render_path(&scratch.path),
                     expected_name(item_ty),
                     errors::type_name(item)
                 ))
@@ -213,7 +344,9 @@ pub(super) unsafe fn convert_item<'a>(
             Err(Mismatch::Raised)
         }
         other => other,
-    }
+    };
+    scratch.path.pop();
+    result
 }
 
 /// An argument of a class parameter: an instance of the class, or a

@@ -10,7 +10,7 @@ use pyo3_ffi as ffi;
 use smallvec::SmallVec;
 
 use super::args::{convert_arg, convert_scalar};
-use super::outcome::{finish_scalar, from_ret};
+use super::outcome::finish_scalar;
 use super::signature::{quoted, raise_wrong_type};
 use super::{mismatch, new_instance, CallPath, FunctionData, Mode};
 use crate::{instance, py::errors, py::owned::Owned, sync::critical};
@@ -28,6 +28,8 @@ pub(super) struct Scratch<'a> {
     /// The borrows the call needs (object, exclusive), taken all at once
     /// after conversion by `crate::instance::borrow::borrow_all`.
     pub(super) wanted: SmallVec<[(*mut ffi::PyObject, bool); 3]>,
+    /// Where in a container argument conversion is, for messages.
+    pub(super) path: SmallVec<[super::args::Step; 4]>,
 }
 
 impl<'a> Scratch<'a> {
@@ -185,6 +187,7 @@ pub(super) unsafe fn call<'a>(
     // `ret_slot` is the uninitialised value of a fresh instance for a class
     // result by value, null otherwise; the thread is attached.
     let outcome = unsafe { (data.desc.call)(this, RSlice::from_slice(values), ret_slot) };
+    let mut deferred = None;
     let result = match outcome {
         CallOutcome::Ok(RetValue::Written) => match ret_obj.take() {
             Some(obj) => {
@@ -234,10 +237,12 @@ pub(super) unsafe fn call<'a>(
                 Err(()) => ptr::null_mut(),
             }
         }
-        // SAFETY: the thread is attached (this function's contract).
-        CallOutcome::Ok(RetValue::List(items)) => unsafe {
-            list_result(data, items, &mut scratch.temps)
-        },
+        // A container holds only owned values: converted below, once the
+        // borrows and locks are released (`compound`'s module doc).
+        CallOutcome::Ok(value @ RetValue::List(_)) => {
+            deferred = Some(value);
+            ptr::null_mut()
+        }
         // SAFETY: the thread is attached (this function's contract).
         other => unsafe { finish_scalar(other) },
     };
@@ -247,6 +252,12 @@ pub(super) unsafe fn call<'a>(
     drop(section);
     drop(ret_obj); // an unused result instance (None returned, or an error) is not ready: no drop
     drop(scratch);
+    if let Some(value) = deferred {
+        // SAFETY: attached, with no lock, borrow or section of the call held
+        // any more (released just above); the value is the plugin's result,
+        // of the function's result type, given up.
+        return unsafe { super::compound::to_py(data, ret, value) };
+    }
     result
 }
 
@@ -331,30 +342,6 @@ pub(super) unsafe fn take_object(data: &FunctionData, p: *const c_void) -> *mut 
     p as *mut ffi::PyObject
 }
 
-/// Keeps the object references in the rest of a list result that could not
-/// be converted (the plugin gave them up) in `keep`, to be released when
-/// the call drops its temporaries, after its borrows and locks.
-///
-/// # Safety
-/// Each `Ref` item of an object-reference item type is a strong reference
-/// the plugin gave up.
-unsafe fn keep_rest(
-    item_ty: &oxbind_abi::TypeDesc,
-    rest: impl Iterator<Item = RetValue>,
-    keep: &mut SmallVec<[Owned; 1]>,
-) {
-    if !is_object_ref(item_ty) {
-        return;
-    }
-    for item in rest {
-        if let RetValue::Ref(p) = item {
-            // SAFETY: a strong reference the plugin gave up (this function's
-            // contract), or null, which `from_raw` refuses.
-            keep.extend(unsafe { Owned::from_raw(p as *mut ffi::PyObject) });
-        }
-    }
-}
-
 /// A new instance of `record`'s class owning the class value moved out as
 /// `bytes` (`RetValue::Moved`).
 ///
@@ -397,78 +384,6 @@ pub(super) unsafe fn moved_instance(
     // SAFETY: allocated by this call, not yet handed out.
     unsafe { instance::mark_ready(obj.as_ptr()) };
     obj.into_raw()
-}
-
-/// A new list from a list result: scalars converted, class values moved
-/// into new instances of the item class.
-///
-/// # Safety
-/// The thread is attached; `items` is the list a call to `data`'s function
-/// returned, so each `Moved` item holds a value of the item class that the
-/// plugin gave up (never to drop it), and each `Ref` item of an
-/// object-reference item type a strong reference it gave up. On failure the
-/// unconverted references go to `keep`, for the caller to release after
-/// its borrows and locks.
-pub(super) unsafe fn list_result(
-    data: &FunctionData,
-    items: oxbind_abi::abi_stable::std_types::RVec<RetValue>,
-    keep: &mut SmallVec<[Owned; 1]>,
-) -> *mut ffi::PyObject {
-    let item_ty = data.desc.ret.item.expect("validated");
-    let record = if item_ty.kind == TypeKind::OBJECT {
-        // SAFETY: the thread is attached (this function's contract).
-        match unsafe { data.record(data.desc.params.len(), item_ty.class.expect("validated")) } {
-            Ok(r) => Some(r),
-            Err(()) => return ptr::null_mut(),
-        }
-    } else {
-        None
-    };
-    // SAFETY: the thread is attached; `PyList_New` returns a new reference
-    // (or null with an error set), which `Owned` takes over.
-    let Some(list) = (unsafe { Owned::from_raw(ffi::PyList_New(items.len() as ffi::Py_ssize_t)) })
-    else {
-        // SAFETY: the items are the plugin's, given up.
-        unsafe { keep_rest(item_ty, items.into_iter(), keep) };
-        return ptr::null_mut();
-    };
-    let mut items = items.into_iter().enumerate();
-    while let Some((k, item)) = items.next() {
-        let obj = match (item, record) {
-            (RetValue::Moved(bytes), Some(record)) => {
-                // SAFETY: the thread is attached; `record` was resolved
-                // above, and the bytes are a value of the item class the
-                // plugin gave up (this function's contract).
-                unsafe { moved_instance(data, record, &bytes) }
-            }
-            // SAFETY: the thread is attached (this function's contract); an
-            // object-reference item is a new reference we take over.
-            (RetValue::Ref(p), None) if is_object_ref(item_ty) => unsafe { take_object(data, p) },
-            // SAFETY: the thread is attached (this function's contract).
-            (other, None) => unsafe { from_ret(other) },
-            (_, Some(_)) => {
-                // SAFETY: the thread is attached; `PyExc_RuntimeError` is an
-                // exception class.
-                unsafe {
-                    errors::raise(
-                        ffi::PyExc_RuntimeError,
-                        &format!("{}() returned a list item of the wrong kind", data.name),
-                    )
-                };
-                ptr::null_mut()
-            }
-        };
-        if obj.is_null() {
-            // SAFETY: the rest are the plugin's given-up items.
-            unsafe { keep_rest(item_ty, items.map(|(_, v)| v), keep) };
-            return ptr::null_mut();
-        }
-        // SAFETY: `list` is a new list of `items.len()` empty items, not yet
-        // shared, and `k` is below that; the list takes over our new
-        // reference to `obj`.
-        unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), k as ffi::Py_ssize_t, obj) };
-    }
-    list.into_raw()
 }
 
 /// Matches positional and keyword arguments to parameters; raises and

@@ -36,6 +36,7 @@ use crate::{py::errors, py::owned::Owned};
 
 pub(crate) mod args;
 pub(crate) mod closure;
+pub(crate) mod compound;
 pub(crate) mod dispatch;
 pub(crate) mod entry;
 mod fast;
@@ -44,6 +45,7 @@ pub(crate) mod implicit;
 pub(crate) mod objects;
 pub(crate) mod outcome;
 pub(crate) mod signature;
+pub(crate) mod types;
 
 /// How many parameters are converted without a heap allocation.
 pub(super) const INLINE_PARAMS: usize = 8;
@@ -53,9 +55,10 @@ const _: () = assert!(
     "a receiver plus INLINE_PARAMS objects"
 );
 
-/// A class record resolved once and kept (records are never freed).
+/// A class record resolved once and kept (records are never freed), with
+/// the class it was resolved for.
 #[derive(Default)]
-pub(crate) struct RecordCell(OnceLock<SendRecord>);
+pub(crate) struct RecordCell(OnceLock<(usize, SendRecord)>);
 
 #[derive(Clone, Copy)]
 pub(super) struct SendRecord(TypeRecord_Ref);
@@ -72,6 +75,10 @@ impl RecordCell {
     /// on first use. Err with TypeError set if the owner is not loaded or
     /// the layouts differ.
     ///
+    /// The cell keeps the first class it is asked for. A slot whose type
+    /// names several classes (a tuple of two classes, say) resolves the
+    /// others on every use: correct, only slower.
+    ///
     /// # Safety
     /// The thread is attached.
     pub unsafe fn get(
@@ -80,12 +87,16 @@ impl RecordCell {
         plugin: &str,
         context: &str,
     ) -> Result<TypeRecord_Ref, ()> {
-        if let Some(r) = self.0.get() {
-            return Ok(r.0);
+        let key = class as *const ClassRef as usize;
+        if let Some((k, r)) = self.0.get() {
+            if *k == key {
+                return Ok(r.0);
+            }
         }
         // SAFETY: the thread is attached (this function's contract).
         let record = unsafe { crate::runtime::registry::resolve(class, plugin, context) }?;
-        Ok(self.0.get_or_init(|| SendRecord(record)).0)
+        let (k, r) = self.0.get_or_init(|| (key, SendRecord(record)));
+        Ok(if *k == key { r.0 } else { record })
     }
 }
 
@@ -340,7 +351,10 @@ pub(crate) unsafe fn new_overloaded(
 /// Whether a parameter of type `ty` converts on its own, borrowing nothing
 /// (scalars, and `ANY`/`CALLABLE` objects, passed as the argument itself).
 pub(super) fn is_scalar(ty: &TypeDesc) -> bool {
-    !matches!(ty.kind, TypeKind::OBJECT | TypeKind::LIST | TypeKind::DICT)
+    !matches!(
+        ty.kind,
+        TypeKind::OBJECT | TypeKind::LIST | TypeKind::DICT | TypeKind::TUPLE | TypeKind::SET
+    )
 }
 
 /// Whether a result of type `ty` is a plain value the fast paths convert

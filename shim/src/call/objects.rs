@@ -16,13 +16,12 @@ use std::{ffi::c_void, ptr};
 
 use oxbind_abi::{
     abi_stable::std_types::{RNone, RSlice, RStr},
-    ArgValue, CallOutcome, FunctionDesc, ParamDesc, Passing, Receiver, RetValue, TypeDesc,
-    TypeKind,
+    ArgValue, CallOutcome, FunctionDesc, ParamDesc, Receiver, RetValue, TypeDesc, TypeKind,
 };
 use pyo3_ffi as ffi;
 
 use super::args::convert_arg;
-use super::general::{is_object_ref, list_result, moved_instance, Mismatch, Scratch};
+use super::general::{is_object_ref, Mismatch, Scratch};
 use super::outcome::from_ret;
 use super::signature::expected_name;
 use super::FunctionData;
@@ -68,6 +67,16 @@ unsafe fn converter(ty: &'static TypeDesc) -> Result<&'static FunctionData, ()> 
     // under the guard.
     if let Some(d) = find(&unsafe { CONVERTERS.lock() }) {
         return Ok(d);
+    }
+    if let Err(why) = super::types::check_value_type(ty) {
+        // SAFETY: attached (this function's contract).
+        unsafe {
+            errors::type_error(&format!(
+                "oxbind: cannot convert a {}: {why}",
+                ty.rust_name.as_str()
+            ))
+        };
+        return Err(());
     }
     let params: &'static [ParamDesc] = Box::leak(Box::new([ParamDesc {
         name: RStr::from_str("value"),
@@ -297,26 +306,7 @@ pub(crate) unsafe fn from_value(ty: &'static TypeDesc, value: RetValue) -> *mut 
             };
             ptr::null_mut()
         }
-        RetValue::Moved(bytes) if ty.kind == TypeKind::OBJECT && ty.passing == Passing::VALUE => {
-            let class = ty.class.expect("an object type has its class");
-            // SAFETY: attached.
-            match unsafe { data.record(1, class) } {
-                // SAFETY: attached; `record` is registered, and the bytes a
-                // value of its class the plugin gave up (the contract).
-                Ok(record) => unsafe { moved_instance(data, record, &bytes) },
-                Err(()) => ptr::null_mut(),
-            }
-        }
-        RetValue::List(items) if ty.kind == TypeKind::LIST => {
-            let mut keep = smallvec::SmallVec::new();
-            // SAFETY: attached; the items are of the list's item type, given
-            // up by the plugin (the contract). What is left in `keep` on
-            // failure is released below, with no lock held.
-            let list = unsafe { list_result(data, items, &mut keep) };
-            drop(keep);
-            list
-        }
-        RetValue::Written | RetValue::Moved(_) | RetValue::List(_) => {
+        RetValue::Written => {
             // SAFETY: attached.
             unsafe {
                 errors::raise(
@@ -329,8 +319,10 @@ pub(crate) unsafe fn from_value(ty: &'static TypeDesc, value: RetValue) -> *mut 
             };
             ptr::null_mut()
         }
-        // SAFETY: attached (plain values returned above already).
-        scalar => unsafe { from_ret(scalar) },
+        // SAFETY: attached, no lock of ours held (this function's contract);
+        // the value is of `ty`, given up by the plugin; `data`'s result type
+        // is `ty`, checked when the converter was built.
+        value => unsafe { super::compound::to_py(data, &data.desc.ret, value) },
     }
 }
 
@@ -343,13 +335,8 @@ pub(crate) unsafe fn from_value(ty: &'static TypeDesc, value: RetValue) -> *mut 
 /// `value` is a value of `ty` the plugin gave up; the caller holds no lock
 /// of ours.
 pub(crate) unsafe fn drop_unused(ty: &TypeDesc, value: RetValue) {
-    if let RetValue::Ref(p) = value {
-        if is_object_ref(ty) && !p.is_null() {
-            // SAFETY: a strong reference the plugin gave up (this function's
-            // contract); the pool takes it on any thread.
-            unsafe { crate::sync::refpool::decref(p as *mut ffi::PyObject) };
-        }
-    }
+    // SAFETY: this function's contract is `discard`'s.
+    unsafe { super::compound::discard(ty, value) }
 }
 
 /// The most arguments a typed callback call passes (`oxbind::Args` has at

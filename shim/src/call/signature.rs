@@ -87,6 +87,21 @@ pub(crate) fn expected_name(ty: &TypeDesc) -> String {
             Some((k, v)) => format!("dict[{}, {}]", expected_name(k), expected_name(v)),
             None => "dict".to_owned(),
         },
+        TypeKind::TUPLE => match ty.tuple_types() {
+            Some(items) => format!(
+                "tuple[{}]",
+                items
+                    .iter()
+                    .map(expected_name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => "tuple".to_owned(),
+        },
+        TypeKind::SET => format!(
+            "set[{}]",
+            ty.item.map_or("object".to_owned(), expected_name)
+        ),
         TypeKind::CALLABLE => "a callable".to_owned(),
         _ => return kind_name(ty),
     };

@@ -14,10 +14,10 @@ use oxbind_abi::{
 };
 use pyo3_ffi as ffi;
 
+use crate::call::types::check_type;
 use crate::{
     call,
     class::{self, ClassFunctions},
-    instance,
     plugin::open::{self, CheckedPlugin},
     py::errors,
     py::owned::Owned,
@@ -115,114 +115,11 @@ fn validate_function(
     Ok(defaults)
 }
 
-fn check_type(ty: &TypeDesc, is_result: bool) -> Result<(), String> {
-    let k = ty.kind;
-    if k.0 > TypeKind::MAX.0 || (k == TypeKind::UNIT && !is_result) {
-        return Err(format!("unknown type kind {}", k.0));
-    }
-    match k {
-        TypeKind::OBJECT => {
-            let class = ty.class.ok_or("an object type without a class")?;
-            if ty.passing.0 > Passing::HANDLE.0 {
-                return Err(format!("unknown passing mode {}", ty.passing.0));
-            }
-            if is_result && ty.passing == Passing::HANDLE {
-                return Err("results cannot be instance handles".into());
-            }
-            if is_result && ty.passing == Passing::MUT {
-                return Err("results cannot be `&mut` references".into());
-            }
-            if class.align > instance::MAX_VALUE_ALIGN {
-                return Err(format!(
-                    "class {} needs alignment {} (at most {})",
-                    class.key.as_str(),
-                    class.align,
-                    instance::MAX_VALUE_ALIGN
-                ));
-            }
-            Ok(())
-        }
-        TypeKind::LIST => {
-            let item = ty.item.ok_or("a list type without an item type")?;
-            if is_result {
-                if item.kind == TypeKind::LIST
-                    || item.kind == TypeKind::UNIT
-                    || (item.kind == TypeKind::OBJECT && item.passing != Passing::VALUE)
-                {
-                    return Err("a list result holds scalars or class values".into());
-                }
-                return check_type(item, true);
-            }
-            check_item(item)
-        }
-        TypeKind::DICT => {
-            if is_result {
-                return Err("dict results are not supported".into());
-            }
-            let (key, value) = ty
-                .dict_types()
-                .ok_or("a dict type without key and value types")?;
-            if key.optional
-                || !matches!(
-                    key.kind,
-                    TypeKind::INT
-                        | TypeKind::WIDE_INT
-                        | TypeKind::FLOAT
-                        | TypeKind::BOOL
-                        | TypeKind::STR
-                        | TypeKind::BYTES
-                )
-            {
-                return Err("dict keys are integers, floats, bools, str or bytes".into());
-            }
-            check_type(key, false)?;
-            check_item(value)
-        }
-        TypeKind::ANY => {
-            if ty.passing != Passing::VALUE || ty.class.is_some() || ty.item.is_some() {
-                return Err("an object type has no class, item or passing mode".into());
-            }
-            Ok(())
-        }
-        TypeKind::CALLABLE => {
-            if ty.class.is_some() {
-                return Err("a callable type has no class".into());
-            }
-            // The signature, if described: a result converted from Python
-            // (as a parameter is; `()` ignores it), then parameters
-            // converted to Python (as results are).
-            if let Some((ret, params)) = ty.callable_types() {
-                if ret.kind != TypeKind::UNIT {
-                    check_type(ret, false)
-                        .map_err(|why| format!("the callable's result: {why}"))?;
-                }
-                for p in params {
-                    if p.kind == TypeKind::UNIT {
-                        return Err("a callable's parameter cannot be ()".into());
-                    }
-                    check_type(p, true).map_err(|why| format!("a callable's parameter: {why}"))?;
-                }
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Checks the descriptor of a closure made at run time
 /// (`call::closure`), as a module function is checked at load; returns its
 /// normalised defaults.
 pub(crate) fn check_closure(f: &FunctionDesc) -> Result<Defaults, String> {
     validate_function(f, "closure", Role::Function).map_err(|e| e.0)
-}
-
-/// An item of a list or dict parameter: a scalar or a class instance, not
-/// another container.
-fn check_item(item: &TypeDesc) -> Result<(), String> {
-    if matches!(item.kind, TypeKind::LIST | TypeKind::DICT | TypeKind::UNIT) {
-        return Err("list and dict parameters hold scalars or class instances".into());
-    }
-    check_type(item, false)
 }
 
 /// A default as the parameter expects it, or `None` if it cannot be one.
@@ -234,8 +131,14 @@ fn normalise_default(d: ArgValue<'static>, ty: &TypeDesc) -> Option<ArgValue<'st
         (ArgValue::Int(_), TypeKind::WIDE_INT) => Some(d),
         (ArgValue::Object(_) | ArgValue::List(_), _) => None,
         (d, kind)
-            if !matches!(kind, TypeKind::OBJECT | TypeKind::LIST | TypeKind::DICT)
-                && d.kind() == Some(kind) =>
+            if !matches!(
+                kind,
+                TypeKind::OBJECT
+                    | TypeKind::LIST
+                    | TypeKind::DICT
+                    | TypeKind::TUPLE
+                    | TypeKind::SET
+            ) && d.kind() == Some(kind) =>
         {
             Some(d)
         }
@@ -265,11 +168,20 @@ fn classes_used(
     classes: &[ClassDesc],
     conversions: &[FunctionDesc],
 ) -> Vec<&'static ClassRef> {
+    // Every type here passed `check_type`: nesting is bounded.
     fn add(ty: &TypeDesc, out: &mut Vec<&'static ClassRef>) {
         if let Some(c) = ty.class {
             out.push(c);
         }
-        if let Some(item) = ty.item {
+        if let Some((k, v)) = ty.dict_types() {
+            add(k, out);
+            add(v, out);
+        } else if let Some(items) = ty.tuple_types() {
+            items.iter().for_each(|t| add(t, out));
+        } else if let Some((ret, params)) = ty.callable_types() {
+            add(ret, out);
+            params.iter().for_each(|t| add(t, out));
+        } else if let Some(item) = ty.item {
             add(item, out);
         }
     }

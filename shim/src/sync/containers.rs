@@ -1,4 +1,5 @@
-//! Reading `list` and `dict` arguments that another thread may be mutating.
+//! Reading `list`, `dict` and `set` arguments that another thread may be
+//! mutating.
 //!
 //! Both readers take a strong reference to every item while holding the
 //! container's critical section (a no-op with the GIL), so what the call
@@ -7,9 +8,9 @@
 //! conversion may run Python code (implicit conversions), which must never
 //! run inside one of our locks (spec/THREADING.md).
 //!
-//! - Lists are read item by item with `PyList_GetItemRef` (3.13+; through
-//!   pyo3-ffi's compat shim, `PyList_GetItem` plus an incref, on 3.11 and
-//!   3.12).
+//! - Lists are read item by item in place (`PyList_GET_ITEM` plus an
+//!   incref) inside the list's critical section, as CPython's own readers
+//!   do under it (see [`list_items`] for why not `PyList_GetItemRef`).
 //! - Dicts are iterated with `PyDict_Next`, which on free-threaded builds is
 //!   only safe inside the dict's critical section.
 
@@ -30,25 +31,20 @@ pub unsafe fn list_items(list: *mut ffi::PyObject) -> Result<Vec<Owned>, ()> {
     // SAFETY: `list` is a live list (contract) whose critical section is
     // held, so its size cannot change between this read and the reads below.
     let n = unsafe { ffi::PyList_GET_SIZE(list) };
-    let mut items = Vec::with_capacity(n as usize);
-    let mut failed = false;
-    for k in 0..n {
-        // SAFETY: attached; `k` is below `n`, read under the section that is
-        // still held; the new reference, or null, goes straight into an
-        // `Owned`.
-        match unsafe { Owned::from_raw(ffi::compat::PyList_GetItemRef(list, k)) } {
-            Some(item) => items.push(item),
-            None => {
-                failed = true;
-                break;
-            }
-        }
-    }
+    // Read in place, not with `PyList_GetItemRef`: on free-threaded 3.13
+    // that may lock the list again (`list_item_impl`), and CPython 3.13.5
+    // takes a critical section on a mutex the thread's own top section
+    // holds by suspending that section: another thread could then resize
+    // the list between the reads (an `IndexError`, or a torn snapshot).
+    // SAFETY: `list` is a live list whose critical section is held, so no
+    // writer can change its size or items during these reads (writers hold
+    // the section too); `k` is below `n`; each item is alive (the list owns
+    // a reference) and is made strong before the section ends. Increfs run
+    // no Python code and never detach.
+    let items: Vec<Owned> = (0..n)
+        .map(|k| unsafe { Owned::from_borrowed(ffi::PyList_GET_ITEM(list, k)) })
+        .collect();
     drop(section);
-    // The items are released (if at all) only after the section ended.
-    if failed {
-        return Err(());
-    }
     Ok(items)
 }
 
@@ -77,4 +73,31 @@ pub unsafe fn dict_items(dict: *mut ffi::PyObject) -> Vec<(Owned, Owned)> {
     }
     drop(section);
     items
+}
+
+/// Strong references to the items of `set` (a `set` or `frozenset`, or a
+/// subclass), in its iteration order.
+///
+/// Read with `PySequence_List`, that is `list(set)`: for an exact set,
+/// CPython copies the items inside the set's critical section
+/// (`list_extend_set` on free-threaded builds), so a set another thread
+/// mutates is read in one consistent state; a subclass is iterated as
+/// Python code would iterate it (its `__iter__` may run).
+///
+/// # Safety
+/// The thread is attached, no oxbind lock is held (a subclass's `__iter__`
+/// may run Python code), and `set` is a live set or frozenset.
+pub unsafe fn set_items(set: *mut ffi::PyObject) -> Result<Vec<Owned>, ()> {
+    // SAFETY: attached and `set` is live (this function's contract); the
+    // new list (or null with an error set) goes straight into an `Owned`.
+    let list = unsafe { Owned::from_raw(ffi::PySequence_List(set)) }.ok_or(())?;
+    // SAFETY: `list` is a new list no other thread can see, so its size and
+    // items cannot change under these reads; each borrowed item is made
+    // strong before the list is released.
+    unsafe {
+        let n = ffi::PyList_GET_SIZE(list.as_ptr());
+        Ok((0..n)
+            .map(|k| Owned::from_borrowed(ffi::PyList_GET_ITEM(list.as_ptr(), k)))
+            .collect())
+    }
 }

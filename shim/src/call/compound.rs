@@ -1,0 +1,228 @@
+//! Results to Python objects: scalars, object references, class values
+//! moved out of the plugin, and containers of any of them (`list`, `tuple`,
+//! `set`, `dict`), nested to any depth `plugin::build` accepts.
+//!
+//! A container result holds only owned values: scalars, object references
+//! the plugin gave up, and class values moved out as bytes. It never holds
+//! a reference into another object (`plugin::build` refuses `&T` items in
+//! results), so it is converted *after* the call has released its borrows
+//! and critical sections: building it may run Python code (a dict key's
+//! `__hash__`, the finaliser of a reference released on failure), which
+//! must never run inside one of our locks (spec/THREADING.md).
+//!
+//! On failure midway, what was not converted is discarded ([`discard`]):
+//! object references in it are released; class values moved out as bytes
+//! are leaked, never dropped twice (spec/PLUGIN-ABI.md, "Containers").
+
+use std::ptr;
+
+use oxbind_abi::{abi_stable::std_types::RVec, Passing, RetValue, TypeDesc, TypeKind};
+use pyo3_ffi as ffi;
+
+use super::general::{is_object_ref, moved_instance, take_object};
+use super::outcome::from_ret;
+use super::signature::expected_name;
+use super::FunctionData;
+use crate::py::{errors, owned::Owned};
+
+/// Whether `ty` is a container kind, whose values cross as `RetValue::List`.
+pub(crate) fn is_container(ty: &TypeDesc) -> bool {
+    matches!(
+        ty.kind,
+        TypeKind::LIST | TypeKind::TUPLE | TypeKind::SET | TypeKind::DICT
+    )
+}
+
+/// The object for `value`, a result of type `ty` of `data`'s function (or
+/// converter); null with the Python error set on failure. Takes `value`
+/// over.
+///
+/// # Safety
+/// The thread is attached and holds no lock of ours, nor any argument
+/// borrow or critical section of the call (see the module doc); `ty` passed
+/// `plugin::build`'s checks, and `value` is a value of `ty` the plugin gave
+/// up (its object references and moved class values included).
+pub(crate) unsafe fn to_py(
+    data: &FunctionData,
+    ty: &TypeDesc,
+    value: RetValue,
+) -> *mut ffi::PyObject {
+    match value {
+        // SAFETY: attached (this function's contract).
+        RetValue::List(items) if is_container(ty) => unsafe { container(data, ty, items) },
+        RetValue::Moved(bytes) if ty.kind == TypeKind::OBJECT && ty.passing == Passing::VALUE => {
+            let class = ty.class.expect("checked at load");
+            // SAFETY: attached (this function's contract).
+            match unsafe { data.record(data.desc.params.len(), class) } {
+                // SAFETY: attached; `record` is registered, and the bytes
+                // are a value of its class the plugin gave up (this
+                // function's contract).
+                Ok(record) => unsafe { moved_instance(data, record, &bytes) },
+                Err(()) => ptr::null_mut(), // leaked, never dropped twice
+            }
+        }
+        // SAFETY: attached (this function's contract); an object-reference
+        // value is a new reference the plugin gave up.
+        RetValue::Ref(p) if is_object_ref(ty) => unsafe { take_object(data, p) },
+        v @ (RetValue::None
+        | RetValue::Int(_)
+        | RetValue::Float(_)
+        | RetValue::Bool(_)
+        | RetValue::Str(_)
+        | RetValue::Bytes(_)) => {
+            // SAFETY: attached (this function's contract).
+            unsafe { from_ret(v) }
+        }
+        other => {
+            // SAFETY: `other` is the plugin's value, given up (this
+            // function's contract).
+            unsafe { discard(ty, other) };
+            // SAFETY: attached; `PyExc_RuntimeError` is an exception class.
+            unsafe {
+                errors::raise(
+                    ffi::PyExc_RuntimeError,
+                    &format!(
+                        "{}() returned a value that does not match its type {}",
+                        data.name,
+                        expected_name(ty)
+                    ),
+                )
+            };
+            ptr::null_mut()
+        }
+    }
+}
+
+/// The type of item `k` of a container of type `ty`.
+fn item_type(ty: &TypeDesc, k: usize) -> Option<&'static TypeDesc> {
+    match ty.kind {
+        TypeKind::TUPLE => ty.tuple_types()?.get(k),
+        TypeKind::DICT => ty
+            .dict_types()
+            .map(|(key, value)| if k % 2 == 0 { key } else { value }),
+        _ => ty.item,
+    }
+}
+
+/// A new container of `ty`'s kind from the plugin's `items`.
+///
+/// # Safety
+/// As for [`to_py`], with `items` the plugin's container value.
+unsafe fn container(
+    data: &FunctionData,
+    ty: &TypeDesc,
+    items: RVec<RetValue>,
+) -> *mut ffi::PyObject {
+    let n = items.len();
+    let shape_ok = match ty.kind {
+        TypeKind::TUPLE => ty.tuple_types().map_or(0, <[TypeDesc]>::len) == n,
+        TypeKind::DICT => n % 2 == 0,
+        _ => true,
+    };
+    // SAFETY: attached (this function's contract); each constructor returns
+    // a new reference, or null with an error set, which `Owned` takes over.
+    let made = shape_ok
+        .then(|| unsafe {
+            Owned::from_raw(match ty.kind {
+                TypeKind::LIST => ffi::PyList_New(n as ffi::Py_ssize_t),
+                TypeKind::TUPLE => ffi::PyTuple_New(n as ffi::Py_ssize_t),
+                TypeKind::SET => ffi::PySet_New(ptr::null_mut()),
+                _ => ffi::PyDict_New(),
+            })
+        })
+        .flatten();
+    let Some(out) = made else {
+        if !shape_ok {
+            // SAFETY: attached; `PyExc_RuntimeError` is an exception class.
+            unsafe {
+                errors::raise(
+                    ffi::PyExc_RuntimeError,
+                    &format!(
+                        "{}() returned {n} items for a {}",
+                        data.name,
+                        expected_name(ty)
+                    ),
+                )
+            };
+        }
+        // SAFETY: the items are the plugin's, given up (this function's
+        // contract).
+        unsafe { discard_items(ty, items.into_iter().enumerate()) };
+        return ptr::null_mut();
+    };
+    let mut key: Option<Owned> = None;
+    let mut items = items.into_iter().enumerate();
+    while let Some((k, item)) = items.next() {
+        let item_ty = item_type(ty, k).expect("checked at load");
+        // SAFETY: attached, no lock held (this function's contract); the
+        // item is a value of `item_ty` given up by the plugin.
+        let obj = unsafe { Owned::from_raw(to_py(data, item_ty, item)) };
+        // SAFETY: attached; `out` is the new container of `ty`'s kind made
+        // above, not yet shared; list and tuple slots `k < n` are empty
+        // and take over the reference; `PySet_Add` and `PyDict_SetItem`
+        // take their own references (ours drop after, with no lock held).
+        let ok = obj.is_some_and(|obj| unsafe {
+            match ty.kind {
+                TypeKind::LIST => {
+                    ffi::PyList_SET_ITEM(out.as_ptr(), k as ffi::Py_ssize_t, obj.into_raw());
+                    true
+                }
+                TypeKind::TUPLE => {
+                    ffi::PyTuple_SET_ITEM(out.as_ptr(), k as ffi::Py_ssize_t, obj.into_raw());
+                    true
+                }
+                TypeKind::SET => ffi::PySet_Add(out.as_ptr(), obj.as_ptr()) == 0,
+                _ => match key.take() {
+                    None => {
+                        key = Some(obj);
+                        true
+                    }
+                    Some(key) => ffi::PyDict_SetItem(out.as_ptr(), key.as_ptr(), obj.as_ptr()) == 0,
+                },
+            }
+        });
+        if !ok {
+            // SAFETY: the rest are the plugin's items, given up.
+            unsafe { discard_items(ty, items) };
+            return ptr::null_mut();
+        }
+    }
+    out.into_raw()
+}
+
+/// Discards items `k..` of a container value of type `ty`.
+///
+/// # Safety
+/// As for [`discard`], for each item.
+unsafe fn discard_items(ty: &TypeDesc, items: impl Iterator<Item = (usize, RetValue)>) {
+    for (k, item) in items {
+        if let Some(item_ty) = item_type(ty, k) {
+            // SAFETY: an item of the plugin's value, given up.
+            unsafe { discard(item_ty, item) };
+        }
+    }
+}
+
+/// Drops a value of type `ty` the plugin gave up that will not be
+/// converted: every object reference in it is released (directly if the
+/// thread is attached, else through the handle pool); class values moved
+/// out as bytes are leaked (the plugin will never drop them, and no
+/// instance owns them); nothing else owns a Python reference.
+///
+/// # Safety
+/// `value` is a value of `ty` the plugin gave up, `ty` passed
+/// `plugin::build`'s checks, and the caller holds no lock of ours.
+pub(crate) unsafe fn discard(ty: &TypeDesc, value: RetValue) {
+    match value {
+        RetValue::Ref(p) if is_object_ref(ty) && !p.is_null() => {
+            // SAFETY: a strong reference the plugin gave up (this function's
+            // contract); the pool takes it on any thread.
+            unsafe { crate::sync::refpool::decref(p as *mut ffi::PyObject) };
+        }
+        RetValue::List(items) if is_container(ty) => {
+            // SAFETY: the items of the plugin's value, given up.
+            unsafe { discard_items(ty, items.into_iter().enumerate()) };
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,141 @@
+//! Which type descriptions are valid: every kind known, every class
+//! aligned as instances allow, containers' items of the kinds they may
+//! hold, nesting bounded. Checked for every signature when a plugin loads
+//! (`plugin::build`) and for the types plugins convert at run time
+//! (`call::objects`), so that every walk over a type afterwards (argument
+//! and result conversion, messages, stubs) is bounded.
+
+use oxbind_abi::{Passing, TypeDesc, TypeKind};
+
+use crate::instance;
+
+/// How deep containers may nest in one type (`Vec<Vec<…>>` is depth 2).
+/// Deeper descriptions are refused at load, and so are self-referential
+/// ones (a static whose item points back at itself), which would otherwise
+/// send every walk over the type into endless recursion.
+pub(crate) const MAX_NESTING: usize = 32;
+
+pub(crate) fn check_type(ty: &TypeDesc, is_result: bool) -> Result<(), String> {
+    check_type_at(ty, is_result, 0)
+}
+
+fn check_type_at(ty: &TypeDesc, is_result: bool, depth: usize) -> Result<(), String> {
+    let k = ty.kind;
+    if k.0 > TypeKind::MAX.0 || (k == TypeKind::UNIT && !is_result) {
+        return Err(format!("unknown type kind {}", k.0));
+    }
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "containers nested more than {MAX_NESTING} deep (or a type that contains itself)"
+        ));
+    }
+    match k {
+        TypeKind::OBJECT => {
+            let class = ty.class.ok_or("an object type without a class")?;
+            if ty.passing.0 > Passing::HANDLE.0 {
+                return Err(format!("unknown passing mode {}", ty.passing.0));
+            }
+            if is_result && ty.passing == Passing::HANDLE {
+                return Err("results cannot be instance handles".into());
+            }
+            if is_result && ty.passing == Passing::MUT {
+                return Err("results cannot be `&mut` references".into());
+            }
+            if class.align > instance::MAX_VALUE_ALIGN {
+                return Err(format!(
+                    "class {} needs alignment {} (at most {})",
+                    class.key.as_str(),
+                    class.align,
+                    instance::MAX_VALUE_ALIGN
+                ));
+            }
+            Ok(())
+        }
+        TypeKind::LIST => {
+            let item = ty.item.ok_or("a list type without an item type")?;
+            check_item(item, is_result, depth)
+        }
+        TypeKind::SET => {
+            let item = ty.item.ok_or("a set type without an item type")?;
+            check_hashable(item, "set items")?;
+            check_item(item, is_result, depth)
+        }
+        TypeKind::TUPLE => {
+            let items = ty.tuple_types().ok_or("a tuple type without item types")?;
+            items
+                .iter()
+                .try_for_each(|item| check_item(item, is_result, depth))
+        }
+        TypeKind::DICT => {
+            let (key, value) = ty
+                .dict_types()
+                .ok_or("a dict type without key and value types")?;
+            check_hashable(key, "dict keys")?;
+            check_item(key, is_result, depth)?;
+            check_item(value, is_result, depth)
+        }
+        TypeKind::ANY => {
+            if ty.passing != Passing::VALUE || ty.class.is_some() || ty.item.is_some() {
+                return Err("an object type has no class, item or passing mode".into());
+            }
+            Ok(())
+        }
+        TypeKind::CALLABLE => {
+            if ty.class.is_some() {
+                return Err("a callable type has no class".into());
+            }
+            // The signature, if described: a result converted from Python
+            // (as a parameter is; `()` ignores it), then parameters
+            // converted to Python (as results are).
+            if let Some((ret, params)) = ty.callable_types() {
+                if ret.kind != TypeKind::UNIT {
+                    check_type_at(ret, false, depth + 1)
+                        .map_err(|why| format!("the callable's result: {why}"))?;
+                }
+                for p in params {
+                    if p.kind == TypeKind::UNIT {
+                        return Err("a callable's parameter cannot be ()".into());
+                    }
+                    check_type_at(p, true, depth + 1)
+                        .map_err(|why| format!("a callable's parameter: {why}"))?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks a type description a plugin passes at run time to convert a
+/// value (`Object::extract`, `Object::from_value`), as a parameter or a
+/// result type is checked at load: whichever it is meant as, its kinds are
+/// known and its nesting bounded.
+pub(crate) fn check_value_type(ty: &TypeDesc) -> Result<(), String> {
+    check_type(ty, false).or_else(|_| check_type(ty, true))
+}
+
+/// An item of a container (a list, tuple or set item, a dict key or
+/// value), at `depth` containers in: anything a parameter (or a result)
+/// may be, `()` aside; a container result holds class values, never
+/// references into other objects.
+fn check_item(item: &TypeDesc, is_result: bool, depth: usize) -> Result<(), String> {
+    if item.kind == TypeKind::UNIT {
+        return Err("a container's items cannot be ()".into());
+    }
+    if is_result && item.kind == TypeKind::OBJECT && item.passing != Passing::VALUE {
+        return Err("a container result holds class values, not references".into());
+    }
+    check_type_at(item, is_result, depth + 1)
+}
+
+/// Dict keys and set items: Python requires them hashable, which lists,
+/// dicts and sets are not.
+fn check_hashable(ty: &TypeDesc, what: &str) -> Result<(), String> {
+    if matches!(ty.kind, TypeKind::LIST | TypeKind::DICT | TypeKind::SET) {
+        return Err(format!(
+            "{what} must be hashable: not {}",
+            ty.kind.python_name()
+        ));
+    }
+    Ok(())
+}
