@@ -22,7 +22,7 @@ use std::hash::{BuildHasher, Hash};
 
 use oxbind_abi::{abi_stable::std_types::RVec, ArgValue, RetValue, TypeDesc, TypeKind};
 
-use crate::convert::{unexpected, MapTypes};
+use crate::convert::{collect_items, unexpected, MapTypes};
 use crate::object::as_argument;
 use crate::{Error, FromArg, IntoItem, IntoObject, IntoReturn, ListItem, Object, ReturnSlot};
 
@@ -101,25 +101,6 @@ unsafe impl IntoItem for Vec<u8> {
 
 // --- Sets ---------------------------------------------------------------
 
-/// Collects a set argument: the shim passes its items as a list.
-///
-/// # Safety
-/// As for [`FromArg::from_arg`]: `value` is the shim's, for a set of `T`.
-unsafe fn set_items<'a, T: ListItem<'a>, C: FromIterator<T>>(
-    value: ArgValue<'a>,
-) -> Result<C, Error> {
-    match value {
-        ArgValue::List(items) => items
-            .as_slice()
-            .iter()
-            // SAFETY: each item of the shim's set value was made for
-            // `T::ITEM` and lives for 'a, as the caller promises.
-            .map(|v| unsafe { T::from_arg(*v) })
-            .collect(),
-        other => Err(unexpected(other, TypeKind::SET)),
-    }
-}
-
 /// A set result's items, each through `T`'s own conversion.
 fn set_value<T: IntoItem>(items: impl Iterator<Item = T>) -> Result<RetValue, Error> {
     items
@@ -140,7 +121,7 @@ where
     /// As for [`FromArg::from_arg`]: `value` is the shim's, for a set of `T`.
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         // SAFETY: as our caller promises.
-        unsafe { set_items(value) }
+        unsafe { collect_items(value, TypeKind::SET) }
     }
 }
 
@@ -160,7 +141,7 @@ unsafe impl<'a, T: ListItem<'a> + Ord> FromArg<'a> for BTreeSet<T> {
     /// As for [`FromArg::from_arg`]: `value` is the shim's, for a set of `T`.
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         // SAFETY: as our caller promises.
-        unsafe { set_items(value) }
+        unsafe { collect_items(value, TypeKind::SET) }
     }
 }
 

@@ -177,17 +177,31 @@ unsafe impl<'a, T: ListItem<'a>> FromArg<'a> for Vec<T> {
     /// As for [`FromArg::from_arg`]: `value` is the shim's, for a list of
     /// `T::ITEM`.
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
-        match value {
-            ArgValue::List(items) => items
-                .as_slice()
-                .iter()
-                // SAFETY: each item of the shim's list value was made for
-                // `T::ITEM`, the item type of this parameter's TYPE, and
-                // lives for 'a, as our caller promises.
-                .map(|v| unsafe { T::from_arg(*v) })
-                .collect(),
-            other => Err(unexpected(other, TypeKind::LIST)),
-        }
+        // SAFETY: as our caller promises: the shim's value for a list of
+        // `T::ITEM`.
+        unsafe { collect_items(value, TypeKind::LIST) }
+    }
+}
+
+/// Collects the items of a list or set argument, each through `T`'s own
+/// conversion.
+///
+/// # Safety
+/// As for [`FromArg::from_arg`]: `value` is the shim's, for a container
+/// (`kind`, named if the value is not one) of `T::ITEM`.
+pub(crate) unsafe fn collect_items<'a, T: ListItem<'a>, C: FromIterator<T>>(
+    value: ArgValue<'a>,
+    kind: TypeKind,
+) -> Result<C, Error> {
+    match value {
+        ArgValue::List(items) => items
+            .as_slice()
+            .iter()
+            // SAFETY: each item of the shim's container value was made for
+            // `T::ITEM` and lives for 'a, as our caller promises.
+            .map(|v| unsafe { T::from_arg(*v) })
+            .collect(),
+        other => Err(unexpected(other, kind)),
     }
 }
 
