@@ -217,6 +217,29 @@ def test_tuples_round_trip_and_check_their_length(values):
     assert values.swap((1, "a")) == ("a", 1)
     assert type(values.swap((1, "a"))) is tuple
     assert values.swap([2, "b"]) == ("b", 2)  # a list of the right length is accepted
+
+    class Pair:  # any sequence, not only tuples and lists
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, k):
+            if k > 1:
+                raise IndexError(k)
+            return (3, "c")[k]
+
+    assert values.swap(Pair()) == ("c", 3)
+    assert values.echo_mixed(({1}, b"", False)) == ({1}, b"", False)
+    with pytest.raises(TypeError, match=r"^swap\(\) argument 'p' must be tuple\[int, str\] \(2 items\), not a range of 3 items$"):
+        values.swap(range(3))
+    with pytest.raises(TypeError, match=r"^swap\(\) argument 'p' must be tuple\[int, str\], not bytes$"):
+        values.swap(b"ab")
+
+    class Broken(Pair):
+        def __getitem__(self, k):
+            raise KeyError("no items here")
+
+    with pytest.raises(KeyError, match="no items here"):
+        values.swap(Broken())
     with pytest.raises(TypeError, match=r"^swap\(\) argument 'p' must be tuple\[int, str\] \(2 items\), not a tuple of 1 item$"):
         values.swap((1,))
     with pytest.raises(TypeError, match=r"^swap\(\) argument 'p' must be tuple\[int, str\] \(2 items\), not a list of 3 items$"):

@@ -13,6 +13,7 @@ use oxbind_abi::{
 };
 use pyo3_ffi as ffi;
 
+use super::compound::is_container;
 use super::general::{Mismatch, Scratch};
 use super::signature::{expected_name, raise_overflow, raise_wrong_type};
 use super::FunctionData;
@@ -111,9 +112,15 @@ pub(super) unsafe fn convert_arg<'a>(
         }
         TypeKind::TUPLE => {
             let item_tys = ty.tuple_types().expect("checked at load");
-            // SAFETY: the thread is attached and `obj` is a valid object
-            // (this function's contract).
-            let items = unsafe { sequence_items(obj) }?.ok_or(Mismatch::WrongType)?;
+            // A tuple or list, else any other sequence (not text or bytes).
+            // SAFETY: the thread is attached, no oxbind lock is held (a
+            // sequence's `__len__` and `__getitem__` may run Python code)
+            // and `obj` is a valid object (this function's contract).
+            let items = match unsafe { sequence_items(obj) }? {
+                Some(items) => items,
+                // SAFETY: as just above.
+                None => unsafe { other_sequence_items(obj) }?.ok_or(Mismatch::WrongType)?,
+            };
             if items.len() != item_tys.len() {
                 // SAFETY: the thread is attached (this function's contract).
                 unsafe { raise_wrong_length(data, i, obj, ty, items.len(), scratch) };
@@ -152,22 +159,35 @@ pub(super) unsafe fn convert_arg<'a>(
                 // SAFETY: the thread is attached and no oxbind lock is held
                 // (this function's contract); `key` is a strong reference
                 // held in `pairs`, then in `scratch.temps`, for 'a.
-                values.push(unsafe {
-                    convert_item(data, i, key.as_ptr(), key_ty, scratch, Step::Key)
-                }?);
+                unsafe {
+                    match push_plain(&mut values, key.as_ptr(), key_ty) {
+                        Some(done) => done?,
+                        None => values.push(convert_item(
+                            data,
+                            i,
+                            key.as_ptr(),
+                            key_ty,
+                            scratch,
+                            Step::Key,
+                        )?),
+                    }
+                }
                 // SAFETY: as for the key: attached, no oxbind lock held (so
                 // the key's `repr` may run Python code), and `value` and
                 // `key` are strong references held for 'a.
-                values.push(unsafe {
-                    convert_item(
-                        data,
-                        i,
-                        value.as_ptr(),
-                        value_ty,
-                        scratch,
-                        Step::Value(key.as_ptr()),
-                    )
-                }?);
+                unsafe {
+                    match push_plain(&mut values, value.as_ptr(), value_ty) {
+                        Some(done) => done?,
+                        None => values.push(convert_item(
+                            data,
+                            i,
+                            value.as_ptr(),
+                            value_ty,
+                            scratch,
+                            Step::Value(key.as_ptr()),
+                        )?),
+                    }
+                }
             }
             for (key, value) in pairs {
                 scratch.temps.push(key);
@@ -216,6 +236,35 @@ unsafe fn sequence_items(obj: *mut ffi::PyObject) -> Result<Option<Vec<Owned>>, 
     }
 }
 
+/// Strong references to the items of a sequence that is neither a list nor
+/// a tuple (`range`, a `collections.abc.Sequence`), copied with
+/// `PySequence_Tuple`; `None` for an object that is not a sequence, and for
+/// `str`, `bytes` and `bytearray`, which are never taken for a tuple of
+/// their characters or bytes.
+///
+/// # Safety
+/// The thread is attached, no oxbind lock is held (the sequence's methods
+/// may run Python code) and `obj` is a valid object.
+unsafe fn other_sequence_items(obj: *mut ffi::PyObject) -> Result<Option<Vec<Owned>>, Mismatch> {
+    // SAFETY: the thread is attached and `obj` is a valid object (this
+    // function's contract).
+    let text_or_bytes = unsafe {
+        ffi::PyUnicode_Check(obj) != 0
+            || ffi::PyBytes_Check(obj) != 0
+            || ffi::PyByteArray_Check(obj) != 0
+    };
+    // SAFETY: as above.
+    if text_or_bytes || unsafe { ffi::PySequence_Check(obj) } == 0 {
+        return Ok(None);
+    }
+    // SAFETY: as above; the new tuple (or null with an error set) goes
+    // straight into an `Owned`.
+    let tuple = unsafe { Owned::from_raw(ffi::PySequence_Tuple(obj)) }.ok_or(Mismatch::Raised)?;
+    // SAFETY: `tuple` is a tuple (immutable) of that many items; the thread
+    // is attached.
+    unsafe { sequence_items(tuple.as_ptr()) }
+}
+
 /// Converts the items of a list, tuple or set argument, item `k` as
 /// `item_ty(k)`, and keeps them (and the strong references `items`) for
 /// the call.
@@ -231,15 +280,59 @@ unsafe fn convert_items<'a>(
 ) -> Result<ArgValue<'a>, Mismatch> {
     let mut values = Vec::with_capacity(items.len());
     for (k, item) in items.iter().enumerate() {
+        let ty = item_ty(k);
         // SAFETY: the thread is attached and no oxbind lock is held (this
         // function's contract); `item` is a strong reference held in
         // `items`, then in `scratch.temps`, for 'a.
-        let v =
-            unsafe { convert_item(data, i, item.as_ptr(), item_ty(k), scratch, Step::Item(k)) }?;
-        values.push(v);
+        unsafe {
+            match push_plain(&mut values, item.as_ptr(), ty) {
+                Some(done) => done?,
+                None => values.push(convert_item(
+                    data,
+                    i,
+                    item.as_ptr(),
+                    ty,
+                    scratch,
+                    Step::Item(k),
+                )?),
+            }
+        }
     }
     scratch.temps.extend(items);
     Ok(ArgValue::List(scratch.keep_list(values)))
+}
+
+/// Appends a plain item (a scalar, an object, an int beyond `i64`) to
+/// `values`, converted in place with no path kept (a value copied right
+/// after its narrow stores stalls, see [`to_arg_into`]): `None` for any
+/// other item, and for a plain item that fails with no error set (wrong
+/// type, out of range), which [`convert_item`] then converts again, for its
+/// message.
+///
+/// # Safety
+/// The thread is attached and `item` is a valid object alive for `'a`.
+#[inline(always)]
+unsafe fn push_plain<'a>(
+    values: &mut Vec<ArgValue<'a>>,
+    item: *mut ffi::PyObject,
+    ty: &TypeDesc,
+) -> Option<Result<(), Mismatch>> {
+    if !super::is_scalar(ty) {
+        return None;
+    }
+    values.reserve(1);
+    let slot = values.spare_capacity_mut()[0].as_mut_ptr();
+    // SAFETY: this function's contract is `to_arg_into`'s; `slot` is the
+    // vector's first spare element, valid for a write.
+    match unsafe { to_arg_into(item, ty, slot) } {
+        Ok(()) => {
+            // SAFETY: the element at `len` was just written.
+            unsafe { values.set_len(values.len() + 1) };
+            Some(Ok(()))
+        }
+        Err(ArgFailure::Raised) => Some(Err(Mismatch::Raised)),
+        Err(ArgFailure::WrongType | ArgFailure::Overflow) => None,
+    }
 }
 
 /// One step into a container argument, for messages: a container's item,
@@ -323,29 +416,35 @@ pub(super) unsafe fn convert_item<'a>(
     scratch: &mut Scratch<'a>,
     step: Step,
 ) -> Result<ArgValue<'a>, Mismatch> {
-    scratch.path.push(step);
+    // The path is kept only while converting a nested container, whose own
+    // items may fail: a plain item's step is added only to its message.
+    let nested = is_container(item_ty);
+    if nested {
+        scratch.path.push(step);
+    }
     // SAFETY: this function's contract is `convert_arg`'s.
-    let result = match unsafe { convert_arg(data, i, item, item_ty, scratch) } {
-        Err(Mismatch::WrongType) => {
-            let param = &data.desc.params.as_slice()[i];
-            // SAFETY: the thread is attached, no oxbind lock is held, and
-            // `item` and the keys on the path are alive (this function's
-            // contract).
-            unsafe {
-                errors::type_error(&format!(
-                    "{}() argument '{}' {} must be {}, not {}",
-                    data.name,
-                    param.name.as_str(),
-                    render_path(&scratch.path),
-                    expected_name(item_ty),
-                    errors::type_name(item)
-                ))
-            };
-            Err(Mismatch::Raised)
-        }
-        other => other,
-    };
-    scratch.path.pop();
+    let result = unsafe { convert_arg(data, i, item, item_ty, scratch) };
+    if nested {
+        scratch.path.pop();
+    }
+    if let Err(Mismatch::WrongType) = result {
+        scratch.path.push(step);
+        let param = &data.desc.params.as_slice()[i];
+        // SAFETY: the thread is attached, no oxbind lock is held, and `item`
+        // and the keys on the path are alive (this function's contract).
+        unsafe {
+            errors::type_error(&format!(
+                "{}() argument '{}' {} must be {}, not {}",
+                data.name,
+                param.name.as_str(),
+                render_path(&scratch.path),
+                expected_name(item_ty),
+                errors::type_name(item)
+            ))
+        };
+        scratch.path.pop();
+        return Err(Mismatch::Raised);
+    }
     result
 }
 
