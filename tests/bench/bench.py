@@ -6,7 +6,7 @@ puts them on PYTHONPATH; prints one JSON object.
 Usage: bench.py --libs floor,nanobind,... [--scaling-libs ...] [--controls]
 
 Libraries (each the same tiny API: add, Counter with inc / inc_safe / value,
-return_self, detached, call_py): floor (tests/bench/floor.c), nanobind
+return_self, detached, call_py, pair, dict10): floor (tests/bench/floor.c), nanobind
 (nb_counter), pybind11 (pb_counter), PyO3 (pyo3_counter), "oxbind plugin"
 (the counter plugin through oxbind.load) and "oxbind standalone" (`import
 counter`). The two oxbind forms cannot share a process (one module per
@@ -129,6 +129,14 @@ def loops(mod):
         if rest:
             call_py(f, rest)
 
+    def bench_pair(pair=mod.pair, r=r):
+        for _ in r:
+            pair()
+
+    def bench_dict10(dict10=mod.dict10, r=r):
+        for _ in r:
+            dict10()
+
     return {
         "add(1, 2)": bench_add,
         "Counter()": bench_counter,
@@ -139,6 +147,8 @@ def loops(mod):
         "return_self(c)": bench_return_self,
         "detached()": bench_detached,
         "call_py(f)": bench_call_py,
+        "pair()": bench_pair,
+        "dict10()": bench_dict10,
     }
 
 

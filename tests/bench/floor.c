@@ -113,11 +113,50 @@ static PyObject *floor_call_py(PyObject *m, PyObject *const *args, Py_ssize_t na
     return PyLong_FromLongLong(total);
 }
 
+/* pair(): the tuple (1, "one"), built afresh: a tuple result. */
+static PyObject *floor_pair(PyObject *m, PyObject *unused) {
+    PyObject *t = PyTuple_New(2);
+    if (!t) return NULL;
+    PyObject *a = PyLong_FromLongLong(1);
+    PyObject *b = PyUnicode_FromStringAndSize("one", 3);
+    if (!a || !b) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        Py_DECREF(t);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, a);
+    PyTuple_SET_ITEM(t, 1, b);
+    return t;
+}
+
+/* dict10(): {"k0": 0, ..., "k9": 9}, built afresh: a dict result. */
+static const char *const KEYS[10] = {"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"};
+
+static PyObject *floor_dict10(PyObject *m, PyObject *unused) {
+    PyObject *d = PyDict_New();
+    if (!d) return NULL;
+    for (long long k = 0; k < 10; k++) {
+        PyObject *key = PyUnicode_FromStringAndSize(KEYS[k], 2);
+        PyObject *value = PyLong_FromLongLong(k);
+        int failed = !key || !value || PyDict_SetItem(d, key, value) < 0;
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (failed) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
 static PyMethodDef floor_methods[] = {
     {"add", (PyCFunction)(void (*)(void))floor_add, METH_FASTCALL, NULL},
     {"return_self", floor_return_self, METH_O, NULL},
     {"detached", floor_detached, METH_NOARGS, NULL},
     {"call_py", (PyCFunction)(void (*)(void))floor_call_py, METH_FASTCALL, NULL},
+    {"pair", floor_pair, METH_NOARGS, NULL},
+    {"dict10", floor_dict10, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -235,9 +235,26 @@ pub fn call_py(f: oxbind::Callback<(i64,), i64>, n: i64) -> Result<i64, Error> {
     Ok(total)
 }
 
+/// The keys of `dict10`.
+const KEYS: [&str; 10] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"];
+
+/// `(1, "one")`, built afresh: a tuple result (the benchmark's `pair()` row).
+#[oxbind::function]
+pub fn pair() -> (i64, String) {
+    (1, "one".to_owned())
+}
+
+/// `{"k0": 0, ..., "k9": 9}`, built afresh: a dict result (the benchmark's
+/// `dict10()` row).
+#[oxbind::function]
+pub fn dict10() -> HashMap<String, i64> {
+    KEYS.iter().zip(0..).map(|(k, v)| (k.to_string(), v)).collect()
+}
+
 oxbind::plugin! {
     name: "counter",
     doc: "Counting, safely from many threads.",
-    functions: [add, inc_global, global_value, return_self, sum_all, total, detached, call_py],
+    functions: [add, inc_global, global_value, return_self, sum_all, total, detached, call_py,
+                pair, dict10],
     classes: [Counter, Tally],
 }

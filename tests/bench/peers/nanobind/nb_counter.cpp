@@ -1,5 +1,12 @@
 // nb_counter: the benchmark's tiny extension written with nanobind.
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/unordered_map.h>
+
+#include <string>
+#include <unordered_map>
+#include <utility>
 
 namespace nb = nanobind;
 
@@ -26,5 +33,14 @@ NB_MODULE(nb_counter, m) {
         long long total = 0;
         for (long long i = 0; i < n; i++) total += nb::cast<long long>(f(i));
         return total;
+    });
+    // A tuple result and a 10-entry dict result, built afresh.
+    m.def("pair", []() { return std::pair<long long, std::string>(1, "one"); });
+    m.def("dict10", []() {
+        static const char *const keys[10] = {"k0", "k1", "k2", "k3", "k4",
+                                             "k5", "k6", "k7", "k8", "k9"};
+        std::unordered_map<std::string, long long> d;
+        for (long long k = 0; k < 10; k++) d.emplace(keys[k], k);
+        return d;
     });
 }

@@ -1,6 +1,11 @@
 // pb_counter: the benchmark's tiny extension written with pybind11.
 #include <pybind11/critical_section.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <unordered_map>
+#include <utility>
 
 namespace py = pybind11;
 
@@ -33,5 +38,14 @@ PYBIND11_MODULE(pb_counter, m, py::mod_gil_not_used()) {
         long long total = 0;
         for (long long i = 0; i < n; i++) total += f(i).cast<long long>();
         return total;
+    });
+    // A tuple result and a 10-entry dict result, built afresh.
+    m.def("pair", []() { return std::pair<long long, std::string>(1, "one"); });
+    m.def("dict10", []() {
+        static const char *const keys[10] = {"k0", "k1", "k2", "k3", "k4",
+                                             "k5", "k6", "k7", "k8", "k9"};
+        std::unordered_map<std::string, long long> d;
+        for (long long k = 0; k < 10; k++) d.emplace(keys[k], k);
+        return d;
     });
 }

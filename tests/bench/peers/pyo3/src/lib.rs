@@ -1,6 +1,9 @@
 //! `pyo3_counter`: the benchmark's tiny extension written with PyO3, the
 //! idiomatic way: `add`, a `Counter` class with `inc`, a locked `inc_safe`
-//! and a `value` getter, `return_self`, `detached`, and `call_py`.
+//! and a `value` getter, `return_self`, `detached`, `call_py`, and the
+//! tuple and dict results `pair` and `dict10`.
+
+use std::collections::HashMap;
 
 use pyo3::prelude::*;
 use pyo3::sync::critical_section::with_critical_section;
@@ -59,12 +62,29 @@ fn call_py(f: &Bound<'_, PyAny>, n: i64) -> PyResult<i64> {
     Ok(total)
 }
 
+/// The keys of `dict10`.
+const KEYS: [&str; 10] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"];
+
+/// `(1, "one")`, built afresh: a tuple result.
+#[pyfunction]
+fn pair() -> (i64, String) {
+    (1, "one".to_owned())
+}
+
+/// `{"k0": 0, ..., "k9": 9}`, built afresh: a dict result.
+#[pyfunction]
+fn dict10() -> HashMap<String, i64> {
+    KEYS.iter().zip(0..).map(|(k, v)| (k.to_string(), v)).collect()
+}
+
 #[pymodule(gil_used = false)]
 fn pyo3_counter(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(add, m)?)?;
     m.add_function(wrap_pyfunction!(call_py, m)?)?;
     m.add_function(wrap_pyfunction!(detached, m)?)?;
     m.add_function(wrap_pyfunction!(return_self, m)?)?;
+    m.add_function(wrap_pyfunction!(pair, m)?)?;
+    m.add_function(wrap_pyfunction!(dict10, m)?)?;
     m.add_class::<Counter>()?;
     Ok(())
 }
