@@ -1,3 +1,19 @@
+"""Before/after check of two oxbind builds on the call paths a change
+touches: scalar arguments, a method, class arguments, a list and a dict
+argument. Prints one line of best-of-5 ns per call.
+
+Run it alternately against the two builds, several rounds, on one
+interpreter, and compare each line's figures side by side (the machine is
+noisy: never compare runs made at different times):
+
+    PYTHONPATH=<build>/target/python/3.13t PLUGINS=<build>/target/release \
+        ~/.cache/oxbind/venv/3.13t/bin/python tests/bench/ab_calls.py
+
+(The older build can live in a `git worktree` with its own
+`CARGO_TARGET_DIR`.) `cargo xtask bench` is the measurement against the
+peers; this is the quick check between two commits.
+"""
+
 import os, sys, time, oxbind
 d = os.environ["PLUGINS"]
 g = oxbind.load(f"{d}/libgeometry.so")
