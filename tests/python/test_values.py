@@ -302,6 +302,23 @@ def test_objects_nest_in_results(values):
     assert got == [(0, o), (1, "s")] and got[0][1] is o
 
 
+def test_a_result_that_fails_midway_releases_what_it_holds(values):
+    # Tag defines __eq__ and no __hash__: a dict keyed by Tags cannot be
+    # built. The objects in the values not yet placed must be released,
+    # and those placed freed with the half-built dict.
+    objs = [object() for _ in range(5)]
+    before = [sys.getrefcount(o) for o in objs]
+    for _ in range(3):
+        with pytest.raises(TypeError, match="unhashable"):
+            values.tagged(objs)
+    assert [sys.getrefcount(o) for o in objs] == before
+    got = values.labelled(objs)
+    assert [sys.getrefcount(o) for o in objs] == [b + 1 for b in before]
+    assert got["3"][0] is objs[3]
+    del got
+    assert [sys.getrefcount(o) for o in objs] == before
+
+
 def test_callbacks_and_objects_take_nested_values(values):
     seen = []
 

@@ -14,13 +14,12 @@
 //! object references in it are released; class values moved out as bytes
 //! are leaked, never dropped twice (spec/PLUGIN-ABI.md, "Containers").
 
-use std::ptr;
+use std::{ffi::c_char, ptr};
 
-use oxbind_abi::{abi_stable::std_types::RVec, Passing, RetValue, TypeDesc, TypeKind};
+use oxbind_abi::{Passing, RetValue, TypeDesc, TypeKind};
 use pyo3_ffi as ffi;
 
 use super::general::{is_object_ref, moved_instance, take_object};
-use super::outcome::from_ret;
 use super::signature::expected_name;
 use super::FunctionData;
 use crate::py::{errors, owned::Owned};
@@ -47,6 +46,28 @@ pub(crate) unsafe fn to_py(
     ty: &TypeDesc,
     value: RetValue,
 ) -> *mut ffi::PyObject {
+    // Converted by reference, in place: the value's items are read with the
+    // widths the plugin wrote them with (a whole copy right after its narrow
+    // stores stalls, as `outcome.rs` explains). Object references are taken
+    // over by the conversion; the buffers are freed when `value` drops.
+    // SAFETY: this function's contract, for the value read in place, which
+    // is dropped right after (a `RetValue`'s drop frees buffers only, never
+    // the object references `to_py_in_place` took over).
+    unsafe { to_py_in_place(data, ty, &value) }
+}
+
+/// [`to_py`] for a value read in place: its object references are taken
+/// over (the caller drops the value afterwards, which frees only buffers);
+/// on failure, the references not yet taken over are released.
+///
+/// # Safety
+/// As for [`to_py`], for the value `value` points at, which the caller
+/// drops, and never converts or discards again, afterwards.
+pub(crate) unsafe fn to_py_in_place(
+    data: &FunctionData,
+    ty: &TypeDesc,
+    value: &RetValue,
+) -> *mut ffi::PyObject {
     match value {
         // SAFETY: attached (this function's contract).
         RetValue::List(items) if is_container(ty) => unsafe { container(data, ty, items) },
@@ -57,26 +78,38 @@ pub(crate) unsafe fn to_py(
                 // SAFETY: attached; `record` is registered, and the bytes
                 // are a value of its class the plugin gave up (this
                 // function's contract).
-                Ok(record) => unsafe { moved_instance(data, record, &bytes) },
+                Ok(record) => unsafe { moved_instance(data, record, bytes) },
                 Err(()) => ptr::null_mut(), // leaked, never dropped twice
             }
         }
         // SAFETY: attached (this function's contract); an object-reference
-        // value is a new reference the plugin gave up.
-        RetValue::Ref(p) if is_object_ref(ty) => unsafe { take_object(data, p) },
-        v @ (RetValue::None
-        | RetValue::Int(_)
-        | RetValue::Float(_)
-        | RetValue::Bool(_)
-        | RetValue::Str(_)
-        | RetValue::Bytes(_)) => {
-            // SAFETY: attached (this function's contract).
-            unsafe { from_ret(v) }
-        }
+        // value is a new reference the plugin gave up, taken over here.
+        RetValue::Ref(p) if is_object_ref(ty) => unsafe { take_object(data, *p) },
+        // SAFETY: attached (this function's contract); each conversion runs
+        // on its own variant, copying text and bytes from their buffers,
+        // alive while `value` is.
+        RetValue::None => unsafe { ffi::Py_NewRef(ffi::Py_None()) },
+        // SAFETY: as above.
+        RetValue::Int(v) => unsafe { ffi::PyLong_FromLongLong(*v) },
+        // SAFETY: as above.
+        RetValue::Float(v) => unsafe { ffi::PyFloat_FromDouble(*v) },
+        // SAFETY: as above.
+        RetValue::Bool(v) => unsafe { ffi::PyBool_FromLong(*v as std::os::raw::c_long) },
+        // SAFETY: as above.
+        RetValue::Str(s) => unsafe {
+            ffi::PyUnicode_FromStringAndSize(
+                s.as_ptr() as *const c_char,
+                s.len() as ffi::Py_ssize_t,
+            )
+        },
+        // SAFETY: as above.
+        RetValue::Bytes(b) => unsafe {
+            ffi::PyBytes_FromStringAndSize(b.as_ptr() as *const c_char, b.len() as ffi::Py_ssize_t)
+        },
         other => {
-            // SAFETY: `other` is the plugin's value, given up (this
-            // function's contract).
-            unsafe { discard(ty, other) };
+            // SAFETY: `other` is the plugin's value, given up and not yet
+            // taken over (this function's contract).
+            unsafe { discard_ref(ty, other) };
             // SAFETY: attached; `PyExc_RuntimeError` is an exception class.
             unsafe {
                 errors::raise(
@@ -104,15 +137,12 @@ fn item_type(ty: &TypeDesc, k: usize) -> Option<&'static TypeDesc> {
     }
 }
 
-/// A new container of `ty`'s kind from the plugin's `items`.
+/// A new container of `ty`'s kind from the plugin's `items`, read in
+/// place (see [`to_py_in_place`]).
 ///
 /// # Safety
-/// As for [`to_py`], with `items` the plugin's container value.
-unsafe fn container(
-    data: &FunctionData,
-    ty: &TypeDesc,
-    items: RVec<RetValue>,
-) -> *mut ffi::PyObject {
+/// As for [`to_py_in_place`], with `items` the plugin's container value.
+unsafe fn container(data: &FunctionData, ty: &TypeDesc, items: &[RetValue]) -> *mut ffi::PyObject {
     let n = items.len();
     let shape_ok = match ty.kind {
         TypeKind::TUPLE => ty.tuple_types().map_or(0, <[TypeDesc]>::len) == n,
@@ -145,18 +175,17 @@ unsafe fn container(
                 )
             };
         }
-        // SAFETY: the items are the plugin's, given up (this function's
-        // contract).
-        unsafe { discard_items(ty, items.into_iter().enumerate()) };
+        // SAFETY: the items are the plugin's, given up and not taken over.
+        unsafe { discard_items(ty, items, 0) };
         return ptr::null_mut();
     };
     let mut key: Option<Owned> = None;
-    let mut items = items.into_iter().enumerate();
-    while let Some((k, item)) = items.next() {
+    for (k, item) in items.iter().enumerate() {
         let item_ty = item_type(ty, k).expect("checked at load");
         // SAFETY: attached, no lock held (this function's contract); the
-        // item is a value of `item_ty` given up by the plugin.
-        let obj = unsafe { Owned::from_raw(to_py(data, item_ty, item)) };
+        // item is a value of `item_ty` given up by the plugin, converted
+        // once, here.
+        let obj = unsafe { Owned::from_raw(to_py_in_place(data, item_ty, item)) };
         // SAFETY: attached; `out` is the new container of `ty`'s kind made
         // above, not yet shared; list and tuple slots `k < n` are empty
         // and take over the reference; `PySet_Add` and `PyDict_SetItem`
@@ -182,23 +211,25 @@ unsafe fn container(
             }
         });
         if !ok {
-            // SAFETY: the rest are the plugin's items, given up.
-            unsafe { discard_items(ty, items) };
+            // SAFETY: the rest are the plugin's items, not yet taken over.
+            unsafe { discard_items(ty, items, k + 1) };
             return ptr::null_mut();
         }
     }
     out.into_raw()
 }
 
-/// Discards items `k..` of a container value of type `ty`.
+/// Discards items `from..` of a container value of type `ty`, read in
+/// place.
 ///
 /// # Safety
-/// As for [`discard`], for each item.
-unsafe fn discard_items(ty: &TypeDesc, items: impl Iterator<Item = (usize, RetValue)>) {
-    for (k, item) in items {
+/// As for [`discard_ref`], for each of those items.
+unsafe fn discard_items(ty: &TypeDesc, items: &[RetValue], from: usize) {
+    for (k, item) in items.iter().enumerate().skip(from) {
         if let Some(item_ty) = item_type(ty, k) {
-            // SAFETY: an item of the plugin's value, given up.
-            unsafe { discard(item_ty, item) };
+            // SAFETY: an item of the plugin's value, given up and not taken
+            // over.
+            unsafe { discard_ref(item_ty, item) };
         }
     }
 }
@@ -213,15 +244,26 @@ unsafe fn discard_items(ty: &TypeDesc, items: impl Iterator<Item = (usize, RetVa
 /// `value` is a value of `ty` the plugin gave up, `ty` passed
 /// `plugin::build`'s checks, and the caller holds no lock of ours.
 pub(crate) unsafe fn discard(ty: &TypeDesc, value: RetValue) {
+    // SAFETY: this function's contract; `value` drops right after, freeing
+    // only buffers.
+    unsafe { discard_ref(ty, &value) }
+}
+
+/// [`discard`] for a value read in place, which the caller then drops (or
+/// never touches again).
+///
+/// # Safety
+/// As for [`discard`]; no object reference in `value` was taken over.
+unsafe fn discard_ref(ty: &TypeDesc, value: &RetValue) {
     match value {
         RetValue::Ref(p) if is_object_ref(ty) && !p.is_null() => {
             // SAFETY: a strong reference the plugin gave up (this function's
             // contract); the pool takes it on any thread.
-            unsafe { crate::sync::refpool::decref(p as *mut ffi::PyObject) };
+            unsafe { crate::sync::refpool::decref(*p as *mut ffi::PyObject) };
         }
         RetValue::List(items) if is_container(ty) => {
             // SAFETY: the items of the plugin's value, given up.
-            unsafe { discard_items(ty, items.into_iter().enumerate()) };
+            unsafe { discard_items(ty, items, 0) };
         }
         _ => {}
     }

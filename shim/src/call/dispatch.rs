@@ -10,8 +10,8 @@ use oxbind_abi::ArgValue;
 use pyo3_ffi as ffi;
 
 use super::fast::{
-    call_method_positional, call_positional, call_scalar_to_value, call_shared_one_positional,
-    call_shared_positional,
+    call_method_positional, call_positional, call_positional_owned, call_scalar_to_value,
+    call_shared_one_positional, call_shared_positional,
 };
 use super::general::call;
 use super::signature::{expected_name, quoted};
@@ -130,6 +130,15 @@ pub(crate) unsafe fn dispatch(
             // SAFETY: the thread is attached; no keywords, and `args` holds
             // exactly `nparams` live positional arguments (checked above).
             return unsafe { guarded(data, null, || call_positional(data, args, nparams, mode)) };
+        }
+        CallPath::ScalarsToOwned => {
+            // SAFETY: as for `Scalars`; the caller holds no lock of ours
+            // (this function's contract), as building the result needs.
+            return unsafe {
+                guarded(data, null, || {
+                    call_positional_owned(data, args, nparams, mode)
+                })
+            };
         }
         // Borrow self, call, release; `lock_self` holds self's critical
         // section around all of it.

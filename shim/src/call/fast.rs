@@ -81,6 +81,48 @@ pub(super) unsafe fn call_positional(
     result
 }
 
+/// `call` for a function of scalar parameters, all positional, whose
+/// result owns what it holds ([`super::CallPath::ScalarsToOwned`]): as
+/// [`call_positional`], then the result is built by `compound::to_py`. No
+/// borrow or lock is held, so building it may run Python code.
+///
+/// # Safety
+/// The thread is attached and holds no lock of ours; `data` is a function
+/// on the `ScalarsToOwned` path, and `args` points at `n` valid objects,
+/// one per parameter, which the caller keeps alive for the call.
+#[inline(never)]
+pub(super) unsafe fn call_positional_owned(
+    data: &FunctionData,
+    args: *const *mut ffi::PyObject,
+    n: usize,
+    mode: Mode,
+) -> *mut ffi::PyObject {
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
+    // SAFETY: the thread is attached and `args` holds `n` valid objects the
+    // caller keeps alive for the call (this function's contract).
+    let Some(values) = (unsafe { convert_positional(data, args, n, &mut storage) }) else {
+        // SAFETY: the thread is attached (this function's contract).
+        return unsafe { mismatch(mode) };
+    };
+    // SAFETY: as in `call_positional`: one value per parameter, each of its
+    // scalar kind, borrowing only from `args`; no receiver and no result
+    // slot on this path; attached.
+    let outcome =
+        unsafe { (data.desc.call)(ptr::null_mut(), RSlice::from_slice(values), ptr::null_mut()) };
+    match &outcome {
+        // Read in place, then dropped (freeing only buffers: the object
+        // references in it are taken over).
+        // SAFETY: attached, no lock, borrow or section held (this
+        // function's contract); the value is the plugin's result, of the
+        // function's result type, given up, and never converted again.
+        CallOutcome::Ok(value) => unsafe {
+            super::compound::to_py_in_place(data, &data.desc.ret, value)
+        },
+        // SAFETY: the thread is attached (this function's contract).
+        _ => unsafe { finish_scalar(outcome) },
+    }
+}
+
 /// `call` for a method whose other parameters and result are scalars, all
 /// passed positionally.
 ///

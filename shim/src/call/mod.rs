@@ -196,6 +196,11 @@ pub(crate) enum CallPath {
     /// argument locks: one borrow of `self` and, for `lock_self`, the
     /// critical section on `self` (`c.inc()`, `c.inc_safe()`).
     ScalarMethod,
+    /// No receiver, scalar parameters without locks, and a result that owns
+    /// what it holds (a container, an object, an int beyond `i64`): nothing
+    /// is borrowed or locked, so the result is built right after the call
+    /// (`compound::to_py`): `pair()`, `dict10()`.
+    ScalarsToOwned,
     /// No receiver, scalar parameters without locks, and a class result by
     /// value: constructors like `Counter()`, which borrow nothing.
     ScalarsToValue,
@@ -215,8 +220,8 @@ pub(crate) enum CallPath {
 impl CallPath {
     /// The path of calls to `desc`. The precedence is stated here once,
     /// first match wins: a function of scalars is also `Shared`, for one. A
-    /// list or dict result is not scalar, so it always takes the general
-    /// path.
+    /// container or object result takes `ScalarsToOwned` when the
+    /// parameters are scalars, else the general path.
     pub(crate) fn of(desc: &FunctionDesc) -> CallPath {
         let params = desc.params.as_slice();
         let has_self = desc.receiver != Receiver::NONE;
@@ -239,6 +244,8 @@ impl CallPath {
             CallPath::Scalars
         } else if has_self && scalar_params && is_plain_result(&desc.ret) {
             CallPath::ScalarMethod
+        } else if !has_self && scalar_params && owned_result(&desc.ret) {
+            CallPath::ScalarsToOwned
         } else if !has_self && scalar_params && value_result {
             CallPath::ScalarsToValue
         } else if shared && objects + usize::from(has_self) == 1 {
@@ -363,6 +370,13 @@ pub(super) fn is_scalar(ty: &TypeDesc) -> bool {
 /// over.
 pub(super) fn is_plain_result(ty: &TypeDesc) -> bool {
     is_scalar(ty) && !general::is_object_ref(ty)
+}
+
+/// Whether a result of type `ty` owns everything it holds and is built by
+/// `compound::to_py`: a container (whose class items are values), or an
+/// object reference (`ANY`, `CALLABLE`, `WIDE_INT`).
+pub(super) fn owned_result(ty: &TypeDesc) -> bool {
+    compound::is_container(ty) || general::is_object_ref(ty)
 }
 
 /// Builds the data of one function. `qualname` is the name in messages;
@@ -568,7 +582,13 @@ mod tests {
             (General, true)
         );
         assert_eq!(path(none, &[(LIST, false)], INT, false), (General, false));
-        assert_eq!(path(none, &[(INT, false)], LIST, false), (General, false));
+        // A container result of scalars: built after the call, no borrows.
+        assert_eq!(
+            path(none, &[(INT, false)], LIST, false),
+            (ScalarsToOwned, false)
+        );
+        assert_eq!(path(Receiver::REF, &[], LIST, false), (General, false));
+        assert_eq!(path(none, &[(REF, false)], LIST, false), (General, false));
         let many = [(REF, false); super::INLINE_PARAMS + 1];
         assert_eq!(path(none, &many, INT, false), (General, false));
     }
