@@ -248,7 +248,10 @@ pub fn pair() -> (i64, String) {
 /// `dict10()` row).
 #[oxbind::function]
 pub fn dict10() -> HashMap<String, i64> {
-    KEYS.iter().zip(0..).map(|(k, v)| (k.to_string(), v)).collect()
+    KEYS.iter()
+        .zip(0..)
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 oxbind::plugin! {
