@@ -10,6 +10,8 @@
 //! | `bool` | `bool` |
 //! | `&str`, `String` | `str` |
 //! | `&[u8]`, `Vec<u8>` | `bytes` |
+//! | `&Path`, `PathBuf` | `str`, `bytes` or `os.PathLike` in; `pathlib.Path` out |
+//! | [`crate::Complex`] | `complex` (a `float` or `int` argument is accepted) |
 //! | `Option<T>` | `T` or `None` |
 //! | `Vec<T>` | `list` (a `tuple` argument is accepted too) of `T`; `T` is not `u8` |
 //! | `(A, …)`, up to twelve items | `tuple` (a `list` of that length is accepted too) |

@@ -38,6 +38,7 @@ mod detach;
 mod error;
 pub mod gc;
 mod object;
+mod path;
 #[doc(hidden)]
 pub mod private;
 pub mod sync;
@@ -50,6 +51,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use object::{import, Args, FromObject, IntoObject, Iter, Object, Signature};
 pub use oxbind_abi as abi;
 pub use oxbind_macros::{class, function, methods};
+pub use path::Complex;
 
 /// Exported functions and methods must be safe: Python code could call an
 /// `unsafe fn` with any arguments, so the macros refuse one.

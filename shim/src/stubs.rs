@@ -402,6 +402,16 @@ impl Renderer<'_> {
                     format!("set[{item}]")
                 }
             }
+            TypeKind::PATH => {
+                if param {
+                    self.imports.insert("os".to_owned());
+                    "str | bytes | os.PathLike[str]".to_owned()
+                } else {
+                    self.imports.insert("pathlib".to_owned());
+                    "pathlib.Path".to_owned()
+                }
+            }
+            TypeKind::COMPLEX => "complex".to_owned(),
             TypeKind::ANY => {
                 self.uses_any = true;
                 "Any".to_owned()

@@ -9,7 +9,9 @@
   ABI 0.1.6): round trips, what each accepts, the messages that name the
   path to a bad item, class values and borrowed instances inside them,
   callbacks, `Object::extract`/`from_value`, stubs, and containers that
-  other threads mutate during the call."""
+  other threads mutate during the call.
+- Paths (`PathBuf`, `&Path`: `str`, `bytes` or `os.PathLike` in,
+  `pathlib.Path` out, undecodable bytes included) and complex numbers."""
 
 import inspect
 import os
@@ -388,3 +390,75 @@ def test_nested_containers_mutated_by_other_threads(values):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("done "), out.stdout
+
+
+# --- Paths and complex numbers (plugin ABI 0.1.6) -------------------------
+
+
+def test_paths_accept_str_bytes_and_pathlike_and_return_pathlib_paths(values):
+    import pathlib
+
+    assert values.components("/a/b") == ["/", "a", "b"]
+    assert values.components(b"/a/b") == ["/", "a", "b"]
+    assert values.components(pathlib.PurePosixPath("x/y")) == ["x", "y"]
+
+    class Custom:
+        def __fspath__(self):
+            return "c/d"
+
+    assert values.components(Custom()) == ["c", "d"]
+    got = values.join(pathlib.Path("/tmp"), "f.txt")
+    assert type(got) is pathlib.PosixPath and got == pathlib.Path("/tmp/f.txt")
+    assert values.parents(["/a/b", "/"]) == [(pathlib.Path("/a/b"), pathlib.Path("/a")), (pathlib.Path("/"), None)]
+    assert values.map_path(lambda p: p / "z", "/q") == pathlib.Path("/q/z")
+    with pytest.raises(TypeError, match=r"^components\(\) argument 'p' must be str, bytes or os.PathLike, not int$"):
+        values.components(3)
+
+    class Bad:
+        def __fspath__(self):
+            raise ValueError("no path here")
+
+    with pytest.raises(ValueError, match="no path here"):
+        values.components(Bad())
+    with pytest.raises(TypeError, match=r"callback result: cannot extract PathBuf from int"):
+        values.map_path(lambda p: 5, "/q")
+
+
+def test_undecodable_paths_cross_both_ways_unchanged(values):
+    import os
+
+    raw = b"/tmp/caf\xe9-\xff"
+    assert values.path_bytes(raw) == raw
+    as_text = os.fsdecode(raw)  # surrogate escapes
+    assert values.path_bytes(as_text) == raw
+    back = values.join(as_text, "x")
+    assert os.fsencode(back) == raw + b"/x"
+
+
+def test_complex_numbers(values):
+    assert values.cmul(1 + 2j, 3 - 1j) == (1 + 2j) * (3 - 1j)
+    assert values.cmul(2, 1.5) == 3 + 0j  # int and float are complex numbers too
+    assert type(values.cmul(1j, 1j)) is complex
+
+    class C:
+        def __complex__(self):
+            return 2j
+
+    assert values.cmul(C(), 1) == 2j
+    assert values.conjugates([1 + 1j, None, 2]) == [1 - 1j, None, 2 + 0j]
+    with pytest.raises(TypeError, match=r"^cmul\(\) argument 'a' must be complex, not str$"):
+        values.cmul("1", 1)
+    with pytest.raises(TypeError, match=r"^conjugates\(\) argument 'v' item 0 must be complex or None, not list$"):
+        values.conjugates([[1]])
+
+
+def test_path_and_complex_stubs(oxbind, values):
+    stub = oxbind.stub(values)
+    for line in [
+        "import os",
+        "import pathlib",
+        "def join(base: str | bytes | os.PathLike[str], name: str) -> pathlib.Path:",
+        "def cmul(a: complex, b: complex) -> complex:",
+        "def conjugates(v: list[complex | None] | tuple[complex | None, ...]) -> list[complex | None]:",
+    ]:
+        assert line in stub, (line, stub)

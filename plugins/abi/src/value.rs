@@ -82,9 +82,23 @@ impl TypeKind {
     /// iteration order); as a result a [`RetValue::List`] becomes a new
     /// `set`.
     pub const SET: Self = Self(13);
+    /// Since ABI 0.1.6: a filesystem path (`PathBuf`, `&Path`). As a
+    /// parameter it accepts a `str`, `bytes` or any `os.PathLike`, and
+    /// crosses as [`ArgValue::Bytes`]: the path's bytes in the filesystem
+    /// encoding (`os.fsencode`), borrowed for the call. As a result it
+    /// crosses as [`RetValue::Bytes`], decoded with `os.fsdecode`, and
+    /// becomes a `pathlib.Path`.
+    pub const PATH: Self = Self(14);
+    /// Since ABI 0.1.6: a complex number (`oxbind::Complex`). As a
+    /// parameter it accepts a `complex`, `float` or `int` (or any object
+    /// `complex()` accepts through `__complex__`, `__float__` or
+    /// `__index__`), and crosses as an [`ArgValue::List`] of two
+    /// [`ArgValue::Float`]s, the real and imaginary parts; as a result, a
+    /// [`RetValue::List`] of two [`RetValue::Float`]s becomes a `complex`.
+    pub const COMPLEX: Self = Self(15);
 
     /// The largest kind this version of the ABI defines.
-    pub const MAX: Self = Self::SET;
+    pub const MAX: Self = Self::COMPLEX;
 
     /// The Python type name used in signatures and error messages.
     pub const fn python_name(self) -> &'static str {
@@ -103,6 +117,8 @@ impl TypeKind {
             11 => "int",
             12 => "tuple",
             13 => "set",
+            14 => "os.PathLike",
+            15 => "complex",
             _ => "<unknown>",
         }
     }

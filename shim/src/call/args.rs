@@ -130,6 +130,38 @@ pub(super) unsafe fn convert_arg<'a>(
             // references `convert_items` keeps in `scratch.temps`.
             unsafe { convert_items(data, i, items, |k| &item_tys[k], scratch) }
         }
+        TypeKind::PATH => {
+            // SAFETY: the thread is attached, no oxbind lock is held (an
+            // `__fspath__` may run Python code) and `obj` is a valid object
+            // (this function's contract).
+            let bytes = unsafe { crate::py::path::fs_bytes(obj) }
+                .map_err(|()| Mismatch::Raised)?
+                .ok_or(Mismatch::WrongType)?;
+            // SAFETY: `bytes` is a bytes object (`fs_bytes` returns no
+            // other), on an attached thread: its buffer of `PyBytes_Size`
+            // bytes is immutable and lives as long as it, which is for 'a
+            // (it is kept in `scratch.temps`; moving the `Owned` moves no
+            // object).
+            let path: &'a [u8] = unsafe {
+                std::slice::from_raw_parts(
+                    ffi::PyBytes_AsString(bytes.as_ptr()) as *const u8,
+                    ffi::PyBytes_Size(bytes.as_ptr()) as usize,
+                )
+            };
+            scratch.temps.push(bytes);
+            Ok(ArgValue::Bytes(RSlice::from_slice(path)))
+        }
+        TypeKind::COMPLEX => {
+            // SAFETY: the thread is attached, no oxbind lock is held (a
+            // `__complex__` may run Python code) and `obj` is a valid
+            // object (this function's contract).
+            let (re, im) = unsafe { crate::py::path::complex_parts(obj) }
+                .map_err(|()| Mismatch::Raised)?
+                .ok_or(Mismatch::WrongType)?;
+            Ok(ArgValue::List(
+                scratch.keep_list(vec![ArgValue::Float(re), ArgValue::Float(im)]),
+            ))
+        }
         TypeKind::SET => {
             let item_ty = ty.item.expect("checked at load");
             // SAFETY: the thread is attached and `obj` is a valid object

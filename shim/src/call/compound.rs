@@ -24,6 +24,13 @@ use super::signature::expected_name;
 use super::FunctionData;
 use crate::py::{errors, owned::Owned};
 
+/// Whether a result of type `ty` is built only after the call has released
+/// its borrows and locks, by [`to_py`]: a container, or a path or complex
+/// number (building a `pathlib.Path` runs Python code).
+pub(crate) fn built_after_call(ty: &TypeDesc) -> bool {
+    is_container(ty) || matches!(ty.kind, TypeKind::PATH | TypeKind::COMPLEX)
+}
+
 /// Whether `ty` is a container kind, whose values cross as `RetValue::List`.
 pub(crate) fn is_container(ty: &TypeDesc) -> bool {
     matches!(
@@ -71,6 +78,19 @@ pub(crate) unsafe fn to_py_in_place(
     match value {
         // SAFETY: attached (this function's contract).
         RetValue::List(items) if is_container(ty) => unsafe { container(data, ty, items) },
+        // SAFETY: attached, no lock held (this function's contract): the
+        // path's bytes, alive while `value` is.
+        RetValue::Bytes(b) if ty.kind == TypeKind::PATH => unsafe {
+            crate::py::path::path_object(b.as_slice())
+        },
+        RetValue::List(parts) if ty.kind == TypeKind::COMPLEX => match parts.as_slice() {
+            // SAFETY: attached (this function's contract).
+            [RetValue::Float(re), RetValue::Float(im)] => unsafe {
+                crate::py::path::complex_object(*re, *im)
+            },
+            // SAFETY: attached (this function's contract).
+            _ => unsafe { mismatch(data, ty) },
+        },
         RetValue::Moved(bytes) if ty.kind == TypeKind::OBJECT && ty.passing == Passing::VALUE => {
             let class = ty.class.expect("checked at load");
             // SAFETY: attached (this function's contract).
@@ -110,20 +130,32 @@ pub(crate) unsafe fn to_py_in_place(
             // SAFETY: `other` is the plugin's value, given up and not yet
             // taken over (this function's contract).
             unsafe { discard_ref(ty, other) };
-            // SAFETY: attached; `PyExc_RuntimeError` is an exception class.
-            unsafe {
-                errors::raise(
-                    ffi::PyExc_RuntimeError,
-                    &format!(
-                        "{}() returned a value that does not match its type {}",
-                        data.name,
-                        expected_name(ty)
-                    ),
-                )
-            };
-            ptr::null_mut()
+            // SAFETY: attached (this function's contract).
+            unsafe { mismatch(data, ty) }
         }
     }
+}
+
+/// Raises the RuntimeError for a value that does not match its type;
+/// returns null.
+///
+/// # Safety
+/// The thread is attached.
+#[cold]
+unsafe fn mismatch(data: &FunctionData, ty: &TypeDesc) -> *mut ffi::PyObject {
+    // SAFETY: attached (this function's contract); `PyExc_RuntimeError` is
+    // an exception class.
+    unsafe {
+        errors::raise(
+            ffi::PyExc_RuntimeError,
+            &format!(
+                "{}() returned a value that does not match its type {}",
+                data.name,
+                expected_name(ty)
+            ),
+        )
+    };
+    ptr::null_mut()
 }
 
 /// The type of item `k` of a container of type `ty`.

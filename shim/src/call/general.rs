@@ -243,6 +243,11 @@ pub(super) unsafe fn call<'a>(
             deferred = Some(value);
             ptr::null_mut()
         }
+        // A path too: making the `pathlib.Path` runs Python code.
+        CallOutcome::Ok(value @ RetValue::Bytes(_)) if ret.kind == TypeKind::PATH => {
+            deferred = Some(value);
+            ptr::null_mut()
+        }
         // SAFETY: the thread is attached (this function's contract).
         other => unsafe { finish_scalar(other) },
     };

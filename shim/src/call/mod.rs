@@ -360,7 +360,13 @@ pub(crate) unsafe fn new_overloaded(
 pub(super) fn is_scalar(ty: &TypeDesc) -> bool {
     !matches!(
         ty.kind,
-        TypeKind::OBJECT | TypeKind::LIST | TypeKind::DICT | TypeKind::TUPLE | TypeKind::SET
+        TypeKind::OBJECT
+            | TypeKind::LIST
+            | TypeKind::DICT
+            | TypeKind::TUPLE
+            | TypeKind::SET
+            | TypeKind::PATH
+            | TypeKind::COMPLEX
     )
 }
 
@@ -373,10 +379,11 @@ pub(super) fn is_plain_result(ty: &TypeDesc) -> bool {
 }
 
 /// Whether a result of type `ty` owns everything it holds and is built by
-/// `compound::to_py`: a container (whose class items are values), or an
-/// object reference (`ANY`, `CALLABLE`, `WIDE_INT`).
+/// `compound::to_py`: a container (whose class items are values), a path
+/// or complex number, or an object reference (`ANY`, `CALLABLE`,
+/// `WIDE_INT`).
 pub(super) fn owned_result(ty: &TypeDesc) -> bool {
-    compound::is_container(ty) || general::is_object_ref(ty)
+    compound::built_after_call(ty) || general::is_object_ref(ty)
 }
 
 /// Builds the data of one function. `qualname` is the name in messages;

@@ -286,6 +286,8 @@ pub(crate) unsafe fn from_value(ty: &'static TypeDesc, value: RetValue) -> *mut 
             }
             return p as *mut ffi::PyObject;
         }
+        // Paths and complex numbers are built as results are.
+        v if super::compound::built_after_call(ty) => v,
         RetValue::Ref(_) | RetValue::Moved(_) | RetValue::List(_) | RetValue::Written => value,
         // SAFETY: attached (this function's contract).
         scalar => return unsafe { from_ret(scalar) },

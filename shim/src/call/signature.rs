@@ -103,6 +103,7 @@ pub(crate) fn expected_name(ty: &TypeDesc) -> String {
             ty.item.map_or("object".to_owned(), expected_name)
         ),
         TypeKind::CALLABLE => "a callable".to_owned(),
+        TypeKind::PATH => "str, bytes or os.PathLike".to_owned(),
         _ => return kind_name(ty),
     };
     if ty.optional {

@@ -13,5 +13,6 @@ pub(crate) mod errors;
 pub(crate) mod ffi;
 pub(crate) mod module_def;
 pub(crate) mod owned;
+pub(crate) mod path;
 pub(crate) mod refcount;
 pub(crate) mod wide;
