@@ -298,6 +298,30 @@ def test_class_values_and_borrowed_instances_nest(values):
     assert values.totals({"p": [a, b], "q": [], "r": [c, c]}) == {"p": 3, "q": 0, "r": 2 * (2**64 - 1)}
 
 
+def test_methods_return_containers_built_after_self_is_released(values):
+    w = values.Wide(10)
+    assert w.bump(7) == (11, 7)
+    assert w.digits() == b"\x01\x01"  # Vec<u8> is bytes
+    # Exclusive calls from four threads on one object: each sees its own
+    # count (the borrow excludes), and waiting threads take the path that
+    # waits for the borrow.
+    seen = []
+    lock = threading.Lock()
+
+    def run():
+        mine = [w.bump(1)[0] for _ in range(500)]
+        with lock:
+            seen.extend(mine)
+
+    ts = [threading.Thread(target=run) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(seen) == list(range(12, 12 + 2000))
+    assert w.value == 11 + 2000
+
+
 def test_objects_nest_in_results(values):
     o = object()
     got = values.enumerate_objects([o, "s"])

@@ -10,8 +10,8 @@ use oxbind_abi::ArgValue;
 use pyo3_ffi as ffi;
 
 use super::fast::{
-    call_method_positional, call_positional, call_positional_owned, call_scalar_to_value,
-    call_shared_one_positional, call_shared_positional,
+    call_method_positional, call_method_positional_owned, call_positional, call_positional_owned,
+    call_scalar_to_value, call_shared_one_positional, call_shared_positional,
 };
 use super::general::call;
 use super::signature::{expected_name, quoted};
@@ -153,6 +153,17 @@ pub(crate) unsafe fn dispatch(
                     } else {
                         call_method_positional::<false>(data, slf, args, nparams, mode)
                     }
+                })
+            };
+        }
+        CallPath::MethodToOwned => {
+            // SAFETY: the thread is attached and holds no lock of ours (this
+            // function's contract); `slf` is the method's receiver and
+            // `args` holds exactly `nparams` live positional arguments
+            // (checked above).
+            return unsafe {
+                guarded(data, null, || {
+                    call_method_positional_owned(data, slf, args, nparams, mode)
                 })
             };
         }

@@ -208,6 +208,104 @@ pub(super) unsafe fn call_method_positional<const LOCKED: bool>(
     }
 }
 
+/// `call` for a method without `lock_self` whose other parameters are
+/// scalars, all positional, and whose result owns what it holds
+/// ([`super::CallPath::MethodToOwned`]): `self` is borrowed for the call
+/// only, and the result is built by `compound` after the borrow is
+/// released (building it may run Python code that uses `self`).
+///
+/// # Safety
+/// The thread is attached and holds no lock of ours; `data` is a method on
+/// the `MethodToOwned` path; `slf` is null or an instance of its class, and
+/// `args` points at `n` valid objects, one per parameter; the caller keeps
+/// all of them alive for the call.
+#[inline(never)]
+pub(super) unsafe fn call_method_positional_owned(
+    data: &FunctionData,
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    n: usize,
+    mode: Mode,
+) -> *mut ffi::PyObject {
+    // SAFETY: `slf`, not null, is an instance of the method's class, so an
+    // oxbind instance (this function's contract).
+    if slf.is_null() || !unsafe { instance::is_ready(slf) } {
+        // SAFETY: the thread is attached (this function's contract).
+        return unsafe { raise_uninitialised(data) };
+    }
+    let mut storage = [const { std::mem::MaybeUninit::uninit() }; INLINE_PARAMS];
+    // SAFETY: the thread is attached and `args` holds `n` valid objects the
+    // caller keeps alive for the call (this function's contract).
+    let Some(values) = (unsafe { convert_positional(data, args, n, &mut storage) }) else {
+        // SAFETY: the thread is attached (this function's contract).
+        return unsafe { mismatch(mode) };
+    };
+    let exclusive = data.desc.receiver == Receiver::MUT;
+    let mut kept: Option<CallOutcome> = None;
+    let call = || {
+        // SAFETY: as in `call_method_positional`: self is a ready instance
+        // borrowed as its receiver requires for the call (this closure runs
+        // inside `with_one_borrow`); the values are scalars converted above,
+        // one per parameter; no result slot; attached.
+        kept = Some(unsafe {
+            (data.desc.call)(
+                instance::header(slf).value,
+                RSlice::from_slice(values),
+                ptr::null_mut(),
+            )
+        });
+    };
+    // SAFETY: `slf` is a ready oxbind instance (checked above) that the
+    // caller keeps alive, on an attached thread (this function's contract).
+    let outcome = match unsafe { crate::instance::borrow::with_one_borrow(slf, exclusive, call) } {
+        Ok(()) => kept,
+        Err(crate::instance::borrow::BorrowFail::Raised) => return ptr::null_mut(),
+        Err(crate::instance::borrow::BorrowFail::Busy) => {
+            let mut waited = crate::instance::borrow::Borrows::default();
+            // SAFETY: `slf` is a ready oxbind instance the caller keeps
+            // alive, on an attached thread (checked above; this function's
+            // contract).
+            if unsafe { crate::instance::borrow::borrow_all(&[(slf, exclusive)], &mut waited) }
+                .is_err()
+            {
+                return ptr::null_mut();
+            }
+            // SAFETY: as for `call` above, with self borrowed by `waited`.
+            let outcome = unsafe {
+                (data.desc.call)(
+                    instance::header(slf).value,
+                    RSlice::from_slice(values),
+                    ptr::null_mut(),
+                )
+            };
+            drop(waited);
+            Some(outcome)
+        }
+    };
+    match outcome {
+        // SAFETY: attached, with no lock or borrow held any more (released
+        // above); the value is the plugin's result, of the method's result
+        // type, given up, converted once.
+        Some(CallOutcome::Ok(value)) => unsafe {
+            super::compound::to_py(data, &data.desc.ret, value)
+        },
+        // SAFETY: the thread is attached (this function's contract).
+        Some(other) => unsafe { finish_scalar(other) },
+        None => {
+            // Not reached: `with_one_borrow` returns `Ok` only after running
+            // `call`.
+            // SAFETY: attached; `PyExc_RuntimeError` is an exception class.
+            unsafe {
+                errors::raise(
+                    ffi::PyExc_RuntimeError,
+                    &format!("{}() did not run", data.name),
+                )
+            };
+            ptr::null_mut()
+        }
+    }
+}
+
 /// RuntimeError for a method called on an instance whose value was never
 /// written (`Counter.__new__(Counter)`); returns NULL.
 ///

@@ -201,6 +201,11 @@ pub(crate) enum CallPath {
     /// is borrowed or locked, so the result is built right after the call
     /// (`compound::to_py`): `pair()`, `dict10()`.
     ScalarsToOwned,
+    /// A method without `lock_self` whose other parameters are scalars,
+    /// with no argument locks, and whose result owns what it holds (as for
+    /// `ScalarsToOwned`): one borrow of `self` for the call, released
+    /// before the result is built (`p.coords()`, `hub.names()`).
+    MethodToOwned,
     /// No receiver, scalar parameters without locks, and a class result by
     /// value: constructors like `Counter()`, which borrow nothing.
     ScalarsToValue,
@@ -246,6 +251,8 @@ impl CallPath {
             CallPath::ScalarMethod
         } else if !has_self && scalar_params && owned_result(&desc.ret) {
             CallPath::ScalarsToOwned
+        } else if has_self && scalar_params && !desc.lock_self && owned_result(&desc.ret) {
+            CallPath::MethodToOwned
         } else if !has_self && scalar_params && value_result {
             CallPath::ScalarsToValue
         } else if shared && objects + usize::from(has_self) == 1 {
@@ -594,7 +601,10 @@ mod tests {
             path(none, &[(INT, false)], LIST, false),
             (ScalarsToOwned, false)
         );
-        assert_eq!(path(Receiver::REF, &[], LIST, false), (General, false));
+        assert_eq!(
+            path(Receiver::REF, &[], LIST, false),
+            (MethodToOwned, false)
+        );
         assert_eq!(path(none, &[(REF, false)], LIST, false), (General, false));
         let many = [(REF, false); super::INLINE_PARAMS + 1];
         assert_eq!(path(none, &many, INT, false), (General, false));
