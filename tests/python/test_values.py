@@ -215,6 +215,13 @@ def test_a_bad_nested_item_names_its_path(values):
         values.echo_pairs([("a", "b")])
 
 
+def test_an_out_of_range_nested_item_names_its_path(values):
+    with pytest.raises(OverflowError, match=r"^echo_pairs\(\) argument 'v' item 1 of item 2 is out of range for i64$"):
+        values.echo_pairs([("a", 1), ("b", None), ("c", 2**70)])
+    with pytest.raises(OverflowError, match=r"^invert\(\) argument 'd' value for key 'k' is out of range for i64$"):
+        values.invert({"j": 1, "k": -(2**64)})
+
+
 def test_tuples_round_trip_and_check_their_length(values):
     assert values.swap((1, "a")) == ("a", 1)
     assert type(values.swap((1, "a"))) is tuple

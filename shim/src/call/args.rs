@@ -15,7 +15,7 @@ use pyo3_ffi as ffi;
 
 use super::compound::is_container;
 use super::general::{Mismatch, Scratch};
-use super::signature::{expected_name, raise_overflow, raise_wrong_type};
+use super::signature::{expected_name, raise_overflow, raise_overflow_at, raise_wrong_type};
 use super::FunctionData;
 use crate::{instance, py::errors, py::owned::Owned, sync::containers};
 
@@ -451,14 +451,34 @@ pub(super) unsafe fn convert_item<'a>(
     // The path is kept only while converting a nested container, whose own
     // items may fail: a plain item's step is added only to its message.
     let nested = is_container(item_ty);
-    if nested {
+    let result = if nested {
         scratch.path.push(step);
-    }
-    // SAFETY: this function's contract is `convert_arg`'s.
-    let result = unsafe { convert_arg(data, i, item, item_ty, scratch) };
-    if nested {
+        // SAFETY: this function's contract is `convert_arg`'s.
+        let result = unsafe { convert_arg(data, i, item, item_ty, scratch) };
         scratch.path.pop();
-    }
+        result
+    } else if super::is_scalar(item_ty) {
+        // SAFETY: the thread is attached and `item` is alive for 'a (this
+        // function's contract).
+        match unsafe { to_arg(item, item_ty) } {
+            Ok(v) => Ok(v),
+            Err(ArgFailure::WrongType) => Err(Mismatch::WrongType),
+            Err(ArgFailure::Raised) => Err(Mismatch::Raised),
+            Err(ArgFailure::Overflow) => {
+                scratch.path.push(step);
+                // SAFETY: attached, no oxbind lock held, keys on the path
+                // alive (this function's contract).
+                let at = unsafe { render_path(&scratch.path) };
+                scratch.path.pop();
+                // SAFETY: the thread is attached.
+                unsafe { raise_overflow_at(data, i, item_ty, &at) };
+                Err(Mismatch::Raised)
+            }
+        }
+    } else {
+        // SAFETY: this function's contract is `convert_arg`'s.
+        unsafe { convert_arg(data, i, item, item_ty, scratch) }
+    };
     if let Err(Mismatch::WrongType) = result {
         scratch.path.push(step);
         let param = &data.desc.params.as_slice()[i];

@@ -37,6 +37,16 @@ pub(crate) fn docstring(desc: &FunctionDesc, name: &str) -> String {
 /// # Safety
 /// The thread is attached.
 pub(super) unsafe fn raise_overflow(data: &FunctionData, i: usize, ty: &TypeDesc) {
+    // SAFETY: the thread is attached (this function's contract).
+    unsafe { raise_overflow_at(data, i, ty, "") }
+}
+
+/// [`raise_overflow`] for an item inside argument `i`, at the path `at`
+/// ("item 1 of item 0"; empty for the argument itself).
+///
+/// # Safety
+/// The thread is attached.
+pub(super) unsafe fn raise_overflow_at(data: &FunctionData, i: usize, ty: &TypeDesc, at: &str) {
     // SAFETY: the thread is attached (this function's contract), and
     // `PyExc_OverflowError` is an exception class CPython sets at startup and
     // never changes.
@@ -44,9 +54,11 @@ pub(super) unsafe fn raise_overflow(data: &FunctionData, i: usize, ty: &TypeDesc
         errors::raise(
             ffi::PyExc_OverflowError,
             &format!(
-                "{}() argument '{}' is out of range for {}",
+                "{}() argument '{}'{}{} is out of range for {}",
                 data.name,
                 data.desc.params.as_slice()[i].name.as_str(),
+                if at.is_empty() { "" } else { " " },
+                at,
                 ty.rust_name.as_str()
             ),
         )
