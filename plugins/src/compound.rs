@@ -22,7 +22,7 @@ use std::hash::{BuildHasher, Hash};
 
 use oxbind_abi::{abi_stable::std_types::RVec, ArgValue, RetValue, TypeDesc, TypeKind};
 
-use crate::convert::{collect_items, unexpected, MapTypes};
+use crate::convert::{collect_items, list_value, unexpected, MapTypes};
 use crate::object::as_argument;
 use crate::{Error, FromArg, IntoItem, IntoObject, IntoReturn, ListItem, Object, ReturnSlot};
 
@@ -101,14 +101,6 @@ unsafe impl IntoItem for Vec<u8> {
 
 // --- Sets ---------------------------------------------------------------
 
-/// A set result's items, each through `T`'s own conversion.
-fn set_value<T: IntoItem>(items: impl Iterator<Item = T>) -> Result<RetValue, Error> {
-    items
-        .map(T::into_item)
-        .collect::<Result<Vec<_>, _>>()
-        .map(|items| RetValue::List(RVec::from(items)))
-}
-
 // SAFETY: TYPE is a set of `T::ITEM`, and from_arg reads only the shim's
 // list of items, each through `T`'s own conversion.
 unsafe impl<'a, T, S> FromArg<'a> for HashSet<T, S>
@@ -155,7 +147,7 @@ unsafe impl<'a, T: ListItem<'a> + Ord> ListItem<'a> for BTreeSet<T> {
 unsafe impl<T: IntoItem, S> IntoReturn for HashSet<T, S> {
     const TYPE: TypeDesc = TypeDesc::set(T::ITEM, "HashSet");
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
-        set_value(self.into_iter())
+        list_value(self)
     }
 }
 
@@ -163,7 +155,7 @@ unsafe impl<T: IntoItem, S> IntoReturn for HashSet<T, S> {
 unsafe impl<T: IntoItem> IntoReturn for BTreeSet<T> {
     const TYPE: TypeDesc = TypeDesc::set(T::ITEM, "BTreeSet");
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
-        set_value(self.into_iter())
+        list_value(self)
     }
 }
 
@@ -206,8 +198,8 @@ unsafe impl<K: IntoItem, V: IntoItem> IntoReturn for BTreeMap<K, V> {
     }
 }
 
-/// `IntoItem` and `IntoObject` for a container result type: the item is
-/// the result itself.
+/// `IntoItem` and `IntoObject` for a result type whose item is the result
+/// itself (containers here; paths and complex numbers in `path.rs`).
 macro_rules! container_items {
     ($([$($g:tt)*] $t:ty),* $(,)?) => {$(
         // SAFETY: ITEM is the type's IntoReturn::TYPE, and into_item is its
@@ -230,6 +222,8 @@ macro_rules! container_items {
         }
     )*};
 }
+pub(crate) use container_items;
+
 container_items!(
     [K: IntoItem, V: IntoItem, S] HashMap<K, V, S>,
     [K: IntoItem, V: IntoItem] BTreeMap<K, V>,

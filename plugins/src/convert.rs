@@ -306,11 +306,20 @@ pub unsafe trait IntoItem: Sized {
 unsafe impl<T: IntoItem> IntoReturn for Vec<T> {
     const TYPE: TypeDesc = TypeDesc::list(T::ITEM, "Vec");
     fn into_return(self, _slot: ReturnSlot) -> Result<RetValue, Error> {
-        self.into_iter()
-            .map(T::into_item)
-            .collect::<Result<Vec<_>, _>>()
-            .map(|items| RetValue::List(RVec::from(items)))
+        list_value(self)
     }
+}
+
+/// A list, tuple or set result: its items, each through `T`'s own
+/// conversion, as one `RetValue::List`.
+pub(crate) fn list_value<T: IntoItem>(
+    items: impl IntoIterator<Item = T>,
+) -> Result<RetValue, Error> {
+    items
+        .into_iter()
+        .map(T::into_item)
+        .collect::<Result<Vec<_>, _>>()
+        .map(|items| RetValue::List(RVec::from(items)))
 }
 
 /// Moves a class value out as bytes, for a list item (`RetValue::Moved`).

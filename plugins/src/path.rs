@@ -69,25 +69,7 @@ unsafe impl IntoReturn for PathBuf {
     }
 }
 
-// SAFETY: ITEM is `PathBuf`'s IntoReturn::TYPE, and into_item is its
-// into_return.
-unsafe impl IntoItem for PathBuf {
-    const ITEM: &'static TypeDesc = &PATH;
-    fn into_item(self) -> Result<RetValue, Error> {
-        self.into_return(ReturnSlot::NONE)
-    }
-}
-
-impl IntoObject for PathBuf {
-    const TYPE: TypeDesc = PATH;
-    type Shape = PathBuf;
-    fn into_object(self) -> Result<Object, Error> {
-        Object::from_value(self)
-    }
-    fn into_value(self) -> Result<RetValue, Error> {
-        self.into_return(ReturnSlot::NONE).map_err(as_argument)
-    }
-}
+crate::compound::container_items!([] PathBuf);
 
 impl IntoObject for &Path {
     const TYPE: TypeDesc = PATH;
@@ -152,25 +134,7 @@ unsafe impl IntoReturn for Complex {
     }
 }
 
-// SAFETY: ITEM is `Complex`'s IntoReturn::TYPE, and into_item is its
-// into_return.
-unsafe impl IntoItem for Complex {
-    const ITEM: &'static TypeDesc = &COMPLEX;
-    fn into_item(self) -> Result<RetValue, Error> {
-        self.into_return(ReturnSlot::NONE)
-    }
-}
-
-impl IntoObject for Complex {
-    const TYPE: TypeDesc = COMPLEX;
-    type Shape = Complex;
-    fn into_object(self) -> Result<Object, Error> {
-        Object::from_value(self)
-    }
-    fn into_value(self) -> Result<RetValue, Error> {
-        self.into_return(ReturnSlot::NONE).map_err(as_argument)
-    }
-}
+crate::compound::container_items!([] Complex);
 
 #[cfg(test)]
 mod tests {

@@ -192,34 +192,31 @@ pub(super) unsafe fn convert_arg<'a>(
                 // (this function's contract); `key` is a strong reference
                 // held in `pairs`, then in `scratch.temps`, for 'a.
                 unsafe {
-                    match push_plain(&mut values, key.as_ptr(), key_ty) {
-                        Some(done) => done?,
-                        None => values.push(convert_item(
-                            data,
-                            i,
-                            key.as_ptr(),
-                            key_ty,
-                            scratch,
-                            Step::Key,
-                        )?),
-                    }
-                }
+                    push_item(
+                        &mut values,
+                        data,
+                        i,
+                        key.as_ptr(),
+                        key_ty,
+                        scratch,
+                        Step::Key,
+                    )
+                }?;
+                let step = Step::Value(key.as_ptr());
                 // SAFETY: as for the key: attached, no oxbind lock held (so
                 // the key's `repr` may run Python code), and `value` and
                 // `key` are strong references held for 'a.
                 unsafe {
-                    match push_plain(&mut values, value.as_ptr(), value_ty) {
-                        Some(done) => done?,
-                        None => values.push(convert_item(
-                            data,
-                            i,
-                            value.as_ptr(),
-                            value_ty,
-                            scratch,
-                            Step::Value(key.as_ptr()),
-                        )?),
-                    }
-                }
+                    push_item(
+                        &mut values,
+                        data,
+                        i,
+                        value.as_ptr(),
+                        value_ty,
+                        scratch,
+                        step,
+                    )
+                }?;
             }
             for (key, value) in pairs {
                 scratch.temps.push(key);
@@ -317,21 +314,49 @@ unsafe fn convert_items<'a>(
         // function's contract); `item` is a strong reference held in
         // `items`, then in `scratch.temps`, for 'a.
         unsafe {
-            match push_plain(&mut values, item.as_ptr(), ty) {
-                Some(done) => done?,
-                None => values.push(convert_item(
-                    data,
-                    i,
-                    item.as_ptr(),
-                    ty,
-                    scratch,
-                    Step::Item(k),
-                )?),
-            }
-        }
+            push_item(
+                &mut values,
+                data,
+                i,
+                item.as_ptr(),
+                ty,
+                scratch,
+                Step::Item(k),
+            )
+        }?;
     }
     scratch.temps.extend(items);
     Ok(ArgValue::List(scratch.keep_list(values)))
+}
+
+/// Appends one item of a container argument to `values`: a plain item
+/// converted in place ([`push_plain`]), anything else, and a plain item
+/// that failed, through [`convert_item`].
+///
+/// # Safety
+/// As for [`convert_item`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn push_item<'a>(
+    values: &mut Vec<ArgValue<'a>>,
+    data: &FunctionData,
+    i: usize,
+    item: *mut ffi::PyObject,
+    ty: &TypeDesc,
+    scratch: &mut Scratch<'a>,
+    step: Step,
+) -> Result<(), Mismatch> {
+    // SAFETY: this function's contract is `push_plain`'s and then
+    // `convert_item`'s.
+    unsafe {
+        match push_plain(values, item, ty) {
+            Some(done) => done,
+            None => {
+                values.push(convert_item(data, i, item, ty, scratch, step)?);
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Appends a plain item (a scalar, an object, an int beyond `i64`) to
@@ -639,35 +664,14 @@ pub(super) unsafe fn convert_kind<'a>(
     out: *mut ArgValue<'a>,
 ) -> Result<(), ArgFailure> {
     match ty.kind {
-        TypeKind::INT => {
+        TypeKind::INT | TypeKind::WIDE_INT => {
             // SAFETY: the thread is attached and `obj` is a valid object
             // (this function's contract).
             if unsafe { ffi::PyLong_Check(obj) } == 0 {
                 return Err(ArgFailure::WrongType);
             }
             // SAFETY: `obj` is an int (checked just above), as `compact_int`
-            // and `PyLong_AsLongLong` require, on an attached thread; `out`
-            // is valid for a write (this function's contract).
-            unsafe {
-                if let Some(v) = compact_int(obj) {
-                    out.write(ArgValue::Int(v));
-                    return Ok(());
-                }
-                let v = ffi::PyLong_AsLongLong(obj);
-                if v == -1 && !ffi::PyErr_Occurred().is_null() {
-                    ffi::PyErr_Clear();
-                    return Err(ArgFailure::Overflow);
-                }
-                out.write(ArgValue::Int(v));
-            }
-        }
-        TypeKind::WIDE_INT => {
-            // SAFETY: the thread is attached and `obj` is a valid object
-            // (this function's contract).
-            if unsafe { ffi::PyLong_Check(obj) } == 0 {
-                return Err(ArgFailure::WrongType);
-            }
-            // SAFETY: `obj` is an int (checked just above), on an attached
+            // and `PyLong_AsLongLongAndOverflow` require, on an attached
             // thread; `out` is valid for a write (this function's contract).
             unsafe {
                 if let Some(v) = compact_int(obj) {
@@ -677,10 +681,13 @@ pub(super) unsafe fn convert_kind<'a>(
                 let mut overflow = 0;
                 let v = ffi::PyLong_AsLongLongAndOverflow(obj, &mut overflow);
                 if overflow != 0 {
-                    // Beyond `i64`: the int itself, borrowed for the call
-                    // (the caller keeps `obj` alive for 'a), which the
-                    // plugin reads with `HostApi::int_to_wide` and checks
-                    // against its type's range.
+                    if ty.kind == TypeKind::INT {
+                        return Err(ArgFailure::Overflow);
+                    }
+                    // A `WIDE_INT` beyond `i64`: the int itself, borrowed
+                    // for the call (the caller keeps `obj` alive for 'a),
+                    // which the plugin reads with `HostApi::int_to_wide`
+                    // and checks against its type's range.
                     out.write(ArgValue::Object(obj as *mut c_void));
                     return Ok(());
                 }

@@ -203,7 +203,8 @@ pub(super) unsafe fn call_method_positional<const LOCKED: bool>(
             // the caller keeps alive (checked above; this function's
             // contract); `values` are its scalar arguments, one per
             // parameter; `exclusive` is true for `&mut self`; attached.
-            unsafe { call_method_after_wait(data, slf, values, exclusive) }
+            // (`finish_scalar` needs only the attached thread.)
+            unsafe { call_method_after_wait(data, slf, values, exclusive, |o| finish_scalar(o)) }
         }
     }
 }
@@ -261,36 +262,20 @@ pub(super) unsafe fn call_method_positional_owned(
         Ok(()) => kept,
         Err(crate::instance::borrow::BorrowFail::Raised) => return ptr::null_mut(),
         Err(crate::instance::borrow::BorrowFail::Busy) => {
-            let mut waited = crate::instance::borrow::Borrows::default();
-            // SAFETY: `slf` is a ready oxbind instance the caller keeps
-            // alive, on an attached thread (checked above; this function's
-            // contract).
-            if unsafe { crate::instance::borrow::borrow_all(&[(slf, exclusive)], &mut waited) }
-                .is_err()
-            {
-                return ptr::null_mut();
-            }
-            // SAFETY: as for `call` above, with self borrowed by `waited`.
-            let outcome = unsafe {
-                (data.desc.call)(
-                    instance::header(slf).value,
-                    RSlice::from_slice(values),
-                    ptr::null_mut(),
-                )
+            // SAFETY: `slf` is a ready instance of the method's class that
+            // the caller keeps alive (checked above; this function's
+            // contract); `values` are its scalar arguments; attached; the
+            // result is finished after the borrow is released.
+            return unsafe {
+                call_method_after_wait(data, slf, values, exclusive, |o| finish_owned(data, o))
             };
-            drop(waited);
-            Some(outcome)
         }
     };
     match outcome {
         // SAFETY: attached, with no lock or borrow held any more (released
         // above); the value is the plugin's result, of the method's result
         // type, given up, converted once.
-        Some(CallOutcome::Ok(value)) => unsafe {
-            super::compound::to_py(data, &data.desc.ret, value)
-        },
-        // SAFETY: the thread is attached (this function's contract).
-        Some(other) => unsafe { finish_scalar(other) },
+        Some(outcome) => unsafe { finish_owned(data, outcome) },
         None => {
             // Not reached: `with_one_borrow` returns `Ok` only after running
             // `call`.
@@ -303,6 +288,22 @@ pub(super) unsafe fn call_method_positional_owned(
             };
             ptr::null_mut()
         }
+    }
+}
+
+/// The object for the outcome of a call whose result owns what it holds,
+/// built by `compound` (or the error raised).
+///
+/// # Safety
+/// The thread is attached and holds no lock or borrow of the call; the
+/// outcome is the plugin's, for `data`'s function, given up.
+unsafe fn finish_owned(data: &FunctionData, outcome: CallOutcome) -> *mut ffi::PyObject {
+    match outcome {
+        // SAFETY: attached, nothing of the call held (this function's
+        // contract); the value is the plugin's result, converted once.
+        CallOutcome::Ok(value) => unsafe { super::compound::to_py(data, &data.desc.ret, value) },
+        // SAFETY: the thread is attached (this function's contract).
+        other => unsafe { finish_scalar(other) },
     }
 }
 
@@ -342,6 +343,7 @@ pub(super) unsafe fn call_method_after_wait(
     slf: *mut ffi::PyObject,
     values: &[ArgValue<'_>],
     exclusive: bool,
+    finish: impl FnOnce(CallOutcome) -> *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     let mut waited = crate::instance::borrow::Borrows::default();
     // SAFETY: `slf` is a ready oxbind instance the caller keeps alive, on an
@@ -361,8 +363,7 @@ pub(super) unsafe fn call_method_after_wait(
         )
     };
     drop(waited);
-    // SAFETY: the thread is attached (this function's contract).
-    unsafe { finish_scalar(outcome) }
+    finish(outcome)
 }
 
 /// `call` for a `scalar_to_value` function (a constructor from scalars):

@@ -237,14 +237,10 @@ pub(super) unsafe fn call<'a>(
                 Err(()) => ptr::null_mut(),
             }
         }
-        // A container holds only owned values: converted below, once the
-        // borrows and locks are released (`compound`'s module doc).
-        CallOutcome::Ok(value @ RetValue::List(_)) => {
-            deferred = Some(value);
-            ptr::null_mut()
-        }
-        // A path too: making the `pathlib.Path` runs Python code.
-        CallOutcome::Ok(value @ RetValue::Bytes(_)) if ret.kind == TypeKind::PATH => {
+        // A container, path or complex number holds only owned values:
+        // built below, once the borrows and locks are released
+        // (`compound`'s module doc).
+        CallOutcome::Ok(value) if super::compound::built_after_call(ret) => {
             deferred = Some(value);
             ptr::null_mut()
         }

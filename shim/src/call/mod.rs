@@ -365,16 +365,7 @@ pub(crate) unsafe fn new_overloaded(
 /// Whether a parameter of type `ty` converts on its own, borrowing nothing
 /// (scalars, and `ANY`/`CALLABLE` objects, passed as the argument itself).
 pub(super) fn is_scalar(ty: &TypeDesc) -> bool {
-    !matches!(
-        ty.kind,
-        TypeKind::OBJECT
-            | TypeKind::LIST
-            | TypeKind::DICT
-            | TypeKind::TUPLE
-            | TypeKind::SET
-            | TypeKind::PATH
-            | TypeKind::COMPLEX
-    )
+    ty.kind != TypeKind::OBJECT && !compound::built_after_call(ty)
 }
 
 /// Whether a result of type `ty` is a plain value the fast paths convert

@@ -328,19 +328,6 @@ pub(crate) unsafe fn from_value(ty: &'static TypeDesc, value: RetValue) -> *mut 
     }
 }
 
-/// Drops a value a plugin gave up that will not be converted: an object
-/// reference in it is released (directly if attached, else through the
-/// handle pool, on any thread); a class reference (`&T`) or anything else
-/// owns no Python reference.
-///
-/// # Safety
-/// `value` is a value of `ty` the plugin gave up; the caller holds no lock
-/// of ours.
-pub(crate) unsafe fn drop_unused(ty: &TypeDesc, value: RetValue) {
-    // SAFETY: this function's contract is `discard`'s.
-    unsafe { super::compound::discard(ty, value) }
-}
-
 /// The most arguments a typed callback call passes (`oxbind::Args` has at
 /// most eight).
 const MAX_VALUES: usize = 8;
@@ -403,7 +390,7 @@ pub(crate) unsafe fn call_with_values(
             // The rest is dropped unconverted; object references in it are
             // released (attached, no lock of ours held).
             // SAFETY: read once (see above); a value of `ty` given up.
-            unsafe { drop_unused(ty, ptr::read(slot)) };
+            unsafe { super::compound::discard(ty, ptr::read(slot)) };
             continue;
         }
         // SAFETY: attached; a value of the static `ty` (the contract).

@@ -130,18 +130,9 @@ fn normalise_default(d: ArgValue<'static>, ty: &TypeDesc) -> Option<ArgValue<'st
         // A wide parameter's default is an `i64` (the SDK writes no other).
         (ArgValue::Int(_), TypeKind::WIDE_INT) => Some(d),
         (ArgValue::Object(_) | ArgValue::List(_), _) => None,
-        (d, kind)
-            if !matches!(
-                kind,
-                TypeKind::OBJECT
-                    | TypeKind::LIST
-                    | TypeKind::DICT
-                    | TypeKind::TUPLE
-                    | TypeKind::SET
-            ) && d.kind() == Some(kind) =>
-        {
-            Some(d)
-        }
+        // A scalar of the parameter's own kind (`Object` and `List`
+        // defaults were refused just above).
+        (d, kind) if d.kind() == Some(kind) => Some(d),
         _ => None,
     }
 }

@@ -409,7 +409,7 @@ pub(super) unsafe extern "C" fn object_from_value(
         // Not run (the interpreter is going away): an object reference is
         // left to the pool, as a handle dropped on such a thread is.
         // SAFETY: a value of the static `ty` the plugin gave up.
-        unsafe { crate::call::objects::drop_unused(&*ty, value) };
+        unsafe { crate::call::compound::discard(&*ty, value) };
     }
     status
 }
@@ -552,7 +552,7 @@ pub(super) unsafe extern "C" fn object_call_values(
         // the pool, as a handle dropped on such a thread does.
         for (k, ty) in types.iter().enumerate() {
             // SAFETY: a value of the static `ty` the plugin gave up.
-            unsafe { crate::call::objects::drop_unused(ty, read(k)) };
+            unsafe { crate::call::compound::discard(ty, read(k)) };
         }
     }
     status
