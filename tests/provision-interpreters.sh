@@ -204,7 +204,7 @@ build_cpython() {  # $1 = minor, $2 = ft|gil
 make_venv() {  # $1 = tag, $2 = interpreter
     local venv="$CACHE/venv/$1"
     if [ -x "$venv/bin/python" ] && [ "$(readlink -f "$venv/bin/python")" = "$(readlink -f "$2")" ] \
-        && "$venv/bin/python" -c 'import pytest, pytest_run_parallel' 2>/dev/null; then
+        && "$venv/bin/python" -c 'import pytest, pytest_run_parallel, numpy' 2>/dev/null; then
         log "venv $1: cached"; return
     fi
     rm -rf "$venv"

@@ -534,35 +534,6 @@ unsafe impl IntoReturn for &'static str {
     }
 }
 
-// SAFETY: TYPE is BYTES, and from_arg reads only a `Bytes`, a buffer the
-// shim keeps alive for 'a; the result borrows it for 'a and no longer.
-unsafe impl<'a> FromArg<'a> for &'a [u8] {
-    const TYPE: TypeDesc = desc(TypeKind::BYTES, "&[u8]");
-    /// # Safety
-    /// As for [`FromArg::from_arg`]: `Bytes` borrows a buffer alive for `'a`.
-    #[inline]
-    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
-        match value {
-            ArgValue::Bytes(b) => Ok(b.as_slice()),
-            other => Err(unexpected(other, TypeKind::BYTES)),
-        }
-    }
-}
-
-// SAFETY: TYPE is BYTES, as `&[u8]`'s, and from_arg reads the value only
-// through `&[u8]`'s conversion, copying the bytes before 'a ends.
-unsafe impl<'a> FromArg<'a> for Vec<u8> {
-    const TYPE: TypeDesc = desc(TypeKind::BYTES, "Vec<u8>");
-    /// # Safety
-    /// As for [`FromArg::from_arg`]: `value` is the shim's, for BYTES.
-    #[inline]
-    unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
-        // SAFETY: our caller's value was made for BYTES, `&[u8]`'s TYPE too,
-        // and lives for 'a.
-        unsafe { <&[u8]>::from_arg(value) }.map(<[u8]>::to_vec)
-    }
-}
-
 // SAFETY: TYPE is BYTES, and into_return returns only a `Bytes`.
 unsafe impl IntoReturn for Vec<u8> {
     const TYPE: TypeDesc = desc(TypeKind::BYTES, "Vec<u8>");

@@ -29,8 +29,11 @@
 //! - [`Object`]: any Python object, with its operations ([`import`],
 //!   `getattr`, `call`, `extract`, …); [`Callback`]: a typed callable;
 //!   [`Object::function`]: a Rust closure as a Python function.
+//! - [`Array`], [`ArrayView`], [`ArrayViewMut`] and `&[T]`/`&mut [T]`
+//!   parameters: Python buffers and NumPy arrays, zero copy.
 //! - [`gc`]: garbage-collector hooks for classes that hold [`Instance`] handles.
 
+mod buffer;
 mod callback;
 mod compound;
 pub mod convert;
@@ -44,6 +47,7 @@ pub mod private;
 pub mod sync;
 mod wide;
 
+pub use buffer::{Array, ArrayView, ArrayViewMut, Element, Iter as ArrayIter, Plain};
 pub use callback::{Callback, Closure};
 pub use convert::{FromArg, IntoItem, IntoReturn, ListItem, ReturnSlot};
 pub use detach::detach;

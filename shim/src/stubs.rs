@@ -412,6 +412,21 @@ impl Renderer<'_> {
                 }
             }
             TypeKind::COMPLEX => "complex".to_owned(),
+            TypeKind::BUFFER => {
+                if param {
+                    // Any exporter of the buffer protocol (PEP 688, 3.12+;
+                    // before, the built-in exporters).
+                    if cfg!(Py_3_12) {
+                        self.imports.insert("collections.abc".to_owned());
+                        "collections.abc.Buffer".to_owned()
+                    } else {
+                        "bytes | bytearray | memoryview".to_owned()
+                    }
+                } else {
+                    self.imports.insert("oxbind".to_owned());
+                    "oxbind.Array".to_owned()
+                }
+            }
             TypeKind::ANY => {
                 self.uses_any = true;
                 "Any".to_owned()

@@ -58,10 +58,10 @@ print(json.dumps(infos))
         # geometry.Point, geometry.Polygon, counter.Counter and counter.Tally.
         assert i["plugins"] == 4 and i["types"] == 4
         assert i["copies"] == [
-            "geometry (shim 0.1.0, internals ABI 0.1.1)",
-            "counter (shim 0.1.0, internals ABI 0.1.1)",
-            "strings (shim 0.1.0, internals ABI 0.1.1)",
-            "oxbind (shim 0.1.0, internals ABI 0.1.1)",
+            "geometry (shim 0.1.0, internals ABI 0.1.2)",
+            "counter (shim 0.1.0, internals ABI 0.1.2)",
+            "strings (shim 0.1.0, internals ABI 0.1.2)",
+            "oxbind (shim 0.1.0, internals ABI 0.1.2)",
         ]
         assert i["creator"] == "oxbind-shim 0.1.0 (geometry)"
     assert infos[1]["this_copy"].endswith("copy #0, creator)")
@@ -109,9 +109,9 @@ print({info_of('compat_minor.__oxbind__')}); print({info_of('oxbind')})
 """, extra_path=[fixture_dir()])
     newer, older = map(json.loads, out.stdout.splitlines())
     assert newer["runtime_id"] == older["runtime_id"]
-    assert newer["abi_version"] == older["abi_version"] == "0.1.2"
+    assert newer["abi_version"] == older["abi_version"] == "0.1.3"
     assert newer["creator"] == "oxbind-shim 0.1.0 (compat_minor)"
-    assert older["copies"] == ["compat_minor (shim 0.1.0, internals ABI 0.1.2)", "oxbind (shim 0.1.0, internals ABI 0.1.1)"]
+    assert older["copies"] == ["compat_minor (shim 0.1.0, internals ABI 0.1.3)", "oxbind (shim 0.1.0, internals ABI 0.1.2)"]
     # The newer copy reads the field it appended, from its own runtime.
     assert newer["extension_field"] == "appended by the newer-minor fixture"
     assert out.stderr == ""
@@ -125,7 +125,7 @@ assert compat_minor.which() == "compat_minor"
 """, extra_path=[fixture_dir()])
     newer, older = map(json.loads, out.stdout.splitlines())
     assert newer["runtime_id"] == older["runtime_id"]
-    assert newer["abi_version"] == "0.1.1"
+    assert newer["abi_version"] == "0.1.2"
     assert newer["creator"] == "oxbind-shim 0.1.0 (oxbind)"
     # The field the older creator never had reads as absent.
     assert newer["extension_field"] is None
@@ -150,10 +150,10 @@ assert compat_major.__oxbind__.PanicError is not oxbind.PanicError
     assert len(warnings) == 1, warnings
     late = second
     assert warnings[0].startswith(f"{late} uses oxbind internals ABI")
-    assert "0.2.0" in warnings[0] and "0.1.1" in warnings[0]
+    assert "0.2.0" in warnings[0] and "0.1.2" in warnings[0]
     assert "separate runtime" in warnings[0]
     assert ours["runtime_id"] != theirs["runtime_id"]
-    assert ours["abi_version"] == "0.1.1" and theirs["abi_version"] == "0.2.0"
+    assert ours["abi_version"] == "0.1.2" and theirs["abi_version"] == "0.2.0"
     assert theirs["key"].startswith("__oxbind_internals_v0_2")
 
 
@@ -172,7 +172,7 @@ print(len(oxbind.internals_info()["copies"]))
 """, extra_path=[fixture_dir()])
     message, copies = out.stdout.splitlines()
     assert message.startswith("compat_bad: cannot join oxbind's shared internals")
-    assert "internals ABI 0.1.1 (theirs) and 0.1.1 (this copy)" in message
+    assert "internals ABI 0.1.2 (theirs) and 0.1.2 (this copy)" in message
     assert "field 'runtime_id': mismatched type (expected u64, found u32)" in message
     assert copies == "1"  # the refused copy joined nothing
 

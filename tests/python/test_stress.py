@@ -128,14 +128,15 @@ def test_hostile_argument_objects_get_clear_errors():
     assert lines[0] == "38"
     # A wrong argument is a TypeError (oxbind converts only int, float, str,
     # bytes, list, tuple and dict, and their subclasses: no __index__ or
-    # __float__ protocol), a value out of range an OverflowError, and valid
-    # unusual arguments convert.
+    # __float__ protocol; and, for `&[u8]`, any bytes-like object: plugin ABI
+    # 0.1.7), a value out of range an OverflowError, and valid unusual
+    # arguments convert.
     assert lines[1:39] == [
         "TypeError", "TypeError", "OverflowError", "OverflowError", "OverflowError", "7",
         "1", "TypeError", "TypeError", "TypeError",
         "TypeError", "nan", "OverflowError",
         "'a\\x00b'", "UnicodeEncodeError", "'sub'", "TypeError",
-        "TypeError", "TypeError", "TypeError",
+        "b'xy'", "b'xy'", "TypeError",
         "TypeError", "6", "6", "TypeError", "100000",
         "1", "TypeError", "TypeError",
         "9", "TypeError", "TypeError",

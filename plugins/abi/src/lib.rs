@@ -34,7 +34,10 @@ pub use host::{
     CRITICAL_SECTION_SIZE, WIDE_NOT_INT, WIDE_OK, WIDE_OUT_OF_RANGE,
 };
 pub use root::{PluginModule, PluginModule_Ref, PluginRoot, ROOT_SYMBOL};
-pub use value::{ArgValue, Passing, RetValue, TypeDesc, TypeKind};
+pub use value::{
+    ArgValue, ArrayExport, BufferArg, BufferMode, Element, Passing, RetValue, TypeDesc, TypeKind,
+    MAX_DIMS,
+};
 
 /// Parses one decimal component of the crate version at compile time.
 const fn parse_component(s: &str) -> u32 {

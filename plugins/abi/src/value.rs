@@ -96,9 +96,28 @@ impl TypeKind {
     /// [`ArgValue::Float`]s, the real and imaginary parts; as a result, a
     /// [`RetValue::List`] of two [`RetValue::Float`]s becomes a `complex`.
     pub const COMPLEX: Self = Self(15);
+    /// Since ABI 0.1.7: memory exported through Python's buffer protocol,
+    /// of the element type [`TypeDesc::buffer_element`] gives; how it is
+    /// used is [`TypeDesc::passing`], one of the [`BufferMode`]s.
+    ///
+    /// - As a parameter (`&[T]`, `&mut [T]`, `oxbind::ArrayView<T>`,
+    ///   `oxbind::ArrayViewMut<T>`, and `&[u8]`/`Vec<u8>`), it accepts any
+    ///   object exporting a buffer whose format and item size match the
+    ///   element; a slice also needs it C-contiguous, a mutable mode
+    ///   writable. It crosses as [`ArgValue::Object`] pointing at a
+    ///   [`BufferArg`] the shim owns; the buffer stays exported, and its
+    ///   memory claimed in the runtime's range registry, for the call.
+    /// - As a result (`oxbind::Array<T>`, mode [`BufferMode::OWNED`]), it
+    ///   crosses as [`RetValue::Ref`] pointing at an [`ArrayExport`] the
+    ///   plugin gave up; the shim wraps it in an `oxbind.Array`, which
+    ///   exports the memory and calls [`ArrayExport::release`] when the last
+    ///   view of it goes.
+    ///
+    /// Never a container item or a callback's parameter or result.
+    pub const BUFFER: Self = Self(16);
 
     /// The largest kind this version of the ABI defines.
-    pub const MAX: Self = Self::COMPLEX;
+    pub const MAX: Self = Self::BUFFER;
 
     /// The Python type name used in signatures and error messages.
     pub const fn python_name(self) -> &'static str {
@@ -119,6 +138,7 @@ impl TypeKind {
             13 => "set",
             14 => "os.PathLike",
             15 => "complex",
+            16 => "buffer",
             _ => "<unknown>",
         }
     }
@@ -310,6 +330,212 @@ impl TypeDesc {
             item: Some(item),
         }
     }
+
+    /// A buffer ([`TypeKind::BUFFER`]) of `element`, used as `mode` says:
+    /// `item` points at `element`, a scalar description whose `passing`
+    /// holds the [`Element`] code (see [`TypeDesc::element`]).
+    pub const fn buffer(
+        element: &'static TypeDesc,
+        mode: BufferMode,
+        rust_name: &'static str,
+    ) -> Self {
+        TypeDesc {
+            kind: TypeKind::BUFFER,
+            optional: false,
+            passing: Passing(mode.0),
+            rust_name: RStr::from_str(rust_name),
+            class: None,
+            item: Some(element),
+        }
+    }
+
+    /// The description of one element of a buffer: an `INT`, `FLOAT` or
+    /// `BOOL` scalar named as in Rust (`"f64"`), with the [`Element`] code in
+    /// `passing`.
+    pub const fn element(code: Element, rust_name: &'static str) -> Self {
+        let kind = match code.class() {
+            Element::FLOAT => TypeKind::FLOAT,
+            Element::BOOL => TypeKind::BOOL,
+            _ => TypeKind::INT,
+        };
+        TypeDesc {
+            kind,
+            optional: false,
+            passing: Passing(code.0),
+            rust_name: RStr::from_str(rust_name),
+            class: None,
+            item: None,
+        }
+    }
+
+    /// For a [`TypeKind::BUFFER`]: its mode and element type.
+    pub fn buffer_element(&self) -> Option<(BufferMode, Element, &'static TypeDesc)> {
+        if self.kind != TypeKind::BUFFER {
+            return None;
+        }
+        let element = self.item?;
+        Some((
+            BufferMode(self.passing.0),
+            Element(element.passing.0),
+            element,
+        ))
+    }
+}
+
+/// How a [`TypeKind::BUFFER`] is used; kept in its description's `passing`.
+#[repr(transparent)]
+#[derive(StableAbi, Copy, Clone, PartialEq, Eq, Debug)]
+pub struct BufferMode(pub u8);
+
+impl BufferMode {
+    /// A result: memory the plugin allocated and gives up (`oxbind::Array`).
+    pub const OWNED: Self = Self(0);
+    /// `&[T]`: read-only, C-contiguous, any number of dimensions (read as
+    /// one run of elements).
+    pub const SLICE: Self = Self(1);
+    /// `&mut [T]`: as [`BufferMode::SLICE`], and writable.
+    pub const SLICE_MUT: Self = Self(2);
+    /// `oxbind::ArrayView<T>`: read-only, any shape and strides.
+    pub const VIEW: Self = Self(3);
+    /// `oxbind::ArrayViewMut<T>`: as [`BufferMode::VIEW`], and writable.
+    pub const VIEW_MUT: Self = Self(4);
+    /// The largest mode this version of the ABI defines.
+    pub const MAX: Self = Self::VIEW_MUT;
+
+    /// Whether the plugin may write through the buffer.
+    pub const fn is_mut(self) -> bool {
+        matches!(self.0, 2 | 4)
+    }
+
+    /// Whether the buffer must be C-contiguous.
+    pub const fn is_slice(self) -> bool {
+        matches!(self.0, 1 | 2)
+    }
+}
+
+/// The type of a buffer's elements: its class in the high four bits, its
+/// size in bytes (1, 2, 4 or 8) in the low four.
+#[repr(transparent)]
+#[derive(StableAbi, Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Element(pub u8);
+
+impl Element {
+    /// Class: a signed integer (`i8` … `i64`, `isize`).
+    pub const SIGNED: u8 = 0x10;
+    /// Class: an unsigned integer (`u8` … `u64`, `usize`).
+    pub const UNSIGNED: u8 = 0x20;
+    /// Class: an IEEE float (`f32`, `f64`).
+    pub const FLOAT: u8 = 0x30;
+    /// Class: `bool`, one byte holding 0 or 1.
+    pub const BOOL: u8 = 0x40;
+
+    /// The element of `class` (one of the constants above) and `size`.
+    pub const fn new(class: u8, size: usize) -> Self {
+        Element(class | size as u8)
+    }
+
+    /// The element's class: one of [`Element::SIGNED`],
+    /// [`Element::UNSIGNED`], [`Element::FLOAT`], [`Element::BOOL`].
+    pub const fn class(self) -> u8 {
+        self.0 & 0xf0
+    }
+
+    /// The element's size in bytes.
+    pub const fn size(self) -> usize {
+        (self.0 & 0x0f) as usize
+    }
+
+    /// Whether this is an element this ABI defines.
+    pub const fn is_valid(self) -> bool {
+        match self.class() {
+            Self::SIGNED | Self::UNSIGNED => matches!(self.size(), 1 | 2 | 4 | 8),
+            Self::FLOAT => matches!(self.size(), 4 | 8),
+            Self::BOOL => self.size() == 1,
+            _ => false,
+        }
+    }
+
+    /// The NumPy name of the element type (`"float64"`), for messages.
+    pub const fn numpy_name(self) -> &'static str {
+        match (self.class(), self.size()) {
+            (Self::SIGNED, 1) => "int8",
+            (Self::SIGNED, 2) => "int16",
+            (Self::SIGNED, 4) => "int32",
+            (Self::SIGNED, 8) => "int64",
+            (Self::UNSIGNED, 1) => "uint8",
+            (Self::UNSIGNED, 2) => "uint16",
+            (Self::UNSIGNED, 4) => "uint32",
+            (Self::UNSIGNED, 8) => "uint64",
+            (Self::FLOAT, 4) => "float32",
+            (Self::FLOAT, 8) => "float64",
+            (Self::BOOL, 1) => "bool",
+            _ => "<unknown>",
+        }
+    }
+
+    /// The `struct` format character of the element in native byte order
+    /// and standard size: what results export.
+    pub const fn format(self) -> &'static str {
+        match (self.class(), self.size()) {
+            (Self::SIGNED, 1) => "b",
+            (Self::SIGNED, 2) => "h",
+            (Self::SIGNED, 4) => "i",
+            (Self::SIGNED, 8) => "q",
+            (Self::UNSIGNED, 1) => "B",
+            (Self::UNSIGNED, 2) => "H",
+            (Self::UNSIGNED, 4) => "I",
+            (Self::UNSIGNED, 8) => "Q",
+            (Self::FLOAT, 4) => "f",
+            (Self::FLOAT, 8) => "d",
+            (Self::BOOL, 1) => "?",
+            _ => "",
+        }
+    }
+}
+
+/// The most dimensions a buffer argument or array result may have (NumPy's
+/// own limit is 64).
+pub const MAX_DIMS: usize = 64;
+
+/// A buffer argument ([`TypeKind::BUFFER`]) as the plugin sees it: the
+/// shim owns it, and the memory it describes, for the call.
+#[repr(C)]
+#[derive(StableAbi, Copy, Clone, Debug)]
+pub struct BufferArg {
+    /// The first element (where index 0 in every dimension is), aligned
+    /// for the element type.
+    pub data: *mut c_void,
+    /// How many elements: the product of the shape.
+    pub len: usize,
+    /// How many dimensions (at most [`MAX_DIMS`]); 0 for a scalar buffer,
+    /// which holds one element.
+    pub ndim: usize,
+    /// `ndim` extents.
+    pub shape: *const usize,
+    /// `ndim` strides, in elements (not bytes): every byte stride the
+    /// exporter gave is a multiple of the element size, or the shim refused
+    /// it. For a slice mode they are C-contiguous.
+    pub strides: *const isize,
+    /// Whether the exporter allows writing (always, in a mutable mode).
+    pub writable: bool,
+}
+
+/// An array result ([`BufferMode::OWNED`]) the plugin gives up: its memory
+/// and shape, and how to free them.
+#[repr(C)]
+#[derive(StableAbi, Debug)]
+pub struct ArrayExport {
+    /// `len` elements of the result's element type, C-contiguous, aligned.
+    pub data: *mut c_void,
+    pub len: usize,
+    /// `ndim` extents whose product is `len`.
+    pub ndim: usize,
+    pub shape: *const usize,
+    /// Frees the memory, the shape and this export. Called exactly once,
+    /// by the shim, on any thread, attached or not, when the last Python
+    /// view of the array goes (or at once, when the result is not used).
+    /// It must not unwind.
+    pub release: unsafe extern "C" fn(this: *mut ArrayExport),
 }
 
 /// One argument, already converted by the shim. It borrows from a Python

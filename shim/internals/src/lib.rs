@@ -323,6 +323,22 @@ pub struct Internals {
     /// Since 0.1.1. Turns the creator's leak report at exit on or off
     /// (`oxbind.set_leak_warnings`), for the whole runtime.
     pub set_leak_warnings: unsafe extern "C" fn(state: *const c_void, enabled: bool),
+    /// Since 0.1.2. Claims the memory `[start, end)` of a buffer argument
+    /// for a call: shared, or `exclusive` for a mutable one. Fails (returns
+    /// false, claiming nothing) if the range overlaps an exclusive claim,
+    /// or is exclusive and overlaps any claim. Every copy's buffer
+    /// arguments claim here, so no two calls anywhere in the process alias
+    /// a mutable buffer.
+    pub claim_range: unsafe extern "C" fn(
+        state: *const c_void,
+        start: usize,
+        end: usize,
+        exclusive: bool,
+    ) -> bool,
+    /// Since 0.1.2. Ends one claim that `claim_range` granted with the same
+    /// arguments.
+    pub release_range:
+        unsafe extern "C" fn(state: *const c_void, start: usize, end: usize, exclusive: bool),
     /// Appended by the "newer minor" compatibility fixture: a field older
     /// copies do not know and newer copies read as `None` from older ones.
     #[cfg(feature = "fixture-next-minor")]

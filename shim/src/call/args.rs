@@ -17,7 +17,14 @@ use super::compound::is_container;
 use super::general::{Mismatch, Scratch};
 use super::signature::{expected_name, raise_overflow, raise_overflow_at, raise_wrong_type};
 use super::FunctionData;
-use crate::{instance, py::errors, py::owned::Owned, sync::containers};
+use crate::{
+    instance,
+    py::buffer::{self, Refusal},
+    py::errors,
+    py::owned::Owned,
+    runtime::ranges,
+    sync::containers,
+};
 
 /// Raises the error for a scalar argument that failed to convert.
 ///
@@ -151,6 +158,10 @@ pub(super) unsafe fn convert_arg<'a>(
             scratch.temps.push(bytes);
             Ok(ArgValue::Bytes(RSlice::from_slice(path)))
         }
+        // SAFETY: the thread is attached, no oxbind lock is held (an
+        // exporter may run Python code) and `obj` is a valid object the
+        // caller keeps alive for 'a (this function's contract).
+        TypeKind::BUFFER => unsafe { convert_buffer(data, i, obj, ty, scratch) },
         TypeKind::COMPLEX => {
             // SAFETY: the thread is attached, no oxbind lock is held (a
             // `__complex__` may run Python code) and `obj` is a valid
@@ -237,6 +248,57 @@ pub(super) unsafe fn convert_arg<'a>(
             Err(ArgFailure::Raised) => Err(Mismatch::Raised),
         },
     }
+}
+
+/// A buffer argument: its export, checked against the parameter, held in
+/// `scratch` with its memory claimed until the call ends.
+///
+/// # Safety
+/// As for [`convert_arg`]: attached, no oxbind lock held, `obj` valid and
+/// kept alive for `'a`; `ty` is a `BUFFER` that passed the load checks.
+unsafe fn convert_buffer<'a>(
+    data: &FunctionData,
+    i: usize,
+    obj: *mut ffi::PyObject,
+    ty: &TypeDesc,
+    scratch: &mut Scratch<'a>,
+) -> Result<ArgValue<'a>, Mismatch> {
+    let (mode, element, _) = ty.buffer_element().expect("checked at load");
+    let name = data.desc.params.as_slice()[i].name.as_str();
+    // SAFETY: this function's contract is `export`'s: attached, no lock
+    // held, and `obj` outlives the export, which `scratch` drops attached.
+    let export = match unsafe { buffer::export(obj, mode, element) } {
+        Ok(export) => export,
+        Err(Refusal::NotBuffer) => return Err(Mismatch::WrongType),
+        Err(Refusal::Raised) => return Err(Mismatch::Raised),
+        Err(Refusal::Mismatch(class, what)) => {
+            // SAFETY: attached; `class` is an exception class.
+            unsafe { errors::raise(class, &format!("{}() argument '{name}' {what}", data.name)) };
+            return Err(Mismatch::Raised);
+        }
+    };
+    let (start, end) = export.span();
+    // SAFETY: attached (this function's contract); the claim drops with
+    // `scratch`, attached.
+    let Some(claim) = (unsafe { ranges::claim(start, end, mode.is_mut()) }) else {
+        // SAFETY: attached; `PyExc_BufferError` is an exception class.
+        unsafe {
+            errors::raise(
+                ffi::PyExc_BufferError,
+                &format!(
+                    "{}() argument '{name}' overlaps memory that another buffer argument of this \
+                     call, or of another call in progress, holds{}: a mutable buffer cannot alias \
+                     any other",
+                    data.name,
+                    if mode.is_mut() { "" } else { " mutably" }
+                ),
+            )
+        };
+        return Err(Mismatch::Raised);
+    };
+    let arg = export.arg();
+    scratch.buffers.push((claim, export));
+    Ok(ArgValue::Object(arg as *mut c_void))
 }
 
 /// Strong references to the items of a `list` (read under its critical

@@ -28,7 +28,11 @@ use crate::py::{errors, owned::Owned};
 /// its borrows and locks, by [`to_py`]: a container, or a path or complex
 /// number (building a `pathlib.Path` runs Python code).
 pub(crate) fn built_after_call(ty: &TypeDesc) -> bool {
-    is_container(ty) || matches!(ty.kind, TypeKind::PATH | TypeKind::COMPLEX)
+    is_container(ty)
+        || matches!(
+            ty.kind,
+            TypeKind::PATH | TypeKind::COMPLEX | TypeKind::BUFFER
+        )
 }
 
 /// Whether `ty` is a container kind, whose values cross as `RetValue::List`.
@@ -105,6 +109,10 @@ pub(crate) unsafe fn to_py_in_place(
         // SAFETY: attached (this function's contract); an object-reference
         // value is a new reference the plugin gave up, taken over here.
         RetValue::Ref(p) if is_object_ref(ty) => unsafe { take_object(data, *p) },
+        // SAFETY: attached (this function's contract); an array result's
+        // export, given up by the plugin (checked at load to be OWNED, of a
+        // valid element), taken over here.
+        RetValue::Ref(p) if ty.kind == TypeKind::BUFFER => unsafe { array_result(ty, *p) },
         // SAFETY: attached (this function's contract); each conversion runs
         // on its own variant, copying text and bytes from their buffers,
         // alive while `value` is.
@@ -297,6 +305,25 @@ unsafe fn discard_ref(ty: &TypeDesc, value: &RetValue) {
             // SAFETY: the items of the plugin's value, given up.
             unsafe { discard_items(ty, items, 0) };
         }
+        RetValue::Ref(p) if ty.kind == TypeKind::BUFFER => {
+            // SAFETY: an array result's export the plugin gave up, released
+            // once here; `release` runs on any thread (plugin ABI).
+            unsafe { crate::py::buffer::release_export(*p as *mut oxbind_abi::ArrayExport) };
+        }
         _ => {}
     }
+}
+
+/// The `oxbind.Array` for an array result `p` of type `ty`; null with an
+/// exception set on failure (the export is released then).
+///
+/// # Safety
+/// The thread is attached; `ty` is a `BUFFER` result that passed the load
+/// checks and `p` the export the plugin gave up for it, taken over here.
+pub(crate) unsafe fn array_result(ty: &TypeDesc, p: *const std::ffi::c_void) -> *mut ffi::PyObject {
+    let (_, element, _) = ty.buffer_element().expect("checked at load");
+    // SAFETY: this function's contract: attached, and the plugin's export of
+    // `element`s, whose layout the SDK's `Array` guarantees and
+    // `array_object` checks.
+    unsafe { crate::py::buffer::array_object(p as *mut oxbind_abi::ArrayExport, element) }
 }

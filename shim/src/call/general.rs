@@ -30,6 +30,12 @@ pub(super) struct Scratch<'a> {
     pub(super) wanted: SmallVec<[(*mut ffi::PyObject, bool); 3]>,
     /// Where in a container argument conversion is, for messages.
     pub(super) path: SmallVec<[super::args::Step; 4]>,
+    /// Buffer arguments: each claim, then the export it covers (dropped in
+    /// that order, attached, after the call's locks).
+    pub(super) buffers: Vec<(
+        Option<crate::runtime::ranges::Claim>,
+        Box<crate::py::buffer::Export>,
+    )>,
 }
 
 impl<'a> Scratch<'a> {
@@ -212,7 +218,7 @@ pub(super) unsafe fn call<'a>(
             // `ANY` or `CALLABLE` result is a new reference we take over.
             unsafe { take_object(data, p) }
         }
-        CallOutcome::Ok(RetValue::Ref(p)) => {
+        CallOutcome::Ok(RetValue::Ref(p)) if ret.kind == TypeKind::OBJECT => {
             // SAFETY: the thread is attached (this function's contract).
             match unsafe { data.result_record() } {
                 Ok(record) => {
@@ -249,7 +255,12 @@ pub(super) unsafe fn call<'a>(
     };
     // Release borrows and locks before the temporaries: dropping a
     // temporary may run arbitrary Python code, which may use the same objects.
+    // Buffer claims go before the sections, so that a call queued on a
+    // `#[oxbind(lock)]` buffer's section finds its memory free.
     drop(std::mem::take(&mut scratch.borrows));
+    for (claim, _) in &mut scratch.buffers {
+        drop(claim.take());
+    }
     drop(section);
     drop(ret_obj); // an unused result instance (None returned, or an error) is not ready: no drop
     drop(scratch);

@@ -286,6 +286,11 @@ pub(crate) unsafe fn from_value(ty: &'static TypeDesc, value: RetValue) -> *mut 
             }
             return p as *mut ffi::PyObject;
         }
+        // SAFETY: attached (this function's contract); an array result's
+        // export, given up.
+        RetValue::Ref(p) if ty.kind == TypeKind::BUFFER => unsafe {
+            return super::compound::array_result(ty, p);
+        },
         // Paths and complex numbers are built as results are.
         v if super::compound::built_after_call(ty) => v,
         RetValue::Ref(_) | RetValue::Moved(_) | RetValue::List(_) | RetValue::Written => value,

@@ -116,6 +116,10 @@ pub(crate) fn expected_name(ty: &TypeDesc) -> String {
         ),
         TypeKind::CALLABLE => "a callable".to_owned(),
         TypeKind::PATH => "str, bytes or os.PathLike".to_owned(),
+        TypeKind::BUFFER => match ty.buffer_element() {
+            Some((mode, element, _)) => crate::py::buffer::expected(mode, element),
+            None => "a buffer".to_owned(),
+        },
         _ => return kind_name(ty),
     };
     if ty.optional {

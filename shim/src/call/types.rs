@@ -5,7 +5,7 @@
 //! (`call::objects`), so that every walk over a type afterwards (argument
 //! and result conversion, messages, stubs) is bounded.
 
-use oxbind_abi::{Passing, TypeDesc, TypeKind};
+use oxbind_abi::{BufferMode, Passing, TypeDesc, TypeKind};
 
 use crate::instance;
 
@@ -73,6 +73,37 @@ fn check_type_at(ty: &TypeDesc, is_result: bool, depth: usize) -> Result<(), Str
             check_hashable(key, "dict keys")?;
             check_item(key, is_result, depth)?;
             check_item(value, is_result, depth)
+        }
+        TypeKind::BUFFER => {
+            let (mode, element, desc) = ty
+                .buffer_element()
+                .ok_or("a buffer type without an element type")?;
+            if !element.is_valid() || desc.item.is_some() || desc.class.is_some() {
+                return Err(format!("unknown buffer element {:#x}", element.0));
+            }
+            if mode.0 > BufferMode::MAX.0 {
+                return Err(format!("unknown buffer mode {}", mode.0));
+            }
+            if is_result != (mode == BufferMode::OWNED) {
+                return Err(if is_result {
+                    "a buffer result must be an owned array (oxbind::Array)".into()
+                } else {
+                    "an owned array (oxbind::Array) is a result, not a parameter".into()
+                });
+            }
+            if !is_result && element.class() == oxbind_abi::Element::BOOL && mode.is_slice() {
+                return Err(
+                    "a slice of bool is refused: a buffer byte may be neither 0 nor 1".into(),
+                );
+            }
+            if depth > 0 {
+                return Err(
+                    "buffers and arrays are parameters and results only, never inside a \
+                     container or a callable's signature"
+                        .into(),
+                );
+            }
+            Ok(())
         }
         TypeKind::ANY => {
             if ty.passing != Passing::VALUE || ty.class.is_some() || ty.item.is_some() {

@@ -7,7 +7,10 @@
 //!   text helpers messages use.
 //! - [`module_def`]: what every module definition of a shim copy shares.
 //! - [`wide`]: ints beyond `i64` to and from `WideInt`.
+//! - [`buffer`]: the buffer protocol: argument exports checked against a
+//!   buffer parameter, and `oxbind.Array` for array results.
 
+pub(crate) mod buffer;
 pub(crate) mod dict;
 pub(crate) mod errors;
 pub(crate) mod ffi;

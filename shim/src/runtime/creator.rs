@@ -23,12 +23,14 @@ use crate::runtime::instance_map::{fmix64, Shard};
 // Creating a runtime, and the creator's implementation of its functions.
 
 /// The creator's private state. Only the creator's functions below touch it.
-/// Locks: `copies`, `registry`, `conversions` and each shard are
+/// Locks: `copies`, `registry`, `conversions`, `claims` and each shard are
 /// independent; no function holds two at once.
 pub(crate) struct CreatorState {
     pub(crate) copies: PyLock<Vec<CopyInfo>>,
     pub(crate) registry: PyLock<Registry>,
     pub(crate) conversions: PyLock<HashMap<String, Vec<&'static FunctionDesc>>>,
+    /// The memory buffer arguments hold ([`crate::runtime::ranges`]).
+    pub(crate) claims: PyLock<crate::runtime::ranges::Claims>,
     pub(crate) shards: Box<[Shard]>,
     pub(crate) shard_shift: u32,
 }

@@ -6,7 +6,8 @@
 //! - [`creator`]: the creator's locked state and its table of functions;
 //! - [`registry`]: type lookups and registration, and classes used across
 //!   plugins;
-//! - [`instance_map`]: the sharded map of reference wrappers, both sides.
+//! - [`instance_map`]: the sharded map of reference wrappers, both sides;
+//! - [`ranges`]: the memory buffer arguments hold, claimed process-wide.
 //!
 //! The first copy to need them creates them and publishes a capsule in the
 //! interpreter-state dict under a key naming the compatibility line and the
@@ -40,6 +41,7 @@ use oxbind_internals::{InternalsHeader, Internals_Ref};
 pub(crate) mod creator;
 pub(crate) mod instance_map;
 pub(crate) mod publish;
+pub(crate) mod ranges;
 pub(crate) mod registry;
 
 /// Whether this shim copy was built for a free-threaded interpreter.

@@ -401,6 +401,7 @@ pub(crate) unsafe fn create(module: &str) -> Result<Candidate, ()> {
         copies: PyLock::new(Vec::new()),
         registry: PyLock::new(Registry::default()),
         conversions: PyLock::new(HashMap::new()),
+        claims: PyLock::new(crate::runtime::ranges::Claims::default()),
         shards: (0..shard_count())
             .map(|_| Shard {
                 map: PyLock::new(HashMap::new()),
@@ -432,6 +433,8 @@ pub(crate) unsafe fn create(module: &str) -> Result<Candidate, ()> {
         add_conversion: creator_add_conversion,
         conversion_at: creator_conversion_at,
         set_leak_warnings: creator_set_leak_warnings,
+        claim_range: crate::runtime::ranges::creator_claim_range,
+        release_range: crate::runtime::ranges::creator_release_range,
         #[cfg(feature = "fixture-next-minor")]
         motto: RStr::from_str("appended by the newer-minor fixture"),
     };
