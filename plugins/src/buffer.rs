@@ -54,7 +54,8 @@ pub unsafe trait Element: Copy + Send + Sync + 'static + sealed::Sealed {
     const DESC: &'static TypeDesc;
     #[doc(hidden)]
     const NAMES: Names;
-    /// Reads one element.
+    /// Reads one element, with a volatile read: exactly once, where the
+    /// code reads it, even if Python code writes the memory meanwhile.
     ///
     /// # Safety
     /// `p` is aligned and points at `size_of::<Self>()` readable bytes.
@@ -123,8 +124,9 @@ macro_rules! elements {
             #[inline(always)]
             unsafe fn read(p: *const Self) -> Self {
                 // SAFETY: aligned and readable (this function's contract);
-                // every bit pattern is a value of a number type.
-                unsafe { p.read() }
+                // every bit pattern is a value of a number type. Volatile:
+                // read exactly once, here (spec/SOUNDNESS.md §1b).
+                unsafe { p.read_volatile() }
             }
         }
         elements!(@plain $plain $t);
@@ -172,8 +174,8 @@ unsafe impl Element for bool {
     #[inline(always)]
     unsafe fn read(p: *const Self) -> Self {
         // SAFETY: one readable byte (this function's contract), read as a
-        // `u8`, which every byte is.
-        unsafe { (p as *const u8).read() != 0 }
+        // `u8`, which every byte is; volatile, as for the numbers.
+        unsafe { (p as *const u8).read_volatile() != 0 }
     }
 }
 
@@ -402,12 +404,22 @@ impl<'a, T: Element> ArrayView<'a, T> {
         }
     }
 
-    /// The elements in C order, copied.
+    /// The elements in C order, copied: a snapshot to work on when Python
+    /// code may write the memory during the call.
     pub fn to_vec(&self) -> Vec<T> {
-        match self.as_slice_of() {
-            Some(s) => s.to_vec(),
-            None => self.iter().collect(),
+        if T::DESC.kind == TypeKind::BOOL || !self.is_contiguous() {
+            return self.iter().collect();
         }
+        let mut out = Vec::<T>::with_capacity(self.len);
+        // SAFETY: contiguous in C order, so `len` elements from `data` are
+        // the view's, inside the exported buffer; they are copied as bytes
+        // into fresh capacity (no reference to the foreign memory is made),
+        // and `T` is not `bool`, so any bytes are a value.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.data, out.as_mut_ptr(), self.len);
+            out.set_len(self.len);
+        }
+        out
     }
 
     fn as_slice_of(&self) -> Option<&'a [T]> {
@@ -510,8 +522,9 @@ impl<'a, T: Element> ArrayViewMut<'a, T> {
         };
         // SAFETY: in bounds (checked by `offset`), aligned, in a writable
         // buffer this view holds exclusively (the shim's claim); `T` is an
-        // element type, so `value` is a valid value of its bytes.
-        unsafe { (self.view.data.offset(off) as *mut T).write(value) };
+        // element type, so `value` is a valid value of its bytes. Volatile,
+        // as reads are.
+        unsafe { (self.view.data.offset(off) as *mut T).write_volatile(value) };
         true
     }
 }
@@ -528,10 +541,16 @@ impl<'a, T: Plain> ArrayViewMut<'a, T> {
 
     /// The elements as one mutable slice, if they are contiguous in C order.
     pub fn as_slice_mut(&mut self) -> Option<&mut [T]> {
-        let s = self.view.as_slice()?;
-        // SAFETY: the same contiguous elements `as_slice` found, writable and
-        // held exclusively; borrowed from `&mut self`.
-        Some(unsafe { std::slice::from_raw_parts_mut(s.as_ptr() as *mut T, s.len()) })
+        if !self.view.is_contiguous() {
+            return None;
+        }
+        // SAFETY: contiguous in C order, so `len` elements from `data` are
+        // the view's, inside the exported buffer, writable and held
+        // exclusively (the shim's claim); `T: Plain`, so any bytes are a
+        // value. Made from the raw pointer (never from a shared slice), and
+        // borrowed from `&mut self`, so no other reference to the memory is
+        // made while it lives.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.view.data as *mut T, self.view.len) })
     }
 }
 
@@ -601,7 +620,7 @@ impl<T: Element> Array<T> {
             .iter()
             .try_fold(1usize, |acc, &n| acc.checked_mul(n))
             .filter(|&n| n == data.len());
-        if count.is_none() {
+        if count.is_none() || shape.iter().any(|&n| n > isize::MAX as usize) {
             return Err(Error::value_error(format!(
                 "shape {shape:?} does not hold {} elements",
                 data.len()

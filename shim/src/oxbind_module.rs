@@ -146,6 +146,20 @@ unsafe fn exec_inner(module: *mut ffi::PyObject) -> Result<(), ()> {
     {
         return Err(());
     }
+    // The type of array results, for `isinstance` and the stubs' annotations.
+    // SAFETY: the thread is attached and `module` is a live module (this
+    // function's contract); the type is immortal (never released), and
+    // AddObjectRef takes its own reference.
+    if unsafe {
+        ffi::PyModule_AddObjectRef(
+            module,
+            c"Array".as_ptr(),
+            crate::py::buffer::array_type()? as *mut ffi::PyObject,
+        )
+    } < 0
+    {
+        return Err(());
+    }
     // SAFETY: the thread is attached and `module` is a live module (this
     // function's contract).
     unsafe {

@@ -6,7 +6,8 @@ puts them on PYTHONPATH; prints one JSON object.
 Usage: bench.py --libs floor,nanobind,... [--scaling-libs ...] [--controls]
 
 Libraries (each the same tiny API: add, Counter with inc / inc_safe / value,
-return_self, detached, call_py, pair, dict10): floor (tests/bench/floor.c), nanobind
+return_self, detached, call_py, pair, dict10; and, for floor, nanobind and
+oxbind, sum_f64 over a float64 buffer and arange(n), an array result): floor (tests/bench/floor.c), nanobind
 (nb_counter), pybind11 (pb_counter), PyO3 (pyo3_counter), "oxbind plugin"
 (the counter plugin through oxbind.load) and "oxbind standalone" (`import
 counter`). The two oxbind forms cannot share a process (one module per
@@ -43,6 +44,11 @@ SCALING_PROCESSES = int(os.environ.get("OXBIND_BENCH_SCALING_PROCESSES", "4"))
 PLUGINS = os.environ.get("OXBIND_PLUGIN_DIR", "")
 # Calls of the Python callable per call of `call_py` (the `call_py(f)` row).
 CALLS = 100
+# The array rows: elements of the large array, and how many calls of the
+# large-array rows each round makes (their figure is still per call).
+BIG = 1_000_000
+HEAVY = max(3, N // 3000)
+PER_OP = {"sum(a1M)": HEAVY, "arange(1M)": HEAVY}
 
 
 def ident(x):
@@ -137,6 +143,29 @@ def loops(mod):
         for _ in r:
             dict10()
 
+    arrays = {}
+    if hasattr(mod, "sum_f64"):
+        import numpy
+
+        big, small = numpy.arange(BIG, dtype=numpy.float64), numpy.ones(8)
+        assert mod.sum_f64(big) == BIG * (BIG - 1) / 2 and mod.sum_f64(small) == 8.0
+        made = numpy.asarray(mod.arange(BIG))
+        assert made.dtype == numpy.float64 and made.shape == (BIG,) and made[-1] == BIG - 1
+
+        def bench_sum_big(sum_f64=mod.sum_f64, a=big, r=range(HEAVY)):
+            for _ in r:
+                sum_f64(a)
+
+        def bench_sum_small(sum_f64=mod.sum_f64, a=small, r=r):
+            for _ in r:
+                sum_f64(a)
+
+        def bench_arange(arange=mod.arange, asarray=numpy.asarray, n=BIG, r=range(HEAVY)):
+            for _ in r:
+                asarray(arange(n))
+
+        arrays = {"sum(a1M)": bench_sum_big, "sum(a8)": bench_sum_small, "arange(1M)": bench_arange}
+
     return {
         "add(1, 2)": bench_add,
         "Counter()": bench_counter,
@@ -149,7 +178,7 @@ def loops(mod):
         "call_py(f)": bench_call_py,
         "pair()": bench_pair,
         "dict10()": bench_dict10,
-    }
+    } | arrays
 
 
 def cross_loop(Point, distance):
@@ -176,7 +205,7 @@ def interleaved(benches):
                 gc.collect()
                 t0 = time.perf_counter_ns()
                 b[op]()
-                dt = (time.perf_counter_ns() - t0) / N
+                dt = (time.perf_counter_ns() - t0) / PER_OP.get(op, N)
                 best[lib][op] = min(best[lib][op], dt)
     return best
 
@@ -365,6 +394,7 @@ def main():
         "python": sys.version.split()[0],
         "free_threaded": free_threaded,
         "n": N,
+        "heavy": HEAVY,
         "rounds": ROUNDS,
         "libs": libs,
         "single": single,

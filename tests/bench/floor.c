@@ -3,6 +3,7 @@
  * `cargo xtask bench` for each interpreter; never part of oxbind. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
 
 typedef struct {
     PyObject_HEAD
@@ -150,6 +151,40 @@ static PyObject *floor_dict10(PyObject *m, PyObject *unused) {
     return d;
 }
 
+/* sum_f64(a): the sum of a C-contiguous float64 buffer, read in place. */
+static PyObject *floor_sum_f64(PyObject *m, PyObject *obj) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    if (view.itemsize != 8 || !view.format || strcmp(view.format, "d") != 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "expected a float64 buffer");
+        return NULL;
+    }
+    const double *d = (const double *) view.buf;
+    Py_ssize_t n = view.len / 8;
+    double s = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) s += d[i];
+    PyBuffer_Release(&view);
+    return PyFloat_FromDouble(s);
+}
+
+/* arange(n): 0.0, 1.0, ..., n - 1 as float64 memory a NumPy array can
+   share: a bytearray, filled, seen through a memoryview cast to 'd'. */
+static PyObject *floor_arange(PyObject *m, PyObject *arg) {
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    PyObject *bytes = PyByteArray_FromStringAndSize(NULL, n * 8);
+    if (!bytes) return NULL;
+    double *d = (double *) PyByteArray_AS_STRING(bytes);
+    for (Py_ssize_t i = 0; i < n; i++) d[i] = (double) i;
+    PyObject *view = PyMemoryView_FromObject(bytes);
+    Py_DECREF(bytes);
+    if (!view) return NULL;
+    PyObject *cast = PyObject_CallMethod(view, "cast", "s", "d");
+    Py_DECREF(view);
+    return cast;
+}
+
 static PyMethodDef floor_methods[] = {
     {"add", (PyCFunction)(void (*)(void))floor_add, METH_FASTCALL, NULL},
     {"return_self", floor_return_self, METH_O, NULL},
@@ -157,6 +192,8 @@ static PyMethodDef floor_methods[] = {
     {"call_py", (PyCFunction)(void (*)(void))floor_call_py, METH_FASTCALL, NULL},
     {"pair", floor_pair, METH_NOARGS, NULL},
     {"dict10", floor_dict10, METH_NOARGS, NULL},
+    {"sum_f64", floor_sum_f64, METH_O, NULL},
+    {"arange", floor_arange, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

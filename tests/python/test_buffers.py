@@ -139,6 +139,26 @@ def test_a_mutable_buffer_never_aliases_another_argument(values):
     values.add_into(a[:2], a[2:])
     assert a.tolist() == [2.0, 2.0, 1.0, 1.0]
 
+def test_a_refused_claim_leaves_the_holders_claim_in_force(values):
+    # A nested call refused for overlapping a held mutable buffer must not
+    # end the holder's claim: a second attempt is refused too, and so is a
+    # reader.
+    xs = np.zeros(2, dtype=np.int64)
+    outcomes = []
+
+    def reenter():
+        for f in (lambda: values.bump_then(xs, lambda: None),) * 3 + (lambda: values.sum_i32(xs.view(np.int32)),):
+            try:
+                f()
+                outcomes.append("ran")
+            except BufferError:
+                outcomes.append("refused")
+
+    values.bump_then(xs, reenter)
+    assert outcomes == ["refused"] * 4
+    assert xs.tolist() == [1, 1]
+
+
 def test_a_mutable_buffer_is_claimed_through_callbacks(values):
     # While bump_then holds xs mutably, a nested call reading or writing
     # the same memory is refused; other memory is fine.
@@ -225,6 +245,50 @@ def test_array_results_share_their_memory_with_numpy(oxbind, values):
     assert np.asarray(r).tolist() == [0.0, 2.0, 4.0, 6.0]
     with pytest.raises(ValueError, match=r"shape \[2, 2\] does not hold 3 elements"):
         values.bad_shape()
+
+def test_array_results_cannot_be_forged_or_oversized(oxbind, values):
+    A = type(values.arange(1))
+    assert A is oxbind.Array
+    assert isinstance(values.grid(1, 1), oxbind.Array)
+    with pytest.raises(TypeError, match="cannot create 'oxbind.Array' instances"):
+        A()
+    with pytest.raises(TypeError):
+        A.__new__(A)
+    with pytest.raises(ValueError, match=r"does not hold 0 elements"):
+        values.huge_extent()
+
+
+def test_a_callables_bytes_result_takes_any_bytes_like_object(values):
+    assert values.call_bytes(lambda: b"ab") == b"ab"
+    assert values.call_bytes(lambda: bytearray(b"cd")) == b"cd"
+    assert values.call_bytes(lambda: np.frombuffer(b"ef", dtype=np.uint8)) == b"ef"
+    with pytest.raises(TypeError):
+        values.call_bytes(lambda: "text")
+
+
+def test_operators_fall_back_for_buffers_of_another_type(values):
+    d = values.Dot(2.0)
+    assert d * np.ones(3) == 6.0
+
+    class Bytes(bytearray):
+        def __rmul__(self, other):
+            return "fell back"
+
+    # A uint8 buffer is refused by __mul__'s float64 view: NotImplemented,
+    # so Python asks the other operand.
+    assert d * Bytes(b"ab") == "fell back"
+    with pytest.raises(TypeError, match="unsupported operand"):
+        d * object()
+
+
+def test_writable_views_are_asked_for_when_read_only_is_given(values):
+    # memoryview of a bytes is read-only however asked: refused clearly.
+    with pytest.raises(BufferError, match=r"must be a writable C-contiguous buffer of float64, not a read-only buffer"):
+        values.scale(memoryview(bytes(16)).cast("d"), 2.0)
+    # An optional parameter's message says so.
+    with pytest.raises(TypeError, match=r"maybe_sum\(\) argument 'xs' must be a C-contiguous buffer of float64 or None, not a buffer of int64"):
+        values.maybe_sum(np.arange(2))
+
 
 def test_array_memory_is_freed_when_the_last_view_goes(values):
     # 2000 arrays of 1 MiB: 2 GiB if they leaked. Each is viewed by NumPy

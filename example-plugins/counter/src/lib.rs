@@ -254,10 +254,24 @@ pub fn dict10() -> HashMap<String, i64> {
         .collect()
 }
 
+/// The sum of a float64 buffer, read in place (the benchmark's `sum(a1M)`
+/// and `sum(a8)` rows).
+#[oxbind::function]
+pub fn sum_f64(xs: &[f64]) -> f64 {
+    xs.iter().sum()
+}
+
+/// `0.0, 1.0, …, n - 1` as a float64 array whose memory NumPy shares (the
+/// benchmark's `arange(1M)` row).
+#[oxbind::function]
+pub fn arange(n: usize) -> oxbind::Array<f64> {
+    oxbind::Array::from_vec((0..n).map(|i| i as f64).collect())
+}
+
 oxbind::plugin! {
     name: "counter",
     doc: "Counting, safely from many threads.",
     functions: [add, inc_global, global_value, return_self, sum_all, total, detached, call_py,
-                pair, dict10],
+                pair, dict10, sum_f64, arange],
     classes: [Counter, Tally],
 }

@@ -143,6 +143,14 @@ pub(super) unsafe fn call<'a>(
                 // the next one is tried.
                 // SAFETY: the thread is attached (this function's contract).
                 Err(_) if mode == Mode::Overload => return unsafe { mismatch(mode) },
+                // A binary operator's operand that is refused with a
+                // TypeError (a buffer of another element type, say) is one
+                // it does not take: Python tries the other operand.
+                Err(Mismatch::Raised) if mode == Mode::NotImplemented && i == 0 => {
+                    // SAFETY: the thread is attached (this function's
+                    // contract).
+                    return unsafe { mismatch(mode) };
+                }
                 Err(Mismatch::Raised) => return ptr::null_mut(),
                 Err(Mismatch::WrongType) if mode == Mode::NotImplemented && i == 0 => {
                     // SAFETY: the thread is attached; `NotImplemented` is a

@@ -119,7 +119,14 @@ fn check_type_at(ty: &TypeDesc, is_result: bool, depth: usize) -> Result<(), Str
             // (as a parameter is; `()` ignores it), then parameters
             // converted to Python (as results are).
             if let Some((ret, params)) = ty.callable_types() {
-                if ret.kind != TypeKind::UNIT {
+                // A `Vec<u8>` result is a copy made while the result is
+                // held, as for `Object::extract`: the one buffer a
+                // callable's signature may hold.
+                let byte_copy = ret.buffer_element().is_some_and(|(mode, element, _)| {
+                    mode == BufferMode::SLICE
+                        && element == oxbind_abi::Element::new(oxbind_abi::Element::UNSIGNED, 1)
+                });
+                if ret.kind != TypeKind::UNIT && !byte_copy {
                     check_type_at(ret, false, depth + 1)
                         .map_err(|why| format!("the callable's result: {why}"))?;
                 }

@@ -18,6 +18,7 @@ use std::{
 
 use oxbind_abi::{ArrayExport, BufferArg, BufferMode, Element, MAX_DIMS};
 use pyo3_ffi as ffi;
+use smallvec::SmallVec;
 
 use crate::py::errors;
 
@@ -39,8 +40,8 @@ pub(crate) enum Refusal {
 pub(crate) struct Export {
     view: ffi::Py_buffer,
     exported: bool,
-    shape: Vec<usize>,
-    strides: Vec<isize>,
+    shape: SmallVec<[usize; 4]>,
+    strides: SmallVec<[isize; 4]>,
     arg: BufferArg,
     /// The bytes `[start, end)` the elements span; empty for no elements
     /// and for a `bytes` (immutable: nothing to claim).
@@ -124,14 +125,15 @@ pub(crate) unsafe fn export(
     obj: *mut ffi::PyObject,
     mode: BufferMode,
     element: Element,
+    expected: &str,
 ) -> Result<Box<Export>, Refusal> {
     let mut ex = Box::new(Export {
         // SAFETY: `Py_buffer` is a plain C struct; all zeroes (null
         // pointers, zero sizes) is its "not filled" state.
         view: unsafe { std::mem::zeroed() },
         exported: false,
-        shape: Vec::new(),
-        strides: Vec::new(),
+        shape: SmallVec::new(),
+        strides: SmallVec::new(),
         arg: BufferArg {
             data: ptr::null_mut(),
             len: 0,
@@ -143,14 +145,15 @@ pub(crate) unsafe fn export(
         span: (0, 0),
     });
     let size = element.size();
-    // `bytes` is read directly: immutable, so never claimed.
+    // An exact `bytes` is read directly: immutable, so never claimed. (A
+    // subclass may define `__buffer__`, so it is asked like any exporter.)
     // SAFETY: attached, and `obj` is valid (this function's contract).
-    if unsafe { ffi::PyBytes_Check(obj) } != 0 {
+    if unsafe { ffi::PyBytes_CheckExact(obj) } != 0 {
         if element != Element::new(Element::UNSIGNED, 1) {
             return Err(Refusal::Mismatch(
                 // SAFETY: an exception class CPython sets up at start-up.
                 unsafe { ffi::PyExc_TypeError },
-                format!("must be {}, not bytes", expected(mode, element)),
+                format!("must be {expected}, not bytes"),
             ));
         }
         if mode.is_mut() {
@@ -168,8 +171,8 @@ pub(crate) unsafe fn export(
                 ffi::PyBytes_Size(obj) as usize,
             )
         };
-        ex.shape = vec![len];
-        ex.strides = vec![1];
+        ex.shape.push(len);
+        ex.strides.push(1);
         ex.arg.data = data;
         ex.arg.len = len;
         ex.arg.ndim = 1;
@@ -188,6 +191,23 @@ pub(crate) unsafe fn export(
         return Err(Refusal::Raised);
     }
     ex.exported = true;
+    if mode.is_mut() && ex.view.readonly != 0 {
+        // An exporter may give a writable view only when asked for one: ask.
+        // SAFETY: the view was filled above and not yet released; attached.
+        unsafe { ffi::PyBuffer_Release(&mut ex.view) };
+        ex.exported = false;
+        // SAFETY: as for the first request.
+        if unsafe { ffi::PyObject_GetBuffer(obj, &mut ex.view, ffi::PyBUF_RECORDS) } != 0 {
+            // SAFETY: attached; the refusal is reported as ours below.
+            unsafe { ffi::PyErr_Clear() };
+            return Err(Refusal::Mismatch(
+                // SAFETY: an exception class CPython sets up at start-up.
+                unsafe { ffi::PyExc_BufferError },
+                format!("must be {expected}, not a read-only buffer"),
+            ));
+        }
+        ex.exported = true;
+    }
     let view = &ex.view;
     // No format means unsigned bytes.
     let format: &[u8] = if view.format.is_null() {
@@ -214,7 +234,7 @@ pub(crate) unsafe fn export(
         return Err(Refusal::Mismatch(
             // SAFETY: an exception class CPython sets up at start-up.
             unsafe { ffi::PyExc_TypeError },
-            format!("must be {}, not {what}", expected(mode, element)),
+            format!("must be {expected}, not {what}"),
         ));
     }
     let ndim = view.ndim.max(0) as usize;
@@ -222,10 +242,7 @@ pub(crate) unsafe fn export(
         return Err(Refusal::Mismatch(
             // SAFETY: as above.
             unsafe { ffi::PyExc_BufferError },
-            format!(
-                "must be {}: its buffer has an unsupported layout",
-                expected(mode, element)
-            ),
+            format!("must be {expected}: its buffer has an unsupported layout"),
         ));
     }
     // SAFETY: `shape` (checked not null when ndim > 0) and `strides` (if
@@ -241,13 +258,13 @@ pub(crate) unsafe fn export(
                 .then(|| std::slice::from_raw_parts(view.strides, ndim)),
         )
     };
-    let shape: Vec<usize> = shape.iter().map(|&n| n.max(0) as usize).collect();
+    let shape: SmallVec<[usize; 4]> = shape.iter().map(|&n| n.max(0) as usize).collect();
     let len = shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n));
     let Some(len) = len else {
         return Err(layout_error("its shape overflows"));
     };
     // Element strides; C order when the exporter gave none.
-    let mut strides = vec![0isize; ndim];
+    let mut strides: SmallVec<[isize; 4]> = smallvec::smallvec![0isize; ndim];
     match byte_strides {
         Some(bs) => {
             for (d, &b) in bs.iter().enumerate() {
@@ -267,13 +284,15 @@ pub(crate) unsafe fn export(
             }
         }
     }
+    if len > 0 && view.buf.is_null() {
+        return Err(layout_error("its data pointer is null"));
+    }
     if len > 0 && (view.buf as usize) % size != 0 {
         return Err(Refusal::Mismatch(
             // SAFETY: as above.
             unsafe { ffi::PyExc_BufferError },
             format!(
-                "must be {}: its data at {:#x} is not aligned for {}",
-                expected(mode, element),
+                "must be {expected}: its data at {:#x} is not aligned for {}",
                 view.buf as usize,
                 element.numpy_name()
             ),
@@ -287,10 +306,9 @@ pub(crate) unsafe fn export(
                     // SAFETY: as above.
                     unsafe { ffi::PyExc_BufferError },
                     format!(
-                        "must be C-contiguous ({}); given shape {:?} with strides {:?} (in items)",
-                        expected(mode, element),
-                        shape,
-                        strides
+                        "must be C-contiguous ({expected}); given shape {:?} with strides {:?} \
+                         (in items)",
+                        shape, strides
                     ),
                 ));
             }
@@ -302,10 +320,7 @@ pub(crate) unsafe fn export(
         return Err(Refusal::Mismatch(
             // SAFETY: as above.
             unsafe { ffi::PyExc_BufferError },
-            format!(
-                "must be {}, not a read-only buffer",
-                expected(mode, element)
-            ),
+            format!("must be {expected}, not a read-only buffer"),
         ));
     }
     // The bytes the elements span, for the claim.
@@ -368,11 +383,12 @@ struct ArrayObject {
 /// This copy's `oxbind.Array` type, made on first use and immortal.
 static ARRAY_TYPE: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
 
-/// The `oxbind.Array` type of this copy.
+/// The `oxbind.Array` type of this copy (also the `oxbind` module's
+/// attribute `Array`).
 ///
 /// # Safety
 /// The thread is attached.
-unsafe fn array_type() -> Result<*mut ffi::PyTypeObject, ()> {
+pub(crate) unsafe fn array_type() -> Result<*mut ffi::PyTypeObject, ()> {
     let ty = ARRAY_TYPE.load(Ordering::Acquire);
     if !ty.is_null() {
         return Ok(ty as *mut ffi::PyTypeObject);
@@ -405,7 +421,11 @@ numpy.asarray(a) and memoryview(a) share it; it is freed when the last view goes
         name: c"oxbind.Array".as_ptr(),
         basicsize: std::mem::size_of::<ArrayObject>() as c_int,
         itemsize: 0,
-        flags: (ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_IMMUTABLETYPE) as _,
+        // Only `array_object` makes instances: `oxbind.Array()` from Python
+        // would have no export.
+        flags: (ffi::Py_TPFLAGS_DEFAULT
+            | ffi::Py_TPFLAGS_IMMUTABLETYPE
+            | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as _,
         slots: slots.as_mut_ptr(),
     };
     // SAFETY: attached (this function's contract); the spec's name, slots
@@ -474,6 +494,9 @@ pub(crate) unsafe fn array_object(
         unsafe { std::slice::from_raw_parts(ex.shape, ex.ndim) }
     };
     let count = shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n));
+    if shape.iter().any(|&n| n > isize::MAX as usize) {
+        return fail("an array result with an extent beyond isize::MAX");
+    }
     if count != Some(ex.len)
         || ex
             .len
@@ -530,6 +553,16 @@ unsafe extern "C" fn array_getbuffer(
     // SAFETY: `obj` is an `ArrayObject` (this function's contract),
     // immutable since `array_object` filled it.
     let a = unsafe { &*(obj as *const ArrayObject) };
+    if a.export.is_null() || a.dims.is_null() {
+        // Never for an instance `array_object` made (the only maker: the
+        // type cannot be instantiated from Python).
+        // SAFETY: attached; an exception class; `view` is CPython's.
+        unsafe {
+            errors::raise(ffi::PyExc_BufferError, "an oxbind.Array without memory");
+            (*view).obj = ptr::null_mut();
+        }
+        return -1;
+    }
     // SAFETY: the export lives as long as the object.
     let ex = unsafe { &*a.export };
     let size = a.element.size();
@@ -537,7 +570,7 @@ unsafe extern "C" fn array_getbuffer(
     let fortran_wanted = flags & ffi::PyBUF_F_CONTIGUOUS == ffi::PyBUF_F_CONTIGUOUS;
     // SAFETY: `dims` holds `ndim` extents then `ndim` strides.
     let shape = unsafe { std::slice::from_raw_parts(a.dims, ndim) };
-    if fortran_wanted && shape.iter().filter(|&&n| n > 1).count() > 1 {
+    if fortran_wanted && ex.len > 0 && shape.iter().filter(|&&n| n > 1).count() > 1 {
         // SAFETY: attached; an exception class.
         unsafe {
             errors::raise(
@@ -569,7 +602,12 @@ unsafe extern "C" fn array_getbuffer(
         } else {
             ptr::null_mut()
         };
-        if with_shape {
+        if with_shape && ndim == 0 {
+            // A scalar: the protocol wants no shape or strides.
+            v.ndim = 0;
+            v.shape = ptr::null_mut();
+            v.strides = ptr::null_mut();
+        } else if with_shape {
             v.ndim = a.ndim as c_int;
             v.shape = a.dims;
             v.strides = if flags & ffi::PyBUF_STRIDES == ffi::PyBUF_STRIDES {
@@ -619,8 +657,12 @@ impl FormatCStr for Element {
 unsafe extern "C" fn array_repr(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: as `array_getbuffer`.
     let a = unsafe { &*(obj as *const ArrayObject) };
-    // SAFETY: `dims` holds `ndim` extents first.
-    let shape = unsafe { std::slice::from_raw_parts(a.dims, a.ndim as usize) };
+    let shape = if a.dims.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: `dims` holds `ndim` extents first.
+        unsafe { std::slice::from_raw_parts(a.dims, a.ndim as usize) }
+    };
     let dims = match shape {
         [n] => format!("({n},)"),
         _ => format!(
@@ -649,8 +691,10 @@ unsafe extern "C" fn array_dealloc(obj: *mut ffi::PyObject) {
     unsafe {
         let a = obj as *mut ArrayObject;
         release_export((*a).export);
-        let n = 2 * (*a).ndim as usize;
-        drop(Box::from_raw(ptr::slice_from_raw_parts_mut((*a).dims, n)));
+        if !(*a).dims.is_null() {
+            let n = 2 * (*a).ndim as usize;
+            drop(Box::from_raw(ptr::slice_from_raw_parts_mut((*a).dims, n)));
+        }
         let ty = ffi::Py_TYPE(obj);
         if let Some(free) = (*ty).tp_free {
             free(obj as *mut c_void);

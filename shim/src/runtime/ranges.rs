@@ -111,11 +111,17 @@ pub(crate) unsafe fn claim(start: usize, end: usize, exclusive: bool) -> Option<
         // SAFETY: as just above.
         None => unsafe { LOCAL.lock() }.claim(start, end, exclusive),
     };
-    granted.then_some(Some(Claim {
-        start,
-        end,
-        exclusive,
-    }))
+    // Built only when granted: a `Claim` releases its range when dropped,
+    // so making one for a refused claim would end the holder's claim.
+    if granted {
+        Some(Some(Claim {
+            start,
+            end,
+            exclusive,
+        }))
+    } else {
+        None
+    }
 }
 
 impl Drop for Claim {

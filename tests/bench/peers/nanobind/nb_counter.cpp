@@ -1,5 +1,6 @@
 // nb_counter: the benchmark's tiny extension written with nanobind.
 #include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unordered_map.h>
@@ -42,5 +43,19 @@ NB_MODULE(nb_counter, m) {
         std::unordered_map<std::string, long long> d;
         for (long long k = 0; k < 10; k++) d.emplace(keys[k], k);
         return d;
+    });
+    // The sum of a C-contiguous float64 array, read in place.
+    m.def("sum_f64", [](nb::ndarray<const double, nb::ndim<1>, nb::c_contig, nb::device::cpu> a) {
+        const double *d = a.data();
+        double s = 0.0;
+        for (size_t i = 0, n = a.shape(0); i < n; i++) s += d[i];
+        return s;
+    });
+    // 0.0, 1.0, ..., n - 1 as a NumPy array owning C++ memory.
+    m.def("arange", [](size_t n) {
+        double *d = new double[n];
+        for (size_t i = 0; i < n; i++) d[i] = (double) i;
+        nb::capsule owner(d, [](void *p) noexcept { delete[] (double *) p; });
+        return nb::ndarray<nb::numpy, double, nb::ndim<1>>(d, {n}, owner);
     });
 }
