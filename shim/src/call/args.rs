@@ -265,7 +265,8 @@ unsafe fn convert_buffer<'a>(
 ) -> Result<ArgValue<'a>, Mismatch> {
     let (mode, element, _) = ty.buffer_element().expect("checked at load");
     let name = data.desc.params.as_slice()[i].name.as_str();
-    let expected = super::signature::expected_name(ty);
+    // For messages only: made on failure.
+    let expected = || super::signature::expected_name(ty);
     // SAFETY: this function's contract is `export`'s: attached, no lock
     // held, and `obj` outlives the export, which `scratch` drops attached.
     let export = match unsafe { buffer::export(obj, mode, element, &expected) } {

@@ -125,7 +125,7 @@ pub(crate) unsafe fn export(
     obj: *mut ffi::PyObject,
     mode: BufferMode,
     element: Element,
-    expected: &str,
+    expected: &dyn Fn() -> String,
 ) -> Result<Box<Export>, Refusal> {
     let mut ex = Box::new(Export {
         // SAFETY: `Py_buffer` is a plain C struct; all zeroes (null
@@ -153,7 +153,7 @@ pub(crate) unsafe fn export(
             return Err(Refusal::Mismatch(
                 // SAFETY: an exception class CPython sets up at start-up.
                 unsafe { ffi::PyExc_TypeError },
-                format!("must be {expected}, not bytes"),
+                format!("must be {}, not bytes", expected()),
             ));
         }
         if mode.is_mut() {
@@ -203,7 +203,7 @@ pub(crate) unsafe fn export(
             return Err(Refusal::Mismatch(
                 // SAFETY: an exception class CPython sets up at start-up.
                 unsafe { ffi::PyExc_BufferError },
-                format!("must be {expected}, not a read-only buffer"),
+                format!("must be {}, not a read-only buffer", expected()),
             ));
         }
         ex.exported = true;
@@ -234,7 +234,7 @@ pub(crate) unsafe fn export(
         return Err(Refusal::Mismatch(
             // SAFETY: an exception class CPython sets up at start-up.
             unsafe { ffi::PyExc_TypeError },
-            format!("must be {expected}, not {what}"),
+            format!("must be {}, not {what}", expected()),
         ));
     }
     let ndim = view.ndim.max(0) as usize;
@@ -242,7 +242,10 @@ pub(crate) unsafe fn export(
         return Err(Refusal::Mismatch(
             // SAFETY: as above.
             unsafe { ffi::PyExc_BufferError },
-            format!("must be {expected}: its buffer has an unsupported layout"),
+            format!(
+                "must be {}: its buffer has an unsupported layout",
+                expected()
+            ),
         ));
     }
     // SAFETY: `shape` (checked not null when ndim > 0) and `strides` (if
@@ -292,7 +295,8 @@ pub(crate) unsafe fn export(
             // SAFETY: as above.
             unsafe { ffi::PyExc_BufferError },
             format!(
-                "must be {expected}: its data at {:#x} is not aligned for {}",
+                "must be {}: its data at {:#x} is not aligned for {}",
+                expected(),
                 view.buf as usize,
                 element.numpy_name()
             ),
@@ -306,9 +310,11 @@ pub(crate) unsafe fn export(
                     // SAFETY: as above.
                     unsafe { ffi::PyExc_BufferError },
                     format!(
-                        "must be C-contiguous ({expected}); given shape {:?} with strides {:?} \
+                        "must be C-contiguous ({}); given shape {:?} with strides {:?} \
                          (in items)",
-                        shape, strides
+                        expected(),
+                        shape,
+                        strides
                     ),
                 ));
             }
@@ -320,7 +326,7 @@ pub(crate) unsafe fn export(
         return Err(Refusal::Mismatch(
             // SAFETY: as above.
             unsafe { ffi::PyExc_BufferError },
-            format!("must be {expected}, not a read-only buffer"),
+            format!("must be {}, not a read-only buffer", expected()),
         ));
     }
     // The bytes the elements span, for the claim.
