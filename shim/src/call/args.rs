@@ -265,20 +265,49 @@ unsafe fn convert_buffer<'a>(
 ) -> Result<ArgValue<'a>, Mismatch> {
     let (mode, element, _) = ty.buffer_element().expect("checked at load");
     let name = data.desc.params.as_slice()[i].name.as_str();
+    // Each export is filled where it stays for the call: room for one per
+    // buffer parameter is made before the first, so none moves afterwards.
+    if scratch.buffers.is_empty() {
+        let n = data
+            .desc
+            .params
+            .as_slice()
+            .iter()
+            .filter(|p| p.ty.kind == TypeKind::BUFFER)
+            .count();
+        scratch.buffers.reserve_exact(n.max(1));
+    }
+    if scratch.buffers.len() == scratch.buffers.capacity() {
+        // Never: one slot per buffer parameter was made above.
+        // SAFETY: attached; an exception class.
+        unsafe { errors::raise(ffi::PyExc_RuntimeError, "oxbind: no room for a buffer") };
+        return Err(Mismatch::Raised);
+    }
+    scratch.buffers.push((None, buffer::Export::empty()));
+    let slot = scratch.buffers.last_mut().expect("just pushed");
     // For messages only: made on failure.
     let expected = || super::signature::expected_name(ty);
     // SAFETY: this function's contract is `export`'s: attached, no lock
-    // held, and `obj` outlives the export, which `scratch` drops attached.
-    let export = match unsafe { buffer::export(obj, mode, element, &expected) } {
-        Ok(export) => export,
-        Err(Refusal::NotBuffer) => return Err(Mismatch::WrongType),
-        Err(Refusal::Raised) => return Err(Mismatch::Raised),
-        Err(Refusal::Mismatch(class, what)) => {
-            // SAFETY: attached; `class` is an exception class.
-            unsafe { errors::raise(class, &format!("{}() argument '{name}' {what}", data.name)) };
-            return Err(Mismatch::Raised);
+    // held, and `obj` outlives the export, which stays in `scratch` (room
+    // reserved: it never moves) and drops with it, attached.
+    match unsafe { buffer::export(obj, mode, element, &expected, &mut slot.1) } {
+        Ok(()) => {}
+        Err(refusal) => {
+            drop(scratch.buffers.pop());
+            return match refusal {
+                Refusal::NotBuffer => Err(Mismatch::WrongType),
+                Refusal::Raised => Err(Mismatch::Raised),
+                Refusal::Mismatch(class, what) => {
+                    // SAFETY: attached; `class` is an exception class.
+                    unsafe {
+                        errors::raise(class, &format!("{}() argument '{name}' {what}", data.name))
+                    };
+                    Err(Mismatch::Raised)
+                }
+            };
         }
-    };
+    }
+    let export = &slot.1;
     let (start, end) = export.span();
     // SAFETY: attached (this function's contract); the claim drops with
     // `scratch`, attached.
@@ -299,7 +328,7 @@ unsafe fn convert_buffer<'a>(
         return Err(Mismatch::Raised);
     };
     let arg = export.arg();
-    scratch.buffers.push((claim, export));
+    slot.0 = claim;
     Ok(ArgValue::Object(arg as *mut c_void))
 }
 

@@ -31,14 +31,25 @@ pub(super) struct Scratch<'a> {
     /// Where in a container argument conversion is, for messages.
     pub(super) path: SmallVec<[super::args::Step; 4]>,
     /// Buffer arguments: each claim, then the export it covers (dropped in
-    /// that order, attached, after the call's locks).
-    pub(super) buffers: Vec<(
-        Option<crate::runtime::ranges::Claim>,
-        Box<crate::py::buffer::Export>,
-    )>,
+    /// that order, attached, after the call's locks). Each export is filled
+    /// in place, with room for all reserved before the first
+    /// (`args::convert_buffer`), so none moves while exported.
+    pub(super) buffers: SmallVec<
+        [(
+            Option<crate::runtime::ranges::Claim>,
+            crate::py::buffer::Export,
+        ); 1],
+    >,
 }
 
 impl<'a> Scratch<'a> {
+    /// Ends the buffer arguments' claims and exports where they lie
+    /// (`drop(scratch)` would move them first: an export is released at
+    /// the address it was filled at).
+    pub(super) fn release_buffers(&mut self) {
+        self.buffers.clear();
+    }
+
     /// Keeps a converted list (or flattened dict) for the whole call and
     /// returns it as the slice the plugin reads.
     pub(super) fn keep_list(&mut self, values: Vec<ArgValue<'a>>) -> RSlice<'a, ArgValue<'a>> {
@@ -271,6 +282,7 @@ pub(super) unsafe fn call<'a>(
     }
     drop(section);
     drop(ret_obj); // an unused result instance (None returned, or an error) is not ready: no drop
+    scratch.release_buffers();
     drop(scratch);
     if let Some(value) = deferred {
         // SAFETY: attached, with no lock, borrow or section of the call held

@@ -239,6 +239,7 @@ unsafe fn extract_converted(
     // Borrows first, then the temporaries (whose release may run Python
     // code that uses the same objects).
     drop(std::mem::take(&mut scratch.borrows));
+    scratch.release_buffers();
     drop(scratch);
     Ok(())
 }

@@ -35,8 +35,10 @@ pub(crate) enum Refusal {
 }
 
 /// An argument's buffer, held for a call: exported (unless it is a `bytes`,
-/// read directly) and described to the plugin by [`Export::arg`]. Boxed,
-/// so that the view CPython filled never moves. Dropped attached.
+/// read directly) and described to the plugin by [`Export::arg`]. Filled in
+/// place and never moved afterwards (the view CPython filled, and the
+/// description's pointers into `shape` and `strides`, stay where they are).
+/// Dropped attached.
 pub(crate) struct Export {
     view: ffi::Py_buffer,
     exported: bool,
@@ -49,6 +51,28 @@ pub(crate) struct Export {
 }
 
 impl Export {
+    /// An export not yet filled: [`export`] fills it in place, where it
+    /// stays until it drops.
+    pub(crate) fn empty() -> Export {
+        Export {
+            // SAFETY: `Py_buffer` is a plain C struct; all zeroes (null
+            // pointers, zero sizes) is its "not filled" state.
+            view: unsafe { std::mem::zeroed() },
+            exported: false,
+            shape: SmallVec::new(),
+            strides: SmallVec::new(),
+            arg: BufferArg {
+                data: ptr::null_mut(),
+                len: 0,
+                ndim: 0,
+                shape: ptr::null(),
+                strides: ptr::null(),
+                writable: false,
+            },
+            span: (0, 0),
+        }
+    }
+
     /// What the plugin reads, alive as long as `self`.
     pub(crate) fn arg(&self) -> *const BufferArg {
         &self.arg
@@ -115,35 +139,22 @@ fn format_element(format: &[u8], itemsize: usize) -> Option<Element> {
     (itemsize <= 8 && e.is_valid()).then_some(e)
 }
 
-/// Reads `obj`'s buffer for a parameter of `mode` and `element`.
+/// Reads `obj`'s buffer for a parameter of `mode` and `element` into `ex`,
+/// in place. `expected` describes the parameter, for messages (called only
+/// on failure). On failure `ex` may hold an export, released when it drops.
 ///
 /// # Safety
 /// The thread is attached; `obj` is a valid object the caller keeps alive
-/// as long as the returned `Export`, which it drops attached. No oxbind lock
-/// is held (an exporter may run Python code).
+/// as long as `ex`, which is [`Export::empty`] and never moves until it
+/// drops, attached (the exporter's view and the plugin's description point
+/// into it). No oxbind lock is held (an exporter may run Python code).
 pub(crate) unsafe fn export(
     obj: *mut ffi::PyObject,
     mode: BufferMode,
     element: Element,
     expected: &dyn Fn() -> String,
-) -> Result<Box<Export>, Refusal> {
-    let mut ex = Box::new(Export {
-        // SAFETY: `Py_buffer` is a plain C struct; all zeroes (null
-        // pointers, zero sizes) is its "not filled" state.
-        view: unsafe { std::mem::zeroed() },
-        exported: false,
-        shape: SmallVec::new(),
-        strides: SmallVec::new(),
-        arg: BufferArg {
-            data: ptr::null_mut(),
-            len: 0,
-            ndim: 0,
-            shape: ptr::null(),
-            strides: ptr::null(),
-            writable: false,
-        },
-        span: (0, 0),
-    });
+    ex: &mut Export,
+) -> Result<(), Refusal> {
     let size = element.size();
     // An exact `bytes` is read directly: immutable, so never claimed. (A
     // subclass may define `__buffer__`, so it is asked like any exporter.)
@@ -178,7 +189,7 @@ pub(crate) unsafe fn export(
         ex.arg.ndim = 1;
         ex.arg.shape = ex.shape.as_ptr();
         ex.arg.strides = ex.strides.as_ptr();
-        return Ok(ex);
+        return Ok(());
     }
     // SAFETY: attached, and `obj` is valid (this function's contract).
     if unsafe { ffi::PyObject_CheckBuffer(obj) } == 0 {
@@ -358,7 +369,7 @@ pub(crate) unsafe fn export(
         strides: ex.strides.as_ptr(),
         writable,
     };
-    Ok(ex)
+    Ok(())
 }
 
 /// A `BufferError` saying the buffer's layout is unusable.
