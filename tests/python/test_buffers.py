@@ -105,6 +105,21 @@ def test_wrong_element_type_names_expected_and_given(values):
     with pytest.raises(TypeError, match=r"not a buffer of format"):
         values.sum_f64(np.zeros(2, dtype=[("a", "f8"), ("b", "f8")]))
 
+def test_an_exporters_own_error_names_the_parameter(values):
+    # NumPy cannot export datetimes: its ValueError keeps its class and
+    # gains the function, the parameter and what was expected.
+    with pytest.raises(ValueError, match=r"^sum_i32\(\) argument 'xs' could not be read as a C-contiguous buffer of int32: .+"):
+        values.sum_i32(np.zeros(3, dtype="M8[s]"))
+    if sys.version_info >= (3, 12):
+
+        class Broken:
+            def __buffer__(self, flags):
+                raise RuntimeError("no buffer today")
+
+        with pytest.raises(RuntimeError, match=r"^sum_f64\(\) argument 'xs' could not be read as a C-contiguous buffer of float64: no buffer today$"):
+            values.sum_f64(Broken())
+
+
 def test_layout_mismatches_raise_buffer_error(values):
     a = np.arange(12, dtype=np.float64)
     with pytest.raises(BufferError, match=r"sum_f64\(\) argument 'xs' must be C-contiguous .*strides \[2\]"):

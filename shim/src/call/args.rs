@@ -296,7 +296,23 @@ unsafe fn convert_buffer<'a>(
             drop(scratch.buffers.pop());
             return match refusal {
                 Refusal::NotBuffer => Err(Mismatch::WrongType),
-                Refusal::Raised => Err(Mismatch::Raised),
+                Refusal::Raised => {
+                    // The exporter's own error (NumPy's "cannot include
+                    // dtype 'M' in a buffer", a raising `__buffer__`): its
+                    // class kept, its message prefixed with the parameter.
+                    // SAFETY: attached, the exporter's error is set, and no
+                    // oxbind lock is held (this function's contract).
+                    unsafe {
+                        errors::rewrite_exception(|_, text| {
+                            Some(format!(
+                                "{}() argument '{name}' could not be read as {}: {text}",
+                                data.name,
+                                expected()
+                            ))
+                        })
+                    };
+                    Err(Mismatch::Raised)
+                }
                 Refusal::Mismatch(class, what) => {
                     // SAFETY: attached; `class` is an exception class.
                     unsafe {
