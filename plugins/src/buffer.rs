@@ -233,7 +233,7 @@ unsafe impl<'a, T: Plain> FromArg<'a> for &'a [T] {
     #[inline]
     unsafe fn from_arg(value: ArgValue<'a>) -> Result<Self, Error> {
         if let ArgValue::Bytes(b) = value {
-            if T::DESC.passing.0 == <u8 as Element>::DESC.passing.0 {
+            if T::DESC.passing.0 == oxbind_abi::Element::U8.0 {
                 let b = b.as_slice();
                 // SAFETY: `T` is `u8` (same element code; the codes are
                 // sealed), so this is the same slice.

@@ -368,6 +368,14 @@ impl TypeDesc {
         }
     }
 
+    /// Whether this is a read-only slice of bytes (`&[u8]`, `Vec<u8>`): the
+    /// one buffer that takes a `b"…"` default, may be a callable's result,
+    /// and is described as "a bytes-like object".
+    pub fn is_byte_slice(&self) -> bool {
+        self.buffer_element()
+            .is_some_and(|(mode, element, _)| mode == BufferMode::SLICE && element == Element::U8)
+    }
+
     /// For a [`TypeKind::BUFFER`]: its mode and element type.
     pub fn buffer_element(&self) -> Option<(BufferMode, Element, &'static TypeDesc)> {
         if self.kind != TypeKind::BUFFER {
@@ -429,6 +437,9 @@ impl Element {
     /// Class: `bool`, one byte holding 0 or 1.
     pub const BOOL: u8 = 0x40;
 
+    /// `u8`: the element of `&[u8]` and `Vec<u8>`.
+    pub const U8: Self = Self::new(Self::UNSIGNED, 1);
+
     /// The element of `class` (one of the constants above) and `size`.
     pub const fn new(class: u8, size: usize) -> Self {
         Element(class | size as u8)
@@ -474,21 +485,20 @@ impl Element {
     }
 
     /// The `struct` format character of the element in native byte order
-    /// and standard size: what results export.
-    pub const fn format(self) -> &'static str {
+    /// and standard size: what results export (`Py_buffer::format`).
+    pub const fn format(self) -> &'static std::ffi::CStr {
         match (self.class(), self.size()) {
-            (Self::SIGNED, 1) => "b",
-            (Self::SIGNED, 2) => "h",
-            (Self::SIGNED, 4) => "i",
-            (Self::SIGNED, 8) => "q",
-            (Self::UNSIGNED, 1) => "B",
-            (Self::UNSIGNED, 2) => "H",
-            (Self::UNSIGNED, 4) => "I",
-            (Self::UNSIGNED, 8) => "Q",
-            (Self::FLOAT, 4) => "f",
-            (Self::FLOAT, 8) => "d",
-            (Self::BOOL, 1) => "?",
-            _ => "",
+            (Self::SIGNED, 1) => c"b",
+            (Self::SIGNED, 2) => c"h",
+            (Self::SIGNED, 4) => c"i",
+            (Self::SIGNED, 8) => c"q",
+            (Self::UNSIGNED, 2) => c"H",
+            (Self::UNSIGNED, 4) => c"I",
+            (Self::UNSIGNED, 8) => c"Q",
+            (Self::FLOAT, 4) => c"f",
+            (Self::FLOAT, 8) => c"d",
+            (Self::BOOL, 1) => c"?",
+            _ => c"B",
         }
     }
 }

@@ -122,10 +122,7 @@ fn check_type_at(ty: &TypeDesc, is_result: bool, depth: usize) -> Result<(), Str
                 // A `Vec<u8>` result is a copy made while the result is
                 // held, as for `Object::extract`: the one buffer a
                 // callable's signature may hold.
-                let byte_copy = ret.buffer_element().is_some_and(|(mode, element, _)| {
-                    mode == BufferMode::SLICE
-                        && element == oxbind_abi::Element::new(oxbind_abi::Element::UNSIGNED, 1)
-                });
+                let byte_copy = ret.is_byte_slice();
                 if ret.kind != TypeKind::UNIT && !byte_copy {
                     check_type_at(ret, false, depth + 1)
                         .map_err(|why| format!("the callable's result: {why}"))?;

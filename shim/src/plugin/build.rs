@@ -130,15 +130,7 @@ fn normalise_default(d: ArgValue<'static>, ty: &TypeDesc) -> Option<ArgValue<'st
         // A wide parameter's default is an `i64` (the SDK writes no other).
         (ArgValue::Int(_), TypeKind::WIDE_INT) => Some(d),
         // `&[u8]` and `Vec<u8>` take a `b"…"` default, read as bytes.
-        (ArgValue::Bytes(_), TypeKind::BUFFER)
-            if ty.buffer_element().is_some_and(|(mode, element, _)| {
-                !mode.is_mut()
-                    && mode.is_slice()
-                    && element == oxbind_abi::Element::new(oxbind_abi::Element::UNSIGNED, 1)
-            }) =>
-        {
-            Some(d)
-        }
+        (ArgValue::Bytes(_), TypeKind::BUFFER) if ty.is_byte_slice() => Some(d),
         (ArgValue::Object(_) | ArgValue::List(_), _) => None,
         // A scalar of the parameter's own kind (`Object` and `List`
         // defaults were refused just above).

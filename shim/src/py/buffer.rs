@@ -98,7 +98,7 @@ impl Drop for Export {
 /// How a buffer parameter is described in messages: "a writable
 /// C-contiguous buffer of float64".
 pub(crate) fn expected(mode: BufferMode, element: Element) -> String {
-    if element == Element::new(Element::UNSIGNED, 1) && !mode.is_mut() && mode.is_slice() {
+    if element == Element::U8 && mode == BufferMode::SLICE {
         return "a bytes-like object".to_owned();
     }
     format!(
@@ -160,7 +160,7 @@ pub(crate) unsafe fn export(
     // subclass may define `__buffer__`, so it is asked like any exporter.)
     // SAFETY: attached, and `obj` is valid (this function's contract).
     if unsafe { ffi::PyBytes_CheckExact(obj) } != 0 {
-        if element != Element::new(Element::UNSIGNED, 1) {
+        if element != Element::U8 {
             return Err(Refusal::Mismatch(
                 // SAFETY: an exception class CPython sets up at start-up.
                 unsafe { ffi::PyExc_TypeError },
@@ -615,7 +615,7 @@ unsafe extern "C" fn array_getbuffer(
         v.readonly = 0;
         v.itemsize = size as ffi::Py_ssize_t;
         v.format = if flags & ffi::PyBUF_FORMAT != 0 {
-            a.element.format_cstr().as_ptr() as *mut c_char
+            a.element.format().as_ptr() as *mut c_char
         } else {
             ptr::null_mut()
         };
@@ -641,30 +641,6 @@ unsafe extern "C" fn array_getbuffer(
         v.internal = ptr::null_mut();
     }
     0
-}
-
-trait FormatCStr {
-    fn format_cstr(self) -> &'static CStr;
-}
-
-impl FormatCStr for Element {
-    /// [`Element::format`], NUL-terminated, for `Py_buffer::format`.
-    fn format_cstr(self) -> &'static CStr {
-        match self.format() {
-            "b" => c"b",
-            "h" => c"h",
-            "i" => c"i",
-            "q" => c"q",
-            "B" => c"B",
-            "H" => c"H",
-            "I" => c"I",
-            "Q" => c"Q",
-            "f" => c"f",
-            "d" => c"d",
-            "?" => c"?",
-            _ => c"B",
-        }
-    }
 }
 
 /// `tp_repr`: `oxbind.Array(float64, shape=(2, 3))`.

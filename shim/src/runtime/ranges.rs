@@ -90,6 +90,17 @@ pub(crate) struct Claim {
     exclusive: bool,
 }
 
+/// The joined runtime's `claim_range` and `release_range` with its state,
+/// if its creator has them (internals ABI 0.1.2); `None` means [`LOCAL`].
+fn shared_registry() -> Option<(ClaimFn, ReleaseFn, *const c_void)> {
+    let j = crate::runtime::joined()?;
+    let (claim, release) = (j.internals.claim_range()?, j.internals.release_range()?);
+    Some((claim, release, j.internals.state()))
+}
+
+type ClaimFn = unsafe extern "C" fn(*const c_void, usize, usize, bool) -> bool;
+type ReleaseFn = unsafe extern "C" fn(*const c_void, usize, usize, bool);
+
 /// Claims `[start, end)` for a call; `None` if it conflicts with a claim in
 /// force. An empty range claims nothing and always succeeds.
 ///
@@ -99,16 +110,12 @@ pub(crate) unsafe fn claim(start: usize, end: usize, exclusive: bool) -> Option<
     if start >= end {
         return Some(None);
     }
-    let granted = match crate::runtime::joined() {
-        Some(j) => match (j.internals.claim_range(), j.internals.release_range()) {
-            // SAFETY: the joined runtime's own function, with its state, on
-            // an attached thread (this function's contract).
-            (Some(f), Some(_)) => unsafe { f(j.internals.state(), start, end, exclusive) },
-            // SAFETY: attached (this function's contract); nothing runs
-            // Python code while the guard lives.
-            _ => unsafe { LOCAL.lock() }.claim(start, end, exclusive),
-        },
-        // SAFETY: as just above.
+    let granted = match shared_registry() {
+        // SAFETY: the joined runtime's own function, with its state, on an
+        // attached thread (this function's contract).
+        Some((claim, _, state)) => unsafe { claim(state, start, end, exclusive) },
+        // SAFETY: attached (this function's contract); nothing runs Python
+        // code while the guard lives.
         None => unsafe { LOCAL.lock() }.claim(start, end, exclusive),
     };
     // Built only when granted: a `Claim` releases its range when dropped,
@@ -127,17 +134,12 @@ pub(crate) unsafe fn claim(start: usize, end: usize, exclusive: bool) -> Option<
 impl Drop for Claim {
     fn drop(&mut self) {
         let (start, end, exclusive) = (self.start, self.end, self.exclusive);
-        match crate::runtime::joined() {
-            Some(j) => match j.internals.release_range() {
-                // SAFETY: the joined runtime's own function, with its state;
-                // a claim drops attached (`claim`'s contract).
-                Some(f) if j.internals.claim_range().is_some() => unsafe {
-                    f(j.internals.state(), start, end, exclusive)
-                },
-                // SAFETY: attached (as above); no Python code runs under it.
-                _ => unsafe { LOCAL.lock() }.release(start, end, exclusive),
-            },
-            // SAFETY: as just above.
+        match shared_registry() {
+            // SAFETY: the joined runtime's own function, with its state; a
+            // claim drops attached (`claim`'s contract), and was granted by
+            // the same registry (the runtime a copy joined never changes).
+            Some((_, release, state)) => unsafe { release(state, start, end, exclusive) },
+            // SAFETY: attached (as above); no Python code runs under it.
             None => unsafe { LOCAL.lock() }.release(start, end, exclusive),
         }
     }
