@@ -209,7 +209,8 @@ make_venv() {  # $1 = tag, $2 = interpreter
     fi
     rm -rf "$venv"
     "$2" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check pytest pytest-run-parallel >&2
+    # NumPy for the buffer tests (tests/python/test_buffers.py).
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check pytest pytest-run-parallel numpy >&2
     log "venv $1: ready ($("$venv/bin/python" -VV | head -1))"
 }
 

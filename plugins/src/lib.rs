@@ -44,6 +44,7 @@ mod object;
 mod path;
 #[doc(hidden)]
 pub mod private;
+mod protocol;
 pub mod sync;
 mod wide;
 
@@ -56,6 +57,7 @@ pub use object::{import, Args, FromObject, IntoObject, Iter, Object, Signature};
 pub use oxbind_abi as abi;
 pub use oxbind_macros::{class, function, methods};
 pub use path::Complex;
+pub use protocol::{LazyIter, Slice, SliceIndices};
 
 /// Exported functions and methods must be safe: Python code could call an
 /// `unsafe fn` with any arguments, so the macros refuse one.
@@ -147,6 +149,70 @@ pub mod keyword_parameters_are_refused {}
 /// ```
 #[doc(hidden)]
 pub mod detach_refuses_held_locks {}
+
+/// The class protocol's shapes are checked at compile time: a special
+/// method oxbind does not know, a slot method with the wrong number of
+/// parameters, and a getter or setter of the wrong shape are refused.
+///
+/// ```
+/// #[oxbind::class(module = "m")]
+/// pub struct Cell(i64);
+/// #[oxbind::methods]
+/// impl Cell {
+///     #[oxbind(getter)]
+///     fn value(&self) -> i64 { self.0 }
+///     #[oxbind(setter)]
+///     fn set_value(&mut self, v: i64) { self.0 = v }
+///     fn __setitem__(&mut self, _k: &str, v: i64) { self.0 = v }
+///     fn __iadd__(&mut self, v: i64) { self.0 += v }
+///     fn __enter__(&self) -> &Self { self }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub struct Cell(i64);
+/// #[oxbind::methods]
+/// impl Cell {
+///     fn __getattr__(&self, name: &str) -> i64 { self.0 }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub struct Cell(i64);
+/// #[oxbind::methods]
+/// impl Cell {
+///     fn __setitem__(&mut self, v: i64) { self.0 = v }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub struct Cell(i64);
+/// #[oxbind::methods]
+/// impl Cell {
+///     #[oxbind(getter)]
+///     fn value(&self, scale: i64) -> i64 { self.0 * scale }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub struct Cell(i64);
+/// #[oxbind::methods]
+/// impl Cell {
+///     #[oxbind(setter)]
+///     fn set_value(&self, v: i64) {}
+/// }
+/// # fn main() {}
+/// ```
+#[doc(hidden)]
+pub mod class_protocol_shapes {}
 
 /// A Rust struct exposed as a Python class. Implemented by
 /// [`#[oxbind::class]`](macro@class); never by hand.

@@ -233,12 +233,28 @@ impl Renderer<'_> {
         if let Some(ctor) = class.constructor.as_ref().into_option() {
             self.function(out, "    ", ctor, "__init__", FnKind::Init);
         }
-        for p in class.properties.as_slice() {
-            let pname = p.name.as_str();
-            let ty = self.ty(&p.get.ret, false);
+        // Field properties, then computed ones (a getter method, and the
+        // setter of its name if there is one).
+        let methods = class.methods.as_slice();
+        let mut properties: Vec<(&str, &str, &FunctionDesc, Option<&FunctionDesc>)> = class
+            .properties
+            .as_slice()
+            .iter()
+            .map(|p| (p.name.as_str(), p.doc.as_str(), &p.get, p.set.as_ref().into_option()))
+            .collect();
+        for g in methods.iter().filter(|m| m.kind == MethodKind::GETTER) {
+            let name = g.func.name.as_str();
+            let set = methods
+                .iter()
+                .find(|s| s.kind == MethodKind::SETTER && s.func.name.as_str() == name)
+                .map(|s| &s.func);
+            properties.push((name, g.func.doc.as_str(), &g.func, set));
+        }
+        for (pname, pdoc, get, set) in properties {
+            let ty = self.ty(&get.ret, false);
             let _ = writeln!(out, "    @property\n    def {pname}(self) -> {ty}:");
-            let _ = writeln!(out, "        {}", body_of(p.doc.as_str(), "        "));
-            if let Some(set) = p.set.as_ref().into_option() {
+            let _ = writeln!(out, "        {}", body_of(pdoc, "        "));
+            if let Some(set) = set {
                 let value = set
                     .params
                     .as_slice()
@@ -250,8 +266,19 @@ impl Renderer<'_> {
                 );
             }
         }
-        let methods = class.methods.as_slice();
+        let has_slot = |k: SlotKind| {
+            methods
+                .iter()
+                .any(|m| m.kind == MethodKind::SLOT && m.slot == k)
+        };
+        if has_slot(SlotKind::NEXT) && !has_slot(SlotKind::ITER) {
+            // An iterator class is its own iterable.
+            let _ = writeln!(out, "    def __iter__(self) -> {cname}: ...");
+        }
         for m in methods {
+            if matches!(m.kind, MethodKind::GETTER | MethodKind::SETTER) {
+                continue;
+            }
             let (kind, name) = match m.kind {
                 MethodKind::STATIC => (FnKind::Static, m.func.name.as_str()),
                 MethodKind::SLOT => (FnKind::Method, m.slot.dunder()),
@@ -295,13 +322,27 @@ impl Renderer<'_> {
             SlotKind::LEN => "def __len__(self) -> int: ...".to_owned(),
             SlotKind::BOOL => "def __bool__(self) -> bool: ...".to_owned(),
             SlotKind::ITER => {
-                self.uses_iterator = true;
-                let item = match f.ret.item {
-                    Some(item) if f.ret.kind == TypeKind::LIST => self.ty(item, false),
-                    _ => "object".to_owned(),
+                // A list or a lazy iterator of items, or an iterator class's
+                // instance (which is the iterator itself).
+                let ret = match f.ret.item {
+                    Some(item) if matches!(f.ret.kind, TypeKind::LIST | TypeKind::ANY) => {
+                        format!("Iterator[{}]", self.ty(item, false))
+                    }
+                    _ if f.ret.kind == TypeKind::OBJECT => self.ty(&f.ret, false),
+                    _ => "Iterator[object]".to_owned(),
                 };
-                format!("def __iter__(self) -> Iterator[{item}]: ...")
+                self.uses_iterator |= ret.starts_with("Iterator");
+                format!("def __iter__(self) -> {ret}: ...")
             }
+            SlotKind::NEXT => {
+                // `None` ends the iteration: it is never yielded.
+                let item = TypeDesc {
+                    optional: false,
+                    ..f.ret
+                };
+                format!("def __next__(self) -> {}: ...", self.ty(&item, false))
+            }
+            SlotKind::CONTAINS => "def __contains__(self, item: object) -> bool: ...".to_owned(),
             _ => {
                 let mut sig = String::new();
                 self.function(&mut sig, "", f, name, FnKind::Method);
@@ -412,6 +453,7 @@ impl Renderer<'_> {
                 }
             }
             TypeKind::COMPLEX => "complex".to_owned(),
+            TypeKind::SLICE => "slice".to_owned(),
             TypeKind::BUFFER => {
                 if param {
                     // Any exporter of the buffer protocol (PEP 688, 3.12+;
@@ -427,10 +469,17 @@ impl Renderer<'_> {
                     "oxbind.Array".to_owned()
                 }
             }
-            TypeKind::ANY => {
-                self.uses_any = true;
-                "Any".to_owned()
-            }
+            TypeKind::ANY => match ty.item {
+                // An `oxbind::LazyIter<T>` result.
+                Some(item) => {
+                    self.uses_iterator = true;
+                    format!("Iterator[{}]", self.ty(item, false))
+                }
+                None => {
+                    self.uses_any = true;
+                    "Any".to_owned()
+                }
+            },
             TypeKind::CALLABLE => {
                 self.uses_callable = true;
                 match ty.callable_types() {

@@ -115,3 +115,16 @@ GIL_STATE = 'getattr(sys, "_is_gil_enabled", lambda: "absent")()'
 def pytest_configure(config):
     # pytest-run-parallel registers this marker; declare it for plain runs too.
     config.addinivalue_line("markers", "thread_unsafe: do not run this test in several threads at once")
+
+
+def pytest_collection_modifyitems(config, items):
+    # nanobind's test_thread.py (tests/python/nanobind/, copied unchanged)
+    # runs 8 threads per test already: not again under pytest-run-parallel.
+    for item in items:
+        if "nanobind" in item.path.parts:
+            item.add_marker(pytest.mark.thread_unsafe)
+
+
+# The module `import test_thread_ext` finds (it loads the plugin), not a test
+# file, whatever its name says.
+collect_ignore = ["nanobind/test_thread_ext.py"]

@@ -60,12 +60,98 @@ impl MethodKind {
     pub const STATIC: Self = Self(1);
     /// A special method that fills a type slot; see [`SlotKind`].
     pub const SLOT: Self = Self(2);
+    /// Since ABI 0.1.8: a computed property's getter, `&self` and no
+    /// parameters; the property is named by the function's name.
+    pub const GETTER: Self = Self(3);
+    /// Since ABI 0.1.8: a computed property's setter, `&mut self` and one
+    /// parameter; it joins the getter of the same name, which must exist.
+    pub const SETTER: Self = Self(4);
+
+    pub const MAX: Self = Self::SETTER;
 }
 
 /// Which type slot a special method fills.
+///
+/// Binary operators come in three forms: `__op__(&self, other)`, tried when
+/// the instance is the left operand; the reflected `__rop__(&self, other)`,
+/// tried when it is the right operand (or when `__op__` returned
+/// `NotImplemented` for a left operand of the same class); and the in-place
+/// `__iop__(&mut self, other)`, for `x op= y`, whose `()` result makes the
+/// expression's value the instance itself.
 #[repr(transparent)]
 #[derive(StableAbi, Copy, Clone, PartialEq, Eq, Debug)]
 pub struct SlotKind(pub u8);
+
+/// Every slot's special method, indexed by [`SlotKind`] (0 is none).
+const DUNDERS: [&str; 66] = [
+    "<none>",
+    "__repr__",
+    "__str__",
+    "__eq__",
+    "__hash__",
+    "__add__",
+    "__sub__",
+    "__mul__",
+    "__truediv__",
+    "__neg__",
+    "__len__",
+    "__getitem__",
+    "__bool__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__iter__",
+    // Since ABI 0.1.8.
+    "__setitem__",
+    "__delitem__",
+    "__contains__",
+    "__next__",
+    "__call__",
+    "__floordiv__",
+    "__mod__",
+    "__pow__",
+    "__divmod__",
+    "__lshift__",
+    "__rshift__",
+    "__and__",
+    "__or__",
+    "__xor__",
+    "__matmul__",
+    "__radd__",
+    "__rsub__",
+    "__rmul__",
+    "__rtruediv__",
+    "__rfloordiv__",
+    "__rmod__",
+    "__rpow__",
+    "__rdivmod__",
+    "__rlshift__",
+    "__rrshift__",
+    "__rand__",
+    "__ror__",
+    "__rxor__",
+    "__rmatmul__",
+    "__iadd__",
+    "__isub__",
+    "__imul__",
+    "__itruediv__",
+    "__ifloordiv__",
+    "__imod__",
+    "__ipow__",
+    "__ilshift__",
+    "__irshift__",
+    "__iand__",
+    "__ior__",
+    "__ixor__",
+    "__imatmul__",
+    "__pos__",
+    "__abs__",
+    "__invert__",
+    "__int__",
+    "__float__",
+    "__index__",
+];
 
 impl SlotKind {
     pub const NONE: Self = Self(0);
@@ -86,7 +172,9 @@ impl SlotKind {
     pub const NEG: Self = Self(9);
     /// `__len__(&self) -> usize`
     pub const LEN: Self = Self(10);
-    /// `__getitem__(&self, index: isize) -> T`; also makes the type iterable.
+    /// `__getitem__(&self, key) -> T`. With an integer key it also makes the
+    /// type a sequence (iterable by index until `IndexError`); any other key
+    /// type (since ABI 0.1.8) makes it a mapping only.
     pub const GETITEM: Self = Self(11);
     /// `__bool__(&self) -> bool`
     pub const BOOL: Self = Self(12);
@@ -95,38 +183,195 @@ impl SlotKind {
     pub const LE: Self = Self(14);
     pub const GT: Self = Self(15);
     pub const GE: Self = Self(16);
-    /// `__iter__(&self) -> Vec<T>`: iterating the instance iterates the list.
+    /// `__iter__(&self) -> T`: iterating the instance iterates what it
+    /// returns (a list, an `oxbind::Iter`, an iterator class's instance).
     pub const ITER: Self = Self(17);
+    /// Since ABI 0.1.8: `__setitem__(&mut self, key, value)`.
+    pub const SETITEM: Self = Self(18);
+    /// `__delitem__(&mut self, key)`.
+    pub const DELITEM: Self = Self(19);
+    /// `__contains__(&self, item) -> bool`; an item that does not convert to
+    /// the parameter's type is not contained (`False`).
+    pub const CONTAINS: Self = Self(20);
+    /// `__next__(&mut self) -> Option<T>`: `None` ends the iteration. A
+    /// class with `__next__` and no `__iter__` is its own iterator.
+    pub const NEXT: Self = Self(21);
+    /// `__call__(&self, ...)`: instances are callable, with the method's
+    /// signature (keywords and defaults included).
+    pub const CALL: Self = Self(22);
+    pub const FLOORDIV: Self = Self(23);
+    pub const MOD: Self = Self(24);
+    /// `__pow__(&self, other)`; `pow(x, y, m)` with `m` not `None` is not
+    /// supported (it raises `TypeError`).
+    pub const POW: Self = Self(25);
+    pub const DIVMOD: Self = Self(26);
+    pub const LSHIFT: Self = Self(27);
+    pub const RSHIFT: Self = Self(28);
+    pub const AND: Self = Self(29);
+    pub const OR: Self = Self(30);
+    pub const XOR: Self = Self(31);
+    pub const MATMUL: Self = Self(32);
+    /// The reflected forms, `__radd__` … `__rmatmul__`, in the order of the
+    /// binary operators above: `RADD` + k reflects the k-th of
+    /// [`SlotKind::BINARY`].
+    pub const RADD: Self = Self(33);
+    /// The in-place forms, `__iadd__` … `__imatmul__`, in the order of the
+    /// binary operators without `divmod`.
+    pub const IADD: Self = Self(47);
+    /// `__pos__`, `__abs__`, `__invert__`: `(&self) -> T`.
+    pub const POS: Self = Self(60);
+    pub const ABS: Self = Self(61);
+    pub const INVERT: Self = Self(62);
+    /// `__int__(&self) -> integer`, `__float__(&self) -> f64`,
+    /// `__index__(&self) -> integer`.
+    pub const INT: Self = Self(63);
+    pub const FLOAT: Self = Self(64);
+    pub const INDEX: Self = Self(65);
 
-    pub const MAX: Self = Self::ITER;
+    pub const MAX: Self = Self::INDEX;
+
+    /// The binary operators, in the order their reflected forms follow.
+    pub const BINARY: [SlotKind; 14] = [
+        Self::ADD,
+        Self::SUB,
+        Self::MUL,
+        Self::TRUEDIV,
+        Self::FLOORDIV,
+        Self::MOD,
+        Self::POW,
+        Self::DIVMOD,
+        Self::LSHIFT,
+        Self::RSHIFT,
+        Self::AND,
+        Self::OR,
+        Self::XOR,
+        Self::MATMUL,
+    ];
+
+    /// The reflected form of a binary operator (`__radd__` for `__add__`).
+    pub const fn reflected(self) -> Option<SlotKind> {
+        let mut k = 0;
+        while k < Self::BINARY.len() {
+            if Self::BINARY[k].0 == self.0 {
+                return Some(SlotKind(Self::RADD.0 + k as u8));
+            }
+            k += 1;
+        }
+        None
+    }
+
+    /// The in-place form of a binary operator (`__iadd__` for `__add__`);
+    /// `divmod` has none.
+    pub const fn in_place(self) -> Option<SlotKind> {
+        let mut k = 0;
+        let mut n = 0;
+        while k < Self::BINARY.len() {
+            if Self::BINARY[k].0 == Self::DIVMOD.0 {
+                k += 1;
+                continue;
+            }
+            if Self::BINARY[k].0 == self.0 {
+                return Some(SlotKind(Self::IADD.0 + n));
+            }
+            k += 1;
+            n += 1;
+        }
+        None
+    }
+
+    /// Whether this is a binary operator, reflected or not (not in-place).
+    pub const fn is_binary(self) -> bool {
+        (self.0 >= Self::ADD.0 && self.0 <= Self::TRUEDIV.0)
+            || (self.0 >= Self::FLOORDIV.0 && self.0 < Self::IADD.0)
+    }
+
+    /// Whether this is an in-place operator (`__iadd__` …).
+    pub const fn is_in_place(self) -> bool {
+        self.0 >= Self::IADD.0 && self.0 < Self::POS.0
+    }
+
+    /// How many parameters besides `self` the slot's method takes; `None`
+    /// for `__call__`, which takes any signature.
+    pub const fn params(self) -> Option<usize> {
+        match self {
+            Self::CALL => None,
+            Self::SETITEM => Some(2),
+            Self::DELITEM
+            | Self::CONTAINS
+            | Self::GETITEM
+            | Self::EQ
+            | Self::LT
+            | Self::LE
+            | Self::GT
+            | Self::GE => Some(1),
+            k if k.is_binary() || k.is_in_place() => Some(1),
+            _ => Some(0),
+        }
+    }
 
     /// The special method a slot kind stands for.
     pub const fn dunder(self) -> &'static str {
-        match self.0 {
-            1 => "__repr__",
-            2 => "__str__",
-            3 => "__eq__",
-            4 => "__hash__",
-            5 => "__add__",
-            6 => "__sub__",
-            7 => "__mul__",
-            8 => "__truediv__",
-            9 => "__neg__",
-            10 => "__len__",
-            11 => "__getitem__",
-            12 => "__bool__",
-            13 => "__lt__",
-            14 => "__le__",
-            15 => "__gt__",
-            16 => "__ge__",
-            17 => "__iter__",
-            _ => "<none>",
+        if (self.0 as usize) < DUNDERS.len() {
+            DUNDERS[self.0 as usize]
+        } else {
+            "<none>"
         }
     }
 
     /// The slot kind of a special method's name, if it is one oxbind fills.
     pub fn from_dunder(name: &str) -> Option<Self> {
         (1..=Self::MAX.0).map(Self).find(|k| k.dunder() == name)
+    }
+}
+
+/// Special methods that are ordinary methods to Python (looked up on the
+/// type by name, with no slot): a class may define them as methods.
+pub const PLAIN_DUNDERS: &[&str] = &[
+    "__enter__",
+    "__exit__",
+    "__format__",
+    "__getstate__",
+    "__setstate__",
+    "__reduce__",
+    "__reduce_ex__",
+    "__getnewargs__",
+    "__getnewargs_ex__",
+    "__copy__",
+    "__deepcopy__",
+    "__length_hint__",
+    "__reversed__",
+    "__sizeof__",
+    "__round__",
+    "__trunc__",
+    "__floor__",
+    "__ceil__",
+    "__complex__",
+    "__bytes__",
+    "__fspath__",
+    "__dir__",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::SlotKind;
+
+    #[test]
+    fn forms_of_the_binary_operators() {
+        for op in SlotKind::BINARY {
+            let name = op.dunder().trim_start_matches("__");
+            let r = op.reflected().expect("every binary operator reflects");
+            assert_eq!(r.dunder(), format!("__r{name}"));
+            assert!(op.is_binary() && r.is_binary() && !op.is_in_place());
+            match op.in_place() {
+                Some(i) => {
+                    assert_eq!(i.dunder(), format!("__i{name}"));
+                    assert!(i.is_in_place() && !i.is_binary());
+                }
+                None => assert_eq!(op, SlotKind::DIVMOD),
+            }
+        }
+        assert_eq!(SlotKind::from_dunder("__index__"), Some(SlotKind::MAX));
+        assert!(!SlotKind::NEG.is_binary() && !SlotKind::POS.is_in_place());
     }
 }
 

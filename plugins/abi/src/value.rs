@@ -115,9 +115,17 @@ impl TypeKind {
     ///
     /// Never a container item or a callback's parameter or result.
     pub const BUFFER: Self = Self(16);
+    /// Since ABI 0.1.8: a `slice` (`oxbind::Slice`), parameters only. It
+    /// accepts a `slice` object and crosses as an [`ArgValue::List`] of three
+    /// [`ArgValue::Int`]s: start, stop and step as `PySlice_Unpack` gives
+    /// them (`None` replaced by the extreme values that mean "from the
+    /// start" or "to the end" for the step's sign, each clamped to the
+    /// `isize` range). A step of 0 crosses as three 0s, which the SDK refuses
+    /// with `ValueError` (so an overload taking a slice is still chosen).
+    pub const SLICE: Self = Self(17);
 
     /// The largest kind this version of the ABI defines.
-    pub const MAX: Self = Self::BUFFER;
+    pub const MAX: Self = Self::SLICE;
 
     /// The Python type name used in signatures and error messages.
     pub const fn python_name(self) -> &'static str {
@@ -139,6 +147,7 @@ impl TypeKind {
             14 => "os.PathLike",
             15 => "complex",
             16 => "buffer",
+            17 => "slice",
             _ => "<unknown>",
         }
     }

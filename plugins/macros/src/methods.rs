@@ -28,6 +28,7 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
         let syn::ImplItem::Fn(f) = item else { continue };
         let (mut is_new, mut is_static, mut rename, mut skip, mut lock_self, mut detach) =
             (false, false, None, false, false, false);
+        let (mut getter, mut setter) = (false, false);
         for m in take_options(&mut f.attrs)? {
             match &m {
                 Meta::Path(p) if p.is_ident("lock_self") => lock_self = true,
@@ -35,13 +36,15 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                 Meta::Path(p) if p.is_ident("new") => is_new = true,
                 Meta::Path(p) if p.is_ident("staticmethod") => is_static = true,
                 Meta::Path(p) if p.is_ident("skip") => skip = true,
+                Meta::Path(p) if p.is_ident("getter") => getter = true,
+                Meta::Path(p) if p.is_ident("setter") => setter = true,
                 Meta::NameValue(nv) if nv.path.is_ident("name") => {
                     rename = Some(lit_str(&nv.value)?)
                 }
                 other => {
                     return Err(syn::Error::new(
                         other.span(),
-                        "expected `new`, `staticmethod`, `lock_self`, `detach`, `skip` or `name = \"...\"`",
+                        "expected `new`, `staticmethod`, `getter`, `setter`, `lock_self`, `detach`, `skip` or `name = \"...\"`",
                     ))
                 }
             }
@@ -51,7 +54,14 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
         }
         check_signature(&f.sig, "#[oxbind::methods]")?;
         let fn_ident = f.sig.ident.clone();
-        let py_name = rename.unwrap_or_else(|| unraw(&fn_ident));
+        let py_name = rename.unwrap_or_else(|| {
+            let name = unraw(&fn_ident);
+            // A setter is named after its property: `set_area` sets `area`.
+            match name.strip_prefix("set_") {
+                Some(property) if setter => property.to_owned(),
+                _ => name,
+            }
+        });
         let doc = doc_string(&f.attrs);
         let mut receiver = None;
         let mut params = Vec::new();
@@ -147,14 +157,54 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
             constructor = quote!(::oxbind::private::RSome(#desc));
             continue;
         }
-        let (kind, slot) = if is_static {
-            (quote!(::oxbind::abi::MethodKind::STATIC), 0u8)
-        } else if let Some(slot) = oxbind_abi::SlotKind::from_dunder(&py_name) {
-            (quote!(::oxbind::abi::MethodKind::SLOT), slot.0)
-        } else if py_name.starts_with("__") && py_name.ends_with("__") {
+        let dunder = py_name.starts_with("__") && py_name.ends_with("__");
+        if (getter || setter) && (is_new || is_static || dunder || (getter && setter)) {
             return Err(syn::Error::new(
                 fn_ident.span(),
-                format!("oxbind does not support the special method {py_name} yet"),
+                "`getter` and `setter` go on a plain method, one of them",
+            ));
+        }
+        if getter && (receiver != Some(false) || !params.is_empty()) {
+            return Err(syn::Error::new(
+                fn_ident.span(),
+                "a getter takes `&self` and no other parameter",
+            ));
+        }
+        if setter && (receiver != Some(true) || params.len() != 1) {
+            return Err(syn::Error::new(
+                fn_ident.span(),
+                "a setter takes `&mut self` and one parameter, the new value",
+            ));
+        }
+        let (kind, slot) = if is_static {
+            (quote!(::oxbind::abi::MethodKind::STATIC), 0u8)
+        } else if getter {
+            (quote!(::oxbind::abi::MethodKind::GETTER), 0u8)
+        } else if setter {
+            (quote!(::oxbind::abi::MethodKind::SETTER), 0u8)
+        } else if let Some(slot) = oxbind_abi::SlotKind::from_dunder(&py_name) {
+            if let Some(wanted) = slot.params() {
+                if wanted != params.len() {
+                    return Err(syn::Error::new(
+                        fn_ident.span(),
+                        format!(
+                            "{py_name} takes {wanted} parameter{} besides self",
+                            if wanted == 1 { "" } else { "s" }
+                        ),
+                    ));
+                }
+            }
+            (quote!(::oxbind::abi::MethodKind::SLOT), slot.0)
+        } else if dunder && !oxbind_abi::PLAIN_DUNDERS.contains(&py_name.as_str()) {
+            return Err(syn::Error::new(
+                fn_ident.span(),
+                format!(
+                    "oxbind does not support the special method {py_name} (special methods: \
+                     the operators, comparisons, container and iterator protocol, __call__, \
+                     __repr__, __str__, __hash__, __bool__, and the ordinary ones such as \
+                     __enter__, __exit__, __format__, __getstate__, __setstate__, __reduce__, \
+                     __copy__ and __deepcopy__)"
+                ),
             ));
         } else {
             (quote!(::oxbind::abi::MethodKind::INSTANCE), 0u8)

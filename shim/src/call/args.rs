@@ -110,9 +110,16 @@ pub(super) unsafe fn convert_arg<'a>(
         TypeKind::OBJECT => unsafe { convert_object(data, i, obj, ty, scratch) },
         TypeKind::LIST => {
             let item_ty = ty.item.expect("checked at load");
-            // SAFETY: the thread is attached and `obj` is a valid object
-            // (this function's contract).
-            let items = unsafe { sequence_items(obj) }?.ok_or(Mismatch::WrongType)?;
+            // A list or tuple, else (since ABI 0.1.8) any other sequence that
+            // is not text or bytes (a `range`, an oxbind sequence class).
+            // SAFETY: the thread is attached, no oxbind lock is held (a
+            // sequence's `__len__` and `__getitem__` may run Python code)
+            // and `obj` is a valid object (this function's contract).
+            let items = match unsafe { sequence_items(obj) }? {
+                Some(items) => items,
+                // SAFETY: as just above.
+                None => unsafe { other_sequence_items(obj) }?.ok_or(Mismatch::WrongType)?,
+            };
             // SAFETY: as this function's contract; the items are strong
             // references `convert_items` keeps in `scratch.temps`.
             unsafe { convert_items(data, i, items, |_| item_ty, scratch) }
@@ -162,6 +169,36 @@ pub(super) unsafe fn convert_arg<'a>(
         // exporter may run Python code) and `obj` is a valid object the
         // caller keeps alive for 'a (this function's contract).
         TypeKind::BUFFER => unsafe { convert_buffer(data, i, obj, ty, scratch) },
+        TypeKind::SLICE => {
+            // SAFETY: the thread is attached and `obj` is a valid object
+            // (this function's contract).
+            if unsafe { ffi::PySlice_Check(obj) } == 0 {
+                return Err(Mismatch::WrongType);
+            }
+            let (mut start, mut stop, mut step) = (0, 0, 0);
+            // SAFETY: `obj` is a slice (checked just above) and the thread is
+            // attached; an `__index__` of a bound may run Python code, and no
+            // oxbind lock is held (this function's contract). A step of 0
+            // raises ValueError.
+            if unsafe { ffi::PySlice_Unpack(obj, &mut start, &mut stop, &mut step) } < 0 {
+                // SAFETY: the thread is attached and an error is set.
+                if unsafe { ffi::PyErr_ExceptionMatches(ffi::PyExc_ValueError) } == 0 {
+                    return Err(Mismatch::Raised);
+                }
+                // The step is 0 (`PySlice_Unpack`'s only ValueError): it
+                // crosses as such, and `oxbind::Slice` raises ValueError
+                // naming the parameter. A slice is still a slice: an
+                // overload taking one is chosen, not skipped.
+                // SAFETY: the thread is attached.
+                unsafe { ffi::PyErr_Clear() };
+                (start, stop, step) = (0, 0, 0);
+            }
+            Ok(ArgValue::List(scratch.keep_list(vec![
+                ArgValue::Int(start as i64),
+                ArgValue::Int(stop as i64),
+                ArgValue::Int(step as i64),
+            ])))
+        }
         TypeKind::COMPLEX => {
             // SAFETY: the thread is attached, no oxbind lock is held (a
             // `__complex__` may run Python code) and `obj` is a valid

@@ -26,12 +26,14 @@ use crate::py::{errors, owned::Owned};
 
 /// Whether a result of type `ty` is built only after the call has released
 /// its borrows and locks, by [`to_py`]: a container, or a path or complex
-/// number (building a `pathlib.Path` runs Python code).
+/// number (building a `pathlib.Path` runs Python code). As parameters,
+/// these kinds (and a slice, never a result) are not scalars: they cross
+/// as lists the call's scratch keeps.
 pub(crate) fn built_after_call(ty: &TypeDesc) -> bool {
     is_container(ty)
         || matches!(
             ty.kind,
-            TypeKind::PATH | TypeKind::COMPLEX | TypeKind::BUFFER
+            TypeKind::PATH | TypeKind::COMPLEX | TypeKind::BUFFER | TypeKind::SLICE
         )
 }
 

@@ -18,7 +18,9 @@ use super::signature::{expected_name, quoted};
 use super::{CallPath, FunctionData, Mode, INLINE_PARAMS, NO_MATCH};
 use crate::py::errors;
 
-/// Tries each overload; raises TypeError listing them all if none fits.
+/// Tries each overload; if none fits, raises TypeError listing them all
+/// (or returns what [`super::mismatch`] gives for `mode`: `NotImplemented`
+/// for an operator, so Python tries the other operand).
 ///
 /// # Safety
 /// As for [`dispatch`]: the thread is attached; `slf` is the receiver for
@@ -31,6 +33,7 @@ pub(super) unsafe fn dispatch_overloads(
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
+    mode: Mode,
 ) -> *mut ffi::PyObject {
     for candidate in &data.overloads {
         // SAFETY: the same call, passed on as it came (this function's
@@ -85,7 +88,8 @@ pub(super) unsafe fn dispatch_overloads(
             signatures.join("\n")
         ))
     };
-    ptr::null_mut()
+    // SAFETY: the thread is attached and an error is set (just above).
+    unsafe { super::mismatch(mode) }
 }
 
 /// One call: match arguments to parameters, convert them, call the plugin,
@@ -114,7 +118,7 @@ pub(crate) unsafe fn dispatch(
         CallPath::Overloaded => {
             // SAFETY: the same call, passed on as it came (this function's
             // contract is `dispatch_overloads`'s).
-            return unsafe { dispatch_overloads(data, slf, args, nargs, kwnames) };
+            return unsafe { dispatch_overloads(data, slf, args, nargs, kwnames, mode) };
         }
         CallPath::Serialized => {
             let lock = data

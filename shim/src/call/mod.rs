@@ -362,6 +362,18 @@ pub(crate) unsafe fn new_overloaded(
     })))
 }
 
+impl FunctionData {
+    /// Whether `pred` holds for this function's descriptor, or, for an
+    /// overload set, for any candidate's.
+    pub(crate) fn any_candidate(&self, pred: impl Fn(&FunctionDesc) -> bool) -> bool {
+        if self.overloads.is_empty() {
+            pred(self.desc)
+        } else {
+            self.overloads.iter().any(|c| pred(c.desc))
+        }
+    }
+}
+
 /// Whether a parameter of type `ty` converts on its own, borrowing nothing
 /// (scalars, and `ANY`/`CALLABLE` objects, passed as the argument itself).
 pub(super) fn is_scalar(ty: &TypeDesc) -> bool {

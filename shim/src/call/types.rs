@@ -30,6 +30,7 @@ fn check_type_at(ty: &TypeDesc, is_result: bool, depth: usize) -> Result<(), Str
         ));
     }
     match k {
+        TypeKind::SLICE if is_result => Err("a slice is a parameter, not a result".into()),
         TypeKind::OBJECT => {
             let class = ty.class.ok_or("an object type without a class")?;
             if ty.passing.0 > Passing::HANDLE.0 {
@@ -106,10 +107,16 @@ fn check_type_at(ty: &TypeDesc, is_result: bool, depth: usize) -> Result<(), Str
             Ok(())
         }
         TypeKind::ANY => {
-            if ty.passing != Passing::VALUE || ty.class.is_some() || ty.item.is_some() {
-                return Err("an object type has no class, item or passing mode".into());
+            if ty.passing != Passing::VALUE || ty.class.is_some() {
+                return Err("an object type has no class or passing mode".into());
             }
-            Ok(())
+            match ty.item {
+                // Since ABI 0.1.8, a result may name the type it yields
+                // (`oxbind::LazyIter<T>`), for stubs only.
+                Some(item) if is_result => check_item(item, true, depth),
+                Some(_) => Err("an object parameter has no item type".into()),
+                None => Ok(()),
+            }
         }
         TypeKind::CALLABLE => {
             if ty.class.is_some() {

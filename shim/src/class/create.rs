@@ -8,7 +8,9 @@ use std::{
     ptr,
 };
 
-use oxbind_abi::{abi_stable::std_types::RStr, ClassDesc, ClassRef, MethodKind, SlotKind};
+use oxbind_abi::{
+    abi_stable::std_types::RStr, ClassDesc, ClassRef, MethodKind, SlotKind, TypeKind,
+};
 use oxbind_internals::{TypeRecord, TypeRecord_Ref};
 use pyo3_ffi as ffi;
 
@@ -23,9 +25,10 @@ use crate::{
 use crate::class::construct::{class_entry, class_new};
 use crate::class::lifecycle::{live_instances, slot_clear, slot_traverse};
 use crate::class::slots::{
-    property_get, property_set, slot_add, slot_bool, slot_getitem, slot_hash, slot_iter, slot_len,
-    slot_mul, slot_neg, slot_repr, slot_richcompare, slot_sq_item, slot_str, slot_sub,
-    slot_truediv,
+    property_get, property_set, slot_ass_subscript, slot_binary, slot_bool, slot_call,
+    slot_contains, slot_getitem, slot_hash, slot_in_place, slot_in_place_power, slot_iter,
+    slot_iternext, slot_len, slot_power, slot_repr, slot_richcompare, slot_sq_item, slot_str,
+    slot_unary,
 };
 use crate::class::{ClassData, ClassFunctions, PreparedClass, PropertyData};
 use crate::runtime::registry::check_compatible;
@@ -154,21 +157,9 @@ pub(crate) unsafe fn prepare(
             ffi::PyObject_HashNotImplemented as *mut c_void,
         ));
     }
-    for (kind, id, f) in [
-        (SlotKind::ADD, ffi::Py_nb_add, slot_add as *mut c_void),
-        (SlotKind::SUB, ffi::Py_nb_subtract, slot_sub as *mut c_void),
-        (SlotKind::MUL, ffi::Py_nb_multiply, slot_mul as *mut c_void),
-        (
-            SlotKind::TRUEDIV,
-            ffi::Py_nb_true_divide,
-            slot_truediv as *mut c_void,
-        ),
-        (SlotKind::NEG, ffi::Py_nb_negative, slot_neg as *mut c_void),
-        (SlotKind::BOOL, ffi::Py_nb_bool, slot_bool as *mut c_void),
-    ] {
-        if has(kind) {
-            type_slots.push(slot(id, f));
-        }
+    number_slots(&has, &mut type_slots);
+    if has(SlotKind::BOOL) {
+        type_slots.push(slot(ffi::Py_nb_bool, slot_bool as *mut c_void));
     }
     if has(SlotKind::LEN) {
         type_slots.push(slot(ffi::Py_sq_length, slot_len as *mut c_void));
@@ -176,10 +167,39 @@ pub(crate) unsafe fn prepare(
     }
     if has(SlotKind::ITER) {
         type_slots.push(slot(ffi::Py_tp_iter, slot_iter as *mut c_void));
+    } else if has(SlotKind::NEXT) {
+        // An iterator is its own iterable.
+        type_slots.push(slot(ffi::Py_tp_iter, ffi::PyObject_SelfIter as *mut c_void));
     }
-    if has(SlotKind::GETITEM) {
-        type_slots.push(slot(ffi::Py_sq_item, slot_sq_item as *mut c_void));
+    if has(SlotKind::NEXT) {
+        type_slots.push(slot(ffi::Py_tp_iternext, slot_iternext as *mut c_void));
+    }
+    if let Some(getitem) = data.slots[SlotKind::GETITEM.0 as usize] {
+        // Only an integer key makes a sequence (iterable by index, and
+        // `PySequence_Check` true): a `__getitem__(&str)` class is a mapping,
+        // and `iter()` of it raises "not iterable" rather than calling it
+        // with 0, 1, 2, ….
+        if getitem.any_candidate(|f| {
+            f.params
+                .as_slice()
+                .first()
+                .is_some_and(|p| matches!(p.ty.kind, TypeKind::INT | TypeKind::WIDE_INT))
+        }) {
+            type_slots.push(slot(ffi::Py_sq_item, slot_sq_item as *mut c_void));
+        }
         type_slots.push(slot(ffi::Py_mp_subscript, slot_getitem as *mut c_void));
+    }
+    if has(SlotKind::SETITEM) || has(SlotKind::DELITEM) {
+        type_slots.push(slot(
+            ffi::Py_mp_ass_subscript,
+            slot_ass_subscript as *mut c_void,
+        ));
+    }
+    if has(SlotKind::CONTAINS) {
+        type_slots.push(slot(ffi::Py_sq_contains, slot_contains as *mut c_void));
+    }
+    if has(SlotKind::CALL) {
+        type_slots.push(slot(ffi::Py_tp_call, slot_call as *mut c_void));
     }
     type_slots.push(slot(0, ptr::null_mut()));
     let type_slots: &'static mut [ffi::PyType_Slot] = Box::leak(type_slots.into_boxed_slice());
@@ -353,5 +373,105 @@ pub(crate) fn class_doc(desc: &ClassDesc, ctor: Option<&FunctionData>) -> String
             format!("{sig}\n--\n\n{}", desc.doc.as_str())
         }
         None => desc.doc.as_str().to_owned(),
+    }
+}
+
+/// The number slots of the operators a class defines: a binary operator's
+/// slot when it defines the operator or its reflected form (one function
+/// serves both operands), an in-place slot when it defines the in-place
+/// form, and the unary slots.
+fn number_slots(has: &dyn Fn(SlotKind) -> bool, type_slots: &mut Vec<ffi::PyType_Slot>) {
+    macro_rules! binaries {
+        ($(($kind:ident, $id:ident)),* $(,)?) => {
+            [$((
+                SlotKind::$kind,
+                ffi::$id,
+                slot_binary::<{ SlotKind::$kind.0 }> as *mut c_void,
+            )),*]
+        };
+    }
+    macro_rules! in_place {
+        ($(($kind:ident, $id:ident)),* $(,)?) => {
+            [$((
+                SlotKind::$kind,
+                ffi::$id,
+                slot_in_place::<{ in_place_of(SlotKind::$kind) }> as *mut c_void,
+            )),*]
+        };
+    }
+    macro_rules! unary {
+        ($(($kind:ident, $id:ident)),* $(,)?) => {
+            [$((
+                SlotKind::$kind,
+                ffi::$id,
+                slot_unary::<{ SlotKind::$kind.0 }> as *mut c_void,
+            )),*]
+        };
+    }
+    let mut binary = binaries![
+        (ADD, Py_nb_add),
+        (SUB, Py_nb_subtract),
+        (MUL, Py_nb_multiply),
+        (TRUEDIV, Py_nb_true_divide),
+        (FLOORDIV, Py_nb_floor_divide),
+        (MOD, Py_nb_remainder),
+        (DIVMOD, Py_nb_divmod),
+        (LSHIFT, Py_nb_lshift),
+        (RSHIFT, Py_nb_rshift),
+        (AND, Py_nb_and),
+        (OR, Py_nb_or),
+        (XOR, Py_nb_xor),
+        (MATMUL, Py_nb_matrix_multiply),
+        (POW, Py_nb_power),
+    ];
+    // `nb_power` takes a modulus.
+    binary[13].2 = slot_power as *mut c_void;
+    for (kind, id, f) in binary {
+        if has(kind) || has(kind.reflected().expect("a binary operator")) {
+            type_slots.push(slot(id, f));
+        }
+    }
+    let mut in_place = in_place![
+        (ADD, Py_nb_inplace_add),
+        (SUB, Py_nb_inplace_subtract),
+        (MUL, Py_nb_inplace_multiply),
+        (TRUEDIV, Py_nb_inplace_true_divide),
+        (FLOORDIV, Py_nb_inplace_floor_divide),
+        (MOD, Py_nb_inplace_remainder),
+        (LSHIFT, Py_nb_inplace_lshift),
+        (RSHIFT, Py_nb_inplace_rshift),
+        (AND, Py_nb_inplace_and),
+        (OR, Py_nb_inplace_or),
+        (XOR, Py_nb_inplace_xor),
+        (MATMUL, Py_nb_inplace_matrix_multiply),
+        (POW, Py_nb_inplace_power),
+    ];
+    in_place[12].2 = slot_in_place_power as *mut c_void;
+    for (kind, id, f) in in_place {
+        if has(kind.in_place().expect("an operator with an in-place form")) {
+            type_slots.push(slot(id, f));
+        }
+    }
+    for (kind, id, f) in unary![
+        (NEG, Py_nb_negative),
+        (POS, Py_nb_positive),
+        (ABS, Py_nb_absolute),
+        (INVERT, Py_nb_invert),
+        (INT, Py_nb_int),
+        (FLOAT, Py_nb_float),
+        (INDEX, Py_nb_index),
+    ] {
+        if has(kind) {
+            type_slots.push(slot(id, f));
+        }
+    }
+}
+
+/// The slot number of an operator's in-place form (0 for `divmod`, which
+/// has none and is never passed).
+const fn in_place_of(kind: SlotKind) -> u8 {
+    match kind.in_place() {
+        Some(k) => k.0,
+        None => 0,
     }
 }

@@ -231,9 +231,32 @@ pub(crate) unsafe extern "C" fn slot_hash(obj: *mut ffi::PyObject) -> ffi::Py_ha
     }
 }
 
-/// A binary number slot: runs slot `kind` of `a`'s class with `b`, if `a`
-/// is an instance of a class this copy created; `NotImplemented` otherwise
-/// (reflected operations are not supported).
+/// Whether `obj`, an instance of a class this copy created, defines slot
+/// `kind`.
+///
+/// # Safety
+/// `obj` is a live instance of a class this copy created.
+unsafe fn defines(obj: *mut ffi::PyObject, kind: SlotKind) -> bool {
+    // SAFETY: as this function's contract.
+    unsafe { class_of(obj) }.slots[kind.0 as usize].is_some()
+}
+
+/// A new reference to `NotImplemented`.
+///
+/// # Safety
+/// The thread is attached.
+unsafe fn not_implemented() -> *mut ffi::PyObject {
+    // SAFETY: the thread is attached; `Py_NotImplemented` is a static
+    // singleton, and we return the new reference taken on it.
+    unsafe { ffi::Py_NewRef(ffi::Py_NotImplemented()) }
+}
+
+/// A binary operator, as CPython's own classes run one: `a.__op__(b)` if
+/// `a` is an instance of a class this copy created that defines it; then,
+/// if that gave `NotImplemented` (or `a` is not such an instance) and `b`
+/// is one of another type, `b.__rop__(a)`. `NotImplemented` if neither
+/// applies, so Python tries the next candidate and raises `TypeError` in
+/// the end. Operands a method does not take give `NotImplemented` too.
 ///
 /// # Safety
 /// The thread is attached; `a` and `b` are live objects (of any type) the
@@ -243,87 +266,285 @@ pub(crate) unsafe fn binary(
     b: *mut ffi::PyObject,
     kind: SlotKind,
 ) -> *mut ffi::PyObject {
-    // SAFETY: `a` is a live object (the contract).
-    if !unsafe { is_ours(a) } {
-        // Reflected operations (`3 + p`) are not supported.
-        // SAFETY: the thread is attached; `Py_NotImplemented` is a static
-        // singleton, and we return the new reference taken on it.
-        return unsafe { ffi::Py_NewRef(ffi::Py_NotImplemented()) };
+    // SAFETY: the thread is attached and `a` and `b` are live
+    // (the contract); `defines` and `invoke` run only on an operand
+    // `is_ours` has just shown to be an instance of a class this copy
+    // created.
+    unsafe {
+        if is_ours(a) && defines(a, kind) {
+            let r = invoke(a, kind, &[b], Mode::NotImplemented);
+            if r != ffi::Py_NotImplemented() {
+                return r;
+            }
+            ffi::Py_DECREF(r);
+        }
+        let reflected = kind.reflected().expect("a binary operator");
+        if ffi::Py_TYPE(a) != ffi::Py_TYPE(b) && is_ours(b) && defines(b, reflected) {
+            return invoke(b, reflected, &[a], Mode::NotImplemented);
+        }
+        not_implemented()
     }
-    // SAFETY: `is_ours` just showed that `a` is an instance of a class this
-    // copy created; the thread is attached and `b` is live (the contract).
-    unsafe { invoke(a, kind, &[b], Mode::NotImplemented) }
 }
 
-/// `nb_add` of classes that define `__add__`.
+/// The number slot of binary operator `K` (`nb_add`, `nb_subtract`, …):
+/// [`binary`].
 ///
 /// # Safety
-/// Called by CPython as `nb_add` of a class this copy created: `a` and `b`
-/// are live objects, one of them an instance of that class (either side),
-/// on an attached thread.
-pub(crate) unsafe extern "C" fn slot_add(
+/// Called by CPython as a binary number slot of a class this copy created:
+/// `a` and `b` are live objects, one of them an instance of that class
+/// (either side), on an attached thread.
+pub(crate) unsafe extern "C" fn slot_binary<const K: u8>(
     a: *mut ffi::PyObject,
     b: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
     // SAFETY: the thread is attached and both operands are live objects that
     // CPython keeps alive for the call (the contract).
-    unsafe { binary(a, b, SlotKind::ADD) }
+    unsafe { binary(a, b, SlotKind(K)) }
 }
 
-/// `nb_subtract` of classes that define `__sub__`.
+/// `nb_power`: [`binary`] for `__pow__`, when the modulus is `None`
+/// (a three-argument `pow` gets `NotImplemented`, so `TypeError`).
 ///
 /// # Safety
-/// Called by CPython as `nb_subtract` of a class this copy created: `a` and
-/// `b` are live objects, one of them an instance of that class (either
-/// side), on an attached thread.
-pub(crate) unsafe extern "C" fn slot_sub(
+/// As for [`slot_binary`]; `m` is a live object.
+pub(crate) unsafe extern "C" fn slot_power(
+    a: *mut ffi::PyObject,
+    b: *mut ffi::PyObject,
+    m: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: the thread is attached and the operands are live (the
+    // contract); `Py_None` only returns the singleton's address.
+    unsafe {
+        if m != ffi::Py_None() {
+            return not_implemented();
+        }
+        binary(a, b, SlotKind::POW)
+    }
+}
+
+/// An in-place operator `K` (`nb_inplace_add`, …): `a.__iop__(b)`. A
+/// method returning `()` (Python `None`) leaves `a` as the expression's
+/// value, as `x += y` on a mutable Python object does; operands it does not
+/// take give `NotImplemented`, so Python falls back to the binary operator.
+///
+/// # Safety
+/// Called by CPython as an in-place number slot of a class this copy
+/// created: `a` is a live instance of it (the left operand's type supplies
+/// the slot) and `b` a live object, on an attached thread.
+pub(crate) unsafe extern "C" fn slot_in_place<const K: u8>(
     a: *mut ffi::PyObject,
     b: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: the thread is attached and both operands are live objects that
-    // CPython keeps alive for the call (the contract).
-    unsafe { binary(a, b, SlotKind::SUB) }
+    // SAFETY: the thread is attached; `a` is a live instance of
+    // a class this copy created and `b` live (the contract); `r` is a new
+    // reference we either return or release once.
+    unsafe {
+        let r = invoke(a, SlotKind(K), &[b], Mode::NotImplemented);
+        if r == ffi::Py_None() {
+            ffi::Py_DECREF(r);
+            return ffi::Py_NewRef(a);
+        }
+        r
+    }
 }
 
-/// `nb_multiply` of classes that define `__mul__`.
+/// `nb_inplace_power`: [`slot_in_place`] for `__ipow__`, when the modulus
+/// is `None`.
 ///
 /// # Safety
-/// Called by CPython as `nb_multiply` of a class this copy created: `a` and
-/// `b` are live objects, one of them an instance of that class (either
-/// side), on an attached thread.
-pub(crate) unsafe extern "C" fn slot_mul(
+/// As for [`slot_in_place`]; `m` is a live object.
+pub(crate) unsafe extern "C" fn slot_in_place_power(
     a: *mut ffi::PyObject,
     b: *mut ffi::PyObject,
+    m: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: the thread is attached and both operands are live objects that
-    // CPython keeps alive for the call (the contract).
-    unsafe { binary(a, b, SlotKind::MUL) }
+    // SAFETY: as this function's contract.
+    unsafe {
+        if m != ffi::Py_None() {
+            return not_implemented();
+        }
+        slot_in_place::<IPOW>(a, b)
+    }
 }
 
-/// `nb_true_divide` of classes that define `__truediv__`.
-///
-/// # Safety
-/// Called by CPython as `nb_true_divide` of a class this copy created: `a`
-/// and `b` are live objects, one of them an instance of that class (either
-/// side), on an attached thread.
-pub(crate) unsafe extern "C" fn slot_truediv(
-    a: *mut ffi::PyObject,
-    b: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: the thread is attached and both operands are live objects that
-    // CPython keeps alive for the call (the contract).
-    unsafe { binary(a, b, SlotKind::TRUEDIV) }
-}
+/// `__ipow__`'s slot number.
+const IPOW: u8 = match SlotKind::POW.in_place() {
+    Some(k) => k.0,
+    None => 0,
+};
 
-/// `nb_negative` of classes that define `__neg__`.
+/// A unary slot `K` (`nb_negative`, `nb_absolute`, `nb_int`, `nb_index`,
+/// …): the plugin's method on `obj`, with no arguments.
 ///
 /// # Safety
-/// Called by CPython as `nb_negative` of a class this copy created: `obj`
+/// Called by CPython as a unary slot of a class this copy created: `obj`
 /// is a live instance of it, on an attached thread.
-pub(crate) unsafe extern "C" fn slot_neg(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+pub(crate) unsafe extern "C" fn slot_unary<const K: u8>(
+    obj: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
     // SAFETY: the thread is attached and `obj` is a live instance of a class
     // this copy created (the contract); no arguments.
-    unsafe { invoke(obj, SlotKind::NEG, &[], Mode::Raise) }
+    unsafe { invoke(obj, SlotKind(K), &[], Mode::Raise) }
+}
+
+/// `mp_ass_subscript` of classes that define `__setitem__` or
+/// `__delitem__`: `value` is null for `del obj[key]`.
+///
+/// # Safety
+/// Called by CPython as `mp_ass_subscript` of a class this copy created:
+/// `obj` is a live instance of it, `key` a live object and `value` null or
+/// a live object, on an attached thread.
+pub(crate) unsafe extern "C" fn slot_ass_subscript(
+    obj: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+) -> c_int {
+    let (kind, what) = if value.is_null() {
+        (SlotKind::DELITEM, "deletion")
+    } else {
+        (SlotKind::SETITEM, "assignment")
+    };
+    // SAFETY: `obj` is a live instance of a class this copy created (the
+    // contract).
+    if !unsafe { defines(obj, kind) } {
+        // SAFETY: the thread is attached; `PyExc_TypeError` is an exception
+        // class CPython initialised at start-up and never reassigns; `obj`
+        // is live.
+        unsafe {
+            errors::type_error(&format!(
+                "'{}' object doesn't support item {what}",
+                errors::type_name(obj)
+            ))
+        };
+        return -1;
+    }
+    let with_value = [key, value];
+    let args: &[*mut ffi::PyObject] = if value.is_null() {
+        &with_value[..1]
+    } else {
+        &with_value
+    };
+    // SAFETY: the thread is attached, `obj` is a live instance of a class
+    // this copy created and the arguments live objects CPython keeps alive
+    // (the contract); `invoke` returns a new reference or null, which
+    // `Owned` takes over.
+    match unsafe { Owned::from_raw(invoke(obj, kind, args, Mode::Raise)) } {
+        Some(_) => 0,
+        None => -1,
+    }
+}
+
+/// `sq_contains` of classes that define `__contains__`. An item that does
+/// not convert to the parameter's type is not contained.
+///
+/// # Safety
+/// Called by CPython as `sq_contains` of a class this copy created: `obj`
+/// is a live instance of it and `item` a live object, on an attached thread.
+pub(crate) unsafe extern "C" fn slot_contains(
+    obj: *mut ffi::PyObject,
+    item: *mut ffi::PyObject,
+) -> c_int {
+    // SAFETY: the thread is attached, `obj` is a live instance of a class
+    // this copy created and `item` a live object CPython keeps alive (the
+    // contract); `invoke` returns a new reference or null, which `Owned`
+    // takes over.
+    let Some(result) =
+        (unsafe { Owned::from_raw(invoke(obj, SlotKind::CONTAINS, &[item], Mode::NotImplemented)) })
+    else {
+        return -1;
+    };
+    // SAFETY: `Py_NotImplemented` only returns the singleton's address.
+    if result.as_ptr() == unsafe { ffi::Py_NotImplemented() } {
+        return 0;
+    }
+    // SAFETY: the thread is attached and `result` is a live object we own.
+    unsafe { ffi::PyObject_IsTrue(result.as_ptr()) }
+}
+
+/// `tp_iternext` of classes that define `__next__`: what the plugin's
+/// `__next__` returns, until it returns `None` (null with no exception set:
+/// the end of the iteration).
+///
+/// # Safety
+/// Called by CPython as `tp_iternext` of a class this copy created: `obj`
+/// is a live instance of it, on an attached thread.
+pub(crate) unsafe extern "C" fn slot_iternext(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    // SAFETY: the thread is attached and `obj` is a live instance of a class
+    // this copy created (the contract); `r` is a new reference or null, and
+    // a `None` result is released once.
+    unsafe {
+        let r = invoke(obj, SlotKind::NEXT, &[], Mode::Raise);
+        if r == ffi::Py_None() {
+            ffi::Py_DECREF(r);
+            return ptr::null_mut();
+        }
+        r
+    }
+}
+
+/// `tp_call` of classes that define `__call__`: the tuple and dict CPython
+/// passes, rearranged into the vectorcall convention the dispatcher takes.
+///
+/// # Safety
+/// Called by CPython as `tp_call` of a class this copy created: `obj` is a
+/// live instance of it, `args` a tuple and `kwargs` null or a dict, on an
+/// attached thread.
+pub(crate) unsafe extern "C" fn slot_call(
+    obj: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwargs: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: `args` is a tuple (the contract), immutable, which CPython
+    // keeps alive for the call; its items are live.
+    let nargs = unsafe { ffi::PyTuple_GET_SIZE(args) };
+    let mut vector: Vec<*mut ffi::PyObject> = (0..nargs)
+        // SAFETY: as above, `k` is below the tuple's size.
+        .map(|k| unsafe { ffi::PyTuple_GET_ITEM(args, k) })
+        .collect();
+    let mut kept = Vec::new();
+    let mut kwnames = None;
+    // SAFETY: `kwargs` is null or a dict (the contract).
+    if !kwargs.is_null() && unsafe { ffi::PyDict_Size(kwargs) } > 0 {
+        // The dict's pairs, each held by a strong reference (reading them
+        // under the dict's critical section, as every dict read does).
+        // SAFETY: the thread is attached and `kwargs` is a live dict.
+        let pairs = unsafe { crate::sync::containers::dict_items(kwargs) };
+        let names: Vec<*mut ffi::PyObject> = pairs.iter().map(|(k, _)| k.as_ptr()).collect();
+        // SAFETY: the thread is attached; `names` are live strong
+        // references held in `pairs`; the new tuple (or null) goes straight
+        // into an `Owned`, and `PyTuple_Pack`-like filling takes its own
+        // references.
+        let tuple = unsafe { Owned::from_raw(ffi::PyTuple_New(names.len() as _)) };
+        let Some(tuple) = tuple else {
+            return ptr::null_mut();
+        };
+        for (j, name) in names.iter().enumerate() {
+            // SAFETY: `tuple` is a new tuple of that size no other code has
+            // seen; `PyTuple_SET_ITEM` steals the new reference taken here.
+            unsafe { ffi::PyTuple_SET_ITEM(tuple.as_ptr(), j as _, ffi::Py_NewRef(*name)) };
+        }
+        vector.extend(pairs.iter().map(|(_, v)| v.as_ptr()));
+        kwnames = Some(tuple);
+        kept.push(pairs);
+    }
+    let kwnames_ptr = kwnames.as_ref().map_or(ptr::null_mut(), |t| t.as_ptr());
+    // SAFETY: `obj` is a live instance of a class this copy created (the
+    // contract); the slot is set only for classes that define `__call__`.
+    let Some(data) = unsafe { class_of(obj) }.slots[SlotKind::CALL.0 as usize] else {
+        // SAFETY: the thread is attached; `obj` is live.
+        unsafe {
+            errors::type_error(&format!(
+                "'{}' object is not callable",
+                errors::type_name(obj)
+            ))
+        };
+        return ptr::null_mut();
+    };
+    // SAFETY: the thread is attached; `obj` is the receiver; `vector` holds
+    // `nargs` positional arguments then one value per name in `kwnames`,
+    // all live (the tuple's items, and the dict's held in `kept`), the
+    // vectorcall convention.
+    unsafe { call::dispatch::dispatch(data, obj, vector.as_ptr(), nargs, kwnames_ptr, Mode::Raise) }
 }
 
 /// `nb_bool` of classes that define `__bool__`: the truth of what the

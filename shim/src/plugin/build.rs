@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use oxbind_abi::{
-    ArgValue, CallOutcome, ClassDesc, ClassGc, ClassRef, FunctionDesc, MethodKind, Passing,
+    ArgValue, CallOutcome, ClassDesc, ClassGc, ClassRef, FunctionDesc, MethodDesc, MethodKind, Passing,
     Receiver, SlotKind, TypeDesc, TypeKind,
 };
 use pyo3_ffi as ffi;
@@ -244,7 +244,7 @@ pub fn validate(
         for m in c.methods.as_slice() {
             let role = match m.kind {
                 MethodKind::STATIC => Role::StaticMethod,
-                MethodKind::INSTANCE => Role::Method,
+                MethodKind::INSTANCE | MethodKind::GETTER | MethodKind::SETTER => Role::Method,
                 MethodKind::SLOT if m.slot.0 >= 1 && m.slot.0 <= SlotKind::MAX.0 => Role::Method,
                 _ => {
                     return Err(InvalidPlugin(format!(
@@ -254,6 +254,7 @@ pub fn validate(
                 }
             };
             validate_function(&m.func, &context, role)?;
+            check_member(c, m, &context)?;
         }
         for p in c.properties.as_slice() {
             validate_function(&p.get, &context, Role::Method)?;
@@ -266,6 +267,59 @@ pub fn validate(
         validate_function(conv, module_name, Role::Conversion)?;
     }
     Ok(all)
+}
+
+/// Checks what one method's kind asks of its shape: a slot's parameter
+/// count, a getter's and a setter's receiver and parameters (and that a
+/// setter has its getter), and that no name is both a property and a
+/// method, or two kinds of method.
+fn check_member(c: &ClassDesc, m: &MethodDesc, context: &str) -> Result<(), InvalidPlugin> {
+    let name = m.func.name.as_str();
+    let params = m.func.params.len();
+    let fail = |why: String| Err(InvalidPlugin(format!("{context}.{name}: {why}")));
+    match m.kind {
+        MethodKind::GETTER if m.func.receiver != Receiver::REF || params != 0 => {
+            return fail("a getter takes `&self` and no parameters".into());
+        }
+        MethodKind::SETTER if params != 1 => {
+            return fail("a setter takes `&mut self` and one parameter, the new value".into());
+        }
+        MethodKind::SETTER
+            if !c
+                .methods
+                .as_slice()
+                .iter()
+                .any(|g| g.kind == MethodKind::GETTER && g.func.name.as_str() == name) =>
+        {
+            return fail("a setter needs a getter of the same name".into());
+        }
+        MethodKind::SLOT => match m.slot.params() {
+            Some(wanted) if wanted != params => {
+                return fail(format!(
+                    "{} takes {wanted} parameter{} besides self, not {params}",
+                    m.slot.dunder(),
+                    if wanted == 1 { "" } else { "s" }
+                ));
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    if c.properties.as_slice().iter().any(|p| p.name.as_str() == name) {
+        return fail("the name is both a field property and a method".into());
+    }
+    let clash = c.methods.as_slice().iter().any(|o| {
+        o.func.name.as_str() == name
+            && o.kind != m.kind
+            && !matches!(
+                (o.kind, m.kind),
+                (MethodKind::GETTER, MethodKind::SETTER) | (MethodKind::SETTER, MethodKind::GETTER)
+            )
+    });
+    if clash {
+        return fail("the name is exported as two kinds of method".into());
+    }
+    Ok(())
 }
 
 fn defaults_of(f: &FunctionDesc) -> Defaults {
@@ -523,7 +577,8 @@ unsafe fn prepare_class(
         }
         None => None,
     };
-    let mut methods = Vec::new();
+    let mut methods: Vec<(MethodKind, SlotKind, Vec<&'static call::FunctionData>)> = Vec::new();
+    let (mut getters, mut setters) = (Vec::new(), Vec::new());
     for m in desc.methods.as_slice() {
         let mname = m.func.name.as_str();
         // SAFETY: attached (this function's contract), all `new_data` needs.
@@ -537,9 +592,39 @@ unsafe fn prepare_class(
                 serial,
             )
         }?;
-        methods.push((m.kind, m.slot, data));
+        match m.kind {
+            MethodKind::GETTER => getters.push((mname, m.func.doc.as_str(), data)),
+            MethodKind::SETTER => setters.push((mname, data)),
+            _ => match methods
+                .iter_mut()
+                .find(|(k, s, d): &&mut (_, _, Vec<&call::FunctionData>)| {
+                    *k == m.kind && *s == m.slot && d[0].desc.name.as_str() == mname
+                }) {
+                // Methods sharing a kind, slot and name are an overload set.
+                Some((_, _, candidates)) => candidates.push(data),
+                None => methods.push((m.kind, m.slot, vec![data])),
+            },
+        }
     }
+    let mut grouped = Vec::with_capacity(methods.len());
+    for (kind, slot, mut candidates) in methods {
+        let data = if candidates.len() == 1 {
+            candidates.pop().expect("one")
+        } else {
+            // SAFETY: attached (this function's contract), all
+            // `new_overloaded` needs.
+            unsafe { call::new_overloaded(candidates) }?
+        };
+        grouped.push((kind, slot, data));
+    }
+    let methods = grouped;
     let mut properties = Vec::new();
+    // Computed properties: each getter, with the setter of its name (checked
+    // at validation: a setter always has a getter).
+    for (pname, doc, get) in getters {
+        let set = setters.iter().find(|(n, _)| *n == pname).map(|(_, d)| *d);
+        properties.push((pname.to_owned(), doc.to_owned(), get, set));
+    }
     for p in desc.properties.as_slice() {
         let pname = p.name.as_str();
         // SAFETY: attached (this function's contract), all `new_data` needs.
