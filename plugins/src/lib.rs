@@ -38,6 +38,7 @@ mod callback;
 mod compound;
 pub mod convert;
 mod detach;
+mod enumeration;
 mod error;
 pub mod gc;
 mod object;
@@ -52,6 +53,7 @@ pub use buffer::{Array, ArrayView, ArrayViewMut, Element, Iter as ArrayIter, Pla
 pub use callback::{Callback, Closure};
 pub use convert::{FromArg, IntoItem, IntoReturn, ListItem, ReturnSlot};
 pub use detach::detach;
+pub use enumeration::Enum;
 pub use error::{Error, ErrorKind, Result};
 pub use object::{import, Args, FromObject, IntoObject, Iter, Object, Signature};
 pub use oxbind_abi as abi;
@@ -209,6 +211,14 @@ pub mod detach_refuses_held_locks {}
 ///     #[oxbind(setter)]
 ///     fn set_value(&self, v: i64) {}
 /// }
+/// # fn main() {}
+/// ```
+///
+/// Enums are fieldless: a data-carrying enum is refused.
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub enum Shape { Circle(f64), Square { side: f64 } }
 /// # fn main() {}
 /// ```
 #[doc(hidden)]

@@ -1,5 +1,6 @@
 //! Support code for the macros' expansions. Not a public API.
 
+pub use crate::enumeration::enum_from_arg;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use oxbind_abi::{abi_stable::std_types::RString, ArgValue, CallOutcome, ErrorRecord, RetValue};

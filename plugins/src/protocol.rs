@@ -232,12 +232,11 @@ fn advance<T>(state: &State<T>) -> Result<Option<T>, Error> {
 }
 
 impl<T: IntoObject + 'static> LazyIter<T> {
-    /// The Python iterator: `iter(f, sentinel)` over a Rust closure `f` that
-    /// advances the iterator and converts the item, returning a private
-    /// sentinel object at the end.
+    /// The Python iterator: an `oxbind.LazyIterator` (the host API's
+    /// `new_iterator`) over a Rust closure that advances the iterator and
+    /// converts the item, returning a private sentinel object at the end.
     fn into_python(self) -> Result<Object, Error> {
-        let builtins = import("builtins")?;
-        let sentinel = builtins.getattr("object")?.call(())?;
+        let sentinel = import("builtins")?.getattr("object")?.call(())?;
         let state: State<T> = Mutex::new(Some(self.inner));
         let end = sentinel.clone();
         let next = Object::function(
@@ -251,7 +250,17 @@ impl<T: IntoObject + 'static> LazyIter<T> {
                 }
             },
         )?;
-        builtins.getattr("iter")?.call((next, sentinel))
+        let new_iterator = crate::private::host()
+            .and_then(|h| h.new_iterator())
+            .ok_or_else(|| {
+                Error::runtime_error("oxbind: this oxbind shim predates lazy iterators; upgrade oxbind")
+            })?;
+        let mut out = std::ptr::null_mut();
+        // SAFETY: the host's `new_iterator`, with two live objects we hold
+        // for the call; `out` is valid for the write.
+        let status = unsafe { new_iterator(next.as_ptr(), sentinel.as_ptr(), &mut out) };
+        // SAFETY: the status and output of that operation.
+        unsafe { crate::object::made(status, out) }
     }
 }
 

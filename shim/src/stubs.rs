@@ -160,6 +160,26 @@ fn render(root: &PluginRoot, conversions: &dyn Fn(&str) -> Vec<&'static Function
     for class in module.classes().as_slice() {
         r.class(&mut body, class);
     }
+    // Appended in plugin ABI 0.1.9.
+    if root.abi_version >= [0, 1, 9] {
+        for e in module.enums().as_slice() {
+            r.imports.insert("enum".to_owned());
+            let base = if e.kind == oxbind_abi::EnumKind::INT_ENUM {
+                "enum.IntEnum"
+            } else {
+                "enum.Enum"
+            };
+            let _ = writeln!(body, "class {}({base}):", e.class.name());
+            let doc = e.doc.as_str();
+            if !doc.is_empty() {
+                let _ = writeln!(body, "    {}", docstring_literal(doc, "    "));
+            }
+            for v in e.variants.as_slice() {
+                let _ = writeln!(body, "    {} = {}", v.name.as_str(), v.value);
+            }
+            body.push('\n');
+        }
+    }
     let functions = module.functions().as_slice();
     for f in functions {
         let overloaded = functions
@@ -454,6 +474,10 @@ impl Renderer<'_> {
             }
             TypeKind::COMPLEX => "complex".to_owned(),
             TypeKind::SLICE => "slice".to_owned(),
+            TypeKind::ENUM => match ty.class {
+                Some(class) => self.class_name(class.key.as_str(), class.module(), class.name()),
+                None => "object".to_owned(),
+            },
             TypeKind::BUFFER => {
                 if param {
                     // Any exporter of the buffer protocol (PEP 688, 3.12+;

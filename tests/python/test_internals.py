@@ -55,8 +55,9 @@ print(json.dumps(infos))
     infos = json.loads(run_python(code).stdout)
     assert len({i["runtime_id"] for i in infos}) == 1
     for i in infos:
-        # geometry.Point, geometry.Polygon, counter.Counter and counter.Tally.
-        assert i["plugins"] == 4 and i["types"] == 4
+        # geometry.Point, geometry.Polygon, the enum geometry.Axis, counter.Counter
+        # and counter.Tally.
+        assert i["plugins"] == 4 and i["types"] == 5
         assert i["copies"] == [
             "geometry (shim 0.1.0, internals ABI 0.1.2)",
             "counter (shim 0.1.0, internals ABI 0.1.2)",

@@ -44,7 +44,7 @@ def check(out):
 
 def test_geometry_then_physics_as_extension_modules():
     result = check(run_python("import geometry, physics\n" + CROSS))
-    assert result["types"] == 3 and result["runtimes"] == 1  # Point, Polygon, Body
+    assert result["types"] == 4 and result["runtimes"] == 1  # Point, Polygon, Axis, Body
 
 
 def test_physics_then_geometry_as_extension_modules():

@@ -28,11 +28,15 @@ def loaded(oxbind, geometry):
 
 
 def defs(body):
-    """{name: [FunctionDef, ...]} of a module or class body."""
+    """{name: [FunctionDef, ...]} of a module or class body (and an enum's
+    members, `Red = 1`)."""
     out = {}
     for node in body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             out.setdefault(node.name, []).append(node)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                out.setdefault(target.id, []).append(node)
     return out
 
 
@@ -70,7 +74,8 @@ def test_the_stub_agrees_with_the_runtime_signatures(oxbind, loaded, name):
         if isinstance(nodes[0], ast.ClassDef):
             for mname, mnodes in defs(nodes[0].body).items():
                 member = vars(obj).get(mname)
-                if len(mnodes) != 1 or mname.startswith("_") or isinstance(member, types.GetSetDescriptorType):
+                if (len(mnodes) != 1 or mname.startswith("_") or isinstance(member, types.GetSetDescriptorType)
+                        or isinstance(mnodes[0], ast.Assign)):  # an enum member
                     continue
                 params = list(inspect.signature(member).parameters)
                 args = [a.arg for a in mnodes[0].args.args]

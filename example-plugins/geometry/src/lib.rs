@@ -3,7 +3,7 @@
 //! `geometry.Polygon`, and registers the implicit conversion from an
 //! `(x, y)` tuple to a Point.
 
-use geometry_types::{normalize_index, point_from_tuple, Point};
+use geometry_types::{normalize_index, point_from_tuple, Axis, Point};
 use oxbind::Error;
 
 /// A polygon: a closed sequence of points.
@@ -147,5 +147,6 @@ oxbind::plugin! {
     doc: "Plane geometry: Point, Polygon and friends.",
     functions: [distance, triangle_area, angle_deg, midpoint, scaled_point, scaled_polygon, scaled_number],
     classes: [Point, Polygon],
+    enums: [Axis],
     conversions: [point_from_tuple],
 }

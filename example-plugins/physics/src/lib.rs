@@ -3,7 +3,7 @@
 //! `geometry-types` for the layout, and the shim checks that layout against
 //! the one the `geometry` plugin registered.
 
-use geometry_types::{Coord, Point};
+use geometry_types::{Axis, Coord, Point};
 use oxbind::Error;
 
 /// A mass: a finite number greater than zero. It is checked wherever it
@@ -108,6 +108,28 @@ pub fn nudge(p: &mut Point, dx: f64, dy: f64) {
     p.y += dy as Coord;
 }
 
+/// The body's coordinate along `axis` (a `geometry.Axis`, an enum this
+/// plugin uses and geometry owns).
+#[oxbind::function]
+#[allow(clippy::unnecessary_cast)] // `Coord` is f32 in the bad-layout fixture
+pub fn coordinate(body: &Body, axis: Axis) -> f64 {
+    match axis {
+        Axis::X => body.position.x as f64,
+        Axis::Y => body.position.y as f64,
+    }
+}
+
+/// The axis along which `body` is farther from the origin.
+#[oxbind::function]
+#[allow(clippy::unnecessary_cast)] // `Coord` is f32 in the bad-layout fixture
+pub fn major_axis(body: &Body) -> Axis {
+    if (body.position.x as f64).abs() >= (body.position.y as f64).abs() {
+        Axis::X
+    } else {
+        Axis::Y
+    }
+}
+
 /// The body's position: the same object as `body.position`.
 #[oxbind::function]
 pub fn position_of(body: &Body) -> &Point {
@@ -117,6 +139,6 @@ pub fn position_of(body: &Body) -> &Point {
 oxbind::plugin! {
     name: "physics",
     doc: "Bodies positioned by geometry.Point.",
-    functions: [distance, centroid, total_mass, position_of, nudge],
+    functions: [distance, centroid, total_mass, position_of, nudge, coordinate, major_axis],
     classes: [Body],
 }

@@ -351,6 +351,43 @@ pub const PLAIN_DUNDERS: &[&str] = &[
     "__dir__",
 ];
 
+/// One member of an exported enum.
+#[repr(C)]
+#[derive(StableAbi, Copy, Clone, Debug)]
+pub struct EnumVariant {
+    /// The member's name (the Rust variant's).
+    pub name: RStr<'static>,
+    /// Its value: the variant's discriminant.
+    pub value: i64,
+    pub doc: RStr<'static>,
+}
+
+/// How an exported enum behaves in Python.
+#[repr(transparent)]
+#[derive(StableAbi, Copy, Clone, PartialEq, Eq, Debug)]
+pub struct EnumKind(pub u8);
+
+impl EnumKind {
+    /// An `enum.Enum` subclass: members compare equal only to themselves.
+    pub const ENUM: Self = Self(0);
+    /// An `enum.IntEnum` subclass: members are ints too.
+    pub const INT_ENUM: Self = Self(1);
+}
+
+/// A fieldless Rust enum a plugin exports as a Python enum class (since ABI
+/// 0.1.9, `PluginModule::enums`). Its identity, like a class's, is its
+/// [`ClassRef`]: the key names it, and for an enum declared `shared` the
+/// abi_stable layout records the variant names and discriminants, which the
+/// shim compares when another plugin uses it.
+#[repr(C)]
+#[derive(StableAbi, Copy, Clone, Debug)]
+pub struct EnumDesc {
+    pub class: &'static ClassRef,
+    pub doc: RStr<'static>,
+    pub kind: EnumKind,
+    pub variants: RSlice<'static, EnumVariant>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::SlotKind;

@@ -180,6 +180,20 @@ pub struct HostApi {
     /// The Python int for `value`, as a new reference in `out`, with the
     /// status convention of the object operations (works from any thread).
     pub int_from_wide: unsafe extern "C" fn(value: WideInt, out: *mut *mut c_void) -> u32,
+
+    // Since ABI 0.1.9: lazy iterators (`oxbind::LazyIter`).
+    /// A new iterator whose `next()` calls `next` (a callable taking no
+    /// arguments) and ends when it returns `sentinel` (compared by
+    /// identity), as a new reference in `out`, with the status convention
+    /// of the object operations. Unlike `iter(callable, sentinel)`, it is
+    /// safe to share between threads on free-threaded builds (it never
+    /// changes its fields while iterating); `next` keeps returning
+    /// `sentinel` once exhausted.
+    pub new_iterator: unsafe extern "C" fn(
+        next: *mut c_void,
+        sentinel: *mut c_void,
+        out: *mut *mut c_void,
+    ) -> u32,
 }
 
 /// An integer in `i128`'s or `u128`'s range, as [`HostApi::int_to_wide`]

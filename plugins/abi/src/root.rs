@@ -104,6 +104,9 @@ pub struct PluginModule {
     /// makes the load fail with nothing registered. An `Ok` outcome carries
     /// `RetValue::None`. Read only from plugins of ABI 0.1.2 or later.
     pub init: ROption<extern "C" fn() -> crate::function::CallOutcome>,
+    /// Since ABI 0.1.9: the enums the plugin exports. Read only from plugins
+    /// of ABI 0.1.9 or later.
+    pub enums: RSlice<'static, crate::class::EnumDesc>,
 }
 
 #[cfg(test)]

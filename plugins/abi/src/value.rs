@@ -123,9 +123,16 @@ impl TypeKind {
     /// `isize` range). A step of 0 crosses as three 0s, which the SDK refuses
     /// with `ValueError` (so an overload taking a slice is still chosen).
     pub const SLICE: Self = Self(17);
+    /// Since ABI 0.1.9: a member of an enum class (`TypeDesc::class` names
+    /// it; its members are the owner's [`crate::EnumDesc`]). A fieldless Rust
+    /// enum under `#[oxbind::class]`. It crosses as [`ArgValue::Int`] /
+    /// [`RetValue::Int`], the variant's discriminant: a parameter accepts
+    /// only members of the enum class (the shim passes the member's value),
+    /// and a result becomes the member of that value.
+    pub const ENUM: Self = Self(18);
 
     /// The largest kind this version of the ABI defines.
-    pub const MAX: Self = Self::SLICE;
+    pub const MAX: Self = Self::ENUM;
 
     /// The Python type name used in signatures and error messages.
     pub const fn python_name(self) -> &'static str {
@@ -148,6 +155,7 @@ impl TypeKind {
             15 => "complex",
             16 => "buffer",
             17 => "slice",
+            18 => "enum",
             _ => "<unknown>",
         }
     }
@@ -182,7 +190,8 @@ pub struct TypeDesc {
     pub passing: Passing,
     /// The Rust type as written, for signatures and messages (`"u8"`, `"String"`).
     pub rust_name: RStr<'static>,
-    /// For [`TypeKind::OBJECT`]: the class.
+    /// For [`TypeKind::OBJECT`]: the class; for [`TypeKind::ENUM`] (since
+    /// ABI 0.1.9), the enum class.
     pub class: Option<&'static crate::class::ClassRef>,
     /// For [`TypeKind::LIST`] and [`TypeKind::SET`]: the item type. For
     /// [`TypeKind::DICT`]: the key type, the first of two consecutive
@@ -202,6 +211,21 @@ impl TypeDesc {
             passing: Passing::VALUE,
             rust_name: RStr::from_str(rust_name),
             class: None,
+            item: None,
+        }
+    }
+
+    /// A member of the enum class `class` ([`TypeKind::ENUM`]).
+    pub const fn enumeration(
+        class: &'static crate::class::ClassRef,
+        rust_name: &'static str,
+    ) -> Self {
+        TypeDesc {
+            kind: TypeKind::ENUM,
+            optional: false,
+            passing: Passing::VALUE,
+            rust_name: RStr::from_str(rust_name),
+            class: Some(class),
             item: None,
         }
     }

@@ -20,6 +20,7 @@ use crate::plugin::{expand_plugin, PluginDecl};
 
 mod class;
 mod emit;
+mod enumeration;
 mod function;
 mod methods;
 mod options;
@@ -103,9 +104,22 @@ pub fn function(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///   instance alive, for class-typed fields), `#[oxbind(set)]`.
 ///
 /// Methods come from an `#[oxbind::methods]` block.
+///
+/// On a fieldless enum it exports a Python enum class (an `enum.Enum`
+/// subclass, or `enum.IntEnum` with `int`), whose members are the variants
+/// with their discriminants as values; list it in `plugin! { enums: [...] }`.
+/// `shared` works as for a struct (the enum then needs a `#[repr(...)]` and
+/// `StableAbi`, whose layout records the variant names and values).
 #[proc_macro_attribute]
 pub fn class(attr: TokenStream, item: TokenStream) -> TokenStream {
-    match expand_class(attr.into(), item.into()) {
+    let item: proc_macro2::TokenStream = item.into();
+    if let Ok(e) = syn::parse2::<syn::ItemEnum>(item.clone()) {
+        return match enumeration::expand_enum(attr.into(), e) {
+            Ok(tokens) => tokens.into(),
+            Err(err) => err.to_compile_error().into(),
+        };
+    }
+    match expand_class(attr.into(), item) {
         Ok(tokens) => tokens.into(),
         Err(err) => err.to_compile_error().into(),
     }
@@ -117,10 +131,16 @@ pub fn class(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// - `#[oxbind(new)]` marks the constructor (it returns `Self`, or
 ///   `Result<Self, E>`).
 /// - `#[oxbind(staticmethod)]` marks a static method.
-/// - `__repr__`, `__str__`, `__eq__`, `__hash__`, `__lt__`, `__le__`, `__gt__`,
-///   `__ge__`, `__add__`, `__sub__`, `__mul__`, `__truediv__`, `__neg__`,
-///   `__bool__`, `__len__`, `__getitem__` and `__iter__` (returning a `Vec`)
-///   fill the matching type slots.
+/// - Special methods fill the matching type slots: the operators with their
+///   reflected and in-place forms, the comparisons, the container and
+///   iterator protocol, `__call__` (the full list is in
+///   `spec/PLUGIN-ABI.md`, "Classes"); `__enter__`, `__exit__`,
+///   `__format__`, `__copy__` and the other special methods Python looks up
+///   by name are ordinary methods.
+/// - `#[oxbind(getter)]` and `#[oxbind(setter)]` make a computed property
+///   (a setter `set_x` sets `x`).
+/// - Methods sharing a Python name (`#[oxbind(name = "...")]`) are
+///   overloads, tried in order.
 /// - Parameters take `#[oxbind(default = <literal>)]` as in
 ///   `#[oxbind::function]`; `#[oxbind(name = "...")]` renames a method.
 /// - `#[oxbind(lock_self)]` on a method and `#[oxbind(lock)]` on parameters

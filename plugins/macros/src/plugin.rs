@@ -17,12 +17,14 @@ pub(crate) struct PluginDecl {
     pub(crate) functions: Vec<Path>,
     pub(crate) classes: Vec<Path>,
     pub(crate) conversions: Vec<Path>,
+    pub(crate) enums: Vec<Path>,
 }
 
 impl Parse for PluginDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let (mut name, mut doc, mut ft, mut init, mut functions, mut classes, mut conversions) =
             (None, None, None, None, None, None, None);
+        let mut enums = None;
         let paths = |input: ParseStream| -> syn::Result<Vec<Path>> {
             let content;
             bracketed!(content in input);
@@ -41,10 +43,11 @@ impl Parse for PluginDecl {
                 "functions" => functions = Some(paths(input)?),
                 "classes" => classes = Some(paths(input)?),
                 "conversions" => conversions = Some(paths(input)?),
+                "enums" => enums = Some(paths(input)?),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown plugin! key `{other}`; expected name, doc, free_threading_safe, init, functions, classes or conversions"),
+                        format!("unknown plugin! key `{other}`; expected name, doc, free_threading_safe, init, functions, classes, enums or conversions"),
                     ))
                 }
             }
@@ -61,6 +64,7 @@ impl Parse for PluginDecl {
             functions: functions.unwrap_or_default(),
             classes: classes.unwrap_or_default(),
             conversions: conversions.unwrap_or_default(),
+            enums: enums.unwrap_or_default(),
         })
     }
 }
@@ -100,6 +104,10 @@ pub(crate) fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
             }
         }
     });
+    let enums = decl
+        .enums
+        .iter()
+        .map(|ty| quote!(<#ty as ::oxbind::Enum>::DESC));
     let class_gc = decl
         .classes
         .iter()
@@ -114,6 +122,7 @@ pub(crate) fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
             static CLASSES: &[::oxbind::abi::ClassDesc] = &[#(#classes),*];
             static CLASS_GC: &[::oxbind::abi::ClassGc] = &[#(#class_gc),*];
             static CONVERSIONS: &[::oxbind::abi::FunctionDesc] = &[#(#convs),*];
+            static ENUMS: &[::oxbind::abi::EnumDesc] = &[#(#enums),*];
             static MODULE: WithMetadata<::oxbind::abi::PluginModule> = WithMetadata::new(::oxbind::abi::PluginModule {
                 name: RStr::from_str(#name),
                 version: RStr::from_str(env!("CARGO_PKG_VERSION")),
@@ -126,6 +135,7 @@ pub(crate) fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
                 host: unsafe { ::oxbind::private::HOST.for_shim() },
                 class_gc: RSlice::from_slice(CLASS_GC),
                 init: #init,
+                enums: RSlice::from_slice(ENUMS),
             });
             /// The oxbind plugin root (`spec/PLUGIN-ABI.md`).
             #[no_mangle]

@@ -169,6 +169,20 @@ pub(super) unsafe fn convert_arg<'a>(
         // exporter may run Python code) and `obj` is a valid object the
         // caller keeps alive for 'a (this function's contract).
         TypeKind::BUFFER => unsafe { convert_buffer(data, i, obj, ty, scratch) },
+        TypeKind::ENUM => {
+            let class = ty.class.expect("checked at load");
+            // SAFETY: the thread is attached (this function's contract).
+            let enum_type = unsafe { crate::runtime::enums::resolve(class, data.plugin, &data.name) }
+                .map_err(|()| Mismatch::Raised)?;
+            // SAFETY: the thread is attached, no oxbind lock is held
+            // (reading `_value_` may run Python code), `obj` is valid (this
+            // function's contract) and `enum_type` is a registered enum type.
+            match unsafe { crate::runtime::enums::member_value(obj, enum_type) } {
+                Ok(Some(v)) => Ok(ArgValue::Int(v)),
+                Ok(None) => Err(Mismatch::WrongType),
+                Err(()) => Err(Mismatch::Raised),
+            }
+        }
         TypeKind::SLICE => {
             // SAFETY: the thread is attached and `obj` is a valid object
             // (this function's contract).

@@ -33,7 +33,11 @@ pub(crate) fn built_after_call(ty: &TypeDesc) -> bool {
     is_container(ty)
         || matches!(
             ty.kind,
-            TypeKind::PATH | TypeKind::COMPLEX | TypeKind::BUFFER | TypeKind::SLICE
+            TypeKind::PATH
+                | TypeKind::COMPLEX
+                | TypeKind::BUFFER
+                | TypeKind::SLICE
+                | TypeKind::ENUM
         )
 }
 
@@ -89,6 +93,16 @@ pub(crate) unsafe fn to_py_in_place(
         RetValue::Bytes(b) if ty.kind == TypeKind::PATH => unsafe {
             crate::py::path::path_object(b.as_slice())
         },
+        RetValue::Int(v) if ty.kind == TypeKind::ENUM => {
+            let class = ty.class.expect("checked at load");
+            // SAFETY: attached, and no lock held (this function's contract):
+            // looking the member up runs the enum's Python code.
+            match unsafe { crate::runtime::enums::resolve(class, data.plugin, &data.name) } {
+                // SAFETY: as above; `ty` is a registered enum type.
+                Ok(enum_type) => unsafe { crate::runtime::enums::member(enum_type, *v) },
+                Err(()) => ptr::null_mut(),
+            }
+        }
         RetValue::List(parts) if ty.kind == TypeKind::COMPLEX => match parts.as_slice() {
             // SAFETY: attached (this function's contract).
             [RetValue::Float(re), RetValue::Float(im)] => unsafe {

@@ -116,6 +116,9 @@ pub(crate) fn expected_name(ty: &TypeDesc) -> String {
         ),
         TypeKind::CALLABLE => "a callable".to_owned(),
         TypeKind::PATH => "str, bytes or os.PathLike".to_owned(),
+        TypeKind::ENUM => ty
+            .class
+            .map_or("an enum member".to_owned(), |c| c.key.as_str().to_owned()),
         TypeKind::BUFFER => match ty.buffer_element() {
             Some((mode, element, _)) => crate::py::buffer::expected(mode, element),
             None => "a buffer".to_owned(),

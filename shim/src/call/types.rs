@@ -31,6 +31,12 @@ fn check_type_at(ty: &TypeDesc, is_result: bool, depth: usize) -> Result<(), Str
     }
     match k {
         TypeKind::SLICE if is_result => Err("a slice is a parameter, not a result".into()),
+        TypeKind::ENUM => {
+            if ty.class.is_none() || ty.passing != Passing::VALUE || ty.item.is_some() {
+                return Err("an enum type names its enum, and nothing else".into());
+            }
+            Ok(())
+        }
         TypeKind::OBJECT => {
             let class = ty.class.ok_or("an object type without a class")?;
             if ty.passing.0 > Passing::HANDLE.0 {

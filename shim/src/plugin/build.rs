@@ -155,16 +155,16 @@ fn is_identifier(s: &str) -> bool {
         && !KEYWORDS.contains(&s)
 }
 
-/// Every class a plugin names in a signature, with where.
+/// Every class a plugin names in a signature (each enum, tagged `true`).
 fn classes_used(
     functions: &[FunctionDesc],
     classes: &[ClassDesc],
     conversions: &[FunctionDesc],
-) -> Vec<&'static ClassRef> {
+) -> Vec<(&'static ClassRef, bool)> {
     // Every type here passed `check_type`: nesting is bounded.
-    fn add(ty: &TypeDesc, out: &mut Vec<&'static ClassRef>) {
+    fn add(ty: &TypeDesc, out: &mut Vec<(&'static ClassRef, bool)>) {
         if let Some(c) = ty.class {
-            out.push(c);
+            out.push((c, ty.kind == TypeKind::ENUM));
         }
         if let Some((k, v)) = ty.dict_types() {
             add(k, out);
@@ -178,7 +178,7 @@ fn classes_used(
             add(item, out);
         }
     }
-    fn add_fn(f: &FunctionDesc, out: &mut Vec<&'static ClassRef>) {
+    fn add_fn(f: &FunctionDesc, out: &mut Vec<(&'static ClassRef, bool)>) {
         add(&f.ret, out);
         for p in f.params.as_slice() {
             add(&p.ty, out);
@@ -190,7 +190,7 @@ fn classes_used(
         .chain(conversions)
         .for_each(|f| add_fn(f, &mut out));
     for c in classes {
-        out.push(c.class);
+        out.push((c.class, false));
         if let Some(ctor) = c.constructor.as_ref().into_option() {
             add_fn(ctor, &mut out);
         }
@@ -409,9 +409,29 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         ));
         return Err(());
     }
+    // Appended in ABI 0.1.9.
+    let enum_descs: &'static [oxbind_abi::EnumDesc] = if plugin.root.abi_version >= [0, 1, 9] {
+        module_ref.enums().as_slice()
+    } else {
+        &[]
+    };
+    {
+        let mut taken: HashSet<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+        taken.extend(class_descs.iter().map(|c| c.class.name()));
+        for e in enum_descs {
+            if let Err(why) = crate::runtime::enums::validate(e, name) {
+                refuse(why);
+                return Err(());
+            }
+            if !taken.insert(e.class.name()) {
+                refuse(format!("{} is exported twice", e.class.name()));
+                return Err(());
+            }
+        }
+    }
     // Classes from other plugins that are loaded already are checked now.
     let joined = crate::runtime::joined().ok_or(())?;
-    for class in classes_used(functions, class_descs, conversions) {
+    for (class, is_enum) in classes_used(functions, class_descs, conversions) {
         if class.module() == name {
             continue;
         }
@@ -420,8 +440,14 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         let found =
             unsafe { crate::runtime::registry::find_type_by_key(joined, class.key.as_str()) };
         if let Some(record) = found {
-            if let Err(why) = crate::runtime::registry::check_compatible(class, record) {
-                refuse(format!("class {}: {why}", class.key.as_str()));
+            let checked = if is_enum {
+                crate::runtime::enums::check_compatible(class, record)
+            } else {
+                crate::runtime::registry::check_compatible(class, record)
+            };
+            if let Err(why) = checked {
+                let what = if is_enum { "enum" } else { "class" };
+                refuse(format!("{what} {}: {why}", class.key.as_str()));
                 return Err(());
             }
         }
@@ -499,6 +525,15 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         // is a live module and `ty` a live type while it is added.
         unsafe {
             let ty = crate::class::create::publish(class)?;
+            add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
+        }
+    }
+    for desc in enum_descs {
+        // SAFETY: attached, joined and no oxbind lock held (this function's
+        // contract); `desc` passed validation above; `module` is a live
+        // module and `ty` a live type while it is added.
+        unsafe {
+            let ty = crate::runtime::enums::create(desc, name, version)?;
             add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
         }
     }

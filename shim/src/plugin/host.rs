@@ -37,6 +37,7 @@ static HOST_TABLE: WithMetadata<HostApi> = WithMetadata::new(HostApi {
     object_call_values: super::objects::object_call_values,
     int_to_wide: super::objects::int_to_wide,
     int_from_wide: super::objects::int_from_wide,
+    new_iterator: super::objects::new_iterator,
 });
 static HOST: HostApi_Ref = HostApi_Ref(HOST_TABLE.static_as_prefix());
 

@@ -458,6 +458,29 @@ pub(super) unsafe extern "C" fn set_raised(exc: *mut c_void) {
     }
 }
 
+/// A lazy iterator over a plugin closure: see `HostApi::new_iterator`.
+///
+/// # Safety
+/// As for [`object_getattr`]; `next` and `sentinel` are live objects the
+/// plugin holds for the call.
+pub(super) unsafe extern "C" fn new_iterator(
+    next: *mut c_void,
+    sentinel: *mut c_void,
+    out: *mut *mut c_void,
+) -> u32 {
+    // SAFETY: as for `object_getattr` (`run` attaches as needed); the two
+    // objects are live (the contract), and the iterator takes its own
+    // references.
+    unsafe {
+        run(out, || {
+            made(crate::py::iter::new_iterator(
+                next as *mut ffi::PyObject,
+                sentinel as *mut ffi::PyObject,
+            ))
+        })
+    }
+}
+
 /// A function object for a plugin closure: see `HostApi::new_function`.
 ///
 /// # Safety

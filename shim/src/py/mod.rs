@@ -13,6 +13,7 @@
 pub(crate) mod buffer;
 pub(crate) mod dict;
 pub(crate) mod errors;
+pub(crate) mod iter;
 pub(crate) mod ffi;
 pub(crate) mod module_def;
 pub(crate) mod owned;

@@ -39,6 +39,7 @@ use std::{
 use oxbind_internals::{InternalsHeader, Internals_Ref};
 
 pub(crate) mod creator;
+pub(crate) mod enums;
 pub(crate) mod instance_map;
 pub(crate) mod publish;
 pub(crate) mod ranges;

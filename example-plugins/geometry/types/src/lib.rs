@@ -13,6 +13,16 @@ pub type Coord = f64;
 #[cfg(feature = "fixture-bad-point")]
 pub type Coord = f32;
 
+/// A coordinate axis: a Python enum shared by every plugin that uses it
+/// (physics takes one), its members checked by its abi_stable layout.
+#[oxbind::class(module = "geometry", shared)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, StableAbi)]
+#[repr(u8)]
+pub enum Axis {
+    X = 0,
+    Y = 1,
+}
+
 /// A point in the plane.
 #[oxbind::class(module = "geometry", shared)]
 #[derive(Clone, Copy, Debug, PartialEq, StableAbi)]
