@@ -23,7 +23,11 @@
 //! - on free-threaded builds, it runs inside `PyUnstable_GC_VisitObjects`,
 //!   which stops the world around its callback; the walk runs in the
 //!   first call and stops the visit. Nothing is released inside: every
-//!   reference the walk takes is dropped after the world restarts.
+//!   reference the walk takes is dropped after the world restarts. The
+//!   walk calls no Python method and looks up no attribute: a lookup
+//!   takes the type lock, which a stopped thread may have been handed,
+//!   and the walk would then wait for a thread that waits for it. A
+//!   function frame's locals (3.13+) are read with `PyFrame_GetVar`.
 //!
 //! What cannot be seen: objects a thread holds only on its evaluation
 //! stack (a `for` loop's iterator, an argument being built, the
@@ -405,8 +409,15 @@ impl Walk {
                 unsafe { ffi::PyErr_Clear() };
             } else if locals != globals {
                 // SAFETY: attached, others stopped (this function's
-                // contract); `locals` is a mapping we hold.
-                unsafe { self.values_of(locals) };
+                // contract); `locals` is a mapping we hold, and `f` a
+                // frame we hold.
+                unsafe {
+                    if ffi::PyDict_Check(locals) != 0 {
+                        self.values_of(locals);
+                    } else {
+                        self.frame_vars(f);
+                    }
+                }
             }
             // What the frame's module namespace names, one level: a
             // running thread may hold any of it on its evaluation stack
@@ -426,7 +437,65 @@ impl Walk {
         }
     }
 
-    /// Pushes the values of the mapping `m`.
+    /// Pushes the values of the variables of frame `f` whose locals are
+    /// not a dict (3.13+: a function frame's `FrameLocalsProxy`), read
+    /// one by one with `PyFrame_GetVar`. Never through the proxy's
+    /// `values()`: calling a method looks it up on the type, which takes
+    /// the type lock, and on 3.13t a stopped thread may have been handed
+    /// that lock, so the walk would wait for a thread that waits for the
+    /// walk (a hang at exit, seen with busy daemon threads).
+    ///
+    /// # Safety
+    /// Attached, and no other thread runs Python code meanwhile; `f` is a
+    /// live frame the walk holds a strong reference to.
+    #[cfg(Py_3_12)]
+    unsafe fn frame_vars(&mut self, f: *mut ffi::PyFrameObject) {
+        use crate::py::ffi::{PyCode_GetCellvars, PyCode_GetFreevars, PyCode_GetVarnames};
+        // SAFETY: `f` is a frame we hold, on an attached thread; the new
+        // reference is kept in `owned`.
+        let code = self.own(unsafe { ffi::PyFrame_GetCode(f) } as *mut ffi::PyObject);
+        if code.is_null() {
+            // SAFETY: attached; drops the error of the failed call.
+            unsafe { ffi::PyErr_Clear() };
+            return;
+        }
+        let getters: [unsafe extern "C" fn(*mut ffi::PyCodeObject) -> *mut ffi::PyObject; 3] =
+            [PyCode_GetVarnames, PyCode_GetCellvars, PyCode_GetFreevars];
+        for names_of in getters {
+            // SAFETY: `code` is a code object we hold; the new tuple (or
+            // null) is kept in `owned`.
+            let names = self.own(unsafe { names_of(code as *mut ffi::PyCodeObject) });
+            if names.is_null() {
+                // SAFETY: attached; drops the error of the failed call.
+                unsafe { ffi::PyErr_Clear() };
+                continue;
+            }
+            // SAFETY: `names` is a tuple we hold; each index is within
+            // its size.
+            for i in 0..unsafe { ffi::PyTuple_GET_SIZE(names) } {
+                // SAFETY: as above; `f` is a frame we hold. An unbound
+                // variable gives NameError, cleared; a value is a new
+                // reference kept in `owned`.
+                let value = self.own(unsafe { ffi::PyFrame_GetVar(f, ffi::PyTuple_GET_ITEM(names, i)) });
+                if value.is_null() {
+                    // SAFETY: attached; drops the NameError.
+                    unsafe { ffi::PyErr_Clear() };
+                } else {
+                    self.stack.push(value);
+                }
+            }
+        }
+    }
+
+    /// Before 3.12 a frame's locals are always a dict.
+    ///
+    /// # Safety
+    /// None: it does nothing.
+    #[cfg(not(Py_3_12))]
+    unsafe fn frame_vars(&mut self, _f: *mut ffi::PyFrameObject) {}
+
+    /// Pushes the values of `m` if it is a dict (a frame's globals, or its
+    /// locals before 3.13).
     ///
     /// # Safety
     /// Attached, and no other thread runs Python code meanwhile; `m` is
@@ -441,22 +510,9 @@ impl Walk {
             while unsafe { ffi::PyDict_Next(m, &mut pos, &mut k, &mut v) } != 0 {
                 self.stack.push(v);
             }
-            return;
         }
-        // SAFETY: `m` is a live mapping and the thread attached; the new
-        // reference is kept in `owned`.
-        let values = self.own(unsafe { ffi::PyMapping_Values(m) });
-        if values.is_null() {
-            // SAFETY: attached; drops the error of the failed call.
-            unsafe { ffi::PyErr_Clear() };
-            return;
-        }
-        // SAFETY: `values` is the non-null list `PyMapping_Values` just
-        // returned, which we hold; each index is within its size.
-        for i in 0..unsafe { ffi::PyList_Size(values) } {
-            // SAFETY: as above.
-            self.stack.push(unsafe { ffi::PyList_GetItem(values, i) });
-        }
+        // Any other mapping is left alone: reading it would call its
+        // methods, and the walk calls no method (see `frame_vars`).
     }
 
     /// Visits everything the stack reaches.

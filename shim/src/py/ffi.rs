@@ -49,3 +49,16 @@ extern "C" {
     /// reaches zero; frees the object or hands it to the shared count.
     pub fn _Py_MergeZeroLocalRefcount(op: *mut PyObject);
 }
+
+#[cfg(Py_3_12)]
+extern "C" {
+    /// `PyCode_GetVarnames` (3.11+): a new tuple of the code's local
+    /// variable names (arguments first).
+    pub fn PyCode_GetVarnames(co: *mut pyo3_ffi::PyCodeObject) -> *mut PyObject;
+    /// `PyCode_GetCellvars` (3.11+): a new tuple of the names of the
+    /// code's cell variables.
+    pub fn PyCode_GetCellvars(co: *mut pyo3_ffi::PyCodeObject) -> *mut PyObject;
+    /// `PyCode_GetFreevars` (3.11+): a new tuple of the names of the
+    /// code's free (closure) variables.
+    pub fn PyCode_GetFreevars(co: *mut pyo3_ffi::PyCodeObject) -> *mut PyObject;
+}
