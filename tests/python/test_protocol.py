@@ -113,6 +113,10 @@ def test_in_place_operators(p):
     a -= p.Vec2(1.0, 1.0)
     assert a is not same and a == p.Vec2(3.0, 5.0)  # returned a new value
     assert same == p.Vec2(4.0, 6.0)
+    a -= a  # `&self` in-place form: shared borrows only
+    assert a == p.Vec2(0.0, 0.0)
+    with pytest.raises(RuntimeError, match="already mutably borrowed"):
+        same += same  # `&mut self` and `&Vec2` of one object
     b = p.Vec2(1.0, 1.0)
     b /= 2.0  # no __itruediv__: Python uses __truediv__
     assert b == p.Vec2(0.5, 0.5)
@@ -197,6 +201,19 @@ def test_sequence_indexing_and_slices(p):
         assert s[sl] == data[sl], sl
     with pytest.raises(ValueError, match="slice step cannot be zero"):
         s[::0]
+
+    class BadIndex:
+        def __index__(self):
+            raise KeyError("bad bound")
+
+    # No overload fits, and one refused the argument with an error of its
+    # own: that error, not "no overload matches".
+    with pytest.raises(KeyError, match="bad bound"):
+        s[BadIndex():]
+    with pytest.raises(OverflowError):
+        s[2**70]
+    with pytest.raises(TypeError, match="no overload matches the arguments \\(str\\)"):
+        s["x"]
     assert list(s) == data  # iterable by index
     assert 3 in s  # and `in` scans it
     assert p.total(s) == 15  # any sequence converts to Vec<i64>

@@ -15,7 +15,7 @@ use super::fast::{
 };
 use super::general::call;
 use super::signature::{expected_name, quoted};
-use super::{CallPath, FunctionData, Mode, INLINE_PARAMS, NO_MATCH};
+use super::{CallPath, FunctionData, Mode, INLINE_PARAMS, NO_MATCH, OVERLOAD_ERROR};
 use crate::py::errors;
 
 /// Tries each overload; if none fits, raises TypeError listing them all
@@ -35,13 +35,31 @@ pub(super) unsafe fn dispatch_overloads(
     kwnames: *mut ffi::PyObject,
     mode: Mode,
 ) -> *mut ffi::PyObject {
+    // This dispatch's own record of a candidate's non-TypeError error; an
+    // enclosing dispatch's (a conversion that dispatches) is put back after.
+    let outer = OVERLOAD_ERROR.with(|c| c.replace(ptr::null_mut()));
     for candidate in &data.overloads {
         // SAFETY: the same call, passed on as it came (this function's
         // contract is `dispatch`'s).
         let result = unsafe { dispatch(candidate, slf, args, nargs, kwnames, Mode::Overload) };
         if result != NO_MATCH {
+            let mine = OVERLOAD_ERROR.with(|c| c.replace(outer));
+            if !mine.is_null() {
+                // SAFETY: attached, no lock held (the call is over); the
+                // reference `stash_overload_error` kept, released once.
+                unsafe { ffi::Py_DECREF(mine) };
+            }
             return result;
         }
+    }
+    let mine = OVERLOAD_ERROR.with(|c| c.replace(outer));
+    if !mine.is_null() {
+        // No candidate fits, and one refused an argument with an error of
+        // its own: that error is the answer.
+        // SAFETY: attached; the reference kept, which restoring consumes.
+        unsafe { errors::restore_exception(mine) };
+        // SAFETY: attached, with that error set.
+        return unsafe { super::mismatch(mode) };
     }
     let mut given: Vec<String> = (0..nargs as usize)
         // SAFETY: the thread is attached and `args` holds `nargs` live

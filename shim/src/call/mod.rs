@@ -304,7 +304,7 @@ pub(super) unsafe fn mismatch(mode: Mode) -> *mut ffi::PyObject {
     match mode {
         Mode::Overload => {
             // SAFETY: the thread is attached (this function's contract).
-            unsafe { ffi::PyErr_Clear() };
+            unsafe { stash_overload_error() };
             NO_MATCH
         }
         // A binary operator's other operand is of a type it does not take
@@ -323,6 +323,42 @@ pub(super) unsafe fn mismatch(mode: Mode) -> *mut ffi::PyObject {
             }
         }
         _ => ptr::null_mut(),
+    }
+}
+
+thread_local! {
+    /// During an overload dispatch on this thread: the first error other
+    /// than a `TypeError` that a candidate's arguments raised (an
+    /// `__index__` that raised, a value out of range), as a strong
+    /// reference from `take_exception`, or null. If no candidate fits,
+    /// that error is raised rather than "no overload matches": a slice
+    /// whose bound raised, or `v[2**70]`, is the argument's fault, not the
+    /// overload set's. `dispatch::dispatch_overloads` saves and restores it
+    /// around each dispatch (so a nested dispatch keeps its own).
+    pub(super) static OVERLOAD_ERROR: std::cell::Cell<*mut ffi::PyObject> =
+        const { std::cell::Cell::new(ptr::null_mut()) };
+}
+
+/// Clears the error of a candidate whose arguments do not fit, keeping it
+/// in [`OVERLOAD_ERROR`] if it is the first that is not a `TypeError`.
+///
+/// # Safety
+/// The thread is attached and holds no lock of ours (releasing an
+/// exception may run Python code).
+unsafe fn stash_overload_error() {
+    // SAFETY: the thread is attached (this function's contract).
+    let keep = unsafe {
+        !ffi::PyErr_Occurred().is_null()
+            && ffi::PyErr_ExceptionMatches(ffi::PyExc_TypeError) == 0
+            && OVERLOAD_ERROR.with(|c| c.get().is_null())
+    };
+    if keep {
+        // SAFETY: attached, with an error set: taken as a new reference.
+        let exc = unsafe { errors::take_exception() };
+        OVERLOAD_ERROR.with(|c| c.set(exc));
+    } else {
+        // SAFETY: the thread is attached.
+        unsafe { ffi::PyErr_Clear() };
     }
 }
 
