@@ -104,7 +104,10 @@ impl Slice {
             }
         };
         let (start, stop) = if step < 0 {
-            (clamp(self.start, -1, len - 1), clamp(self.stop, -1, len - 1))
+            (
+                clamp(self.start, -1, len - 1),
+                clamp(self.stop, -1, len - 1),
+            )
         } else {
             (clamp(self.start, 0, len), clamp(self.stop, 0, len))
         };
@@ -212,7 +215,9 @@ fn advance<T>(state: &State<T>) -> Result<Option<T>, Error> {
     let mut guard = match state.try_lock() {
         Ok(guard) => guard,
         Err(TryLockError::WouldBlock) => {
-            return Err(Error::value_error("oxbind.LazyIter: iterator already executing"))
+            return Err(Error::value_error(
+                "oxbind.LazyIter: iterator already executing",
+            ))
         }
         // A panic inside `next` (the closure's call caught it): exhausted.
         Err(TryLockError::Poisoned(poisoned)) => {
@@ -253,7 +258,9 @@ impl<T: IntoObject + 'static> LazyIter<T> {
         let new_iterator = crate::private::host()
             .and_then(|h| h.new_iterator())
             .ok_or_else(|| {
-                Error::runtime_error("oxbind: this oxbind shim predates lazy iterators; upgrade oxbind")
+                Error::runtime_error(
+                    "oxbind: this oxbind shim predates lazy iterators; upgrade oxbind",
+                )
             })?;
         let mut out = std::ptr::null_mut();
         // SAFETY: the host's `new_iterator`, with two live objects we hold
@@ -287,7 +294,13 @@ mod tests {
     /// `indices` against Python's own results for `list(range(n))[s]`.
     #[test]
     fn indices_match_python() {
-        type Case = (Option<isize>, Option<isize>, Option<isize>, usize, &'static [usize]);
+        type Case = (
+            Option<isize>,
+            Option<isize>,
+            Option<isize>,
+            usize,
+            &'static [usize],
+        );
         let cases: &[Case] = &[
             (None, None, None, 5, &[0, 1, 2, 3, 4]),
             (Some(1), Some(3), None, 5, &[1, 2]),

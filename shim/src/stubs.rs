@@ -260,7 +260,14 @@ impl Renderer<'_> {
             .properties
             .as_slice()
             .iter()
-            .map(|p| (p.name.as_str(), p.doc.as_str(), &p.get, p.set.as_ref().into_option()))
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.doc.as_str(),
+                    &p.get,
+                    p.set.as_ref().into_option(),
+                )
+            })
             .collect();
         for g in methods.iter().filter(|m| m.kind == MethodKind::GETTER) {
             let name = g.func.name.as_str();

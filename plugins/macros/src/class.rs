@@ -1,38 +1,23 @@
 //! `#[oxbind::class]`: a struct's class descriptor, its properties and the
 //! conversion traits of the class.
 
-use proc_macro2::{Span, TokenStream as TokenStream2};
+use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
-use syn::{parse::Parser, punctuated::Punctuated, spanned::Spanned, Meta, Token, Type};
+use syn::{spanned::Spanned, Meta, Type};
 
 use crate::emit::{function_desc, into_return, param_desc, trampoline, Desc};
-use crate::options::{lit_str, take_options};
+use crate::options::{take_options, ClassArgs};
 use crate::signature::{derives, doc_string, unraw, Param};
 
 pub(crate) fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut strukt: syn::ItemStruct = syn::parse2(item)?;
-    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
-    let (mut module, mut name, mut shared, mut gc) = (None, None, false, false);
-    for meta in metas {
-        match &meta {
-            Meta::NameValue(nv) if nv.path.is_ident("module") => module = Some(lit_str(&nv.value)?),
-            Meta::NameValue(nv) if nv.path.is_ident("name") => name = Some(lit_str(&nv.value)?),
-            Meta::Path(p) if p.is_ident("shared") => shared = true,
-            Meta::Path(p) if p.is_ident("gc") => gc = true,
-            other => {
-                return Err(syn::Error::new(
-                    other.span(),
-                    "expected `module = \"...\"`, `name = \"...\"`, `shared` or `gc`",
-                ))
-            }
-        }
-    }
-    let module = module.ok_or_else(|| {
-        syn::Error::new(
-            Span::call_site(),
-            "#[oxbind::class] needs `module = \"<plugin module>\"`",
-        )
-    })?;
+    let args = ClassArgs::parse(attr, &["shared", "gc"])?;
+    let (module, name, shared, gc) = (
+        args.module.clone(),
+        args.name.clone(),
+        args.has("shared"),
+        args.has("gc"),
+    );
     if !strukt.generics.params.is_empty() {
         return Err(syn::Error::new(
             strukt.generics.span(),

@@ -2,36 +2,21 @@
 //! members, their names and discriminants), its identity as a class
 //! reference, and its conversions (a member crosses as its discriminant).
 
-use proc_macro2::{Span, TokenStream as TokenStream2};
+use proc_macro2::TokenStream as TokenStream2;
 use quote::quote;
-use syn::{parse::Parser, punctuated::Punctuated, spanned::Spanned, Meta, Token};
+use syn::spanned::Spanned;
 
-use crate::options::lit_str;
+use crate::options::ClassArgs;
 use crate::signature::{doc_string, unraw};
 
 pub(crate) fn expand_enum(attr: TokenStream2, item: syn::ItemEnum) -> syn::Result<TokenStream2> {
-    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
-    let (mut module, mut name, mut shared, mut int) = (None, None, false, false);
-    for meta in metas {
-        match &meta {
-            Meta::NameValue(nv) if nv.path.is_ident("module") => module = Some(lit_str(&nv.value)?),
-            Meta::NameValue(nv) if nv.path.is_ident("name") => name = Some(lit_str(&nv.value)?),
-            Meta::Path(p) if p.is_ident("shared") => shared = true,
-            Meta::Path(p) if p.is_ident("int") => int = true,
-            other => {
-                return Err(syn::Error::new(
-                    other.span(),
-                    "expected `module = \"...\"`, `name = \"...\"`, `shared` or `int` (an enum)",
-                ))
-            }
-        }
-    }
-    let module = module.ok_or_else(|| {
-        syn::Error::new(
-            Span::call_site(),
-            "#[oxbind::class] needs `module = \"<plugin module>\"`",
-        )
-    })?;
+    let args = ClassArgs::parse(attr, &["shared", "int"])?;
+    let (module, name, shared, int) = (
+        args.module.clone(),
+        args.name.clone(),
+        args.has("shared"),
+        args.has("int"),
+    );
     if !item.generics.params.is_empty() {
         return Err(syn::Error::new(
             item.generics.span(),

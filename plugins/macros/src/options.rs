@@ -7,6 +7,59 @@ use syn::{
     Token,
 };
 
+/// The options of `#[oxbind::class(...)]` on a struct or an enum:
+/// `module = "..."` (required), `name = "..."`, and which of the flags
+/// `allowed` (`shared`, `gc`, `int`, …) are given.
+pub(crate) struct ClassArgs {
+    pub(crate) module: String,
+    pub(crate) name: Option<String>,
+    flags: Vec<String>,
+}
+
+impl ClassArgs {
+    pub(crate) fn parse(attr: TokenStream2, allowed: &[&str]) -> syn::Result<ClassArgs> {
+        let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
+        let (mut module, mut name, mut flags) = (None, None, Vec::new());
+        for meta in metas {
+            match &meta {
+                Meta::NameValue(nv) if nv.path.is_ident("module") => {
+                    module = Some(lit_str(&nv.value)?)
+                }
+                Meta::NameValue(nv) if nv.path.is_ident("name") => name = Some(lit_str(&nv.value)?),
+                Meta::Path(p) if allowed.iter().any(|f| p.is_ident(f)) => {
+                    flags.push(p.get_ident().expect("an identifier").to_string())
+                }
+                other => {
+                    let flags: Vec<String> = allowed.iter().map(|f| format!("`{f}`")).collect();
+                    return Err(syn::Error::new(
+                        other.span(),
+                        format!(
+                            "expected `module = \"...\"`, `name = \"...\"`, {}",
+                            flags.join(" or ")
+                        ),
+                    ));
+                }
+            }
+        }
+        let module = module.ok_or_else(|| {
+            syn::Error::new(
+                Span::call_site(),
+                "#[oxbind::class] needs `module = \"<plugin module>\"`",
+            )
+        })?;
+        Ok(ClassArgs {
+            module,
+            name,
+            flags,
+        })
+    }
+
+    /// Whether flag `f` was given.
+    pub(crate) fn has(&self, f: &str) -> bool {
+        self.flags.iter().any(|g| g == f)
+    }
+}
+
 /// The options of `#[oxbind::function(...)]`: the Python name, and
 /// whether the call runs detached.
 pub(crate) fn parse_function_options(attr: TokenStream2) -> syn::Result<(Option<String>, bool)> {

@@ -172,8 +172,9 @@ pub(super) unsafe fn convert_arg<'a>(
         TypeKind::ENUM => {
             let class = ty.class.expect("checked at load");
             // SAFETY: the thread is attached (this function's contract).
-            let enum_type = unsafe { crate::runtime::enums::resolve(class, data.plugin, &data.name) }
-                .map_err(|()| Mismatch::Raised)?;
+            let enum_type =
+                unsafe { crate::runtime::enums::resolve(class, data.plugin, &data.name) }
+                    .map_err(|()| Mismatch::Raised)?;
             // SAFETY: the thread is attached, no oxbind lock is held
             // (reading `_value_` may run Python code), `obj` is valid (this
             // function's contract) and `enum_type` is a registered enum type.

@@ -448,9 +448,14 @@ pub(crate) unsafe extern "C" fn slot_contains(
     // this copy created and `item` a live object CPython keeps alive (the
     // contract); `invoke` returns a new reference or null, which `Owned`
     // takes over.
-    let Some(result) =
-        (unsafe { Owned::from_raw(invoke(obj, SlotKind::CONTAINS, &[item], Mode::NotImplemented)) })
-    else {
+    let Some(result) = (unsafe {
+        Owned::from_raw(invoke(
+            obj,
+            SlotKind::CONTAINS,
+            &[item],
+            Mode::NotImplemented,
+        ))
+    }) else {
         return -1;
     };
     // SAFETY: `Py_NotImplemented` only returns the singleton's address.

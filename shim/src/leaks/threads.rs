@@ -476,7 +476,8 @@ impl Walk {
                 // SAFETY: as above; `f` is a frame we hold. An unbound
                 // variable gives NameError, cleared; a value is a new
                 // reference kept in `owned`.
-                let value = self.own(unsafe { ffi::PyFrame_GetVar(f, ffi::PyTuple_GET_ITEM(names, i)) });
+                let value =
+                    self.own(unsafe { ffi::PyFrame_GetVar(f, ffi::PyTuple_GET_ITEM(names, i)) });
                 if value.is_null() {
                     // SAFETY: attached; drops the NameError.
                     unsafe { ffi::PyErr_Clear() };

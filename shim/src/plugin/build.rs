@@ -9,8 +9,8 @@
 use std::collections::HashSet;
 
 use oxbind_abi::{
-    ArgValue, CallOutcome, ClassDesc, ClassGc, ClassRef, FunctionDesc, MethodDesc, MethodKind, Passing,
-    Receiver, SlotKind, TypeDesc, TypeKind,
+    ArgValue, CallOutcome, ClassDesc, ClassGc, ClassRef, FunctionDesc, MethodDesc, MethodKind,
+    Passing, Receiver, SlotKind, TypeDesc, TypeKind,
 };
 use pyo3_ffi as ffi;
 
@@ -305,7 +305,11 @@ fn check_member(c: &ClassDesc, m: &MethodDesc, context: &str) -> Result<(), Inva
         },
         _ => {}
     }
-    if c.properties.as_slice().iter().any(|p| p.name.as_str() == name) {
+    if c.properties
+        .as_slice()
+        .iter()
+        .any(|p| p.name.as_str() == name)
+    {
         return fail("the name is both a field property and a method".into());
     }
     let clash = c.methods.as_slice().iter().any(|o| {
@@ -630,11 +634,11 @@ unsafe fn prepare_class(
         match m.kind {
             MethodKind::GETTER => getters.push((mname, m.func.doc.as_str(), data)),
             MethodKind::SETTER => setters.push((mname, data)),
-            _ => match methods
-                .iter_mut()
-                .find(|(k, s, d): &&mut (_, _, Vec<&call::FunctionData>)| {
+            _ => match methods.iter_mut().find(
+                |(k, s, d): &&mut (_, _, Vec<&call::FunctionData>)| {
                     *k == m.kind && *s == m.slot && d[0].desc.name.as_str() == mname
-                }) {
+                },
+            ) {
                 // Methods sharing a kind, slot and name are an overload set.
                 Some((_, _, candidates)) => candidates.push(data),
                 None => methods.push((m.kind, m.slot, vec![data])),

@@ -13,7 +13,7 @@
 use std::{
     ffi::{c_char, c_int, c_void, CStr},
     ptr,
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::AtomicPtr,
 };
 
 use oxbind_abi::{ArrayExport, BufferArg, BufferMode, Element, MAX_DIMS};
@@ -406,57 +406,46 @@ static ARRAY_TYPE: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
 /// # Safety
 /// The thread is attached.
 pub(crate) unsafe fn array_type() -> Result<*mut ffi::PyTypeObject, ()> {
-    let ty = ARRAY_TYPE.load(Ordering::Acquire);
-    if !ty.is_null() {
-        return Ok(ty as *mut ffi::PyTypeObject);
-    }
-    let slots: &'static mut [ffi::PyType_Slot] = Box::leak(Box::new([
-        ffi::PyType_Slot {
-            slot: ffi::Py_bf_getbuffer,
-            pfunc: array_getbuffer as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_dealloc,
-            pfunc: array_dealloc as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_repr,
-            pfunc: array_repr as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_doc,
-            pfunc: c"An array a plugin returned: Rust memory exported through the buffer protocol. \
-numpy.asarray(a) and memoryview(a) share it; it is freed when the last view goes."
-                .as_ptr() as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: 0,
-            pfunc: ptr::null_mut(),
-        },
-    ]));
-    let mut spec = ffi::PyType_Spec {
-        name: c"oxbind.Array".as_ptr(),
-        basicsize: std::mem::size_of::<ArrayObject>() as c_int,
-        itemsize: 0,
-        // Only `array_object` makes instances: `oxbind.Array()` from Python
-        // would have no export.
-        flags: (ffi::Py_TPFLAGS_DEFAULT
-            | ffi::Py_TPFLAGS_IMMUTABLETYPE
-            | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as _,
-        slots: slots.as_mut_ptr(),
-    };
     // SAFETY: attached (this function's contract); the spec's name, slots
     // and doc are static or leaked, so they outlive the type.
-    let new = unsafe { ffi::PyType_FromSpec(&mut spec) };
-    if new.is_null() {
-        return Err(());
-    }
-    // SAFETY: a fresh type no other thread has seen; attached.
-    unsafe { crate::py::refcount::immortalize(new) };
-    match ARRAY_TYPE.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => Ok(new as *mut ffi::PyTypeObject),
-        // Another thread made one first: use it (ours stays, unused).
-        Err(winner) => Ok(winner as *mut ffi::PyTypeObject),
+    unsafe {
+        crate::py::type_once(&ARRAY_TYPE, || {
+            let slots: &'static mut [ffi::PyType_Slot] = Box::leak(Box::new([
+                ffi::PyType_Slot {
+                    slot: ffi::Py_bf_getbuffer,
+                    pfunc: array_getbuffer as *mut c_void,
+                },
+                ffi::PyType_Slot {
+                    slot: ffi::Py_tp_dealloc,
+                    pfunc: array_dealloc as *mut c_void,
+                },
+                ffi::PyType_Slot {
+                    slot: ffi::Py_tp_repr,
+                    pfunc: array_repr as *mut c_void,
+                },
+                ffi::PyType_Slot {
+                    slot: ffi::Py_tp_doc,
+                    pfunc: c"An array a plugin returned: Rust memory exported through the buffer protocol. \
+        numpy.asarray(a) and memoryview(a) share it; it is freed when the last view goes."
+                        .as_ptr() as *mut c_void,
+                },
+                ffi::PyType_Slot {
+                    slot: 0,
+                    pfunc: ptr::null_mut(),
+                },
+            ]));
+            ffi::PyType_Spec {
+                name: c"oxbind.Array".as_ptr(),
+                basicsize: std::mem::size_of::<ArrayObject>() as c_int,
+                itemsize: 0,
+                // Only `array_object` makes instances: `oxbind.Array()` from Python
+                // would have no export.
+                flags: (ffi::Py_TPFLAGS_DEFAULT
+                    | ffi::Py_TPFLAGS_IMMUTABLETYPE
+                    | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as _,
+                slots: slots.as_mut_ptr(),
+            }
+        })
     }
 }
 

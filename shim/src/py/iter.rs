@@ -10,12 +10,7 @@
 //! creation, and released only by `tp_dealloc` (or `tp_clear`, which runs
 //! when no thread can be iterating); the end is a pointer comparison.
 
-use std::{
-    ffi::c_void,
-    os::raw::c_int,
-    ptr,
-    sync::atomic::{AtomicPtr, Ordering},
-};
+use std::{ffi::c_void, os::raw::c_int, ptr, sync::atomic::AtomicPtr};
 
 use pyo3_ffi as ffi;
 
@@ -126,63 +121,52 @@ unsafe extern "C" fn iter_dealloc(obj: *mut ffi::PyObject) {
 /// # Safety
 /// The thread is attached.
 unsafe fn iter_type() -> Result<*mut ffi::PyTypeObject, ()> {
-    let ty = ITER_TYPE.load(Ordering::Acquire);
-    if !ty.is_null() {
-        return Ok(ty as *mut ffi::PyTypeObject);
-    }
-    let slots: &'static mut [ffi::PyType_Slot] = Box::leak(Box::new([
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_iter,
-            pfunc: ffi::PyObject_SelfIter as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_iternext,
-            pfunc: iter_next as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_traverse,
-            pfunc: iter_traverse as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_clear,
-            pfunc: iter_clear as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_dealloc,
-            pfunc: iter_dealloc as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_doc,
-            pfunc: c"A Rust iterator a plugin returned (oxbind::LazyIter), yielding as it goes."
-                .as_ptr() as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: 0,
-            pfunc: ptr::null_mut(),
-        },
-    ]));
-    let mut spec = ffi::PyType_Spec {
-        name: c"oxbind.LazyIterator".as_ptr(),
-        basicsize: std::mem::size_of::<IterObject>() as c_int,
-        itemsize: 0,
-        flags: (ffi::Py_TPFLAGS_DEFAULT
-            | ffi::Py_TPFLAGS_IMMUTABLETYPE
-            | ffi::Py_TPFLAGS_HAVE_GC
-            | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as _,
-        slots: slots.as_mut_ptr(),
-    };
     // SAFETY: attached (this function's contract); the spec's name, slots
     // and doc are static or leaked, so they outlive the type.
-    let new = unsafe { ffi::PyType_FromSpec(&mut spec) };
-    if new.is_null() {
-        return Err(());
-    }
-    // SAFETY: a fresh type no other thread has seen; attached.
-    unsafe { crate::py::refcount::immortalize(new) };
-    match ITER_TYPE.compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => Ok(new as *mut ffi::PyTypeObject),
-        // Another thread made one first: use it (ours stays, unused).
-        Err(winner) => Ok(winner as *mut ffi::PyTypeObject),
+    unsafe {
+        crate::py::type_once(&ITER_TYPE, || {
+            let slots: &'static mut [ffi::PyType_Slot] = Box::leak(Box::new([
+                ffi::PyType_Slot {
+                    slot: ffi::Py_tp_iter,
+                    pfunc: ffi::PyObject_SelfIter as *mut c_void,
+                },
+                ffi::PyType_Slot {
+                    slot: ffi::Py_tp_iternext,
+                    pfunc: iter_next as *mut c_void,
+                },
+                ffi::PyType_Slot {
+                    slot: ffi::Py_tp_traverse,
+                    pfunc: iter_traverse as *mut c_void,
+                },
+                ffi::PyType_Slot {
+                    slot: ffi::Py_tp_clear,
+                    pfunc: iter_clear as *mut c_void,
+                },
+                ffi::PyType_Slot {
+                    slot: ffi::Py_tp_dealloc,
+                    pfunc: iter_dealloc as *mut c_void,
+                },
+                ffi::PyType_Slot {
+                    slot: ffi::Py_tp_doc,
+                    pfunc: c"A Rust iterator a plugin returned (oxbind::LazyIter), yielding as it goes."
+                        .as_ptr() as *mut c_void,
+                },
+                ffi::PyType_Slot {
+                    slot: 0,
+                    pfunc: ptr::null_mut(),
+                },
+            ]));
+            ffi::PyType_Spec {
+                name: c"oxbind.LazyIterator".as_ptr(),
+                basicsize: std::mem::size_of::<IterObject>() as c_int,
+                itemsize: 0,
+                flags: (ffi::Py_TPFLAGS_DEFAULT
+                    | ffi::Py_TPFLAGS_IMMUTABLETYPE
+                    | ffi::Py_TPFLAGS_HAVE_GC
+                    | ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION) as _,
+                slots: slots.as_mut_ptr(),
+            }
+        })
     }
 }
 

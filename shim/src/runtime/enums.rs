@@ -17,8 +17,7 @@ use oxbind_abi::{
     ClassRef, EnumDesc, EnumKind,
 };
 use oxbind_internals::{
-    abi_stable::abi_stability::abi_checking::check_layout_compatibility, TypeRecord,
-    TypeRecord_Ref,
+    abi_stable::abi_stability::abi_checking::check_layout_compatibility, TypeRecord, TypeRecord_Ref,
 };
 use pyo3_ffi as ffi;
 
@@ -31,9 +30,7 @@ pub(crate) fn validate(desc: &EnumDesc, module: &str) -> Result<(), String> {
     let name = class.name();
     let ident = |s: &str| {
         let mut chars = s.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_alphabetic() || c == '_')
+        chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
             && chars.all(|c| c.is_alphanumeric() || c == '_')
     };
     if class.module() != module || !ident(name) {
@@ -53,13 +50,18 @@ pub(crate) fn validate(desc: &EnumDesc, module: &str) -> Result<(), String> {
     for v in variants {
         let n = v.name.as_str();
         if !ident(n) || n.starts_with('_') {
-            return Err(format!("enum {name}: member name {n:?} is not a public identifier"));
+            return Err(format!(
+                "enum {name}: member name {n:?} is not a public identifier"
+            ));
         }
         if !names.insert(n) {
             return Err(format!("enum {name}: member {n} is listed twice"));
         }
         if !values.insert(v.value) {
-            return Err(format!("enum {name}: two members have the value {}", v.value));
+            return Err(format!(
+                "enum {name}: two members have the value {}",
+                v.value
+            ));
         }
     }
     Ok(())
@@ -75,7 +77,11 @@ pub(crate) fn check_compatible(class: &ClassRef, record: TypeRecord_Ref) -> Resu
     if !is_enum_record(record) {
         return Err("that name is registered for a type that is not an oxbind enum".into());
     }
-    let ours = format!("{} {}", class.crate_name.as_str(), class.crate_version.as_str());
+    let ours = format!(
+        "{} {}",
+        class.crate_name.as_str(),
+        class.crate_version.as_str()
+    );
     let theirs = format!(
         "{} {}",
         record.crate_name().as_str(),
@@ -115,7 +121,10 @@ pub(crate) unsafe fn resolve(
     let why = match found {
         Some(record) => match check_compatible(class, record) {
             Ok(()) => return Ok(record.py_type() as *mut ffi::PyObject),
-            Err(why) => format!("{context}() cannot use enum {} ({plugin}): {why}", class.key.as_str()),
+            Err(why) => format!(
+                "{context}() cannot use enum {} ({plugin}): {why}",
+                class.key.as_str()
+            ),
         },
         None => format!(
             "{context}() needs enum {}, which plugin '{}' defines, but '{}' is not loaded",
@@ -213,13 +222,13 @@ unsafe fn make_type(desc: &EnumDesc) -> Result<Owned, ()> {
         for (k, v) in variants.iter().enumerate() {
             let name = Owned::from_raw(errors::new_str(v.name.as_str())).ok_or(())?;
             let value = Owned::from_raw(ffi::PyLong_FromLongLong(v.value)).ok_or(())?;
-            let pair = Owned::from_raw(ffi::PyTuple_Pack(2, name.as_ptr(), value.as_ptr()))
-                .ok_or(())?;
+            let pair =
+                Owned::from_raw(ffi::PyTuple_Pack(2, name.as_ptr(), value.as_ptr())).ok_or(())?;
             ffi::PyList_SET_ITEM(members.as_ptr(), k as _, pair.into_raw());
         }
         let name = Owned::from_raw(errors::new_str(class.name())).ok_or(())?;
-        let args = Owned::from_raw(ffi::PyTuple_Pack(2, name.as_ptr(), members.as_ptr()))
-            .ok_or(())?;
+        let args =
+            Owned::from_raw(ffi::PyTuple_Pack(2, name.as_ptr(), members.as_ptr())).ok_or(())?;
         let kwargs = Owned::from_raw(ffi::PyDict_New()).ok_or(())?;
         let module_name = Owned::from_raw(errors::new_str(class.module())).ok_or(())?;
         if ffi::PyDict_SetItemString(kwargs.as_ptr(), c"module".as_ptr(), module_name.as_ptr()) < 0
@@ -227,8 +236,12 @@ unsafe fn make_type(desc: &EnumDesc) -> Result<Owned, ()> {
         {
             return Err(());
         }
-        let ty = Owned::from_raw(ffi::PyObject_Call(base.as_ptr(), args.as_ptr(), kwargs.as_ptr()))
-            .ok_or(())?;
+        let ty = Owned::from_raw(ffi::PyObject_Call(
+            base.as_ptr(),
+            args.as_ptr(),
+            kwargs.as_ptr(),
+        ))
+        .ok_or(())?;
         let doc = desc.doc.as_str();
         if !doc.is_empty() {
             let doc = Owned::from_raw(errors::new_str(doc)).ok_or(())?;
