@@ -57,7 +57,7 @@ pub use enumeration::Enum;
 pub use error::{Error, ErrorKind, Result};
 pub use object::{import, Args, FromObject, IntoObject, Iter, Object, Signature};
 pub use oxbind_abi as abi;
-pub use oxbind_macros::{class, function, methods};
+pub use oxbind_macros::{class, constant, function, methods};
 pub use path::Complex;
 pub use protocol::{LazyIter, Slice, SliceIndices};
 
@@ -152,6 +152,68 @@ pub mod keyword_parameters_are_refused {}
 #[doc(hidden)]
 pub mod detach_refuses_held_locks {}
 
+/// Class methods, class attributes and constants have fixed shapes, checked
+/// at compile time: a class method's first parameter receives the class, a
+/// class attribute takes nothing, and neither has `self`.
+///
+/// ```
+/// #[oxbind::class(module = "m", subclass, weakref, dict)]
+/// pub struct Cell(i64);
+/// #[oxbind::methods]
+/// impl Cell {
+///     #[oxbind(classattr)]
+///     const ZERO: i64 = 0;
+///     #[oxbind(classattr)]
+///     fn unit() -> Cell { Cell(1) }
+///     #[oxbind(classmethod)]
+///     fn named(cls: oxbind::Object) -> oxbind::Result<oxbind::Object> { cls.getattr("__name__") }
+/// }
+/// #[oxbind::constant]
+/// pub const LIMIT: i64 = 10;
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub struct Cell(i64);
+/// #[oxbind::methods]
+/// impl Cell {
+///     #[oxbind(classmethod)]
+///     fn named() -> i64 { 0 }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub struct Cell(i64);
+/// #[oxbind::methods]
+/// impl Cell {
+///     #[oxbind(classattr)]
+///     fn unit(k: i64) -> Cell { Cell(k) }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m")]
+/// pub struct Cell(i64);
+/// #[oxbind::methods]
+/// impl Cell {
+///     #[oxbind(classmethod)]
+///     fn named(&self, cls: oxbind::Object) -> i64 { self.0 }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// ```compile_fail
+/// #[oxbind::class(module = "m", final)]
+/// pub struct Cell(i64);
+/// # fn main() {}
+/// ```
+#[doc(hidden)]
+pub mod class_methods_and_attributes_have_fixed_shapes {}
+
 /// The class protocol's shapes are checked at compile time: a special
 /// method oxbind does not know, a slot method with the wrong number of
 /// parameters, and a getter or setter of the wrong shape are refused.
@@ -241,6 +303,9 @@ pub unsafe trait Class: Sized + 'static {
     const CLONE: abi::abi_stable::std_types::ROption<
         unsafe extern "C" fn(*const std::ffi::c_void, *mut std::ffi::c_void),
     >;
+    /// What the class opts into: `abi::ClassOptions::SUBCLASS`, `WEAKREF`,
+    /// `DICT` (`#[oxbind::class(subclass, weakref, dict)]`).
+    const OPTIONS: u32 = 0;
 }
 
 pub use oxbind_macros::plugin;

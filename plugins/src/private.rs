@@ -107,6 +107,8 @@ pub unsafe fn value_mut<'a, T>(value: *mut std::ffi::c_void) -> &'a mut T {
 pub trait NoMethods {
     const __OXBIND_METHODS: &'static [oxbind_abi::MethodDesc] = &[];
     const __OXBIND_CONSTRUCTOR: ROption<oxbind_abi::FunctionDesc> = RNone;
+    const __OXBIND_ATTRIBUTES: &'static [oxbind_abi::FunctionDesc] = &[];
+    const __OXBIND_GENERATED: &'static [oxbind_abi::MethodDesc] = &[];
 }
 impl<T> NoMethods for T {}
 

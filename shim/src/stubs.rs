@@ -8,7 +8,8 @@
 use std::{collections::BTreeSet, fmt::Write as _};
 
 use oxbind_abi::{
-    ClassDesc, FunctionDesc, MethodKind, Passing, PluginRoot, SlotKind, TypeDesc, TypeKind,
+    ClassDesc, ClassOptions, FunctionDesc, MethodKind, Passing, PluginRoot, SlotKind, TypeDesc,
+    TypeKind,
 };
 use pyo3_ffi as ffi;
 
@@ -140,6 +141,10 @@ struct Renderer<'a> {
     uses_callable: bool,
     /// Whether `overload` is used.
     uses_overload: bool,
+    /// Whether `ClassVar` is used (class attributes).
+    uses_classvar: bool,
+    /// Whether `final` is used (classes Python may not subclass).
+    uses_final: bool,
 }
 
 /// The stub text of the plugin whose root is `root`.
@@ -154,11 +159,27 @@ fn render(root: &PluginRoot, conversions: &dyn Fn(&str) -> Vec<&'static Function
         uses_any: false,
         uses_callable: false,
         uses_overload: false,
+        uses_classvar: false,
+        uses_final: false,
     };
     let mut body = String::new();
-    let _ = writeln!(body, "__version__: str\n");
-    for class in module.classes().as_slice() {
-        r.class(&mut body, class);
+    let _ = writeln!(body, "__version__: str");
+    // Appended in plugin ABI 0.1.10.
+    let (options, constants) = if root.abi_version >= [0, 1, 10] {
+        (
+            module.class_options().as_slice(),
+            module.constants().as_slice(),
+        )
+    } else {
+        (&[][..], &[][..])
+    };
+    for k in constants {
+        let ty = r.ty(&k.ret, false);
+        let _ = writeln!(body, "{}: {ty}", k.name.as_str());
+    }
+    body.push('\n');
+    for (i, class) in module.classes().as_slice().iter().enumerate() {
+        r.class(&mut body, class, options.get(i));
     }
     // Appended in plugin ABI 0.1.9.
     if root.abi_version >= [0, 1, 9] {
@@ -217,7 +238,8 @@ fn render(root: &PluginRoot, conversions: &dyn Fn(&str) -> Vec<&'static Function
     }
     let typing: Vec<&str> = [
         r.uses_any.then_some("Any"),
-        (!module.classes().is_empty()).then_some("final"),
+        r.uses_classvar.then_some("ClassVar"),
+        r.uses_final.then_some("final"),
         r.uses_overload.then_some("overload"),
     ]
     .into_iter()
@@ -239,23 +261,47 @@ enum FnKind {
     Plain,
     Method,
     Static,
+    /// A class method: `cls`, then the parameters after the first.
+    Class,
     Init,
 }
 
 impl Renderer<'_> {
-    fn class(&mut self, out: &mut String, class: &ClassDesc) {
+    fn class(&mut self, out: &mut String, class: &ClassDesc, options: Option<&ClassOptions>) {
         let cname = class.class.name();
-        let _ = writeln!(out, "@final\nclass {cname}:");
+        let subclassable = options.is_some_and(|o| o.flags & ClassOptions::SUBCLASS != 0);
+        if !subclassable {
+            self.uses_final = true;
+            out.push_str("@final\n");
+        }
+        let _ = writeln!(out, "class {cname}:");
         let doc = class.doc.as_str();
         if !doc.is_empty() {
             let _ = writeln!(out, "    {}", docstring_literal(doc, "    "));
+        }
+        let attributes = options.map_or(&[][..], |o| o.attributes.as_slice());
+        for a in attributes {
+            self.uses_classvar = true;
+            let ty = self.ty(&a.ret, false);
+            let _ = writeln!(out, "    {}: ClassVar[{ty}]", a.name.as_str());
         }
         if let Some(ctor) = class.constructor.as_ref().into_option() {
             self.function(out, "    ", ctor, "__init__", FnKind::Init);
         }
         // Field properties, then computed ones (a getter method, and the
         // setter of its name if there is one).
-        let methods = class.methods.as_slice();
+        let written = class.methods.as_slice();
+        let generated = options.map_or(&[][..], |o| o.generated.as_slice());
+        let methods: Vec<oxbind_abi::MethodDesc> = written
+            .iter()
+            .chain(generated.iter().filter(|g| {
+                !written
+                    .iter()
+                    .any(|m| m.func.name.as_str() == g.func.name.as_str())
+            }))
+            .copied()
+            .collect();
+        let methods = methods.as_slice();
         let mut properties: Vec<(&str, &str, &FunctionDesc, Option<&FunctionDesc>)> = class
             .properties
             .as_slice()
@@ -308,6 +354,7 @@ impl Renderer<'_> {
             }
             let (kind, name) = match m.kind {
                 MethodKind::STATIC => (FnKind::Static, m.func.name.as_str()),
+                MethodKind::CLASSMETHOD => (FnKind::Class, m.func.name.as_str()),
                 MethodKind::SLOT => (FnKind::Method, m.slot.dunder()),
                 _ => (FnKind::Method, m.func.name.as_str()),
             };
@@ -323,8 +370,11 @@ impl Renderer<'_> {
             if kind == FnKind::Static {
                 out.push_str("    @staticmethod\n");
             }
+            if kind == FnKind::Class {
+                out.push_str("    @classmethod\n");
+            }
             if m.kind == MethodKind::SLOT {
-                self.slot(out, m.slot, &m.func);
+                self.slot(out, m.slot, &m.func, cname);
             } else {
                 self.function(out, "    ", &m.func, name, kind);
             }
@@ -332,6 +382,7 @@ impl Renderer<'_> {
         if class.constructor.is_none()
             && class.properties.is_empty()
             && methods.is_empty()
+            && attributes.is_empty()
             && doc.is_empty()
         {
             out.push_str("    ...\n");
@@ -341,7 +392,7 @@ impl Renderer<'_> {
 
     /// A special method: its Python signature where it differs from the
     /// descriptor's (`__eq__` takes any object; `__iter__` yields the items).
-    fn slot(&mut self, out: &mut String, slot: SlotKind, f: &FunctionDesc) {
+    fn slot(&mut self, out: &mut String, slot: SlotKind, f: &FunctionDesc, cname: &str) {
         let name = slot.dunder();
         let line = match slot {
             SlotKind::EQ => "def __eq__(self, other: object) -> bool: ...".to_owned(),
@@ -370,6 +421,13 @@ impl Renderer<'_> {
                 format!("def __next__(self) -> {}: ...", self.ty(&item, false))
             }
             SlotKind::CONTAINS => "def __contains__(self, item: object) -> bool: ...".to_owned(),
+            // An in-place method that returns `()` gives back the instance.
+            _ if slot.is_in_place() && f.ret.kind == TypeKind::UNIT => {
+                let mut sig = String::new();
+                self.function(&mut sig, "", f, name, FnKind::Method);
+                let line = sig.lines().next().unwrap_or_default();
+                line.replacen(") -> None:", &format!(") -> {cname}:"), 1) + " ..."
+            }
             _ => {
                 let mut sig = String::new();
                 self.function(&mut sig, "", f, name, FnKind::Method);
@@ -392,7 +450,13 @@ impl Renderer<'_> {
         if matches!(kind, FnKind::Method | FnKind::Init) {
             params.push("self".to_owned());
         }
-        for p in f.params.as_slice() {
+        let skip = if kind == FnKind::Class {
+            params.push("cls".to_owned());
+            1
+        } else {
+            0
+        };
+        for p in f.params.as_slice().iter().skip(skip) {
             let ty = self.ty(&p.ty, true);
             let default = p
                 .default

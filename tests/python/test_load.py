@@ -58,7 +58,7 @@ def test_a_library_without_the_root_is_refused(oxbind):
 
 def test_oxbind_module_metadata(oxbind):
     assert oxbind.__version__ == "0.1.0"
-    assert oxbind.ABI_VERSION == "0.1.9"  # the plugin ABI (oxbind-abi) version
+    assert oxbind.ABI_VERSION == "0.1.10"  # the plugin ABI (oxbind-abi) version
     assert oxbind.load.__text_signature__ == "(path_or_name)"
     assert oxbind.PanicError.__module__ == "oxbind"
 

@@ -114,7 +114,7 @@ print(json.dumps(oxbind.plugins()))
     assert [p["name"] for p in plugins] == ["counter", "hello"]
     for p in plugins:
         assert p["version"] == "0.1.0"
-        assert p["sdk_version"] == "0.1.9"
+        assert p["sdk_version"] == "0.1.10"
         assert p["free_threading_safe"] is True
         assert p["path"] == str(plugin_path(p["name"]).resolve())
 

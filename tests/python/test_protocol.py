@@ -420,6 +420,9 @@ def test_stubs_show_the_protocol(oxbind, p):
         "    @overload\n    def __mul__(self, k: float) -> Vec2: ...",
         "    @overload\n    def __mul__(self, o: Vec2) -> float: ...",
         "    def __rmul__(self, k: float) -> Vec2: ...",
+        # an in-place method returning () gives back the instance
+        "    def __iadd__(self, o: Vec2) -> Vec2: ...",
+        "    def __isub__(self, o: Vec2) -> Vec2: ...",
         "    def __call__(self, t: float, scale: float = 1.0) -> Vec2: ...",
         "    def __contains__(self, item: object) -> bool: ...",
         "    @overload\n    def __getitem__(self, s: slice) -> list[int]: ...",

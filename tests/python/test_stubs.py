@@ -12,7 +12,7 @@ import pytest
 
 from conftest import plugin_path, run_python
 
-PLUGINS = ["hello", "geometry", "physics", "counter", "strings", "leaky", "callbacks", "protocol", "nbthread"]
+PLUGINS = ["hello", "geometry", "physics", "counter", "strings", "leaky", "callbacks", "protocol", "nbthread", "linalg"]
 
 # Special methods oxbind fills from a plugin's slots, which the type then
 # carries in its own __dict__ (the comparisons are left out: CPython adds

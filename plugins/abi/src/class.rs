@@ -66,8 +66,12 @@ impl MethodKind {
     /// Since ABI 0.1.8: a computed property's setter, `&mut self` and one
     /// parameter; it joins the getter of the same name, which must exist.
     pub const SETTER: Self = Self(4);
+    /// Since ABI 0.1.10: a class method. Its first parameter (an `ANY`
+    /// object, no receiver) receives the class it was called on: a Python
+    /// subclass, when called through one.
+    pub const CLASSMETHOD: Self = Self(5);
 
-    pub const MAX: Self = Self::SETTER;
+    pub const MAX: Self = Self::CLASSMETHOD;
 }
 
 /// Which type slot a special method fills.
@@ -448,6 +452,42 @@ pub struct ClassDesc {
     pub constructor: ROption<FunctionDesc>,
     pub methods: RSlice<'static, MethodDesc>,
     pub properties: RSlice<'static, PropertyDesc>,
+}
+
+/// What a class opts into, and its class attributes. Since ABI 0.1.10; one
+/// per class, in `PluginModule::class_options`, in the order of
+/// `PluginModule::classes`.
+#[repr(C)]
+#[derive(StableAbi, Copy, Clone, Debug)]
+pub struct ClassOptions {
+    /// [`ClassOptions::SUBCLASS`], [`ClassOptions::WEAKREF`],
+    /// [`ClassOptions::DICT`]; other bits are refused at load.
+    pub flags: u32,
+    /// Class attributes: functions without parameters or receiver, each
+    /// called once when the class is created; the result is stored in the
+    /// class under the function's name.
+    pub attributes: RSlice<'static, FunctionDesc>,
+    /// Methods `#[oxbind::class]` generates: `__copy__` and `__deepcopy__`
+    /// for a `Clone` struct. A method of the same name in
+    /// [`ClassDesc::methods`] replaces one of these.
+    pub generated: RSlice<'static, MethodDesc>,
+}
+
+impl ClassOptions {
+    /// Python classes may subclass it (`Py_TPFLAGS_BASETYPE`).
+    pub const SUBCLASS: u32 = 1;
+    /// Instances can be weakly referenced.
+    pub const WEAKREF: u32 = 2;
+    /// Instances have a `__dict__` for arbitrary attributes.
+    pub const DICT: u32 = 4;
+    /// Every flag this version knows.
+    pub const ALL: u32 = Self::SUBCLASS | Self::WEAKREF | Self::DICT;
+    /// No options and no attributes.
+    pub const NONE: ClassOptions = ClassOptions {
+        flags: 0,
+        attributes: RSlice::from_slice(&[]),
+        generated: RSlice::from_slice(&[]),
+    };
 }
 
 /// `tp_traverse`'s visit function, as CPython passes it (`visitproc`).

@@ -25,8 +25,8 @@ pub mod value;
 
 pub use abi_stable;
 pub use class::{
-    ClassDesc, ClassGc, ClassRef, EnumDesc, EnumKind, EnumVariant, MethodDesc, MethodKind,
-    PropertyDesc, SlotKind, VisitProc, PLAIN_DUNDERS,
+    ClassDesc, ClassGc, ClassOptions, ClassRef, EnumDesc, EnumKind, EnumVariant, MethodDesc,
+    MethodKind, PropertyDesc, SlotKind, VisitProc, PLAIN_DUNDERS,
 };
 pub use error::{ErrorKind, ErrorRecord};
 pub use function::{CallFn, CallOutcome, FunctionDesc, ParamDesc, Receiver};

@@ -107,6 +107,13 @@ pub struct PluginModule {
     /// Since ABI 0.1.9: the enums the plugin exports. Read only from plugins
     /// of ABI 0.1.9 or later.
     pub enums: RSlice<'static, crate::class::EnumDesc>,
+    /// Since ABI 0.1.10: each class's options and class attributes, in the
+    /// order of `classes`. Read only from plugins of ABI 0.1.10 or later.
+    pub class_options: RSlice<'static, crate::class::ClassOptions>,
+    /// Since ABI 0.1.10: module constants, each a function without
+    /// parameters called once at load; the module attribute of the
+    /// function's name holds the result.
+    pub constants: RSlice<'static, crate::function::FunctionDesc>,
 }
 
 #[cfg(test)]

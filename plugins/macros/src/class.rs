@@ -11,7 +11,16 @@ use crate::signature::{derives, doc_string, unraw, Param};
 
 pub(crate) fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut strukt: syn::ItemStruct = syn::parse2(item)?;
-    let args = ClassArgs::parse(attr, &["shared", "gc"])?;
+    let args = ClassArgs::parse(attr, &["shared", "gc", "subclass", "weakref", "dict"])?;
+    let options = [
+        ("subclass", quote!(::oxbind::abi::ClassOptions::SUBCLASS)),
+        ("weakref", quote!(::oxbind::abi::ClassOptions::WEAKREF)),
+        ("dict", quote!(::oxbind::abi::ClassOptions::DICT)),
+    ]
+    .into_iter()
+    .filter(|(f, _)| args.has(f))
+    .map(|(_, bit)| bit);
+    let options = quote!(0 #(| #options)*);
     let (module, name, shared, gc) = (
         args.module.clone(),
         args.name.clone(),
@@ -174,6 +183,64 @@ pub(crate) fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Resul
     } else {
         quote!(::oxbind::private::RNone)
     };
+    // `copy.copy` and `copy.deepcopy` of a `Clone` struct: its `clone`.
+    let copies = if is_clone {
+        let body = into_return(quote!(::core::clone::Clone::clone(this)));
+        let contract = "Called by the shim only, as `CallFn` says: `this` is the value of a live \
+                        instance of this class, borrowed shared for the call, and `ret_slot` is \
+                        storage for a value of this class.";
+        let this = quote! {
+            // SAFETY (generated): the shim passes the value of a live
+            // instance of this class, borrowed shared.
+            let this: &Self = unsafe { ::oxbind::private::value_ref::<Self>(this) };
+        };
+        let copy = trampoline(
+            &format_ident!("__oxbind_copy"),
+            "__copy__",
+            contract,
+            quote! { #this #body },
+        );
+        let memo = Param {
+            ident: format_ident!("memo"),
+            ty: syn::parse_quote!(::oxbind::Object),
+            python_name: "memo".to_owned(),
+            default: None,
+            lock: false,
+        };
+        let desc = |name: &str, call: TokenStream2, params: Vec<TokenStream2>| {
+            let f = function_desc(Desc {
+                name: quote!(#name),
+                doc: quote!("A copy (the struct's `Clone`)."),
+                params,
+                ret: quote!(#ident),
+                receiver: quote!(::oxbind::abi::Receiver::REF),
+                lock_self: false,
+                call,
+            });
+            quote! {
+                ::oxbind::abi::MethodDesc {
+                    kind: ::oxbind::abi::MethodKind::INSTANCE,
+                    slot: ::oxbind::abi::SlotKind::NONE,
+                    func: #f,
+                }
+            }
+        };
+        let copy_desc = desc("__copy__", quote!(Self::__oxbind_copy), Vec::new());
+        let deepcopy_desc = desc(
+            "__deepcopy__",
+            quote!(Self::__oxbind_copy),
+            vec![param_desc(&memo)],
+        );
+        quote! {
+            impl #ident {
+                #copy
+                #[doc(hidden)]
+                pub const __OXBIND_GENERATED: &'static [::oxbind::abi::MethodDesc] = &[#copy_desc, #deepcopy_desc];
+            }
+        }
+    } else {
+        quote!()
+    };
     let ref_name = format!("&{rust_name}");
     let mut_name = format!("&mut {rust_name}");
     let by_value = if is_clone {
@@ -232,6 +299,7 @@ pub(crate) fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Resul
             const DOC: &'static str = #doc;
             const PROPERTIES: &'static [::oxbind::abi::PropertyDesc] = &[#(#properties),*];
             const CLONE: ::oxbind::private::ROption<unsafe extern "C" fn(*const ::std::ffi::c_void, *mut ::std::ffi::c_void)> = #clone;
+            const OPTIONS: u32 = #options;
         }
 
         // SAFETY (generated): TYPE is an object of this class passed by REF,
@@ -320,5 +388,6 @@ pub(crate) fn expand_class(attr: TokenStream2, item: TokenStream2) -> syn::Resul
 
         #by_value
         #gc_hooks
+        #copies
     })
 }

@@ -92,3 +92,56 @@ pub(crate) fn expand_function(attr: TokenStream2, item: TokenStream2) -> syn::Re
         }
     })
 }
+
+/// `#[oxbind::constant]` on a `const` item: a function without parameters
+/// returning it, whose descriptor `plugin! { constants: [...] }` lists.
+pub(crate) fn expand_constant(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let (name, detach) = parse_function_options(attr)?;
+    let konst: syn::ItemConst = syn::parse2(item)?;
+    if detach {
+        return Err(syn::Error::new(
+            konst.ident.span(),
+            "a constant takes only `name = \"...\"`",
+        ));
+    }
+    let ident = konst.ident.clone();
+    let python_name = name.unwrap_or_else(|| unraw(&ident));
+    let doc = doc_string(&konst.attrs);
+    let vis = konst.vis.clone();
+    let ty = (*konst.ty).clone();
+    let desc_ident = format_ident!("__OXBIND_DESC_{}", unraw(&ident));
+    let call = into_return(quote!(#ident));
+    let trampoline = trampoline(
+        &format_ident!("__oxbind_call"),
+        "constant",
+        "Called by the shim only, as `CallFn` says: no arguments, and `ret_slot` is null \
+         or storage for the result's class.",
+        quote! { #call },
+    );
+    let desc = function_desc(Desc {
+        name: quote!(#python_name),
+        doc: quote!(#doc),
+        params: Vec::new(),
+        ret: quote!(#ty),
+        receiver: quote!(::oxbind::abi::Receiver::NONE),
+        lock_self: false,
+        call: quote!(__oxbind_call),
+    });
+    Ok(quote! {
+        #konst
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        const #desc_ident: ::oxbind::abi::FunctionDesc = {
+            #trampoline
+            #desc
+        };
+
+        /// The oxbind descriptor of the constant of the same name.
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        #vis mod #ident {
+            pub const __OXBIND_DESC: ::oxbind::abi::FunctionDesc = super::#desc_ident;
+        }
+    })
+}

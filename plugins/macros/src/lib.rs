@@ -73,6 +73,21 @@ pub fn function(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// Exports a constant as a module attribute: list it in
+/// `plugin! { constants: [...] }`. Its value is converted once, at load.
+///
+/// ```ignore
+/// #[oxbind::constant]
+/// pub const GOLDEN: f64 = 1.618;
+/// ```
+#[proc_macro_attribute]
+pub fn constant(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match function::expand_constant(attr.into(), item.into()) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Classes.
 
@@ -99,6 +114,10 @@ pub fn function(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// - `gc`: the value holds Python references (`oxbind::Instance` handles).
 ///   The struct must implement `oxbind::gc::Traverse`; its type then takes
 ///   part in garbage collection, so cycles through it are collected.
+/// - `subclass`: Python classes may subclass it (`spec/PLUGIN-ABI.md`,
+///   "Subclassing"); the value still lives inline in the instance.
+/// - `weakref`: instances can be weakly referenced.
+/// - `dict`: instances have a `__dict__` for arbitrary attributes.
 /// - Field attributes: `#[oxbind(get)]` (a property returning a copy of the
 ///   field), `#[oxbind(get_ref)]` (returning a reference that keeps the
 ///   instance alive, for class-typed fields), `#[oxbind(set)]`.

@@ -24,13 +24,23 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut trampolines = Vec::new();
     let mut methods = Vec::new();
     let mut constructor = quote!(::oxbind::private::RNone);
+    let mut attributes = Vec::new();
     for item in block.items.iter_mut() {
+        if let syn::ImplItem::Const(c) = item {
+            if let Some(attr) = class_attribute_const(c)? {
+                trampolines.push(attr.0);
+                attributes.push(attr.1);
+            }
+            continue;
+        }
         let syn::ImplItem::Fn(f) = item else { continue };
         let (mut is_new, mut is_static, mut rename, mut skip, mut lock_self, mut detach) =
             (false, false, None, false, false, false);
-        let (mut getter, mut setter) = (false, false);
+        let (mut getter, mut setter, mut is_class, mut is_attr) = (false, false, false, false);
         for m in take_options(&mut f.attrs)? {
             match &m {
+                Meta::Path(p) if p.is_ident("classmethod") => is_class = true,
+                Meta::Path(p) if p.is_ident("classattr") => is_attr = true,
                 Meta::Path(p) if p.is_ident("lock_self") => lock_self = true,
                 Meta::Path(p) if p.is_ident("detach") => detach = true,
                 Meta::Path(p) if p.is_ident("new") => is_new = true,
@@ -44,7 +54,7 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
                 other => {
                     return Err(syn::Error::new(
                         other.span(),
-                        "expected `new`, `staticmethod`, `getter`, `setter`, `lock_self`, `detach`, `skip` or `name = \"...\"`",
+                        "expected `new`, `staticmethod`, `classmethod`, `classattr`, `getter`, `setter`, `lock_self`, `detach`, `skip` or `name = \"...\"`",
                     ))
                 }
             }
@@ -87,16 +97,39 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
         }
         check_params(&params, lock_self, fn_ident.span())?;
         check_detach(detach, &params, lock_self, fn_ident.span())?;
-        if (is_new || is_static) && receiver.is_some() {
+        if [is_new, is_static, is_class, is_attr, getter, setter]
+            .iter()
+            .filter(|b| **b)
+            .count()
+            > 1
+        {
             return Err(syn::Error::new(
                 fn_ident.span(),
-                "a constructor or static method takes no `self`",
+                "a method takes one of `new`, `staticmethod`, `classmethod`, `classattr`, `getter` and `setter`",
             ));
         }
-        if !(is_new || is_static) && receiver.is_none() {
+        if (is_new || is_static || is_class || is_attr) && receiver.is_some() {
             return Err(syn::Error::new(
                 fn_ident.span(),
-                "a method without `self` needs #[oxbind(new)] or #[oxbind(staticmethod)] (or #[oxbind(skip)])",
+                "a constructor, static method, class method or class attribute takes no `self`",
+            ));
+        }
+        if !(is_new || is_static || is_class || is_attr) && receiver.is_none() {
+            return Err(syn::Error::new(
+                fn_ident.span(),
+                "a method without `self` needs #[oxbind(new)], #[oxbind(staticmethod)] or #[oxbind(classmethod)] (or #[oxbind(skip)])",
+            ));
+        }
+        if is_class && params.is_empty() {
+            return Err(syn::Error::new(
+                fn_ident.span(),
+                "a class method's first parameter receives the class: `cls: oxbind::Object`",
+            ));
+        }
+        if is_attr && (!params.is_empty() || detach || lock_self) {
+            return Err(syn::Error::new(
+                fn_ident.span(),
+                "a class attribute is a function without parameters, called once when the class is created",
             ));
         }
         let ret_ty: Type = match &f.sig.output {
@@ -157,6 +190,10 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
             constructor = quote!(::oxbind::private::RSome(#desc));
             continue;
         }
+        if is_attr {
+            attributes.push(desc);
+            continue;
+        }
         let dunder = py_name.starts_with("__") && py_name.ends_with("__");
         if (getter || setter) && (is_new || is_static || dunder || (getter && setter)) {
             return Err(syn::Error::new(
@@ -178,6 +215,8 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
         }
         let (kind, slot) = if is_static {
             (quote!(::oxbind::abi::MethodKind::STATIC), 0u8)
+        } else if is_class {
+            (quote!(::oxbind::abi::MethodKind::CLASSMETHOD), 0u8)
         } else if getter {
             (quote!(::oxbind::abi::MethodKind::GETTER), 0u8)
         } else if setter {
@@ -223,6 +262,61 @@ pub(crate) fn expand_methods(item: TokenStream2) -> syn::Result<TokenStream2> {
             pub const __OXBIND_METHODS: &'static [::oxbind::abi::MethodDesc] = &[#(#methods),*];
             #[doc(hidden)]
             pub const __OXBIND_CONSTRUCTOR: ::oxbind::private::ROption<::oxbind::abi::FunctionDesc> = #constructor;
+            #[doc(hidden)]
+            pub const __OXBIND_ATTRIBUTES: &'static [::oxbind::abi::FunctionDesc] = &[#(#attributes),*];
         }
     })
+}
+
+/// `#[oxbind(classattr)] const NAME: T = ...;` in a methods block: the
+/// trampoline that returns the constant, and the attribute's descriptor.
+/// `None` for a constant without the option.
+fn class_attribute_const(
+    c: &mut syn::ImplItemConst,
+) -> syn::Result<Option<(TokenStream2, TokenStream2)>> {
+    let (mut is_attr, mut rename) = (false, None);
+    for m in take_options(&mut c.attrs)? {
+        match &m {
+            Meta::Path(p) if p.is_ident("classattr") => is_attr = true,
+            Meta::NameValue(nv) if nv.path.is_ident("name") => rename = Some(lit_str(&nv.value)?),
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "a constant takes `classattr` and `name = \"...\"`",
+                ))
+            }
+        }
+    }
+    if !is_attr {
+        return match rename {
+            Some(_) => Err(syn::Error::new(
+                c.ident.span(),
+                "`name` on a constant needs `classattr`",
+            )),
+            None => Ok(None),
+        };
+    }
+    let ident = c.ident.clone();
+    let py_name = rename.unwrap_or_else(|| unraw(&ident));
+    let ty = c.ty.clone();
+    let doc = doc_string(&c.attrs);
+    let trampoline_ident = format_ident!("__oxbind_a_{}", unraw(&ident));
+    let call = into_return(quote!(Self::#ident));
+    let tramp = trampoline(
+        &trampoline_ident,
+        "class attribute",
+        "Called by the shim only, as `CallFn` says: no receiver and no arguments, and \
+         `ret_slot` is null or storage for the result's class.",
+        quote! { #call },
+    );
+    let desc = function_desc(Desc {
+        name: quote!(#py_name),
+        doc: quote!(#doc),
+        params: Vec::new(),
+        ret: quote!(#ty),
+        receiver: quote!(::oxbind::abi::Receiver::NONE),
+        lock_self: false,
+        call: quote!(Self::#trampoline_ident),
+    });
+    Ok(Some((tramp, desc)))
 }

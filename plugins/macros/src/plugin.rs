@@ -18,13 +18,14 @@ pub(crate) struct PluginDecl {
     pub(crate) classes: Vec<Path>,
     pub(crate) conversions: Vec<Path>,
     pub(crate) enums: Vec<Path>,
+    pub(crate) constants: Vec<Path>,
 }
 
 impl Parse for PluginDecl {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let (mut name, mut doc, mut ft, mut init, mut functions, mut classes, mut conversions) =
             (None, None, None, None, None, None, None);
-        let mut enums = None;
+        let (mut enums, mut constants) = (None, None);
         let paths = |input: ParseStream| -> syn::Result<Vec<Path>> {
             let content;
             bracketed!(content in input);
@@ -44,10 +45,11 @@ impl Parse for PluginDecl {
                 "classes" => classes = Some(paths(input)?),
                 "conversions" => conversions = Some(paths(input)?),
                 "enums" => enums = Some(paths(input)?),
+                "constants" => constants = Some(paths(input)?),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown plugin! key `{other}`; expected name, doc, free_threading_safe, init, functions, classes, enums or conversions"),
+                        format!("unknown plugin! key `{other}`; expected name, doc, free_threading_safe, init, functions, classes, enums, constants or conversions"),
                     ))
                 }
             }
@@ -65,6 +67,7 @@ impl Parse for PluginDecl {
             classes: classes.unwrap_or_default(),
             conversions: conversions.unwrap_or_default(),
             enums: enums.unwrap_or_default(),
+            constants: constants.unwrap_or_default(),
         })
     }
 }
@@ -108,6 +111,19 @@ pub(crate) fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
         .enums
         .iter()
         .map(|ty| quote!(<#ty as ::oxbind::Enum>::DESC));
+    let class_options = decl.classes.iter().map(|ty| {
+        quote! {
+            ::oxbind::abi::ClassOptions {
+                flags: <#ty as ::oxbind::Class>::OPTIONS,
+                attributes: RSlice::from_slice({ use ::oxbind::private::NoMethods as _; <#ty>::__OXBIND_ATTRIBUTES }),
+                generated: RSlice::from_slice({ use ::oxbind::private::NoMethods as _; <#ty>::__OXBIND_GENERATED }),
+            }
+        }
+    });
+    let constants = decl
+        .constants
+        .iter()
+        .map(|path| quote!(#path::__OXBIND_DESC));
     let class_gc = decl
         .classes
         .iter()
@@ -123,6 +139,8 @@ pub(crate) fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
             static CLASS_GC: &[::oxbind::abi::ClassGc] = &[#(#class_gc),*];
             static CONVERSIONS: &[::oxbind::abi::FunctionDesc] = &[#(#convs),*];
             static ENUMS: &[::oxbind::abi::EnumDesc] = &[#(#enums),*];
+            static CLASS_OPTIONS: &[::oxbind::abi::ClassOptions] = &[#(#class_options),*];
+            static CONSTANTS: &[::oxbind::abi::FunctionDesc] = &[#(#constants),*];
             static MODULE: WithMetadata<::oxbind::abi::PluginModule> = WithMetadata::new(::oxbind::abi::PluginModule {
                 name: RStr::from_str(#name),
                 version: RStr::from_str(env!("CARGO_PKG_VERSION")),
@@ -136,6 +154,8 @@ pub(crate) fn expand_plugin(decl: PluginDecl) -> TokenStream2 {
                 class_gc: RSlice::from_slice(CLASS_GC),
                 init: #init,
                 enums: RSlice::from_slice(ENUMS),
+                class_options: RSlice::from_slice(CLASS_OPTIONS),
+                constants: RSlice::from_slice(CONSTANTS),
             });
             /// The oxbind plugin root (`spec/PLUGIN-ABI.md`).
             #[no_mangle]

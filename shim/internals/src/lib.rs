@@ -226,6 +226,11 @@ pub mod instance_flags {
     pub const OWNED: u32 = 2;
     /// The instance is in the instance map and must be removed when it dies.
     pub const MAPPED: u32 = 4;
+    /// The instance is not in its class's live-instance count: a class
+    /// attribute or module constant, which lives as long as its class or
+    /// module. Read only by the copy that created the class (its
+    /// `tp_dealloc`); other copies ignore the bit.
+    pub const UNCOUNTED: u32 = 8;
 }
 
 /// What every instance of an oxbind class holds right after its `PyObject`

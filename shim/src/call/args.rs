@@ -701,8 +701,11 @@ pub(super) unsafe fn convert_object<'a>(
     let class = ty.class.expect("checked at load");
     // SAFETY: the thread is attached (this function's contract).
     let record = unsafe { data.record(i, class) }.map_err(|()| Mismatch::Raised)?;
-    // SAFETY: `obj` is a valid object (this function's contract).
-    let target = if unsafe { instance::is_instance(obj, record) } {
+    // A Python subclass's instance holds the class's value at the same
+    // place, so it passes as the class.
+    // SAFETY: `obj` is a valid object and the thread is attached (this
+    // function's contract).
+    let target = if unsafe { instance::is_instance_or_subclass(obj, record) } {
         obj
     } else {
         // An implicit conversion registered by any plugin may apply; it
@@ -724,8 +727,8 @@ pub(super) unsafe fn convert_object<'a>(
             None => return Err(Mismatch::WrongType),
         }
     };
-    // SAFETY: `target` is exactly of `record`'s class, so an oxbind
-    // instance: `obj`, checked by `is_instance` above, or the temporary,
+    // SAFETY: `target` is of `record`'s class (or a subclass), so an oxbind
+    // instance: `obj`, checked by `is_instance_or_subclass` above, or the temporary,
     // which `convert_implicitly` checked the same way; it is alive (the
     // caller keeps `obj`, `scratch.temps` the temporary).
     if !unsafe { instance::is_ready(target) } {

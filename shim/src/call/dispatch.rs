@@ -138,6 +138,11 @@ pub(crate) unsafe fn dispatch(
             // contract is `dispatch_overloads`'s).
             return unsafe { dispatch_overloads(data, slf, args, nargs, kwnames, mode) };
         }
+        CallPath::ClassMethod => {
+            // SAFETY: the same call, passed on as it came (this function's
+            // contract is `dispatch_class_method`'s); `slf` is the class.
+            return unsafe { dispatch_class_method(data, slf, args, nargs, kwnames, mode) };
+        }
         CallPath::Serialized => {
             let lock = data
                 .serial
@@ -229,6 +234,58 @@ pub(crate) unsafe fn dispatch(
     // SAFETY: the same call, passed on as it came (this function's contract
     // is `dispatch_general`'s).
     unsafe { dispatch_general(data, slf, args, nargs, kwnames, mode) }
+}
+
+/// A class method's call: `cls` (the class it was called on) goes before
+/// the arguments, and the general path runs.
+///
+/// # Safety
+/// As for [`dispatch`]; `cls` is a live type object (the `self` CPython
+/// passes a `METH_CLASS` function).
+#[inline(never)]
+unsafe fn dispatch_class_method(
+    data: &FunctionData,
+    cls: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+    mode: Mode,
+) -> *mut ffi::PyObject {
+    let keywords = if kwnames.is_null() {
+        0
+    } else {
+        // SAFETY: `kwnames` is a tuple (the vectorcall convention).
+        unsafe { ffi::PyTuple_GET_SIZE(kwnames) as usize }
+    };
+    let mut all = Vec::with_capacity(1 + nargs as usize + keywords);
+    all.push(cls);
+    for k in 0..nargs as usize + keywords {
+        // SAFETY: `args` holds `nargs` positional then one value per keyword
+        // name (the vectorcall convention).
+        all.push(unsafe { *args.add(k) });
+    }
+    let run = || {
+        // SAFETY: attached (the contract); `all` is the positional arguments
+        // with `cls` first, then the keyword values `kwnames` names, all
+        // alive for the call (`cls` is the class the method was looked up
+        // on, which its caller holds; the rest are the caller's).
+        unsafe {
+            dispatch_general(
+                data,
+                ptr::null_mut(),
+                all.as_ptr(),
+                nargs + 1,
+                kwnames,
+                mode,
+            )
+        }
+    };
+    match data.serial {
+        // SAFETY: attached, holding no lock of ours (the contract, as
+        // `dispatch`'s).
+        Some(lock) => unsafe { lock.run(run) },
+        None => run(),
+    }
 }
 
 /// The general path: keywords, defaults, conversions, locks, waits. Kept

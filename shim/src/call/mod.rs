@@ -220,6 +220,11 @@ pub(crate) enum CallPath {
     Shared,
     /// Everything else: lists, dicts, handles, `&mut` arguments, locks.
     General,
+    /// A class method (`MethodKind::CLASSMETHOD`): the class it was called
+    /// on (the `self` of a `METH_CLASS` function) becomes the first
+    /// argument, then the general path runs (under the plugin's lock for a
+    /// plugin that is not thread-safe).
+    ClassMethod,
 }
 
 impl CallPath {
@@ -447,6 +452,29 @@ pub(crate) unsafe fn new_data(
 ) -> Result<&'static FunctionData, ()> {
     // SAFETY: this function's contract is `build_data`'s.
     let data = unsafe { build_data(desc, defaults, qualname, plugin, doc_name, serial) }?;
+    Ok(Box::leak(Box::new(data)))
+}
+
+/// [`new_data`] for a class method: its calls pass the class as the first
+/// argument ([`CallPath::ClassMethod`]), and its signature binds that
+/// parameter (`$cls`), as `inspect.signature` expects of a class method.
+///
+/// # Safety
+/// The thread is attached.
+pub(crate) unsafe fn new_class_method(
+    desc: &'static FunctionDesc,
+    defaults: Vec<Option<ArgValue<'static>>>,
+    qualname: String,
+    plugin: &'static str,
+    doc_name: &str,
+    serial: Option<&'static crate::sync::serial::SerialLock>,
+) -> Result<&'static FunctionData, ()> {
+    // SAFETY: this function's contract is `build_data`'s.
+    let mut data = unsafe { build_data(desc, defaults, qualname, plugin, doc_name, serial) }?;
+    data.path = CallPath::ClassMethod;
+    let doc =
+        docstring(desc, doc_name).replacen(&format!("{doc_name}("), &format!("{doc_name}($"), 1);
+    data.ml_doc = errors::c_string(&doc);
     Ok(Box::leak(Box::new(data)))
 }
 

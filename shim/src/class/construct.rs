@@ -172,9 +172,45 @@ pub(crate) unsafe extern "C" fn class_new(
         kwnames = names.as_ptr();
         _names = names;
     }
-    // SAFETY: the thread is attached; `ty` is this copy's class (the
-    // contract); `all` holds the positional then the keyword values, all
+    // A Python subclass (of a class declared `subclass`) inherits this
+    // `tp_new`: the oxbind class it derives from constructs the value,
+    // which then moves into an instance of the subclass.
+    // SAFETY: `ty` is a live type object (the contract).
+    let Some(class) = (unsafe { oxbind_base(ty) }) else {
+        // SAFETY: the thread is attached.
+        unsafe { errors::type_error("oxbind: this tp_new belongs to no oxbind class") };
+        return ptr::null_mut();
+    };
+    // SAFETY: the thread is attached; `class` is this copy's class (found
+    // above); `all` holds the positional then the keyword values, all
     // alive while `args` and `kwargs` are, with `kwnames` naming the last
     // ones: the vectorcall convention.
-    unsafe { class_vectorcall(ty as *mut ffi::PyObject, all.as_ptr(), nargs, kwnames) }
+    let obj =
+        unsafe { class_vectorcall(class as *mut ffi::PyObject, all.as_ptr(), nargs, kwnames) };
+    if obj.is_null() || class == ty {
+        return obj;
+    }
+    // SAFETY: `obj` is the new reference the constructor returned: an owned,
+    // ready instance of `class` that nothing else has seen; `ty` is a live
+    // subclass of `class`; attached.
+    unsafe { crate::class::lifecycle::move_into_subclass(obj, ty) }
+}
+
+/// The class of this copy that `ty` is or derives from: the first type on
+/// its `tp_base` chain whose `tp_dealloc` is this copy's.
+///
+/// # Safety
+/// `ty` is a live type object.
+unsafe fn oxbind_base(mut ty: *mut ffi::PyTypeObject) -> Option<*mut ffi::PyTypeObject> {
+    let ours = crate::class::lifecycle::dealloc as unsafe extern "C" fn(*mut ffi::PyObject);
+    while !ty.is_null() {
+        // SAFETY: `ty` is a live type object (the contract, then a base that
+        // its subclass keeps alive).
+        let (dealloc, base) = unsafe { ((*ty).tp_dealloc, (*ty).tp_base) };
+        if dealloc.is_some_and(|d| std::ptr::fn_addr_eq(d, ours)) {
+            return Some(ty);
+        }
+        ty = base;
+    }
+    None
 }

@@ -9,7 +9,7 @@ use std::{
 };
 
 use oxbind_abi::{
-    abi_stable::std_types::RStr, ClassDesc, ClassRef, MethodKind, SlotKind, TypeKind,
+    abi_stable::std_types::RStr, ClassDesc, ClassOptions, ClassRef, MethodKind, SlotKind, TypeKind,
 };
 use oxbind_internals::{TypeRecord, TypeRecord_Ref};
 use pyo3_ffi as ffi;
@@ -64,6 +64,9 @@ pub(crate) unsafe fn prepare(
         match *kind {
             MethodKind::SLOT => slots[slot.0 as usize] = Some(*data),
             MethodKind::STATIC => method_defs.push(call::entry::method_def(data, ffi::METH_STATIC)),
+            MethodKind::CLASSMETHOD => {
+                method_defs.push(call::entry::method_def(data, ffi::METH_CLASS))
+            }
             _ => method_defs.push(call::entry::method_def(data, 0)),
         }
         if *kind != MethodKind::SLOT {
@@ -90,6 +93,44 @@ pub(crate) unsafe fn prepare(
             closure: data as *mut PropertyData as *mut c_void,
         });
     }
+    // Opt-in weak references and `__dict__`: a pointer each after the
+    // value, announced to CPython by the `__weaklistoffset__` and
+    // `__dictoffset__` members (every supported version reads them).
+    let offset = instance::value_offset(class.align);
+    let options = functions.options;
+    let mut end = (offset + class.size).next_multiple_of(std::mem::size_of::<usize>());
+    let mut members = Vec::new();
+    let mut extra_offset = |name: &'static std::ffi::CStr, wanted: bool| {
+        if !wanted {
+            return 0;
+        }
+        let at = end;
+        end += std::mem::size_of::<usize>();
+        members.push(ffi::PyMemberDef {
+            name: name.as_ptr(),
+            type_code: ffi::Py_T_PYSSIZET,
+            offset: at as ffi::Py_ssize_t,
+            flags: ffi::Py_READONLY,
+            doc: ptr::null(),
+        });
+        at
+    };
+    let weaklist_offset = extra_offset(c"__weaklistoffset__", options & ClassOptions::WEAKREF != 0);
+    let dict_offset = extra_offset(c"__dictoffset__", options & ClassOptions::DICT != 0);
+    let basicsize = if members.is_empty() {
+        offset + class.size
+    } else {
+        end
+    };
+    if dict_offset != 0 {
+        getsets.push(ffi::PyGetSetDef {
+            name: c"__dict__".as_ptr(),
+            get: Some(ffi::PyObject_GenericGetDict),
+            set: Some(ffi::PyObject_GenericSetDict),
+            doc: ptr::null(),
+            closure: ptr::null_mut(),
+        });
+    }
     getsets.push(ffi::PyGetSetDef {
         name: ptr::null(),
         get: None,
@@ -105,6 +146,9 @@ pub(crate) unsafe fn prepare(
         gc: functions.gc,
         ctor: functions.ctor,
         slots,
+        options,
+        weaklist_offset,
+        dict_offset,
     }));
 
     let doc = class_doc(desc, functions.ctor);
@@ -121,7 +165,22 @@ pub(crate) unsafe fn prepare(
         slot(ffi::Py_tp_methods, method_defs.as_mut_ptr() as *mut c_void),
         slot(ffi::Py_tp_getset, getsets.as_mut_ptr() as *mut c_void),
     ];
-    let collected = data.gc.traverse.is_some();
+    if !members.is_empty() {
+        members.push(ffi::PyMemberDef {
+            name: ptr::null(),
+            type_code: 0,
+            offset: 0,
+            flags: 0,
+            doc: ptr::null(),
+        });
+        let members: &'static mut [ffi::PyMemberDef] = Box::leak(members.into_boxed_slice());
+        type_slots.push(slot(
+            ffi::Py_tp_members,
+            members.as_mut_ptr() as *mut c_void,
+        ));
+    }
+    // An instance dict can close a cycle, so a class with one is collected.
+    let collected = data.gc.traverse.is_some() || dict_offset != 0;
     if collected {
         type_slots.push(slot(ffi::Py_tp_traverse, slot_traverse as *mut c_void));
         type_slots.push(slot(ffi::Py_tp_clear, slot_clear as *mut c_void));
@@ -204,13 +263,17 @@ pub(crate) unsafe fn prepare(
     type_slots.push(slot(0, ptr::null_mut()));
     let type_slots: &'static mut [ffi::PyType_Slot] = Box::leak(type_slots.into_boxed_slice());
 
-    let offset = instance::value_offset(class.align);
     let mut spec = ffi::PyType_Spec {
         name: c_name.as_ptr(),
-        basicsize: (offset + class.size) as c_int,
+        basicsize: basicsize as c_int,
         itemsize: 0,
         flags: (ffi::Py_TPFLAGS_DEFAULT
             | ffi::Py_TPFLAGS_IMMUTABLETYPE
+            | if options & ClassOptions::SUBCLASS != 0 {
+                ffi::Py_TPFLAGS_BASETYPE
+            } else {
+                0
+            }
             | if collected {
                 ffi::Py_TPFLAGS_HAVE_GC
             } else {
@@ -295,6 +358,33 @@ pub(crate) unsafe fn publish(prepared: PreparedClass) -> Result<Owned, ()> {
         return unsafe { reuse(winner, class, plugin) };
     }
     Ok(ty)
+}
+
+/// Stores a class attribute in the dict of `ty`, a class this build
+/// created, and tells CPython's type cache (the type is immutable to
+/// Python code, so `setattr` would refuse).
+///
+/// # Safety
+/// The thread is attached; `ty` is a class type this copy created, whose
+/// plugin is still loading (so no Python code has seen it through the
+/// module); `value` is a live object.
+pub(crate) unsafe fn set_class_attribute(
+    ty: *mut ffi::PyObject,
+    name: &str,
+    value: *mut ffi::PyObject,
+) -> Result<(), ()> {
+    let c = errors::c_string(name);
+    // SAFETY: `ty` is a live type object (the contract); heap types have a
+    // dict; `PyDict_SetItemString` takes its own reference to `value` and
+    // locks the dict; `PyType_Modified` invalidates cached lookups.
+    unsafe {
+        let dict = (*(ty as *mut ffi::PyTypeObject)).tp_dict;
+        if ffi::PyDict_SetItemString(dict, c.as_ptr(), value) < 0 {
+            return Err(());
+        }
+        ffi::PyType_Modified(ty as *mut ffi::PyTypeObject);
+    }
+    Ok(())
 }
 
 /// Makes a new type and the descriptors in its dict immortal

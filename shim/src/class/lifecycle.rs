@@ -60,6 +60,25 @@ pub(crate) unsafe extern "C" fn slot_traverse(
             return r;
         }
     }
+    if flags & (instance_flags::READY | instance_flags::OWNED) != 0 {
+        // SAFETY: the header was written (a flag is set), so its record is
+        // the class's, whose class data is this copy's (the contract).
+        let class = unsafe { class_of(obj) };
+        if class.dict_offset != 0 {
+            // SAFETY: the class has a dict slot at `dict_offset`, inside the
+            // instance; null or a dict this instance holds a reference to.
+            let dict =
+                unsafe { *((obj as *mut u8).add(class.dict_offset) as *mut *mut ffi::PyObject) };
+            if !dict.is_null() {
+                // SAFETY: `dict` is a live object the instance references;
+                // `visit` and `arg` are the collector's (the contract).
+                let r = unsafe { visit(dict, arg) };
+                if r != 0 {
+                    return r;
+                }
+            }
+        }
+    }
     let both = instance_flags::READY | instance_flags::OWNED;
     // A value borrowed exclusively is being changed by a call that is
     // waiting somewhere (detached) with `&mut` to it: reading it here would
@@ -115,6 +134,13 @@ pub(crate) unsafe extern "C" fn slot_clear(obj: *mut ffi::PyObject) -> c_int {
     // contract), so it has a header.
     let h = unsafe { instance::header(obj) };
     let flags = h.flags.load(Ordering::Acquire);
+    if flags & (instance_flags::READY | instance_flags::OWNED) != 0 {
+        // SAFETY: the header was written (a flag is set), so its record's
+        // class data is this copy's (the contract).
+        let class = unsafe { class_of(obj) };
+        // SAFETY: as for `clear_dict`: `obj` is a live instance of `class`.
+        unsafe { clear_dict(obj, class) };
+    }
     let both = instance_flags::READY | instance_flags::OWNED;
     if flags & both == both {
         // SAFETY: `obj` is a live instance of a class this copy created (the
@@ -130,6 +156,61 @@ pub(crate) unsafe extern "C" fn slot_clear(obj: *mut ffi::PyObject) -> c_int {
         }
     }
     0
+}
+
+/// Drops an instance's `__dict__` (classes declared `dict`), leaving the
+/// slot null. The release may run any Python code; no lock is held.
+///
+/// # Safety
+/// `obj` is a live (or dying, not yet freed) instance of `class`, a class
+/// this copy created, whose header is written; the thread is attached.
+unsafe fn clear_dict(obj: *mut ffi::PyObject, class: &ClassData) {
+    if class.dict_offset == 0 {
+        return;
+    }
+    // SAFETY: the class has a dict slot at `dict_offset` inside the instance
+    // (the contract). The slot is emptied before the release, so code that
+    // the release runs sees no freed dict there.
+    let dict = unsafe {
+        let at = (obj as *mut u8).add(class.dict_offset) as *mut *mut ffi::PyObject;
+        std::mem::replace(&mut *at, ptr::null_mut())
+    };
+    if !dict.is_null() {
+        // SAFETY: the instance held this one reference to its dict, taken out
+        // of the slot above; the thread is attached.
+        unsafe { ffi::Py_DECREF(dict) };
+    }
+}
+
+/// Takes `obj` out of its class's live-instance count, if it is an owned
+/// instance of a class this copy created: a class attribute or a module
+/// constant, which lives as long as its class or module, is no leak. Its
+/// deallocation (if the module attribute is deleted) then leaves the count
+/// alone.
+///
+/// # Safety
+/// `obj` is a live object; the thread is attached.
+pub(crate) unsafe fn uncount(obj: *mut ffi::PyObject) {
+    // SAFETY: `obj` is live (the contract).
+    if !unsafe { instance::is_ours(obj) } {
+        return;
+    }
+    // SAFETY: `obj` is an instance of a class this copy created, so it has a
+    // header.
+    let h = unsafe { header(obj) };
+    let flags = h.flags.load(Ordering::Acquire);
+    if flags & instance_flags::OWNED == 0 || flags & instance_flags::UNCOUNTED != 0 {
+        return;
+    }
+    if h.flags
+        .fetch_or(instance_flags::UNCOUNTED, Ordering::AcqRel)
+        & instance_flags::UNCOUNTED
+        == 0
+    {
+        // SAFETY: `obj` is an owned instance of a class this copy created.
+        let class = unsafe { class_of(obj) };
+        crate::instance::counts::count(class.leak_index, -1);
+    }
 }
 
 /// `TypeRecord::live_instances` of the classes this copy creates.
@@ -181,6 +262,69 @@ pub(crate) unsafe extern "C" fn new_instance(record: TypeRecord_Ref) -> *mut c_v
     obj as *mut c_void
 }
 
+/// Moves the value of `obj`, a new instance the constructor just made, into
+/// a new instance of `subtype`, a Python subclass of its class; returns the
+/// new instance (a new reference; null with an error set if allocation
+/// failed) and releases `obj`.
+///
+/// A Rust value may move bytewise: nothing points into it (a value that did
+/// would need `unsafe` to build), and `obj` was seen by no one else. The
+/// old instance then loses `READY`, so its deallocation drops nothing.
+///
+/// # Safety
+/// `obj` is a new reference to an owned, ready instance of a class this
+/// copy created, made by the running call and handed to no one; `subtype`
+/// is a live type deriving from that class; the thread is attached.
+pub(crate) unsafe fn move_into_subclass(
+    obj: *mut ffi::PyObject,
+    subtype: *mut ffi::PyTypeObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: `obj` is a new reference (the contract), released once, when
+    // `old` drops.
+    let old = unsafe { crate::py::owned::Owned::from_raw(obj) }.expect("not null");
+    // SAFETY: `obj` is an instance of a class this copy created, its header
+    // written (the contract).
+    let h = unsafe { header(obj) };
+    let record = h.record;
+    // SAFETY: `subtype` is a live type (the contract); its `tp_alloc`
+    // (inherited: CPython's generic allocator) makes a zeroed instance of
+    // it, at least as large as the base's, with the same header and value
+    // offsets; attached.
+    let new = unsafe {
+        let alloc = (*subtype).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+        alloc(subtype, 0)
+    };
+    if new.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: `record` is the class's record, this copy's (the contract).
+    let class = unsafe { &*(record.class_data() as *const ClassData) };
+    crate::instance::counts::count(class.leak_index, 1);
+    // SAFETY: `new` was just allocated, seen by no other thread: this is the
+    // only reference to its header.
+    let nh = unsafe { header_mut(new) };
+    // SAFETY: the subclass's instances are laid out as the class's, so the
+    // value offset is inside the allocation.
+    nh.value = unsafe { (new as *mut u8).add(record.value_offset()) } as *mut c_void;
+    nh.owner = ptr::null_mut();
+    // SAFETY: a field of the header we have exclusive access to; `write`
+    // neither reads nor drops the zeroed bytes it replaces.
+    unsafe { ptr::write(ptr::addr_of_mut!(nh.record), record) };
+    nh.borrow.store(0, Ordering::Relaxed);
+    // SAFETY: `h.value` is `obj`'s initialised value (ready, the contract)
+    // and `nh.value` storage for one value of the same class in `new`; the
+    // two allocations are distinct. The bytes move: `obj` loses READY
+    // below, so they are dropped once, by `new`.
+    unsafe { ptr::copy_nonoverlapping(h.value as *const u8, nh.value as *mut u8, record.size()) };
+    h.flags.fetch_and(!instance_flags::READY, Ordering::Release);
+    nh.flags.store(instance_flags::OWNED, Ordering::Relaxed);
+    // SAFETY: `new` is an instance this call allocated and has not handed
+    // out; its value is initialised (copied above).
+    unsafe { instance::mark_ready(new) };
+    drop(old);
+    new
+}
+
 /// `tp_dealloc` of every class this copy creates.
 ///
 /// Freeing a value can free the objects it holds (`Instance` handles), whose
@@ -208,6 +352,23 @@ pub(crate) unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
     // SAFETY: `obj` is an instance of a class this copy created, not yet
     // freed (the contract), so it has a header.
     let h = unsafe { header(obj) };
+    if h.flags.load(Ordering::Acquire) & (instance_flags::READY | instance_flags::OWNED) != 0 {
+        // SAFETY: the header was written (a flag is set), so its record's
+        // class data is this copy's.
+        let class = unsafe { class_of(obj) };
+        if class.weaklist_offset != 0 {
+            // SAFETY: the class keeps a weak-reference list at
+            // `weaklist_offset`; `obj`'s refcount reached zero, and its
+            // weak references are cleared (their callbacks run) before any
+            // of it is freed, as CPython requires of `tp_dealloc`.
+            unsafe {
+                let list = (obj as *mut u8).add(class.weaklist_offset) as *mut *mut ffi::PyObject;
+                if !(*list).is_null() {
+                    ffi::PyObject_ClearWeakRefs(obj);
+                }
+            }
+        }
+    }
     if h.flags.load(Ordering::Acquire) & instance_flags::MAPPED != 0 {
         // Unmapped before anything else: no lookup may find it again.
         // SAFETY: MAPPED is set, so `obj` is an oxbind instance that was
@@ -305,7 +466,12 @@ pub(crate) unsafe fn dealloc_now(obj: *mut ffi::PyObject) {
     }
     // SAFETY: `dealloc` is the tp_dealloc of classes this copy created.
     let class = unsafe { &*(record.class_data() as *const ClassData) };
-    crate::instance::counts::count(class.leak_index, -1);
+    // SAFETY: `obj` is a dying instance of `class`, its header written
+    // (its record was just read), not yet freed; attached.
+    unsafe { clear_dict(obj, class) };
+    if flags & instance_flags::UNCOUNTED == 0 {
+        crate::instance::counts::count(class.leak_index, -1);
+    }
     let owner = h.owner as *mut ffi::PyObject;
     // SAFETY: `obj` is dead (refcount zero, value dropped, nothing uses it
     // after this: the contract) and allocated by its type's allocator, so

@@ -46,6 +46,12 @@ pub(crate) struct ClassData {
     pub(crate) gc: ClassGc,
     pub(crate) ctor: Option<&'static FunctionData>,
     pub(crate) slots: [Option<&'static FunctionData>; SlotKind::MAX.0 as usize + 1],
+    /// What the class opted into (`oxbind_abi::ClassOptions` flags).
+    pub(crate) options: u32,
+    /// Where an instance keeps its weak-reference list (`weakref`), or 0.
+    pub(crate) weaklist_offset: usize,
+    /// Where an instance keeps its `__dict__` (`dict`), or 0.
+    pub(crate) dict_offset: usize,
 }
 
 const _: () = assert!(std::mem::offset_of!(ClassData, desc) == 0);
@@ -71,6 +77,8 @@ pub(crate) struct ClassFunctions {
     )>,
     /// The class's garbage-collector hooks (none for most classes).
     pub(crate) gc: ClassGc,
+    /// What the class opts into (`oxbind_abi::ClassOptions` flags).
+    pub(crate) options: u32,
 }
 
 /// A class whose type object is built but not registered: nothing of it is

@@ -166,19 +166,67 @@ pub(crate) fn register_dealloc(dealloc: unsafe extern "C" fn(*mut ffi::PyObject)
     THIS_COPY_DEALLOC.store(dealloc as *mut c_void, Ordering::Release);
 }
 
-/// Whether `obj` is an instance of a class this copy created (its
-/// `tp_dealloc` is the one this copy registered).
+/// Whether `obj` is an instance of a class this copy created, or of a
+/// Python subclass of one (its type's `tp_dealloc`, or that of a base on
+/// its `tp_base` chain, is the one this copy registered).
+///
+/// A Python subclass has CPython's `subtype_dealloc`, which calls its
+/// base's; its solid base (`tp_base`) is the oxbind class whose layout its
+/// instances share, so walking `tp_base` finds it. Only heap types are
+/// walked: a built-in type is never one of ours nor derived from one.
 ///
 /// # Safety
 /// `obj` is a live object (of any type).
 #[inline]
 pub(crate) unsafe fn is_ours(obj: *mut ffi::PyObject) -> bool {
+    let ours = THIS_COPY_DEALLOC.load(Ordering::Acquire);
     // SAFETY: `obj` is a live object (the contract), so its type is a live
-    // type object whose `tp_dealloc` may be read.
-    let tp_dealloc = unsafe { (*ffi::Py_TYPE(obj)).tp_dealloc };
-    // Before registration no class of this copy exists, and the null
-    // registered value matches no function.
-    matches!(tp_dealloc, Some(d) if d as *mut c_void == THIS_COPY_DEALLOC.load(Ordering::Acquire))
+    // type object.
+    let mut ty = unsafe { ffi::Py_TYPE(obj) };
+    loop {
+        // SAFETY: `ty` is a live type object (`obj`'s type, or a base of
+        // it, which its subclass keeps alive), whose fields may be read.
+        let (dealloc, heap, base) = unsafe {
+            (
+                (*ty).tp_dealloc,
+                ffi::PyType_HasFeature(ty, ffi::Py_TPFLAGS_HEAPTYPE) != 0,
+                (*ty).tp_base,
+            )
+        };
+        // Before registration no class of this copy exists, and the null
+        // registered value matches no function.
+        if matches!(dealloc, Some(d) if d as *mut c_void == ours) {
+            return true;
+        }
+        if !heap || base.is_null() {
+            return false;
+        }
+        ty = base;
+    }
+}
+
+/// Whether `obj` is an instance of the class `record` describes or of a
+/// Python subclass of it (only a class declared `subclass` has any).
+///
+/// # Safety
+/// `obj` is a live object (of any type); the thread is attached.
+#[inline]
+pub(crate) unsafe fn is_instance_or_subclass(
+    obj: *mut ffi::PyObject,
+    record: TypeRecord_Ref,
+) -> bool {
+    // SAFETY: `obj` is a live object (the contract).
+    if unsafe { is_instance(obj, record) } {
+        return true;
+    }
+    // SAFETY: `obj` is live, so its type is; a registered record's type is a
+    // live type object; attached (the contract).
+    unsafe {
+        ffi::PyType_IsSubtype(
+            ffi::Py_TYPE(obj),
+            record.py_type() as *mut ffi::PyTypeObject,
+        ) != 0
+    }
 }
 
 /// The descriptor of the class of `obj`, an instance of a class this copy

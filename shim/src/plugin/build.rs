@@ -9,8 +9,8 @@
 use std::collections::HashSet;
 
 use oxbind_abi::{
-    ArgValue, CallOutcome, ClassDesc, ClassGc, ClassRef, FunctionDesc, MethodDesc, MethodKind,
-    Passing, Receiver, SlotKind, TypeDesc, TypeKind,
+    ArgValue, CallOutcome, ClassDesc, ClassGc, ClassOptions, ClassRef, FunctionDesc, MethodDesc,
+    MethodKind, Passing, Receiver, SlotKind, TypeDesc, TypeKind,
 };
 use pyo3_ffi as ffi;
 
@@ -35,6 +35,10 @@ enum Role {
     Constructor,
     Method,
     StaticMethod,
+    /// A class method: no receiver; the first parameter takes the class.
+    ClassMethod,
+    /// A class attribute or a module constant: no receiver, no parameters.
+    Constant,
     Conversion,
 }
 
@@ -62,6 +66,20 @@ fn validate_function(
     }
     check_type(&f.ret, true)
         .map_err(|why| InvalidPlugin(format!("{context}: {fname}() result: {why}")))?;
+    if role == Role::ClassMethod
+        && !f.params.as_slice().first().is_some_and(|p| {
+            p.ty.kind == TypeKind::ANY && !p.ty.optional && p.default.is_none() && !p.lock
+        })
+    {
+        return Err(InvalidPlugin(format!(
+            "{context}: {fname}() is a class method: its first parameter receives the class, an `oxbind::Object`"
+        )));
+    }
+    if role == Role::Constant && (!f.params.is_empty() || f.lock_self) {
+        return Err(InvalidPlugin(format!(
+            "{context}: {fname}() is a constant: it takes no parameters"
+        )));
+    }
     if matches!(role, Role::Constructor | Role::Conversion)
         && !(f.ret.kind == TypeKind::OBJECT && f.ret.passing == Passing::VALUE && !f.ret.optional)
     {
@@ -244,6 +262,7 @@ pub fn validate(
         for m in c.methods.as_slice() {
             let role = match m.kind {
                 MethodKind::STATIC => Role::StaticMethod,
+                MethodKind::CLASSMETHOD => Role::ClassMethod,
                 MethodKind::INSTANCE | MethodKind::GETTER | MethodKind::SETTER => Role::Method,
                 MethodKind::SLOT if m.slot.0 >= 1 && m.slot.0 <= SlotKind::MAX.0 => Role::Method,
                 _ => {
@@ -322,6 +341,16 @@ fn check_member(c: &ClassDesc, m: &MethodDesc, context: &str) -> Result<(), Inva
     });
     if clash {
         return fail("the name is exported as two kinds of method".into());
+    }
+    if m.kind == MethodKind::CLASSMETHOD
+        && c.methods
+            .as_slice()
+            .iter()
+            .filter(|o| o.func.name.as_str() == name)
+            .count()
+            > 1
+    {
+        return fail("a class method cannot be overloaded".into());
     }
     Ok(())
 }
@@ -433,6 +462,27 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
             }
         }
     }
+    // Appended in ABI 0.1.10: class options and attributes, module constants.
+    let (class_options, constants): (&'static [ClassOptions], &'static [FunctionDesc]) =
+        if plugin.root.abi_version >= [0, 1, 10] {
+            (
+                module_ref.class_options().as_slice(),
+                module_ref.constants().as_slice(),
+            )
+        } else {
+            (&[], &[])
+        };
+    if let Err(InvalidPlugin(why)) = validate_additions(
+        name,
+        functions,
+        class_descs,
+        enum_descs,
+        class_options,
+        constants,
+    ) {
+        refuse(format!("invalid plugin: {why}"));
+        return Err(());
+    }
     // Classes from other plugins that are loaded already are checked now.
     let joined = crate::runtime::joined().ok_or(())?;
     for (class, is_enum) in classes_used(functions, class_descs, conversions) {
@@ -503,10 +553,13 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     let mut prepared = Vec::with_capacity(class_descs.len());
     for (k, desc) in class_descs.iter().enumerate() {
         let gc = class_gc.get(k).copied().unwrap_or(ClassGc::NONE);
+        let (options, generated) = class_options
+            .get(k)
+            .map_or((0, &[][..]), |o| (o.flags, o.generated.as_slice()));
         // SAFETY: attached, and this copy has joined a runtime (this
         // function's contract); `desc` passed validation above.
         prepared.push((desc, unsafe {
-            prepare_class(desc, gc, name, version, serial)
+            prepare_class(desc, gc, options, generated, name, version, serial)
         }?));
     }
 
@@ -524,12 +577,15 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
     }
 
     // Registration: from here on other plugins can see the classes.
-    for (desc, class) in prepared {
+    let mut created = Vec::with_capacity(prepared.len());
+    for (k, (desc, class)) in prepared.into_iter().enumerate() {
+        let new = matches!(class, class::PreparedClass::New { .. });
         // SAFETY: attached and joined (this function's contract); `module`
         // is a live module and `ty` a live type while it is added.
         unsafe {
             let ty = crate::class::create::publish(class)?;
             add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
+            created.push((k, new, ty));
         }
     }
     for desc in enum_descs {
@@ -541,6 +597,38 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
             add_attr(module.as_ptr(), desc.class.name(), ty.as_ptr())?;
         }
     }
+    // Class attributes and module constants: computed once, now that every
+    // class they may return is registered.
+    for (k, new, ty) in created {
+        let attributes = class_options
+            .get(k)
+            .map_or(&[][..], |o| o.attributes.as_slice());
+        if !new || attributes.is_empty() {
+            // A class registered before (the same class loaded again) has
+            // its attributes already.
+            continue;
+        }
+        let cname = class_descs[k].class.name();
+        for attr in attributes {
+            let aname = attr.name.as_str();
+            // SAFETY: attached and joined, no oxbind lock held (this
+            // function's contract); `attr` passed validation; `ty` is the
+            // class's live type, created by this build.
+            unsafe {
+                let value = constant_value(attr, &format!("{cname}.{aname}"), name, serial)?;
+                crate::class::create::set_class_attribute(ty.as_ptr(), aname, value.as_ptr())?;
+            }
+        }
+    }
+    for constant in constants {
+        let cname = constant.name.as_str();
+        // SAFETY: attached and joined, no oxbind lock held (this function's
+        // contract); `constant` passed validation; `module` is live.
+        unsafe {
+            let value = constant_value(constant, cname, name, serial)?;
+            add_attr(module.as_ptr(), cname, value.as_ptr())?;
+        }
+    }
     let i = joined.internals;
     for conv in conversions {
         let key = conv.ret.class.expect("validated").key;
@@ -550,6 +638,121 @@ pub unsafe fn build(plugin: &CheckedPlugin) -> Result<Owned, ()> {
         unsafe { (i.add_conversion())(i.state(), key, conv) };
     }
     Ok(module)
+}
+
+/// The value of a class attribute or module constant: its function,
+/// called once with no arguments.
+///
+/// # Safety
+/// The thread is attached, this copy has joined a runtime, and no oxbind
+/// lock is held (plugin code runs); `desc` passed validation.
+unsafe fn constant_value(
+    desc: &'static FunctionDesc,
+    qualname: &str,
+    plugin: &'static str,
+    serial: Option<&'static crate::sync::serial::SerialLock>,
+) -> Result<Owned, ()> {
+    // SAFETY: attached (this function's contract), all `new_data` needs.
+    let data = unsafe {
+        call::new_data(
+            desc,
+            Vec::new(),
+            qualname.to_owned(),
+            plugin,
+            desc.name.as_str(),
+            serial,
+        )
+    }?;
+    // SAFETY: attached, no oxbind lock held (this function's contract); no
+    // receiver and no arguments, which the function takes (validated); the
+    // new reference (or null, with an error set) goes into `Owned`.
+    let value = unsafe {
+        Owned::from_raw(call::dispatch::dispatch(
+            data,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            0,
+            std::ptr::null_mut(),
+            call::Mode::Raise,
+        ))
+    }
+    .ok_or(())?;
+    // It lives as long as its class or module: not a leak at exit.
+    // SAFETY: `value` is live; attached.
+    unsafe { crate::class::lifecycle::uncount(value.as_ptr()) };
+    Ok(value)
+}
+
+/// Checks what ABI 0.1.10 added: one options record per class with known
+/// flags, class attributes and constants that take nothing, and names that
+/// clash with nothing else the class or module exports.
+fn validate_additions(
+    module_name: &str,
+    functions: &[FunctionDesc],
+    classes: &[ClassDesc],
+    enums: &[oxbind_abi::EnumDesc],
+    options: &[ClassOptions],
+    constants: &[FunctionDesc],
+) -> Result<(), InvalidPlugin> {
+    if !options.is_empty() && options.len() != classes.len() {
+        return Err(InvalidPlugin(format!(
+            "it lists {} classes but options for {}",
+            classes.len(),
+            options.len()
+        )));
+    }
+    for (c, o) in classes.iter().zip(options) {
+        let context = c.class.key.as_str();
+        if o.flags & !ClassOptions::ALL != 0 {
+            return Err(InvalidPlugin(format!(
+                "{context}: unknown class option bits {:#x}",
+                o.flags & !ClassOptions::ALL
+            )));
+        }
+        let mut names: HashSet<&str> = c
+            .methods
+            .as_slice()
+            .iter()
+            .map(|m| m.func.name.as_str())
+            .chain(c.properties.as_slice().iter().map(|p| p.name.as_str()))
+            .collect();
+        for g in o.generated.as_slice() {
+            if g.kind != MethodKind::INSTANCE
+                || !oxbind_abi::PLAIN_DUNDERS.contains(&g.func.name.as_str())
+            {
+                return Err(InvalidPlugin(format!(
+                    "{context}: unexpected generated method {}",
+                    g.func.name.as_str()
+                )));
+            }
+            validate_function(&g.func, context, Role::Method)?;
+        }
+        for a in o.attributes.as_slice() {
+            validate_function(a, context, Role::Constant)?;
+            if !names.insert(a.name.as_str()) {
+                return Err(InvalidPlugin(format!(
+                    "{context}.{}: the class attribute's name is taken",
+                    a.name.as_str()
+                )));
+            }
+        }
+    }
+    let mut names: HashSet<&str> = functions
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain(classes.iter().map(|c| c.class.name()))
+        .chain(enums.iter().map(|e| e.class.name()))
+        .collect();
+    for k in constants {
+        validate_function(k, module_name, Role::Constant)?;
+        if !names.insert(k.name.as_str()) || k.name.as_str().starts_with("__") {
+            return Err(InvalidPlugin(format!(
+                "{module_name}.{}: the constant's name is taken",
+                k.name.as_str()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the plugin's init function, if it has one (plugin ABI 0.1.2). An
@@ -601,6 +804,8 @@ unsafe fn run_init(plugin: &CheckedPlugin, name: &str) -> Result<(), ()> {
 unsafe fn prepare_class(
     desc: &'static ClassDesc,
     gc: ClassGc,
+    options: u32,
+    generated: &'static [MethodDesc],
     plugin: &'static str,
     version: &'static str,
     serial: Option<&'static crate::sync::serial::SerialLock>,
@@ -618,11 +823,25 @@ unsafe fn prepare_class(
     };
     let mut methods: Vec<(MethodKind, SlotKind, Vec<&'static call::FunctionData>)> = Vec::new();
     let (mut getters, mut setters) = (Vec::new(), Vec::new());
-    for m in desc.methods.as_slice() {
+    // The methods the class macro generated, unless the class wrote its own.
+    let written = |name: &str| {
+        desc.methods
+            .as_slice()
+            .iter()
+            .any(|m| m.func.name.as_str() == name)
+    };
+    let extra = generated.iter().filter(|g| !written(g.func.name.as_str()));
+    for m in desc.methods.as_slice().iter().chain(extra) {
         let mname = m.func.name.as_str();
-        // SAFETY: attached (this function's contract), all `new_data` needs.
+        let make = if m.kind == MethodKind::CLASSMETHOD {
+            call::new_class_method
+        } else {
+            call::new_data
+        };
+        // SAFETY: attached (this function's contract), all `new_data` and
+        // `new_class_method` need.
         let data = unsafe {
-            call::new_data(
+            make(
                 &m.func,
                 defaults_of(&m.func),
                 format!("{cname}.{mname}"),
@@ -704,6 +923,7 @@ unsafe fn prepare_class(
                 methods,
                 properties,
                 gc,
+                options,
             },
             plugin,
             version,
